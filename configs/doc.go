@@ -1,0 +1,12 @@
+// Package configs embeds shopwatch's default configuration: the rule sets
+// under rules/ (one YAML file per legal area) and the default settings, so
+// that the binary runs with nothing beside it. A --config file or a rules
+// directory on disk overrides them.
+package configs
+
+import "embed"
+
+// FS holds the embedded default configuration files.
+//
+//go:embed rules/*.yaml
+var FS embed.FS

@@ -1,0 +1,183 @@
+package shopwatch
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Version is the shopwatch version, set at build time with
+// -ldflags "-X shopwatch.Version=…".
+var Version = "dev"
+
+// Kind is the kind of page a target or visit points at.
+type Kind string
+
+// The page kinds shopwatch knows.
+const (
+	KindStorefront Kind = "storefront"
+	KindProduct    Kind = "product"
+	KindLivestream Kind = "livestream"
+)
+
+// ParseKind returns the Kind named by s, or an error naming s when it is
+// not one of storefront, product or livestream.
+func ParseKind(s string) (Kind, error) {
+	switch k := Kind(strings.ToLower(strings.TrimSpace(s))); k {
+	case KindStorefront, KindProduct, KindLivestream:
+		return k, nil
+	}
+	return "", fmt.Errorf("unknown page kind %q (want storefront, product or livestream)", s)
+}
+
+// Target is a page an inspector asked shopwatch to watch.
+type Target struct {
+	ID           string    `json:"id"`
+	URL          string    `json:"url"`
+	Platform     string    `json:"platform,omitempty"`
+	Kind         Kind      `json:"kind"`
+	Category     string    `json:"category,omitempty"` // product category: food, cosmetics, apparel, electronics …
+	Tags         []string  `json:"tags,omitempty"`
+	Jurisdiction string    `json:"jurisdiction,omitempty"`
+	Priority     int       `json:"priority"`           // higher is visited first
+	Schedule     string    `json:"schedule,omitempty"` // cron expression; empty means on every sweep
+	Depth        int       `json:"depth"`              // how many link levels to follow on the same host
+	Browser      bool      `json:"browser,omitempty"`  // render with the browser path
+	Added        time.Time `json:"added"`
+}
+
+// VisitState is where a visit stands in the queue.
+type VisitState string
+
+// Visit states. A visit moves pending → leased → done, or back to pending
+// when its lease expires or a retryable attempt fails, or to failed when
+// it has used up its attempts.
+const (
+	VisitPending VisitState = "pending"
+	VisitLeased  VisitState = "leased"
+	VisitDone    VisitState = "done"
+	VisitFailed  VisitState = "failed"
+)
+
+// Visit is one planned fetch of one URL within one sweep.
+type Visit struct {
+	ID         string     `json:"id"`
+	Sweep      string     `json:"sweep"`
+	TargetID   string     `json:"target_id"`
+	URL        string     `json:"url"`
+	Kind       Kind       `json:"kind"`
+	Category   string     `json:"category,omitempty"`
+	Depth      int        `json:"depth"` // link levels still to follow from this page
+	Priority   int        `json:"priority"`
+	Browser    bool       `json:"browser,omitempty"`
+	Parent     string     `json:"parent,omitempty"` // visit that found this URL
+	State      VisitState `json:"state"`
+	Attempts   int        `json:"attempts"` // leases handed out so far; also the lease token
+	Worker     string     `json:"worker,omitempty"`
+	LeaseUntil time.Time  `json:"lease_until,omitzero"`
+	Enqueued   time.Time  `json:"enqueued"`
+	Finished   time.Time  `json:"finished,omitzero"`
+	Error      string     `json:"error,omitempty"`
+	EvidenceID string     `json:"evidence_id,omitempty"`
+	Findings   int        `json:"findings"`
+}
+
+// Exchange is one HTTP request and its response exactly as they crossed the
+// wire: the bytes of the request line and headers as sent, the status line
+// and headers as received, and the body bytes as received (content coding
+// left as the server sent it).
+type Exchange struct {
+	Method         string        `json:"method"`
+	URL            string        `json:"url"`
+	Proto          string        `json:"proto,omitempty"`
+	RequestHeader  []byte        `json:"-"` // request line + headers + blank line
+	Status         int           `json:"status"`
+	ResponseHeader []byte        `json:"-"` // status line + headers + blank line
+	Body           []byte        `json:"-"`
+	BodyTruncated  bool          `json:"body_truncated,omitempty"` // the body cap cut the body
+	ContentLength  int64         `json:"content_length"`           // as announced; -1 when unknown
+	RemoteAddr     string        `json:"remote_addr,omitempty"`
+	Started        time.Time     `json:"started"`
+	Duration       time.Duration `json:"duration"`
+	Err            string        `json:"error,omitempty"`
+}
+
+// Page is what a fetch or render of one URL produced.
+type Page struct {
+	URL             string     `json:"url"`       // as requested
+	FinalURL        string     `json:"final_url"` // after redirects
+	Kind            Kind       `json:"kind"`
+	Category        string     `json:"category,omitempty"`
+	TargetID        string     `json:"target_id,omitempty"`
+	VisitID         string     `json:"visit_id,omitempty"`
+	Status          int        `json:"status"`
+	ContentType     string     `json:"content_type"`
+	DeclaredCharset string     `json:"declared_charset,omitempty"` // from the header or a meta tag
+	CharsetSource   string     `json:"charset_source,omitempty"`   // header, meta, bom, detected, default
+	Charset         string     `json:"charset"`                    // the decoder actually used
+	HTML            string     `json:"-"`                          // decoded markup, UTF-8
+	Title           string     `json:"title,omitempty"`
+	Text            string     `json:"-"` // visible text, UTF-8; what rules read
+	Links           []string   `json:"links,omitempty"`
+	Exchanges       []Exchange `json:"exchanges"` // in order, redirects first
+	FetchedAt       time.Time  `json:"fetched_at"`
+	Screenshot      []byte     `json:"-"` // PNG, browser path only
+	Rendered        bool       `json:"rendered,omitempty"`
+}
+
+// Severity says how sure a finding is.
+type Severity string
+
+// Severities. Violation: the text alone shows the breach. Review: lawful
+// only with proof or facts the page does not show. Info: worth noting.
+const (
+	SeverityViolation Severity = "violation"
+	SeverityReview    Severity = "review"
+	SeverityInfo      Severity = "info"
+)
+
+// Finding is one rule that one page broke, or may have broken.
+type Finding struct {
+	ID         string    `json:"id,omitempty"`
+	Rule       string    `json:"rule"`
+	Title      string    `json:"title"`
+	Category   string    `json:"category"` // rule category: licence, advertising …
+	Law        string    `json:"law"`
+	Article    string    `json:"article,omitempty"`
+	Severity   Severity  `json:"severity"`
+	Match      string    `json:"match"`   // the original characters matched; empty for an absence
+	Snippet    string    `json:"snippet"` // text around the match
+	Offset     int       `json:"offset"`  // byte offset of Match in Page.Text; -1 for an absence
+	Reason     string    `json:"reason,omitempty"`
+	URL        string    `json:"url"`
+	Kind       Kind      `json:"kind,omitempty"`
+	TargetID   string    `json:"target_id,omitempty"`
+	VisitID    string    `json:"visit_id,omitempty"`
+	EvidenceID string    `json:"evidence_id,omitempty"`
+	Time       time.Time `json:"time,omitzero"`
+}
+
+// Artifact is one stored file of a capture.
+type Artifact struct {
+	Name      string `json:"name"` // path inside the capture, e.g. exchanges/001-response.http
+	Key       string `json:"key"`  // key in the blob store
+	MediaType string `json:"media_type"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"` // "sha256:<lowercase hex>"
+	SM3       string `json:"sm3,omitempty"`
+}
+
+// EvidenceRecord indexes one capture: the artifacts that preserve a visit
+// and the signed manifest that lists them.
+type EvidenceRecord struct {
+	ID             string     `json:"id"`
+	TargetID       string     `json:"target_id,omitempty"`
+	VisitID        string     `json:"visit_id,omitempty"`
+	URL            string     `json:"url"`
+	CapturedAt     time.Time  `json:"captured_at"`
+	ClockSource    string     `json:"clock_source"`
+	ManifestKey    string     `json:"manifest_key"`
+	ManifestDigest string     `json:"manifest_digest"`
+	Artifacts      []Artifact `json:"artifacts"`
+	Findings       int        `json:"findings"`
+}
