@@ -1,0 +1,85 @@
+package marketsim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// ErrNotLoopback is returned by ListenAndServe for an address that is not on
+// a loopback interface: the market is test data and never leaves the host.
+var ErrNotLoopback = errors.New("not a loopback address (use 127.0.0.1, ::1 or localhost)")
+
+// shutdownGrace bounds how long ListenAndServe waits for requests in flight
+// once its context is cancelled.
+const shutdownGrace = 5 * time.Second
+
+// ListenAndServe serves m on addr (e.g. "127.0.0.1:0" for any free port) until
+// ctx is cancelled. It returns the base URL actually listened on (e.g.
+// "http://127.0.0.1:41234") and a channel that receives the serving error —
+// nil after a shutdown caused by ctx — and is then closed. Requests in flight
+// see their context cancelled with ctx, so slow and huge streams end at once.
+// Addresses that are not loopback (including ":port", which means every
+// interface) are refused with an error wrapping ErrNotLoopback.
+func ListenAndServe(ctx context.Context, addr string, m *Market) (string, <-chan error, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("marketsim listen %q: %w", addr, err)
+	}
+	if !loopbackHost(host) {
+		return "", nil, fmt.Errorf("marketsim listen %q: %w", addr, ErrNotLoopback)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("marketsim listen %q: %w", addr, err)
+	}
+	if ta, ok := ln.Addr().(*net.TCPAddr); !ok || !ta.IP.IsLoopback() {
+		ln.Close()
+		return "", nil, fmt.Errorf("marketsim listen %q (bound %s): %w", addr, ln.Addr(), ErrNotLoopback)
+	}
+	base := "http://" + ln.Addr().String()
+	srv := &http.Server{
+		Handler:           m,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	done := make(chan error, 1)
+	go func() {
+		defer close(done)
+		var err error
+		select {
+		case err = <-served:
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+			if serr := srv.Shutdown(sctx); serr != nil {
+				slog.Warn("marketsim: requests still running at shutdown; closing them", "base", base, "err", serr)
+				srv.Close()
+			}
+			cancel()
+			err = <-served
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		if err != nil {
+			err = fmt.Errorf("marketsim serve %s: %w", base, err)
+		}
+		done <- err
+	}()
+	return base, done, nil
+}
+
+func loopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
