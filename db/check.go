@@ -1,0 +1,356 @@
+package db
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+
+	"shopwatch"
+)
+
+// Problem is one inconsistency Check found, naming the bucket and key of
+// the record it concerns.
+type Problem struct {
+	Bucket string
+	Key    string
+	Msg    string
+}
+
+func (p Problem) String() string {
+	if p.Key == "" {
+		return p.Bucket + ": " + p.Msg
+	}
+	return p.Bucket + " " + p.Key + ": " + p.Msg
+}
+
+// CheckError lists every problem Check or VerifyAudit found.
+type CheckError struct {
+	Problems []Problem
+}
+
+func (e *CheckError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "database check: %d problem(s)", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n  ")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+func (e *CheckError) add(bucket, key, msg string) {
+	e.Problems = append(e.Problems, Problem{Bucket: bucket, Key: key, Msg: msg})
+}
+
+func (e *CheckError) orNil() error {
+	if len(e.Problems) == 0 {
+		return nil
+	}
+	return e
+}
+
+// Check reads the whole database and checks that its records agree with
+// each other: every visit is in exactly the index its state calls for (a
+// pending visit in the priority queue, a leased one in the expiry index,
+// a done or failed one in neither), done and failed visits have Finished
+// set, index entries point at visits in the matching state, the per-sweep
+// counters equal the visits and findings actually stored, every finding
+// belongs to a done visit whose Findings count it is part of, evidence
+// referenced exists, and the audit log's hash chain is intact.
+//
+// It returns nil, a *CheckError listing every problem found, or the error
+// that stopped it. Cost: one read transaction over everything; the memory
+// used grows with the number of visits.
+func (db *DB) Check(ctx context.Context) error {
+	var ce CheckError
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		checkTargets(tx, &ce)
+		if err := checkQueue(ctx, tx, &ce); err != nil {
+			return err
+		}
+		verifyAudit(ctx, tx, &ce)
+		return ctx.Err()
+	})
+	if err != nil {
+		return fmt.Errorf("check database %s: %w", db.path, err)
+	}
+	return ce.orNil()
+}
+
+func checkTargets(tx *bolt.Tx, ce *CheckError) {
+	targets, urls := tx.Bucket(bTargets), tx.Bucket(bTargetURLs)
+	_ = targets.ForEach(func(k, _ []byte) error {
+		var t shopwatch.Target
+		if _, err := getJSON(targets, k, &t); err != nil {
+			ce.add("targets", string(k), err.Error())
+			return nil
+		}
+		if t.ID != string(k) {
+			ce.add("targets", string(k), fmt.Sprintf("record has id %q", t.ID))
+		}
+		if !validKind(t.Kind) {
+			ce.add("targets", string(k), fmt.Sprintf("invalid kind %q", t.Kind))
+		}
+		norm, err := NormalizeURL(t.URL)
+		if err != nil {
+			ce.add("targets", string(k), err.Error())
+			return nil
+		}
+		if got := urls.Get([]byte(norm)); string(got) != string(k) {
+			ce.add("targets", string(k), fmt.Sprintf("URL index has %s -> %q", norm, got))
+		}
+		return nil
+	})
+	_ = urls.ForEach(func(k, v []byte) error {
+		var t shopwatch.Target
+		ok, err := getJSON(targets, v, &t)
+		switch {
+		case err != nil:
+		case !ok:
+			ce.add("target_urls", string(k), fmt.Sprintf("points at missing target %s", v))
+		default:
+			if norm, _ := NormalizeURL(t.URL); norm != string(k) {
+				ce.add("target_urls", string(k), fmt.Sprintf("points at target %s whose URL is %s", v, t.URL))
+			}
+		}
+		return nil
+	})
+}
+
+func checkQueue(ctx context.Context, tx *bolt.Tx, ce *CheckError) error {
+	visitsB := tx.Bucket(bVisits)
+	pendingB, leasedB, bySweepB := tx.Bucket(bPending), tx.Bucket(bLeased), tx.Bucket(bVisitsBySweep)
+	evidenceB := tx.Bucket(bEvidence)
+	visits := map[string]*visitRec{}
+	seqs := map[uint64]string{}
+	tally := map[string]*Stats{}
+	count := func(sweep string) *Stats {
+		if tally[sweep] == nil {
+			tally[sweep] = &Stats{}
+		}
+		return tally[sweep]
+	}
+	expect := func(b *bolt.Bucket, name string, key []byte, id string, what string) {
+		if got := b.Get(key); string(got) != id {
+			ce.add("visits", id, fmt.Sprintf("%s but %s has %x -> %q", what, name, key, got))
+		}
+	}
+	n := 0
+	err := visitsB.ForEach(func(k, _ []byte) error {
+		if n++; n%scanCheckPeriod == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		id := string(k)
+		rec := &visitRec{}
+		if _, err := getJSON(visitsB, k, rec); err != nil {
+			ce.add("visits", id, err.Error())
+			return nil
+		}
+		visits[id] = rec
+		if rec.ID != id {
+			ce.add("visits", id, fmt.Sprintf("record has id %q", rec.ID))
+		}
+		if other, dup := seqs[rec.Seq]; dup {
+			ce.add("visits", id, fmt.Sprintf("seq %d also used by visit %s", rec.Seq, other))
+		}
+		seqs[rec.Seq] = id
+		if rec.Seq > visitsB.Sequence() || rec.Turn > visitsB.Sequence() {
+			ce.add("visits", id, fmt.Sprintf("seq %d / turn %d beyond the bucket sequence %d", rec.Seq, rec.Turn, visitsB.Sequence()))
+		}
+		if tx.Bucket(bSweeps).Get([]byte(rec.Sweep)) == nil {
+			ce.add("visits", id, fmt.Sprintf("sweep %q is not recorded", rec.Sweep))
+		}
+		expect(bySweepB, "visits_by_sweep", sweepKey(rec.Sweep, rec.Seq), id, "visit exists")
+		switch rec.State {
+		case shopwatch.VisitPending:
+			expect(pendingB, "queue_pending", pendingKey(rec.Priority, rec.Turn), id, "visit is pending")
+			if !rec.LeaseUntil.IsZero() || rec.Worker != "" {
+				ce.add("visits", id, fmt.Sprintf("pending but holds a lease by %q until %s", rec.Worker, rec.LeaseUntil))
+			}
+		case shopwatch.VisitLeased:
+			expect(leasedB, "queue_leased", leasedKey(rec.LeaseUntil, rec.Seq), id, "visit is leased")
+			if rec.Worker == "" || rec.LeaseUntil.IsZero() || rec.Attempts < 1 {
+				ce.add("visits", id, fmt.Sprintf("leased without a proper lease: worker %q until %s attempt %d", rec.Worker, rec.LeaseUntil, rec.Attempts))
+			}
+		case shopwatch.VisitDone, shopwatch.VisitFailed:
+			if rec.Attempts < 1 {
+				ce.add("visits", id, fmt.Sprintf("%s but never leased", rec.State))
+			}
+			if !rec.LeaseUntil.IsZero() {
+				ce.add("visits", id, fmt.Sprintf("%s but still holds a lease until %s", rec.State, rec.LeaseUntil))
+			}
+		default:
+			ce.add("visits", id, fmt.Sprintf("unknown state %q", rec.State))
+		}
+		if rec.State == shopwatch.VisitDone || rec.State == shopwatch.VisitFailed {
+			if rec.Finished.IsZero() {
+				ce.add("visits", id, fmt.Sprintf("%s without Finished", rec.State))
+			}
+		} else if !rec.Finished.IsZero() {
+			ce.add("visits", id, fmt.Sprintf("%s with Finished %s", rec.State, rec.Finished))
+		}
+		if rec.State != shopwatch.VisitDone && (rec.EvidenceID != "" || rec.Findings != 0) {
+			ce.add("visits", id, fmt.Sprintf("%s with evidence %q and %d finding(s)", rec.State, rec.EvidenceID, rec.Findings))
+		}
+		if rec.EvidenceID != "" && evidenceB.Get([]byte(rec.EvidenceID)) == nil {
+			ce.add("visits", id, fmt.Sprintf("evidence %s is not recorded", rec.EvidenceID))
+		}
+		count(rec.Sweep).add(rec.State, 1)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+
+	// Every index entry must point back at a visit that expects it.
+	index := func(b *bolt.Bucket, name string, want func(rec *visitRec, k []byte) string) {
+		_ = b.ForEach(func(k, v []byte) error {
+			rec := visits[string(v)]
+			if rec == nil {
+				ce.add(name, fmt.Sprintf("%x", k), fmt.Sprintf("points at missing visit %s", v))
+				return nil
+			}
+			if msg := want(rec, k); msg != "" {
+				ce.add(name, fmt.Sprintf("%x", k), fmt.Sprintf("points at visit %s, which is %s", v, msg))
+			}
+			return nil
+		})
+	}
+	index(pendingB, "queue_pending", func(rec *visitRec, k []byte) string {
+		if rec.State != shopwatch.VisitPending {
+			return string(rec.State)
+		}
+		if !bytes.Equal(k, pendingKey(rec.Priority, rec.Turn)) {
+			return fmt.Sprintf("pending at priority %d turn %d", rec.Priority, rec.Turn)
+		}
+		return ""
+	})
+	index(leasedB, "queue_leased", func(rec *visitRec, k []byte) string {
+		if rec.State != shopwatch.VisitLeased {
+			return string(rec.State)
+		}
+		if !bytes.Equal(k, leasedKey(rec.LeaseUntil, rec.Seq)) {
+			return fmt.Sprintf("leased until %s", rec.LeaseUntil)
+		}
+		return ""
+	})
+	index(bySweepB, "visits_by_sweep", func(rec *visitRec, k []byte) string {
+		if !bytes.Equal(k, sweepKey(rec.Sweep, rec.Seq)) {
+			return fmt.Sprintf("in sweep %s with seq %d", rec.Sweep, rec.Seq)
+		}
+		return ""
+	})
+
+	// Findings.
+	findingsB, fBySweep := tx.Bucket(bFindings), tx.Bucket(bFindingsBySwp)
+	perVisit := map[string]int{}
+	sweepOf := map[uint64]string{}
+	_ = findingsB.ForEach(func(k, _ []byte) error {
+		key := fmt.Sprintf("%x", k)
+		var r findingRec
+		if _, err := getJSON(findingsB, k, &r); err != nil {
+			ce.add("findings", key, err.Error())
+			return nil
+		}
+		if len(k) != 8 {
+			ce.add("findings", key, "key is not a sequence number")
+			return nil
+		}
+		seq := binary.BigEndian.Uint64(k)
+		key = r.ID
+		sweepOf[seq] = r.Sweep
+		if r.ID != findingID(seq) {
+			ce.add("findings", key, fmt.Sprintf("stored under %d", seq))
+		}
+		if fBySweep.Get(sweepKey(r.Sweep, seq)) == nil {
+			ce.add("findings", key, fmt.Sprintf("missing from findings_by_sweep for sweep %s", r.Sweep))
+		}
+		v := visits[r.VisitID]
+		switch {
+		case v == nil:
+			ce.add("findings", key, fmt.Sprintf("visit %q does not exist", r.VisitID))
+		case v.State != shopwatch.VisitDone:
+			ce.add("findings", key, fmt.Sprintf("visit %s is %s", r.VisitID, v.State))
+		case v.Sweep != r.Sweep:
+			ce.add("findings", key, fmt.Sprintf("recorded in sweep %s, visit %s is in %s", r.Sweep, r.VisitID, v.Sweep))
+		case v.EvidenceID != r.EvidenceID:
+			ce.add("findings", key, fmt.Sprintf("evidence %q, visit %s has %q", r.EvidenceID, r.VisitID, v.EvidenceID))
+		}
+		perVisit[r.VisitID]++
+		count(r.Sweep).Findings++
+		return nil
+	})
+	_ = fBySweep.ForEach(func(k, _ []byte) error {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 || len(k) != i+9 {
+			ce.add("findings_by_sweep", fmt.Sprintf("%x", k), "malformed key")
+			return nil
+		}
+		seq := binary.BigEndian.Uint64(k[i+1:])
+		if s, ok := sweepOf[seq]; !ok || s != string(k[:i]) {
+			ce.add("findings_by_sweep", fmt.Sprintf("%s/%d", k[:i], seq), "no such finding in that sweep")
+		}
+		return nil
+	})
+	for id, rec := range visits {
+		if perVisit[id] != rec.Findings {
+			ce.add("visits", id, fmt.Sprintf("says %d finding(s), %d stored", rec.Findings, perVisit[id]))
+		}
+	}
+
+	// Evidence.
+	seen := map[string]int{}
+	_ = tx.Bucket(bEvidenceOrder).ForEach(func(k, v []byte) error {
+		seen[string(v)]++
+		if evidenceB.Get(v) == nil {
+			ce.add("evidence_order", fmt.Sprintf("%x", k), fmt.Sprintf("points at missing evidence %s", v))
+		}
+		return nil
+	})
+	_ = evidenceB.ForEach(func(k, _ []byte) error {
+		var ev shopwatch.EvidenceRecord
+		if _, err := getJSON(evidenceB, k, &ev); err != nil {
+			ce.add("evidence", string(k), err.Error())
+			return nil
+		}
+		if ev.ID != string(k) {
+			ce.add("evidence", string(k), fmt.Sprintf("record has id %q", ev.ID))
+		}
+		if seen[string(k)] != 1 {
+			ce.add("evidence", string(k), fmt.Sprintf("listed %d times in evidence_order", seen[string(k)]))
+		}
+		return nil
+	})
+
+	// Counters.
+	statsB := tx.Bucket(bSweepStats)
+	stored := map[string]Stats{}
+	_ = statsB.ForEach(func(k, _ []byte) error {
+		var st Stats
+		if _, err := getJSON(statsB, k, &st); err != nil {
+			ce.add("sweep_stats", string(k), err.Error())
+			return nil
+		}
+		stored[string(k)] = st
+		return nil
+	})
+	for s := range tally {
+		if _, ok := stored[s]; !ok {
+			stored[s] = Stats{}
+		}
+	}
+	for _, s := range sortedKeys(stored) {
+		var want Stats
+		if t := tally[s]; t != nil {
+			want = *t
+		}
+		if got := stored[s]; got != want {
+			ce.add("sweep_stats", s, fmt.Sprintf("counters %+v, records say %+v", got, want))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,70 @@
+// Package db is shopwatch's embedded store: one bbolt file holding the
+// targets inspectors watch, sweeps, the visit queue with leases, the
+// findings and evidence index, and an append-only audit log.
+//
+// # Guarantees
+//
+// Every method that changes state does so in one bbolt transaction, so a
+// crash (of the process or the machine, unless WithNoSync was used) leaves
+// all of a change or none of it. Write transactions are serialised by
+// bbolt; reads run concurrently with them. One process at a time can have
+// the file open: Open waits for the lock for a bounded time and then fails
+// with ErrLocked instead of hanging. The lock is the operating system's
+// file lock, so it goes away when the process holding it dies.
+//
+// The queue hands each visit to one worker at a time. A lease is the pair
+// (Attempts, Worker): Lease increments Attempts every time it hands the
+// visit out, so a stale worker's token never matches again. Complete, Fail,
+// Extend and Release check the token and write nothing when it does not
+// match (ErrLeaseLost). Enqueue never re-adds an id it has stored, in any
+// state, so a finished visit is never done twice, however many pages link
+// to it. Lease hands out pending visits and visits whose lease expired,
+// highest priority first and oldest first within a priority.
+//
+// Check reads everything and reports every inconsistency between records,
+// indexes and counters; VerifyAudit checks the audit log's hash chain.
+//
+// # File layout (schema 1)
+//
+// Values are JSON. Integers in keys are 8-byte big-endian; signed ones have
+// their top bit flipped so that byte order is numeric order. "seq" below is
+// a number from the owning bucket's bbolt sequence.
+//
+//	meta               "schema" → "1"
+//	targets            target id → shopwatch.Target
+//	target_urls        NormalizeURL(target URL) → target id (one target per page)
+//	sweeps             sweep id → Sweep{id, name, started}
+//	sweep_stats        sweep id → Stats{pending, leased, done, failed, findings},
+//	                   updated in the transaction of every change it counts
+//	visits             visit id → shopwatch.Visit plus "seq" (enqueue order,
+//	                   fixed) and "turn" (place in the pending queue: seq at
+//	                   first, a fresh number after a retry); the bucket
+//	                   sequence numbers both
+//	visits_by_sweep    sweep id, 0x00, seq → visit id (every visit, enqueue order)
+//	queue_pending      ^(priority with flipped sign bit), turn → visit id
+//	                   (exactly the pending visits; first key = next to lease)
+//	queue_leased       lease expiry in Unix ns (sign bit flipped), seq → visit id
+//	                   (exactly the leased visits; earliest expiry first)
+//	findings           seq → shopwatch.Finding plus "sweep"; the finding id is
+//	                   "f-" + seq in decimal
+//	findings_by_sweep  sweep id, 0x00, seq → empty
+//	evidence           evidence id → shopwatch.EvidenceRecord (never overwritten)
+//	evidence_order     seq → evidence id (order of recording)
+//	audit              seq → AuditEntry{seq, time, actor, action, detail, prev, hash}
+//
+// Done and failed visits are in neither queue index. Sweep, target,
+// visit and evidence ids never contain NUL.
+//
+// # Audit log
+//
+// An entry is appended in the same transaction as the change it records:
+// target.added, target.deleted, sweep.created, visits.enqueued,
+// visit.completed, visit.retry, visit.failed, visit.lease-expired and
+// evidence.recorded. Leasing itself is not logged (Attempts counts it).
+// Hash is "sha256:" and the hex SHA-256 of, in order, the strings
+// "shopwatch audit v1", the decimal seq, the time in RFC 3339 with
+// nanoseconds in UTC, actor, action, detail and prev, each preceded by its
+// length in bytes as an unsigned varint; prev is the hash of the entry
+// before, empty for the first. The actor is set with WithActor, and
+// defaults to the worker for queue operations and "system" otherwise.
+package db
