@@ -1,0 +1,90 @@
+package crawler
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config sets the limits of a Fetcher. Zero fields take the value of
+// DefaultConfig, so Config{} is a usable configuration.
+type Config struct {
+	// UserAgent is sent on every request.
+	UserAgent string
+	// Timeout bounds one Fetch, redirects and body included, counted from
+	// the moment its first request may start: time spent waiting for a
+	// per-host or global slot is bounded by the caller's context only.
+	Timeout time.Duration
+	// MaxBodySize caps the body bytes read and kept per response. A longer
+	// body is cut, flagged with Exchange.BodyTruncated, and Fetch returns
+	// ErrBodyTooLarge with the partial Page.
+	MaxBodySize int64
+	// MaxRedirects is the number of redirects one Fetch follows; one more
+	// is ErrTooManyRedirects. A negative value follows none: the redirect
+	// response itself becomes the page.
+	MaxRedirects int
+	// PerHostParallel is how many requests may run at once against one host
+	// name (ports are not told apart).
+	PerHostParallel int
+	// PerHostDelay is the least time between the starts of two requests to
+	// one host name. Zero means no spacing.
+	PerHostDelay time.Duration
+	// MaxParallel caps the requests in flight across all hosts.
+	MaxParallel int
+}
+
+// DefaultUserAgent is the User-Agent of DefaultConfig.
+const DefaultUserAgent = "shopwatch/1 (market regulation inspection)"
+
+// DefaultConfig returns the configuration New applies to zero fields: 30 s
+// timeout, 8 MiB bodies, 10 redirects, 4 requests per host, no delay and 16
+// requests in all.
+func DefaultConfig() Config {
+	return Config{
+		UserAgent:       DefaultUserAgent,
+		Timeout:         30 * time.Second,
+		MaxBodySize:     8 << 20,
+		MaxRedirects:    10,
+		PerHostParallel: 4,
+		PerHostDelay:    0,
+		MaxParallel:     16,
+	}
+}
+
+// withDefaults fills zero fields from DefaultConfig and rejects negative
+// limits.
+func (c Config) withDefaults() (Config, error) {
+	d := DefaultConfig()
+	if c.UserAgent == "" {
+		c.UserAgent = d.UserAgent
+	}
+	if c.Timeout == 0 {
+		c.Timeout = d.Timeout
+	}
+	if c.MaxBodySize == 0 {
+		c.MaxBodySize = d.MaxBodySize
+	}
+	if c.MaxRedirects == 0 {
+		c.MaxRedirects = d.MaxRedirects
+	}
+	if c.PerHostParallel == 0 {
+		c.PerHostParallel = d.PerHostParallel
+	}
+	if c.MaxParallel == 0 {
+		c.MaxParallel = d.MaxParallel
+	}
+	switch {
+	case c.Timeout < 0:
+		return c, fmt.Errorf("crawler config: negative timeout %s", c.Timeout)
+	case c.MaxBodySize < 0:
+		return c, fmt.Errorf("crawler config: negative max body size %d", c.MaxBodySize)
+	case c.MaxBodySize > 1<<30:
+		return c, fmt.Errorf("crawler config: max body size %d above 1 GiB", c.MaxBodySize)
+	case c.PerHostParallel < 0:
+		return c, fmt.Errorf("crawler config: negative per-host parallelism %d", c.PerHostParallel)
+	case c.MaxParallel < 0:
+		return c, fmt.Errorf("crawler config: negative max parallelism %d", c.MaxParallel)
+	case c.PerHostDelay < 0:
+		return c, fmt.Errorf("crawler config: negative per-host delay %s", c.PerHostDelay)
+	}
+	return c, nil
+}

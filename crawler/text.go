@@ -1,0 +1,291 @@
+package crawler
+
+import (
+	"strings"
+
+	"github.com/PuerkitoBio/goquery"
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+)
+
+// ExtractText parses HTML and returns its title, its visible text and the
+// raw href of every link (<a href>, <area href>) in document order.
+//
+// Text leaves out what a reader never sees: the head, script, style,
+// noscript, template, iframe and title elements, comments, and elements with
+// the hidden attribute. Block elements (div, p, li, tr, h1 …) and <br> start
+// a new line; runs of spaces, tabs and newlines collapse to one space; lines
+// are trimmed and empty lines dropped. Text inside <pre> keeps its line
+// breaks and inner spacing. Table cells are separated by a space. The
+// content of a <textarea> is read as markup, because marketplaces keep
+// lazily loaded page sections there (plain text reads the same either way).
+// Malformed markup is repaired the way browsers repair it.
+//
+// Links are returned as written (only surrounding whitespace removed), so
+// the caller resolves them; links inside <template> are left out.
+func ExtractText(htmlText string) (title, text string, links []string) {
+	ex := extract(htmlText)
+	return ex.title, ex.text, ex.links
+}
+
+type extracted struct {
+	title string
+	text  string
+	links []string
+	base  string // href of the first <base href>, raw
+}
+
+func extract(htmlText string) extracted {
+	var ex extracted
+	doc, err := goquery.NewDocumentFromReader(strings.NewReader(htmlText))
+	if err != nil {
+		// html.Parse only fails when reading fails; a strings.Reader
+		// does not.
+		return ex
+	}
+	w := newTextWriter()
+	depth := 0
+	var walk func(n *html.Node, visible, inTemplate bool)
+	walk = func(n *html.Node, visible, inTemplate bool) {
+		switch n.Type {
+		case html.TextNode:
+			if visible {
+				w.text(n.Data)
+			}
+			return
+		case html.ElementNode:
+		case html.DocumentNode:
+			for c := n.FirstChild; c != nil; c = c.NextSibling {
+				walk(c, visible, inTemplate)
+			}
+			return
+		default: // comments, doctype
+			return
+		}
+
+		a := n.DataAtom
+		foreign := n.Namespace != "" // svg, math
+		if !foreign {
+			switch a {
+			case atom.A, atom.Area:
+				if href, ok := attr(n, "href"); ok && !inTemplate {
+					ex.links = append(ex.links, strings.TrimSpace(href))
+				}
+			case atom.Base:
+				if href, ok := attr(n, "href"); ok && ex.base == "" && !inTemplate {
+					ex.base = strings.TrimSpace(href)
+				}
+			case atom.Title:
+				if ex.title == "" && !inTemplate {
+					ex.title = collapseSpace(nodeText(n))
+				}
+			}
+		}
+		childVisible := visible && !hiddenElement(n)
+		if a == atom.Template && !foreign {
+			inTemplate = true
+		}
+		block := !foreign && blockElements[a]
+		if block {
+			w.lineBreak()
+		}
+		switch {
+		case foreign:
+		case a == atom.Br && visible:
+			w.lineBreak()
+		case (a == atom.Td || a == atom.Th) && visible:
+			w.space()
+		case a == atom.Textarea && childVisible:
+			// Marketplaces park lazily loaded markup in hidden textareas
+			// that scripts later insert into the page; read the content
+			// as markup, which leaves plain text as it is.
+			w.lineBreak()
+			if depth < 3 {
+				depth++
+				for _, c := range parseFragment(nodeText(n)) {
+					walk(c, true, inTemplate)
+				}
+				depth--
+			}
+			w.lineBreak()
+			return
+		case (a == atom.Pre || a == atom.Listing) && childVisible:
+			w.lineBreak()
+			w.pre++
+			for c := n.FirstChild; c != nil; c = c.NextSibling {
+				walk(c, childVisible, inTemplate)
+			}
+			w.pre--
+			w.lineBreak()
+			return
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c, childVisible, inTemplate)
+		}
+		if block {
+			w.lineBreak()
+		}
+	}
+	for _, n := range doc.Nodes {
+		walk(n, true, false)
+	}
+	ex.text = w.String()
+	return ex
+}
+
+// parseFragment parses markup as the content of a <div>.
+func parseFragment(s string) []*html.Node {
+	ctx := &html.Node{Type: html.ElementNode, Data: "div", DataAtom: atom.Div}
+	nodes, err := html.ParseFragment(strings.NewReader(s), ctx)
+	if err != nil {
+		return nil
+	}
+	return nodes
+}
+
+// hiddenElement reports whether n and its subtree are never shown as text.
+func hiddenElement(n *html.Node) bool {
+	if n.Namespace == "svg" || n.Namespace == "math" {
+		return n.DataAtom == atom.Title || n.DataAtom == atom.Style || n.DataAtom == atom.Script || n.DataAtom == atom.Desc
+	}
+	switch n.DataAtom {
+	case atom.Head, atom.Script, atom.Style, atom.Noscript, atom.Template,
+		atom.Iframe, atom.Title, atom.Noembed, atom.Noframes:
+		return true
+	}
+	_, hidden := attr(n, "hidden")
+	return hidden
+}
+
+// blockElements start and end a line of text.
+var blockElements = map[atom.Atom]bool{
+	atom.Address: true, atom.Article: true, atom.Aside: true, atom.Blockquote: true,
+	atom.Body: true, atom.Caption: true, atom.Center: true, atom.Dd: true,
+	atom.Details: true, atom.Dialog: true, atom.Dir: true, atom.Div: true,
+	atom.Dl: true, atom.Dt: true, atom.Fieldset: true, atom.Figcaption: true,
+	atom.Figure: true, atom.Footer: true, atom.Form: true, atom.H1: true,
+	atom.H2: true, atom.H3: true, atom.H4: true, atom.H5: true, atom.H6: true,
+	atom.Header: true, atom.Hgroup: true, atom.Hr: true, atom.Html: true,
+	atom.Legend: true, atom.Li: true, atom.Main: true, atom.Menu: true,
+	atom.Nav: true, atom.Ol: true, atom.Option: true, atom.Optgroup: true,
+	atom.P: true, atom.Section: true, atom.Summary: true, atom.Table: true,
+	atom.Tbody: true, atom.Tfoot: true, atom.Thead: true, atom.Tr: true,
+	atom.Ul: true, atom.Select: true,
+}
+
+func attr(n *html.Node, key string) (string, bool) {
+	for _, a := range n.Attr {
+		if a.Namespace == "" && a.Key == key {
+			return a.Val, true
+		}
+	}
+	return "", false
+}
+
+// nodeText concatenates the text nodes under n.
+func nodeText(n *html.Node) string {
+	var b strings.Builder
+	var rec func(*html.Node)
+	rec = func(n *html.Node) {
+		if n.Type == html.TextNode {
+			b.WriteString(n.Data)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			rec(c)
+		}
+	}
+	rec(n)
+	return b.String()
+}
+
+func collapseSpace(s string) string {
+	w := newTextWriter()
+	w.text(s)
+	return w.String()
+}
+
+// isSpace reports HTML's ASCII whitespace. It never matches a byte of a
+// multi-byte UTF-8 sequence, so text can be scanned byte by byte.
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
+}
+
+// textWriter builds text with collapsed spaces and one newline between
+// lines.
+type textWriter struct {
+	b            strings.Builder
+	pre          int  // inside elements that keep their whitespace
+	lineStart    bool // nothing visible since the last line break
+	pendingSpace bool
+	pendingBreak bool
+}
+
+func newTextWriter() *textWriter { return &textWriter{lineStart: true} }
+
+func (w *textWriter) String() string { return w.b.String() }
+
+func (w *textWriter) lineBreak() {
+	if w.b.Len() > 0 && !w.lineStart {
+		w.pendingBreak = true
+	}
+	w.lineStart = true
+	w.pendingSpace = false
+}
+
+func (w *textWriter) space() {
+	if !w.lineStart {
+		w.pendingSpace = true
+	}
+}
+
+// flush writes the separator owed before the next visible text.
+func (w *textWriter) flush() {
+	switch {
+	case w.pendingBreak:
+		w.b.WriteByte('\n')
+	case w.pendingSpace:
+		w.b.WriteByte(' ')
+	}
+	w.pendingBreak, w.pendingSpace, w.lineStart = false, false, false
+}
+
+func (w *textWriter) text(s string) {
+	if w.pre > 0 {
+		w.preText(s)
+		return
+	}
+	for i := 0; i < len(s); {
+		if isSpace(s[i]) {
+			w.space()
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && !isSpace(s[j]) {
+			j++
+		}
+		w.flush()
+		w.b.WriteString(s[i:j])
+		i = j
+	}
+}
+
+// preText writes s keeping its whitespace, lines included; blank lines
+// inside it are still dropped and each line is trimmed of trailing spaces.
+func (w *textWriter) preText(s string) {
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	for i, line := range strings.Split(s, "\n") {
+		if i > 0 {
+			w.lineBreak()
+		}
+		line = strings.TrimRight(line, " \t\r\f")
+		if w.lineStart {
+			line = strings.TrimLeft(line, " \t\r\f")
+		}
+		if line == "" {
+			continue
+		}
+		w.flush()
+		w.b.WriteString(line)
+	}
+}

@@ -1,0 +1,491 @@
+package crawler
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptrace"
+	"strings"
+	"sync"
+	"time"
+
+	"shopwatch"
+)
+
+// maxHeaderBytes caps the request and response header bytes kept per
+// exchange. http.Transport refuses responses with headers this large
+// (MaxResponseHeaderBytes), so the cap never cuts a header it accepted.
+const maxHeaderBytes = 1 << 20
+
+// recorder collects the exchanges of one Fetch. The recording transport
+// finds it in the request context, so one transport serves every Fetch.
+type recorder struct {
+	maxBody int64
+	onStart func() // called before each request starts; may be nil
+	jar     http.CookieJar
+
+	mu   sync.Mutex
+	hops []*hop
+}
+
+// newRecorder returns a recorder with its own cookie jar: cookies live for
+// one Fetch, through its redirect chain, so fetches never depend on each
+// other and nothing accumulates across a long sweep.
+func newRecorder(maxBody int64, onStart func()) *recorder {
+	jar, _ := cookiejar.New(nil) // never fails without options
+	return &recorder{maxBody: maxBody, onStart: onStart, jar: jar}
+}
+
+type recorderKey struct{}
+
+func withRecorder(ctx context.Context, r *recorder) context.Context {
+	return context.WithValue(ctx, recorderKey{}, r)
+}
+
+func recorderFrom(ctx context.Context) *recorder {
+	r, _ := ctx.Value(recorderKey{}).(*recorder)
+	return r
+}
+
+func (r *recorder) add(h *hop) {
+	r.mu.Lock()
+	r.hops = append(r.hops, h)
+	r.mu.Unlock()
+}
+
+// exchanges returns copies of the recorded exchanges, in the order the
+// requests started.
+func (r *recorder) exchanges() []shopwatch.Exchange {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]shopwatch.Exchange, 0, len(r.hops))
+	for _, h := range r.hops {
+		out = append(out, h.snapshot())
+	}
+	return out
+}
+
+// hop is one request/response of a fetch while it is in flight.
+type hop struct {
+	mu      sync.Mutex
+	ex      shopwatch.Exchange
+	sent    bool // a connection was handed to the request
+	reqHead []byte
+	resHead []byte
+}
+
+func (h *hop) snapshot() shopwatch.Exchange {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ex
+}
+
+// recordingTransport is the http.RoundTripper installed under colly. For
+// every request, redirect hops included, it waits for a per-host and a
+// global slot, then records the request and response header bytes as they
+// crossed the connection, the body bytes as received (up to the body cap
+// plus one byte, to tell a cut body from one that fits exactly), the remote
+// address, the start time and the duration.
+//
+// Requests go out over HTTP/1.1 only and without transparent compression,
+// so the recorded header bytes are the ones on the wire and the recorded
+// body is the body as the server sent it.
+type recordingTransport struct {
+	base    *http.Transport
+	limits  *hostLimiter
+	dialer  *net.Dialer
+	tlsConf *tls.Config
+}
+
+func newRecordingTransport(cfg Config, limits *hostLimiter) *recordingTransport {
+	t := &recordingTransport{
+		limits:  limits,
+		dialer:  &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second},
+		tlsConf: &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}},
+	}
+	protocols := new(http.Protocols)
+	protocols.SetHTTP1(true)
+	t.base = &http.Transport{
+		Proxy:                  nil, // evidence must show the real peer; never an environment proxy
+		DialContext:            t.dial,
+		DialTLSContext:         t.dialTLS,
+		Protocols:              protocols,
+		DisableCompression:     true,
+		MaxIdleConns:           cfg.MaxParallel * 2,
+		MaxIdleConnsPerHost:    cfg.PerHostParallel,
+		IdleConnTimeout:        90 * time.Second,
+		ResponseHeaderTimeout:  cfg.Timeout,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: maxHeaderBytes,
+	}
+	return t
+}
+
+func (t *recordingTransport) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := t.dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &wireConn{Conn: c}, nil
+}
+
+// dialTLS does the TLS handshake itself so that the connection it hands to
+// http.Transport is a wireConn over the TLS connection: the bytes it sees are
+// the plaintext HTTP messages.
+func (t *recordingTransport) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+	raw, err := t.dialer.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	conf := t.tlsConf.Clone()
+	if conf.ServerName == "" {
+		conf.ServerName = host
+	}
+	tc := tls.Client(raw, conf)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return &wireConn{Conn: tc}, nil
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	release, err := t.limits.acquire(ctx, hostKey(req.URL.Hostname()))
+	if err != nil {
+		return nil, err
+	}
+	rec := recorderFrom(ctx)
+	maxBody := int64(-1)
+	if rec != nil {
+		if rec.onStart != nil {
+			rec.onStart()
+		}
+		maxBody = rec.maxBody
+		if cookies := rec.jar.Cookies(req.URL); len(cookies) > 0 {
+			req = req.Clone(ctx) // a RoundTripper must not change the caller's request
+			for _, ck := range cookies {
+				req.AddCookie(ck)
+			}
+		}
+	}
+	h := &hop{ex: shopwatch.Exchange{
+		Method:        req.Method,
+		URL:           req.URL.String(),
+		Started:       time.Now(),
+		ContentLength: -1,
+	}}
+	if rec != nil {
+		rec.add(h)
+	}
+	var conn *wireConn
+	trace := &httptrace.ClientTrace{
+		GotConn: func(info httptrace.GotConnInfo) {
+			h.mu.Lock()
+			h.sent = true
+			if info.Conn != nil {
+				h.ex.RemoteAddr = info.Conn.RemoteAddr().String()
+			}
+			h.mu.Unlock()
+			if conn != nil {
+				// The transport retried on another connection.
+				conn.detach(h, false)
+				conn = nil
+			}
+			if wc, ok := info.Conn.(*wireConn); ok {
+				conn = wc
+				wc.attach(h)
+			}
+		},
+	}
+	resp, err := t.base.RoundTrip(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
+	if conn != nil {
+		conn.detach(h, true)
+	}
+	h.mu.Lock()
+	if h.sent && len(h.reqHead) == 0 {
+		// The connection was not one of ours; fall back to the bytes
+		// Request.Write produces, which is what an HTTP/1.1 transport
+		// without compression sends.
+		h.reqHead = rebuildRequestHead(req)
+	}
+	h.ex.RequestHeader = h.reqHead
+	if err != nil {
+		h.ex.Err = err.Error()
+		h.ex.Duration = time.Since(h.ex.Started)
+		h.mu.Unlock()
+		release()
+		return nil, err
+	}
+	h.ex.Proto = resp.Proto
+	h.ex.Status = resp.StatusCode
+	h.ex.ContentLength = resp.ContentLength
+	if len(h.resHead) == 0 {
+		h.resHead = rebuildResponseHead(resp)
+	}
+	h.ex.ResponseHeader = h.resHead
+	h.mu.Unlock()
+	if rec != nil {
+		if cookies := resp.Cookies(); len(cookies) > 0 {
+			rec.jar.SetCookies(req.URL, cookies)
+		}
+	}
+	resp.Body = &recordingBody{rc: resp.Body, h: h, max: maxBody, release: release}
+	// colly gunzips bodies it thinks are compressed, without any bound on
+	// the output. The Fetcher never reads colly's copy of the body (it
+	// decodes the recorded bytes itself, capped), so tell colly there is
+	// nothing left to decompress.
+	resp.Uncompressed = true
+	return resp, nil
+}
+
+func (t *recordingTransport) closeIdle() { t.base.CloseIdleConnections() }
+
+// recordingBody tees a response body into its exchange. On Close it reads
+// what the consumer left unread, up to the cap, so a redirect body the HTTP
+// client only skimmed is still kept whole; one byte past the cap marks the
+// body as cut.
+type recordingBody struct {
+	rc      io.ReadCloser
+	h       *hop
+	max     int64 // bytes kept; -1 keeps nothing
+	buf     bytes.Buffer
+	seen    int64
+	eof     bool
+	readErr error
+	once    sync.Once
+	release func()
+}
+
+func (b *recordingBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.keep(p[:n])
+	switch {
+	case err == io.EOF:
+		b.eof = true
+	case err != nil && b.readErr == nil:
+		b.readErr = err
+	}
+	return n, err
+}
+
+func (b *recordingBody) keep(p []byte) {
+	b.seen += int64(len(p))
+	if b.max < 0 {
+		return
+	}
+	if room := b.max + 1 - int64(b.buf.Len()); room > 0 {
+		if int64(len(p)) > room {
+			p = p[:room]
+		}
+		b.buf.Write(p)
+	}
+}
+
+func (b *recordingBody) Close() error {
+	var err error
+	b.once.Do(func() {
+		if !b.eof && b.readErr == nil && b.max >= 0 && int64(b.buf.Len()) <= b.max {
+			want := b.max + 1 - int64(b.buf.Len())
+			_, derr := io.CopyN(writerFunc(b.keep), b.rc, want)
+			if derr == io.EOF {
+				b.eof = true
+			} else if derr != nil {
+				b.readErr = derr
+			}
+		}
+		err = b.rc.Close()
+		h := b.h
+		h.mu.Lock()
+		body := b.buf.Bytes()
+		if b.max >= 0 && int64(len(body)) > b.max {
+			body = body[:b.max]
+			h.ex.BodyTruncated = true
+		}
+		h.ex.Body = body
+		if b.readErr != nil && h.ex.Err == "" {
+			h.ex.Err = "read body: " + b.readErr.Error()
+		}
+		h.ex.Duration = time.Since(h.ex.Started)
+		h.mu.Unlock()
+		b.release()
+	})
+	return err
+}
+
+type writerFunc func(p []byte)
+
+func (f writerFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }
+
+// wireConn is a connection that copies the HTTP header bytes crossing it
+// into the exchange that currently uses it. http.Transport runs one request
+// at a time on an HTTP/1.1 connection and a server does not answer before it
+// is asked, so the bytes written after a request gets the connection, up to
+// the first blank line, are that request's head, and the bytes read after it,
+// up to the blank line that ends a final (non-1xx) response head, are its
+// response head (interim 1xx heads included).
+type wireConn struct {
+	net.Conn
+
+	mu  sync.Mutex
+	cur *hop
+	req headCapture
+	res headCapture
+}
+
+func (c *wireConn) attach(h *hop) {
+	c.mu.Lock()
+	c.cur = h
+	c.req = headCapture{}
+	c.res = headCapture{final: true}
+	c.mu.Unlock()
+}
+
+// detach stops capturing for h and, when keep is set, stores what was
+// captured into it.
+func (c *wireConn) detach(h *hop, keep bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cur != h {
+		return
+	}
+	if keep {
+		h.mu.Lock()
+		h.reqHead = bytes.Clone(c.req.buf)
+		h.resHead = bytes.Clone(c.res.buf)
+		h.mu.Unlock()
+	}
+	c.cur = nil
+}
+
+func (c *wireConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.mu.Lock()
+		if c.cur != nil {
+			c.req.add(p[:n])
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+func (c *wireConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		if c.cur != nil {
+			c.res.add(p[:n])
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// headCapture accumulates bytes until a message head is complete.
+type headCapture struct {
+	final bool // response side: skip past interim 1xx heads
+	buf   []byte
+	start int // where the head being scanned starts
+	done  bool
+}
+
+func (hc *headCapture) add(p []byte) {
+	if hc.done {
+		return
+	}
+	from := len(hc.buf)
+	hc.buf = append(hc.buf, p...)
+	for {
+		end := headEnd(hc.buf, hc.start, from)
+		if end < 0 {
+			break
+		}
+		if hc.final && isInterim(hc.buf[hc.start:end]) {
+			hc.start, from = end, end
+			continue
+		}
+		hc.buf = hc.buf[:end]
+		hc.done = true
+		return
+	}
+	if len(hc.buf) > maxHeaderBytes {
+		hc.buf = hc.buf[:maxHeaderBytes]
+		hc.done = true
+	}
+}
+
+// headEnd returns the index just past the blank line that ends the head
+// starting at start, or -1. Lines may end in CRLF or a bare LF, as Go's
+// parser accepts both. from is where new bytes begin; scanning resumes a few
+// bytes before it so a terminator split across reads is found.
+func headEnd(b []byte, start, from int) int {
+	i := max(start, from-3)
+	for {
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
+		}
+		i += j + 1 // just past this LF
+		// A blank line: the LF is preceded by the previous LF, or by CR
+		// and the previous LF.
+		k := i - 2
+		if k >= start && b[k] == '\r' {
+			k--
+		}
+		if k >= start && b[k] == '\n' {
+			return i
+		}
+	}
+}
+
+// isInterim reports whether head is an interim response (1xx other than
+// 101 Switching Protocols).
+func isInterim(head []byte) bool {
+	line, _, _ := bytes.Cut(head, []byte("\n"))
+	_, rest, ok := bytes.Cut(line, []byte(" "))
+	if !ok || len(rest) < 3 {
+		return false
+	}
+	return rest[0] == '1' && !bytes.HasPrefix(rest, []byte("101"))
+}
+
+// rebuildRequestHead renders the head Request.Write would send for req.
+func rebuildRequestHead(req *http.Request) []byte {
+	r := req.Clone(context.Background())
+	r.Body = nil
+	r.ContentLength = 0
+	var buf bytes.Buffer
+	if err := r.Write(&buf); err != nil {
+		return nil
+	}
+	b := buf.Bytes()
+	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
+		b = b[:i+4]
+	}
+	return b
+}
+
+// rebuildResponseHead renders the status line and headers of resp from the
+// parsed values; used only when the connection bytes were not captured.
+func rebuildResponseHead(resp *http.Response) []byte {
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "%s %s\r\n", resp.Proto, strings.TrimSpace(resp.Status))
+	w := bufio.NewWriter(&buf)
+	_ = resp.Header.Write(w)
+	_ = w.Flush()
+	buf.WriteString("\r\n")
+	return buf.Bytes()
+}
