@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"shopwatch"
+	"shopwatch/configs"
+	"shopwatch/crawler"
+	"shopwatch/db"
+	"shopwatch/evidence"
+	"shopwatch/evidence/folderstore"
+	"shopwatch/evidence/miniostore"
+	"shopwatch/rules"
+)
+
+// Config is the shopwatch configuration file.
+type Config struct {
+	Data     string `yaml:"data"`
+	Operator string `yaml:"operator"`
+	Sweep    struct {
+		Workers      int           `yaml:"workers"`
+		LeaseTTL     time.Duration `yaml:"lease_ttl"`
+		VisitTimeout time.Duration `yaml:"visit_timeout"`
+		MaxAttempts  int           `yaml:"max_attempts"`
+		CaptureAll   bool          `yaml:"capture_all"`
+	} `yaml:"sweep"`
+	Crawler struct {
+		UserAgent       string        `yaml:"user_agent"`
+		Timeout         time.Duration `yaml:"timeout"`
+		MaxBodySize     int64         `yaml:"max_body_size"`
+		MaxRedirects    int           `yaml:"max_redirects"`
+		PerHostParallel int           `yaml:"per_host_parallel"`
+		PerHostDelay    time.Duration `yaml:"per_host_delay"`
+		MaxParallel     int           `yaml:"max_parallel"`
+	} `yaml:"crawler"`
+	Rules struct {
+		Dir string `yaml:"dir"`
+	} `yaml:"rules"`
+	Store struct {
+		Kind   string `yaml:"kind"`
+		Folder string `yaml:"folder"`
+		MinIO  struct {
+			Endpoint  string `yaml:"endpoint"`
+			AccessKey string `yaml:"access_key"`
+			SecretKey string `yaml:"secret_key"`
+			Bucket    string `yaml:"bucket"`
+			Secure    bool   `yaml:"secure"`
+		} `yaml:"minio"`
+	} `yaml:"store"`
+}
+
+// loadConfig reads the built-in defaults and then, when path is set, the
+// file on top of them. Unknown keys are errors naming the file.
+func loadConfig(path string) (*Config, error) {
+	var c Config
+	if err := decodeStrict(configs.DefaultConfig, &c); err != nil {
+		return nil, fmt.Errorf("built-in config: %w", err)
+	}
+	if path == "" {
+		return &c, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if err := decodeStrict(b, &c); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return &c, nil
+}
+
+func decodeStrict(b []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil && err != io.EOF {
+		return err
+	}
+	return nil
+}
+
+// app holds what one command invocation opened.
+type app struct {
+	stdout, stderr io.Writer
+	logger         *slog.Logger
+	dataFlag       string
+	configPath     string
+	verbose        bool
+
+	cfg     *Config
+	db      *db.DB
+	closers []func()
+}
+
+func (a *app) logLevel() slog.Level {
+	if a.verbose {
+		return slog.LevelDebug
+	}
+	return slog.LevelWarn
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+func (a *app) config() (*Config, error) {
+	if a.cfg != nil {
+		return a.cfg, nil
+	}
+	c, err := loadConfig(a.configPath)
+	if err != nil {
+		return nil, err
+	}
+	a.cfg = c
+	return c, nil
+}
+
+// dataDir is --data, else the config's data, else ./shopwatch-data.
+func (a *app) dataDir() (string, error) {
+	if a.dataFlag != "" {
+		return a.dataFlag, nil
+	}
+	c, err := a.config()
+	if err != nil {
+		return "", err
+	}
+	if c.Data != "" {
+		return c.Data, nil
+	}
+	return "shopwatch-data", nil
+}
+
+func (a *app) openDB() (*db.DB, error) {
+	if a.db != nil {
+		return a.db, nil
+	}
+	dir, err := a.dataDir()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	d, err := db.Open(filepath.Join(dir, "shopwatch.db"))
+	if err != nil {
+		return nil, err
+	}
+	a.db = d
+	a.closers = append(a.closers, func() { _ = d.Close() })
+	return d, nil
+}
+
+func (a *app) store(ctx context.Context) (evidence.Store, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	switch c.Store.Kind {
+	case "", "folder":
+		dir := c.Store.Folder
+		if dir == "" {
+			d, err := a.dataDir()
+			if err != nil {
+				return nil, err
+			}
+			dir = filepath.Join(d, "store")
+		}
+		return folderstore.New(dir)
+	case "minio":
+		m := c.Store.MinIO
+		return miniostore.New(ctx, miniostore.Config{
+			Endpoint: m.Endpoint, AccessKey: m.AccessKey, SecretKey: m.SecretKey, Bucket: m.Bucket, Secure: m.Secure,
+		})
+	default:
+		return nil, fmt.Errorf("config: unknown store kind %q (want folder or minio)", c.Store.Kind)
+	}
+}
+
+func (a *app) signer() (*evidence.Signer, error) {
+	d, err := a.dataDir()
+	if err != nil {
+		return nil, err
+	}
+	return evidence.LoadOrCreateSigner(filepath.Join(d, "keys"))
+}
+
+func (a *app) ruleset() (*rules.RuleSet, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	if c.Rules.Dir != "" {
+		return rules.LoadDir(c.Rules.Dir)
+	}
+	return rules.Default()
+}
+
+func (a *app) crawlerConfig() (crawler.Config, error) {
+	c, err := a.config()
+	if err != nil {
+		return crawler.Config{}, err
+	}
+	cc := crawler.DefaultConfig()
+	k := c.Crawler
+	if k.UserAgent != "" {
+		cc.UserAgent = k.UserAgent
+	}
+	if k.Timeout > 0 {
+		cc.Timeout = k.Timeout
+	}
+	if k.MaxBodySize > 0 {
+		cc.MaxBodySize = k.MaxBodySize
+	}
+	if k.MaxRedirects > 0 {
+		cc.MaxRedirects = k.MaxRedirects
+	}
+	if k.PerHostParallel > 0 {
+		cc.PerHostParallel = k.PerHostParallel
+	}
+	cc.PerHostDelay = k.PerHostDelay
+	if k.MaxParallel > 0 {
+		cc.MaxParallel = k.MaxParallel
+	}
+	return cc, nil
+}
+
+func (a *app) fetcher() (*crawler.Fetcher, error) {
+	cc, err := a.crawlerConfig()
+	if err != nil {
+		return nil, err
+	}
+	return crawler.New(cc)
+}
+
+// printJSON writes v as indented JSON.
+func (a *app) printJSON(v any) error {
+	enc := json.NewEncoder(a.stdout)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func findingLine(f shopwatch.Finding) string {
+	m := f.Match
+	if m == "" {
+		m = "(absent)"
+	}
+	return fmt.Sprintf("%-9s %-30s %-14s %s  %s %s", f.Severity, f.Rule, m, f.URL, f.Law, f.Article)
+}

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"shopwatch"
+	"shopwatch/evidence"
+)
+
+func init() {
+	register(command{name: "evidence", summary: "list, export and verify evidence bundles", run: runEvidence})
+}
+
+func runEvidence(ctx context.Context, a *app, args []string) error {
+	return subcommands(ctx, a, "evidence", args, map[string]func(context.Context, *app, []string) error{
+		"list":   evidenceList,
+		"export": evidenceExport,
+		"verify": evidenceVerify,
+	})
+}
+
+func evidenceList(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("evidence list", "evidence list [--json]")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	d, err := a.openDB()
+	if err != nil {
+		return err
+	}
+	recs, err := d.ListEvidence(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if recs == nil {
+			recs = []shopwatch.EvidenceRecord{}
+		}
+		return a.printJSON(recs)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCAPTURED\tFINDINGS\tARTIFACTS\tURL")
+	for _, r := range recs {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", r.ID, r.CapturedAt.UTC().Format(time.RFC3339), r.Findings, len(r.Artifacts), r.URL)
+	}
+	return tw.Flush()
+}
+
+func evidenceExport(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("evidence export", "evidence export ID -o FILE.zip")
+	out := fs.String("o", "", "bundle file to write (default ID.zip)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("evidence export needs one evidence id")
+	}
+	d, err := a.openDB()
+	if err != nil {
+		return err
+	}
+	rec, err := d.GetEvidence(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	st, err := a.store(ctx)
+	if err != nil {
+		return err
+	}
+	path := *out
+	if path == "" {
+		path = rec.ID + ".zip"
+	}
+	if err := exportBundle(ctx, st, rec, path); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, path)
+	return nil
+}
+
+// exportBundle writes the bundle to a temporary file beside path and renames
+// it into place, so a failed export never leaves a half-written bundle.
+func exportBundle(ctx context.Context, st evidence.Store, rec *shopwatch.EvidenceRecord, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("export %s: %s already exists; bundles are not overwritten", rec.ID, path)
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".bundle-*.zip")
+	if err != nil {
+		return fmt.Errorf("export %s: %w", rec.ID, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := evidence.Export(ctx, st, rec, tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("export %s: %w", rec.ID, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("export %s: %w", rec.ID, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("export %s: %w", rec.ID, err)
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return fmt.Errorf("export %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+func evidenceVerify(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("evidence verify", "evidence verify BUNDLE.zip [--json]")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("evidence verify needs one bundle file")
+	}
+	rep, err := evidence.VerifyBundle(pos[0])
+	if err != nil {
+		return &errExit{code: exitFailed, err: err}
+	}
+	if *asJSON {
+		if err := a.printJSON(rep); err != nil {
+			return err
+		}
+	} else {
+		rep.WriteText(a.stdout)
+	}
+	if !rep.OK() {
+		return &errExit{code: exitFailed, err: fmt.Errorf("%s: verification failed", pos[0])}
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+// Command shopwatch watches online marketplaces for missing licence display
+// and prohibited advertising, and preserves what it finds as verifiable
+// evidence. Run `shopwatch help` for the subcommands.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // the command ran and found a problem (e.g. a bundle failed verification)
+	exitUsage   = 2 // the command line was wrong
+	exitRuntime = 3 // an error stopped the command
+)
+
+// usageError marks an error in the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+// errExit carries a specific exit code without further message.
+type errExit struct {
+	code int
+	err  error
+}
+
+func (e *errExit) Error() string { return e.err.Error() }
+func (e *errExit) Unwrap() error { return e.err }
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, a *app, args []string) error
+}
+
+var commands = map[string]command{}
+
+func register(c command) { commands[c.name] = c }
+
+// Run runs shopwatch with the given arguments and returns the exit code.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr}
+	rest, err := a.parseGlobal(args)
+	if err != nil {
+		fmt.Fprintln(stderr, "shopwatch:", err)
+		return exitUsage
+	}
+	if len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help" {
+		printHelp(stdout)
+		return exitOK
+	}
+	if rest[0] == "version" {
+		fmt.Fprintln(stdout, "shopwatch", versionString())
+		return exitOK
+	}
+	c, ok := commands[rest[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "shopwatch: unknown command %q\n", rest[0])
+		printHelp(stderr)
+		return exitUsage
+	}
+	a.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: a.logLevel()}))
+	slog.SetDefault(a.logger)
+	err = c.run(ctx, a, rest[1:])
+	defer a.close()
+	return report(stderr, rest[0], err)
+}
+
+func report(stderr io.Writer, name string, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var ue *usageError
+	var ee *errExit
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "shopwatch %s: %v\n", name, err)
+		return exitUsage
+	case errors.As(err, &ee):
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintf(stderr, "shopwatch %s: %v\n", name, ee.err)
+		}
+		return ee.code
+	default:
+		fmt.Fprintf(stderr, "shopwatch %s: %v\n", name, err)
+		return exitRuntime
+	}
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprintln(w, `shopwatch — watch online marketplaces and preserve evidence
+
+Usage: shopwatch [--data DIR] [--config FILE] [-v] COMMAND [ARGS]
+
+Commands:`)
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+	fmt.Fprintln(w, `
+Global flags (also accepted after the command):
+  --data DIR       data directory (default ./shopwatch-data, or "data" in the config)
+  --config FILE    configuration file (default: built-in settings)
+  -v               verbose logs
+
+Run "shopwatch COMMAND -h" for a command's flags.`)
+}
+
+// subcommands dispatches to a second-level verb (target add, evidence verify…).
+func subcommands(ctx context.Context, a *app, group string, args []string, verbs map[string]func(context.Context, *app, []string) error) error {
+	if len(args) == 0 {
+		return usagef("%s needs a verb: %s", group, verbList(verbs))
+	}
+	f, ok := verbs[args[0]]
+	if !ok {
+		return usagef("unknown verb %q for %s (want %s)", args[0], group, verbList(verbs))
+	}
+	return f(ctx, a, args[1:])
+}
+
+func verbList(verbs map[string]func(context.Context, *app, []string) error) string {
+	names := make([]string, 0, len(verbs))
+	for n := range verbs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}

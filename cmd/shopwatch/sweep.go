@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"shopwatch"
+	"shopwatch/db"
+	"shopwatch/sweep"
+)
+
+func init() {
+	register(command{name: "sweep", summary: "visit every target once: fetch, check rules, capture evidence", run: runSweep})
+}
+
+func runSweep(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("sweep", "sweep [--workers N] [--resume ID] [--json]")
+	workers := fs.Int("workers", 0, "concurrent visits (default from config)")
+	resume := fs.String("resume", "", "resume an interrupted sweep by id instead of starting a new one")
+	asJSON := fs.Bool("json", false, "print the summary as JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	d, err := a.openDB()
+	if err != nil {
+		return err
+	}
+	r, err := a.runner(ctx, d)
+	if err != nil {
+		return err
+	}
+	if *workers > 0 {
+		r.Config.Workers = *workers
+	}
+	sweepID := *resume
+	if sweepID == "" {
+		ts, err := d.ListTargets(ctx)
+		if err != nil {
+			return err
+		}
+		if len(ts) == 0 {
+			return fmt.Errorf("no targets: add some with `shopwatch target add URL` or `target import FILE.csv`")
+		}
+		sweepID, err = d.CreateSweep(ctx, "manual")
+		if err != nil {
+			return err
+		}
+		if _, err := r.Plan(ctx, sweepID, ts); err != nil {
+			return err
+		}
+	}
+	r.Config.Progress = progressLogger(a)
+	sum, err := r.Run(ctx, sweepID)
+	if sum != nil {
+		if *asJSON {
+			if jerr := a.printJSON(sum); jerr != nil {
+				return jerr
+			}
+		} else {
+			printSummary(a.stdout, sum)
+		}
+	}
+	return err
+}
+
+// runner wires the configured parts into a sweep runner.
+func (a *app) runner(ctx context.Context, d *db.DB) (*sweep.Runner, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	f, err := a.fetcher()
+	if err != nil {
+		return nil, err
+	}
+	rs, err := a.ruleset()
+	if err != nil {
+		return nil, err
+	}
+	st, err := a.store(ctx)
+	if err != nil {
+		return nil, err
+	}
+	sg, err := a.signer()
+	if err != nil {
+		return nil, err
+	}
+	return &sweep.Runner{Queue: d, Fetcher: f, Rules: rs, Store: st, Signer: sg, Config: sweep.Config{
+		Workers:      c.Sweep.Workers,
+		LeaseTTL:     c.Sweep.LeaseTTL,
+		VisitTimeout: c.Sweep.VisitTimeout,
+		MaxAttempts:  c.Sweep.MaxAttempts,
+		CaptureAll:   c.Sweep.CaptureAll,
+		Operator:     c.Operator,
+		Logger:       a.logger,
+	}}, nil
+}
+
+func progressLogger(a *app) func(db.Stats) {
+	last := time.Now()
+	return func(st db.Stats) {
+		if time.Since(last) < 5*time.Second {
+			return
+		}
+		last = time.Now()
+		fmt.Fprintf(a.stderr, "sweep: %d done, %d failed, %d pending, %d leased, %d findings\n",
+			st.Done, st.Failed, st.Pending, st.Leased, st.Findings)
+	}
+}
+
+func printSummary(w io.Writer, s *sweep.Summary) {
+	fmt.Fprintf(w, "sweep %s: %d pages done, %d failed, %d findings, %d evidence records in %s\n",
+		s.Sweep, s.Done, s.Failed, s.Findings, s.Evidence, s.Elapsed.Round(time.Millisecond))
+	printCounts(w, "findings by category", s.ByCategory)
+	printCounts(w, "findings by rule", s.ByRule)
+	printCounts(w, "errors", s.Errors)
+}
+
+func printCounts(w io.Writer, title string, m map[string]int) {
+	if len(m) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintf(w, "  %s:\n", title)
+	for _, k := range keys {
+		fmt.Fprintf(w, "    %-34s %d\n", k, m[k])
+	}
+}
+
+func init() {
+	register(command{name: "findings", summary: "list findings", run: runFindings})
+}
+
+func runFindings(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("findings", "findings [--sweep ID] [--rule ID] [--category C] [--target ID] [--json]")
+	var f db.Filter
+	fs.StringVar(&f.Sweep, "sweep", "", "only this sweep")
+	fs.StringVar(&f.Rule, "rule", "", "only this rule id")
+	fs.StringVar(&f.Category, "category", "", "only this rule category (licence, advertising …)")
+	fs.StringVar(&f.TargetID, "target", "", "only this target id")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	d, err := a.openDB()
+	if err != nil {
+		return err
+	}
+	fnd, err := d.ListFindings(ctx, f)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if fnd == nil {
+			fnd = []shopwatch.Finding{}
+		}
+		return a.printJSON(fnd)
+	}
+	for _, x := range fnd {
+		fmt.Fprintln(a.stdout, findingLine(x))
+	}
+	fmt.Fprintf(a.stdout, "%d findings\n", len(fnd))
+	return nil
+}

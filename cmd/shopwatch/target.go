@@ -1,0 +1,216 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"shopwatch"
+	"shopwatch/db"
+)
+
+func init() {
+	register(command{name: "target", summary: "add, import and list targets (storefronts, products, livestream rooms)", run: runTarget})
+}
+
+func runTarget(ctx context.Context, a *app, args []string) error {
+	return subcommands(ctx, a, "target", args, map[string]func(context.Context, *app, []string) error{
+		"add":    targetAdd,
+		"import": targetImport,
+		"list":   targetList,
+	})
+}
+
+func targetAdd(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("target add", "target add URL [flags]")
+	kind := fs.String("kind", "storefront", "storefront, product or livestream")
+	platform := fs.String("platform", "", "marketplace platform")
+	category := fs.String("category", "", "product category (food, cosmetics, apparel, electronics …)")
+	tags := fs.String("tags", "", "comma-separated tags")
+	jur := fs.String("jurisdiction", "", "jurisdiction (administrative area)")
+	prio := fs.Int("priority", 0, "priority; higher is visited first")
+	sched := fs.String("schedule", "", "cron expression")
+	depth := fs.Int("depth", -1, "link levels to follow on the same host (default 1 for storefronts, else 0)")
+	browser := fs.Bool("browser", false, "render with the browser")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("target add needs exactly one URL")
+	}
+	k, err := shopwatch.ParseKind(*kind)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	t := shopwatch.Target{URL: pos[0], Kind: k, Platform: *platform, Category: *category, Tags: splitTags(*tags),
+		Jurisdiction: *jur, Priority: *prio, Schedule: *sched, Depth: *depth, Browser: *browser}
+	if t.Depth < 0 {
+		t.Depth = defaultDepth(k)
+	}
+	d, err := a.openDB()
+	if err != nil {
+		return err
+	}
+	if err := d.AddTarget(ctx, &t); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, t.ID)
+	return nil
+}
+
+func defaultDepth(k shopwatch.Kind) int {
+	if k == shopwatch.KindStorefront {
+		return 1
+	}
+	return 0
+}
+
+func splitTags(s string) []string {
+	var out []string
+	for _, t := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || r == '|' }) {
+		if t = strings.TrimSpace(t); t != "" {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// targetImport reads a CSV with a header row naming its columns: url (required),
+// platform, kind, category, tags, jurisdiction, priority, depth, schedule, browser.
+func targetImport(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("target import", "target import FILE.csv|-")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("target import needs one CSV file (or - for standard input)")
+	}
+	var r io.Reader = os.Stdin
+	if pos[0] != "-" {
+		f, err := os.Open(pos[0])
+		if err != nil {
+			return fmt.Errorf("open target list: %w", err)
+		}
+		defer f.Close()
+		r = f
+	}
+	targets, err := readTargetsCSV(r, pos[0])
+	if err != nil {
+		return err
+	}
+	d, err := a.openDB()
+	if err != nil {
+		return err
+	}
+	added, dup := 0, 0
+	for i := range targets {
+		err := d.AddTarget(ctx, &targets[i])
+		switch {
+		case errors.Is(err, db.ErrTargetExists):
+			dup++
+		case err != nil:
+			return fmt.Errorf("%s: target %d (%s): %w", pos[0], i+1, targets[i].URL, err)
+		default:
+			added++
+		}
+	}
+	fmt.Fprintf(a.stdout, "imported %d targets (%d already present)\n", added, dup)
+	return nil
+}
+
+func readTargetsCSV(r io.Reader, name string) ([]shopwatch.Target, error) {
+	cr := csv.NewReader(r)
+	cr.FieldsPerRecord = -1
+	head, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%s: read header: %w", name, err)
+	}
+	col := map[string]int{}
+	for i, h := range head {
+		col[strings.ToLower(strings.TrimSpace(strings.TrimPrefix(h, "\ufeff")))] = i
+	}
+	if _, ok := col["url"]; !ok {
+		return nil, fmt.Errorf("%s: header has no url column (got %s)", name, strings.Join(head, ","))
+	}
+	get := func(rec []string, k string) string {
+		if i, ok := col[k]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	var out []shopwatch.Target
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		t := shopwatch.Target{URL: get(rec, "url"), Platform: get(rec, "platform"), Category: get(rec, "category"),
+			Tags: splitTags(get(rec, "tags")), Jurisdiction: get(rec, "jurisdiction"), Schedule: get(rec, "schedule")}
+		if t.URL == "" {
+			return nil, fmt.Errorf("%s:%d: empty url", name, line)
+		}
+		kind := get(rec, "kind")
+		if kind == "" {
+			kind = "storefront"
+		}
+		if t.Kind, err = shopwatch.ParseKind(kind); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
+		}
+		if p := get(rec, "priority"); p != "" {
+			if t.Priority, err = strconv.Atoi(p); err != nil {
+				return nil, fmt.Errorf("%s:%d: priority %q is not a whole number", name, line, p)
+			}
+		}
+		t.Depth = defaultDepth(t.Kind)
+		if d := get(rec, "depth"); d != "" {
+			if t.Depth, err = strconv.Atoi(d); err != nil || t.Depth < 0 {
+				return nil, fmt.Errorf("%s:%d: depth %q is not a whole number ≥ 0", name, line, d)
+			}
+		}
+		if b := get(rec, "browser"); b != "" {
+			if t.Browser, err = strconv.ParseBool(b); err != nil {
+				return nil, fmt.Errorf("%s:%d: browser %q is not true or false", name, line, b)
+			}
+		}
+		out = append(out, t)
+	}
+}
+
+func targetList(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("target list", "target list [--json]")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	d, err := a.openDB()
+	if err != nil {
+		return err
+	}
+	ts, err := d.ListTargets(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if ts == nil {
+			ts = []shopwatch.Target{}
+		}
+		return a.printJSON(ts)
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tKIND\tCATEGORY\tPRIORITY\tDEPTH\tURL")
+	for _, t := range ts {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", t.ID, t.Kind, t.Category, t.Priority, t.Depth, t.URL)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,11 @@
+package main
+
+import (
+	"runtime"
+
+	"shopwatch"
+)
+
+func versionString() string {
+	return shopwatch.Version + " (" + runtime.Version() + ")"
+}

@@ -1,0 +1,314 @@
+package sweep_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"shopwatch"
+	"shopwatch/crawler"
+	"shopwatch/db"
+	"shopwatch/evidence"
+	"shopwatch/evidence/folderstore"
+	"shopwatch/marketsim"
+	"shopwatch/rules"
+	"shopwatch/sweep"
+)
+
+// rig is one sweep's parts on a real marketplace served on loopback.
+type rig struct {
+	m      *marketsim.Market
+	base   string
+	db     *db.DB
+	runner *sweep.Runner
+	store  evidence.Store
+	dir    string
+}
+
+func newRig(t *testing.T, shops int, fetch sweep.Fetcher) *rig {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	m := marketsim.New(marketsim.Config{Seed: 7, Shops: shops})
+	base, _, err := marketsim.ListenAndServe(ctx, "127.0.0.1:0", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	d, err := db.Open(filepath.Join(dir, "shopwatch.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	st, err := folderstore.New(filepath.Join(dir, "store"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sg, err := evidence.LoadOrCreateSigner(filepath.Join(dir, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := rules.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fetch == nil {
+		f, err := crawler.New(crawler.DefaultConfig())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fetch = f
+	}
+	r := &sweep.Runner{Queue: d, Fetcher: fetch, Rules: rs, Store: st, Signer: sg,
+		Config: sweep.Config{Workers: 6, LeaseTTL: 3 * time.Second, MaxAttempts: 2, Operator: "test"}}
+	return &rig{m: m, base: base, db: d, runner: r, store: st, dir: dir}
+}
+
+func (g *rig) targets(t *testing.T) []shopwatch.Target {
+	t.Helper()
+	var ts []shopwatch.Target
+	err := g.m.Targets(g.base, func(x shopwatch.Target) error {
+		if err := g.db.AddTarget(context.Background(), &x); err != nil {
+			return err
+		}
+		ts = append(ts, x)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+func assertTruth(t *testing.T, g *rig, sweepID string) []shopwatch.Finding {
+	t.Helper()
+	found, err := g.db.ListFindings(context.Background(), db.Filter{Sweep: sweepID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	score, err := marketsim.Compare(g.m, g.base, found)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if score.Expected == 0 {
+		t.Fatal("ground truth expects no finding at all; the marketplace is not exercising the rules")
+	}
+	for _, x := range score.Missed {
+		t.Errorf("missed: %s %s %q", x.URL, x.Rule, x.Match)
+	}
+	for _, x := range score.Unexpected {
+		t.Errorf("unexpected: %s %s %q", x.URL, x.Rule, x.Match)
+	}
+	return found
+}
+
+// TestSweepMatchesGroundTruth sweeps a few hundred marketplace pages and
+// compares every finding with the marketplace's ground truth: every expected
+// finding present, none on compliant pages.
+func TestSweepMatchesGroundTruth(t *testing.T) {
+	g := newRig(t, 60, nil)
+	ctx := context.Background()
+	ts := g.targets(t)
+	sweepID, err := g.db.CreateSweep(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.runner.Plan(ctx, sweepID, ts); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := g.runner.Run(ctx, sweepID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Done != g.m.Pages() {
+		t.Errorf("sweep did %d pages, marketplace has %d", sum.Done, g.m.Pages())
+	}
+	if sum.Failed != 0 {
+		t.Errorf("%d visits failed: %v", sum.Failed, sum.Errors)
+	}
+	found := assertTruth(t, g, sweepID)
+	if sum.Findings != len(found) {
+		t.Errorf("summary counts %d findings, db holds %d", sum.Findings, len(found))
+	}
+
+	// Every finding points at evidence; every evidence record verifies as a bundle.
+	recs, err := g.db.ListEvidence(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[string]shopwatch.EvidenceRecord{}
+	for _, r := range recs {
+		byID[r.ID] = r
+	}
+	for _, f := range found {
+		if _, ok := byID[f.EvidenceID]; !ok {
+			t.Fatalf("finding %s on %s has evidence id %q that is not recorded", f.Rule, f.URL, f.EvidenceID)
+		}
+	}
+	checked := 0
+	for _, r := range recs[:min(3, len(recs))] {
+		path := filepath.Join(t.TempDir(), r.ID+".zip")
+		f, err := os.Create(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := evidence.Export(ctx, g.store, &r, f); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		rep, err := evidence.VerifyBundle(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.OK() {
+			t.Errorf("bundle of %s does not verify: %+v", r.URL, rep)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatal("no evidence to export")
+	}
+}
+
+// TestSweepResumesAfterInterruption stops a sweep part-way, throws its
+// worker state away, resumes with a fresh runner and checks the result is
+// the same as an uninterrupted sweep: nothing lost, nothing twice.
+func TestSweepResumesAfterInterruption(t *testing.T) {
+	g := newRig(t, 30, nil)
+	ts := g.targets(t)
+	ctx := context.Background()
+	sweepID, err := g.db.CreateSweep(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.runner.Plan(ctx, sweepID, ts); err != nil {
+		t.Fatal(err)
+	}
+	// Cancel the first run after some visits complete.
+	var done atomic.Int32
+	cctx, cancel := context.WithCancel(ctx)
+	g.runner.Config.Progress = nil
+	inner := g.runner.Fetcher
+	g.runner.Fetcher = fetchFunc(func(ctx context.Context, u string) (*shopwatch.Page, error) {
+		if done.Add(1) == 25 {
+			cancel()
+		}
+		return inner.Fetch(ctx, u)
+	})
+	if _, err := g.runner.Run(cctx, sweepID); err == nil {
+		t.Fatal("interrupted run returned no error")
+	}
+	st, err := g.db.SweepStats(ctx, sweepID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Done == 0 || st.Pending+st.Leased == 0 {
+		t.Fatalf("interruption came at the wrong moment: %+v", st)
+	}
+	// Leases of the interrupted workers expire; a new runner resumes.
+	g.runner.Fetcher = inner
+	if _, err := g.runner.Run(ctx, sweepID); err != nil {
+		t.Fatal(err)
+	}
+	st, err = g.db.SweepStats(ctx, sweepID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Done != g.m.Pages() || st.Pending != 0 || st.Leased != 0 {
+		t.Fatalf("after resume: %+v, want %d done", st, g.m.Pages())
+	}
+	found := assertTruth(t, g, sweepID)
+	seen := map[string]bool{}
+	for _, f := range found {
+		k := f.URL + "|" + f.Rule + "|" + f.Match + "|" + fmt.Sprint(f.Offset)
+		if seen[k] {
+			t.Errorf("finding recorded twice: %s", k)
+		}
+		seen[k] = true
+	}
+}
+
+type fetchFunc func(ctx context.Context, u string) (*shopwatch.Page, error)
+
+func (f fetchFunc) Fetch(ctx context.Context, u string) (*shopwatch.Page, error) { return f(ctx, u) }
+
+// TestSweepGoesOnPastBadTargets mixes broken targets into a sweep: each
+// ends as a failed visit with an error naming the problem, and the good
+// targets are still done.
+func TestSweepGoesOnPastBadTargets(t *testing.T) {
+	g := newRig(t, 3, nil)
+	ctx := context.Background()
+	ts := g.targets(t)
+	closed := closedPort(t)
+	bad := []struct{ url, want string }{
+		{"http://" + closed + "/shop/1/", "connect"},
+		{g.base + "/bad/redirect-loop", "redirect"},
+		{g.base + "/bad/binary", "html"},
+		{g.base + "/bad/status500", "500"},
+		{g.base + "/bad/malformed", ""},
+	}
+	for _, b := range bad {
+		ts = append(ts, shopwatch.Target{ID: "bad-" + b.url, URL: b.url, Kind: shopwatch.KindProduct})
+	}
+	sweepID, err := g.db.CreateSweep(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.runner.Config.CaptureAll = true
+	if _, err := g.runner.Plan(ctx, sweepID, ts); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := g.runner.Run(ctx, sweepID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := g.m.Pages() + 2; sum.Done < want {
+		t.Errorf("done %d, want at least %d (every good page plus the malformed and 500 pages)", sum.Done, want)
+	}
+	visits, err := g.db.ListVisits(ctx, sweepID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byURL := map[string]shopwatch.Visit{}
+	for _, v := range visits {
+		byURL[v.URL] = v
+	}
+	for _, b := range bad {
+		v, ok := byURL[b.url]
+		if !ok {
+			t.Errorf("%s: no visit", b.url)
+			continue
+		}
+		if b.want != "" && !strings.Contains(strings.ToLower(v.Error), b.want) {
+			t.Errorf("%s: state %s error %q, want it to mention %q", b.url, v.State, v.Error, b.want)
+		}
+	}
+	if v := byURL[bad[0].url]; v.State != shopwatch.VisitFailed {
+		t.Errorf("unreachable host: state %s, want failed", v.State)
+	}
+	var keys []string
+	for k := range sum.Errors {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	t.Logf("errors: %v", keys)
+}
+
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
