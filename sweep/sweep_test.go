@@ -311,4 +311,3 @@ func closedPort(t *testing.T) string {
 	l.Close()
 	return addr
 }
-
