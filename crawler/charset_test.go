@@ -2,9 +2,6 @@ package crawler
 
 import (
 	"bytes"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,30 +11,10 @@ import (
 	"shopwatch/internal/testparts"
 )
 
-// realPageDirs are where the saved marketplace pages may be: vendored
-// into testdata, or the team's shared fixture folder.
-// The shared folder stands beside the checkout (../shared from the repository root).
-var realPageDirs = []string{filepath.Join("testdata", "realpages"), filepath.Join("..", "..", "shared", "realpages")}
-
-// realPage reads a saved marketplace page. A missing fixture fails the
-// test under CI and skips it loudly elsewhere.
+// realPage reads a saved real marketplace page from shared/realpages.
 func realPage(t testing.TB, name string) []byte {
 	t.Helper()
-	var errs []string
-	for _, dir := range realPageDirs {
-		b, err := os.ReadFile(filepath.Join(dir, name))
-		if err == nil {
-			return b
-		}
-		errs = append(errs, err.Error())
-	}
-	msg := fmt.Sprintf("FIXTURE MISSING: real page %s not found (%s)", name, strings.Join(errs, "; "))
-	if testparts.InCI() {
-		t.Fatal(msg)
-	}
-	fmt.Fprintln(os.Stderr, "!!! "+msg)
-	t.Skip(msg)
-	return nil
+	return testparts.RealPage(t, name)
 }
 
 func gbk(t testing.TB, s string) []byte {

@@ -158,3 +158,40 @@ func FreeAddr() (string, error) {
 	defer l.Close()
 	return l.Addr().String(), nil
 }
+
+// RealPagesDir finds the folder of saved real marketplace pages: the
+// SHOPWATCH_REALPAGES variable, else shared/realpages beside the checkout
+// (found by walking up from the working directory). It ends the test when
+// none is there.
+func RealPagesDir(tb testing.TB) string {
+	tb.Helper()
+	if d := os.Getenv("SHOPWATCH_REALPAGES"); d != "" {
+		return d
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		Unavailable(tb, "saved real pages", err)
+		return ""
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		cand := filepath.Join(dir, "shared", "realpages")
+		if st, err := os.Stat(cand); err == nil && st.IsDir() {
+			return cand
+		}
+		if filepath.Dir(dir) == dir {
+			break
+		}
+	}
+	Unavailable(tb, "saved real pages", fmt.Errorf("no shared/realpages above %s (set SHOPWATCH_REALPAGES)", wd))
+	return ""
+}
+
+// RealPage reads one saved real marketplace page, or ends the test.
+func RealPage(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(RealPagesDir(tb), name))
+	if err != nil {
+		Unavailable(tb, "saved real page "+name, err)
+	}
+	return b
+}

@@ -1,0 +1,531 @@
+package rules
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"go.yaml.in/yaml/v3"
+
+	"shopwatch"
+	"shopwatch/configs"
+)
+
+// Problem is one thing wrong with a rule file, located by file, line and
+// column (1-based; 0 when unknown).
+type Problem struct {
+	File   string
+	Line   int
+	Column int
+	Rule   string // id of the rule concerned, when known
+	Msg    string
+}
+
+// Error formats the problem as file:line:column: rule id: message.
+func (p Problem) Error() string {
+	var b strings.Builder
+	b.WriteString(p.File)
+	if p.Line > 0 {
+		fmt.Fprintf(&b, ":%d", p.Line)
+		if p.Column > 0 {
+			fmt.Fprintf(&b, ":%d", p.Column)
+		}
+	}
+	b.WriteString(": ")
+	if p.Rule != "" {
+		fmt.Fprintf(&b, "rule %s: ", p.Rule)
+	}
+	b.WriteString(p.Msg)
+	return b.String()
+}
+
+// LoadError lists every problem found while loading a rule set. Loading
+// goes on past the first problem so that one run shows them all. Problems
+// are sorted by file and line. errors.As finds the LoadError in the error
+// LoadFS and LoadDir return, and, through Unwrap, each Problem.
+type LoadError struct {
+	Problems []Problem
+}
+
+// Error lists the problems, one per line after the first.
+func (e *LoadError) Error() string {
+	switch len(e.Problems) {
+	case 0:
+		return "no problems"
+	case 1:
+		return e.Problems[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d problems:", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n\t")
+		b.WriteString(p.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the problems, so errors.As can reach each one.
+func (e *LoadError) Unwrap() []error {
+	errs := make([]error, len(e.Problems))
+	for i, p := range e.Problems {
+		errs[i] = p
+	}
+	return errs
+}
+
+// LoadFS loads every *.yaml and *.yml file directly in dir of fsys (in name
+// order) as one rule set. It compiles the rules, then runs every rule's own
+// examples. Any problem — a YAML syntax error, an unknown or repeated
+// field, a missing id, title, law or severity, an unknown severity, type or
+// page kind, a bad regular expression, a duplicate rule id, an exception
+// that can never apply, an example that does not behave — makes it fail
+// with a *LoadError (wrapped, naming dir) that lists every problem found.
+func LoadFS(fsys fs.FS, dir string) (*RuleSet, error) {
+	return loadFS(fsys, dir, dir, func(name string) string { return path.Join(dir, name) })
+}
+
+// LoadDir is LoadFS on a directory of the local file system. Problems name
+// files by their path under dir.
+func LoadDir(dir string) (*RuleSet, error) {
+	return loadFS(os.DirFS(dir), ".", dir, func(name string) string { return filepath.Join(dir, name) })
+}
+
+var defaultSet = sync.OnceValues(func() (*RuleSet, error) {
+	return LoadFS(configs.FS, "rules")
+})
+
+// Default returns the built-in rule set (configs/rules). It is loaded once;
+// every call returns the same RuleSet, which is safe for concurrent use.
+func Default() (*RuleSet, error) {
+	return defaultSet()
+}
+
+// loadFS loads dir of fsys; label names the directory in errors and
+// display names a file in problems.
+func loadFS(fsys fs.FS, dir, label string, display func(string) string) (*RuleSet, error) {
+	entries, err := fs.ReadDir(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("load rules %s: %w", label, err)
+	}
+	l := &loader{}
+	nfiles := 0
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !(strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml")) {
+			continue
+		}
+		nfiles++
+		data, err := fs.ReadFile(fsys, path.Join(dir, name))
+		if err != nil {
+			l.problems = append(l.problems, Problem{File: display(name), Msg: err.Error()})
+			continue
+		}
+		l.file = display(name)
+		l.parseFile(data)
+	}
+	if nfiles == 0 && len(l.problems) == 0 {
+		return nil, fmt.Errorf("load rules %s: no *.yaml rule files", label)
+	}
+	rs := l.build()
+	if len(l.problems) > 0 {
+		slices.SortStableFunc(l.problems, func(a, b Problem) int {
+			if a.File != b.File {
+				return strings.Compare(a.File, b.File)
+			}
+			return a.Line - b.Line
+		})
+		return nil, fmt.Errorf("load rules %s: %w", label, &LoadError{Problems: l.problems})
+	}
+	return rs, nil
+}
+
+// srcItem is one string from a rule file with its position.
+type srcItem struct {
+	val       string
+	line, col int
+}
+
+// ruleSrc is a parsed rule with the positions needed to report problems
+// found while compiling it.
+type ruleSrc struct {
+	Rule
+	file       string
+	line, col  int
+	fields     map[string]*yaml.Node
+	patterns   []srcItem
+	regex      []srcItem
+	exceptions []srcItem
+	positive   []exampleSrc
+	negative   []exampleSrc
+}
+
+type exampleSrc struct {
+	Example
+	line, col int
+}
+
+type loader struct {
+	file     string
+	problems []Problem
+	rules    []*ruleSrc
+}
+
+// pos is a position in a rule file.
+type pos struct{ line, col int }
+
+func nodePos(n *yaml.Node) pos {
+	if n == nil {
+		return pos{}
+	}
+	return pos{n.Line, n.Column}
+}
+
+func (l *loader) problem(n *yaml.Node, rule, format string, args ...any) {
+	l.problemAt(l.file, nodePos(n), rule, format, args...)
+}
+
+func (l *loader) problemAt(file string, p pos, rule, format string, args ...any) {
+	l.problems = append(l.problems, Problem{File: file, Line: p.line, Column: p.col, Rule: rule, Msg: fmt.Sprintf(format, args...)})
+}
+
+var yamlLine = regexp.MustCompile(`line (\d+)`)
+
+func (l *loader) parseFile(data []byte) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		p := Problem{File: l.file, Msg: err.Error()}
+		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+			p.Line, _ = strconv.Atoi(m[1])
+		}
+		l.problems = append(l.problems, p)
+		return
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		l.problems = append(l.problems, Problem{File: l.file, Msg: "empty rule file"})
+		return
+	}
+	top := l.fields(doc.Content[0], "", "rule file", "version", "description", "rules")
+	if top == nil {
+		return
+	}
+	if v := top["version"]; v != nil {
+		if s, ok := l.scalar(v, ""); ok && s != "1" {
+			l.problem(v, "", "unsupported rule file version %q (want 1)", s)
+		}
+	}
+	if d := top["description"]; d != nil {
+		l.scalar(d, "")
+	}
+	rules := top["rules"]
+	if rules == nil {
+		l.problem(doc.Content[0], "", "missing field \"rules\"")
+		return
+	}
+	rules = resolve(rules)
+	if rules.Kind != yaml.SequenceNode {
+		l.problem(rules, "", "rules: want a list of rules")
+		return
+	}
+	for _, n := range rules.Content {
+		if r := l.parseRule(n); r != nil {
+			l.rules = append(l.rules, r)
+		}
+	}
+}
+
+func resolve(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+// fields checks that n is a mapping with only the known keys, each once,
+// and returns the values by key. It reports problems and returns nil when n
+// is not a mapping.
+func (l *loader) fields(n *yaml.Node, rule, what string, known ...string) map[string]*yaml.Node {
+	n = resolve(n)
+	if n.Kind != yaml.MappingNode {
+		l.problem(n, rule, "%s: want a mapping", what)
+		return nil
+	}
+	m := make(map[string]*yaml.Node, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		key := k.Value
+		if !slices.Contains(known, key) {
+			l.problem(k, rule, "%s: unknown field %q (known: %s)", what, key, strings.Join(known, ", "))
+			continue
+		}
+		if prev, dup := m[key]; dup {
+			l.problem(k, rule, "%s: field %q repeated (first at line %d)", what, key, prev.Line)
+			continue
+		}
+		m[key] = v
+	}
+	return m
+}
+
+// scalar returns the text of a scalar node.
+func (l *loader) scalar(n *yaml.Node, rule string) (string, bool) {
+	n = resolve(n)
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		l.problem(n, rule, "want a single value")
+		return "", false
+	}
+	var s string
+	if err := n.Decode(&s); err != nil {
+		l.problem(n, rule, "%v", err)
+		return "", false
+	}
+	return s, true
+}
+
+// list returns the scalars of a sequence node; a single scalar counts as a
+// list of one.
+func (l *loader) list(n *yaml.Node, rule, what string) []srcItem {
+	n = resolve(n)
+	if n.Kind == yaml.ScalarNode && n.Tag != "!!null" {
+		s, _ := l.scalar(n, rule)
+		return []srcItem{{s, n.Line, n.Column}}
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.problem(n, rule, "%s: want a list", what)
+		return nil
+	}
+	out := make([]srcItem, 0, len(n.Content))
+	for _, c := range n.Content {
+		c = resolve(c)
+		if s, ok := l.scalar(c, rule); ok {
+			out = append(out, srcItem{s, c.Line, c.Column})
+		}
+	}
+	return out
+}
+
+var ruleFields = []string{
+	"id", "title", "category", "law", "article", "also", "severity", "applies_to", "type",
+	"patterns", "regex", "exceptions", "window", "reason", "examples",
+}
+
+var ruleIDPattern = regexp.MustCompile(`^[a-z0-9]+(\.[a-z0-9]+(-[a-z0-9]+)*)+$`)
+
+func (l *loader) parseRule(n *yaml.Node) *ruleSrc {
+	n = resolve(n)
+	r := &ruleSrc{file: l.file, line: n.Line, col: n.Column}
+	r.Source = fmt.Sprintf("%s:%d", l.file, n.Line)
+	// The id first, so that every later problem can name the rule.
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "id" {
+				if s, ok := l.scalar(n.Content[i+1], ""); ok {
+					r.ID = s
+				}
+				break
+			}
+		}
+	}
+	f := l.fields(n, r.ID, "rule", ruleFields...)
+	if f == nil {
+		return nil
+	}
+	r.fields = f
+	id := r.ID
+	str := func(key string, required bool) string {
+		v := f[key]
+		if v == nil {
+			if required {
+				l.problem(n, id, "missing field %q", key)
+			}
+			return ""
+		}
+		s, _ := l.scalar(v, id)
+		s = strings.TrimSpace(s)
+		if s == "" && required {
+			l.problem(v, id, "field %q is empty", key)
+		}
+		return s
+	}
+	if f["id"] == nil {
+		l.problem(n, "", "missing field \"id\"")
+	} else if !ruleIDPattern.MatchString(id) {
+		l.problem(f["id"], "", "bad rule id %q (want lower-case dotted words, e.g. ad.absolute-term)", id)
+	}
+	if t := f["title"]; t == nil {
+		l.problem(n, id, "missing field \"title\"")
+	} else if tf := l.fields(t, id, "title", "zh", "en"); tf != nil {
+		for _, lang := range []string{"zh", "en"} {
+			v := tf[lang]
+			if v == nil {
+				l.problem(t, id, "title: missing %q", lang)
+				continue
+			}
+			s, _ := l.scalar(v, id)
+			if strings.TrimSpace(s) == "" {
+				l.problem(v, id, "title: %q is empty", lang)
+			}
+			if lang == "zh" {
+				r.Title.Zh = strings.TrimSpace(s)
+			} else {
+				r.Title.En = strings.TrimSpace(s)
+			}
+		}
+	}
+	r.Category = strings.ToLower(str("category", true))
+	r.Law = str("law", true)
+	r.Article = str("article", false)
+	r.Reason = str("reason", false)
+	if v := f["also"]; v != nil {
+		for _, it := range l.list(v, id, "also") {
+			r.Also = append(r.Also, strings.TrimSpace(it.val))
+		}
+	}
+	if sev := str("severity", true); sev != "" {
+		switch s := shopwatch.Severity(sev); s {
+		case shopwatch.SeverityViolation, shopwatch.SeverityReview, shopwatch.SeverityInfo:
+			r.Severity = s
+		default:
+			l.problem(f["severity"], id, "unknown severity %q (want violation, review or info)", sev)
+		}
+	}
+	if typ := str("type", true); typ != "" {
+		switch t := Type(typ); t {
+		case TypeTerms, TypeRegex, TypeRequire, TypeUSCC:
+			r.Type = t
+		default:
+			l.problem(f["type"], id, "unknown type %q (want terms, regex, require or uscc)", typ)
+		}
+	}
+	if a := f["applies_to"]; a != nil {
+		if af := l.fields(a, id, "applies_to", "kinds", "categories"); af != nil {
+			if v := af["kinds"]; v != nil {
+				for _, it := range l.list(v, id, "applies_to.kinds") {
+					k, err := shopwatch.ParseKind(it.val)
+					if err != nil {
+						l.problems = append(l.problems, Problem{File: l.file, Line: it.line, Column: it.col, Rule: id, Msg: err.Error()})
+						continue
+					}
+					r.AppliesTo.Kinds = append(r.AppliesTo.Kinds, k)
+				}
+			}
+			if v := af["categories"]; v != nil {
+				for _, it := range l.list(v, id, "applies_to.categories") {
+					c := normCategory(it.val)
+					if c == "" {
+						l.problems = append(l.problems, Problem{File: l.file, Line: it.line, Column: it.col, Rule: id, Msg: "empty product category"})
+						continue
+					}
+					r.AppliesTo.Categories = append(r.AppliesTo.Categories, c)
+				}
+			}
+		}
+	}
+	if v := f["patterns"]; v != nil {
+		r.patterns = l.list(v, id, "patterns")
+	}
+	if v := f["regex"]; v != nil {
+		r.regex = l.list(v, id, "regex")
+	}
+	if v := f["exceptions"]; v != nil {
+		r.exceptions = l.list(v, id, "exceptions")
+	}
+	for _, it := range r.patterns {
+		r.Patterns = append(r.Patterns, it.val)
+	}
+	for _, it := range r.regex {
+		r.Regex = append(r.Regex, it.val)
+	}
+	for _, it := range r.exceptions {
+		r.Exceptions = append(r.Exceptions, it.val)
+	}
+	if v := f["window"]; v != nil {
+		if s, ok := l.scalar(v, id); ok {
+			w, err := strconv.Atoi(s)
+			if err != nil || w < 1 || w > 200 {
+				l.problem(v, id, "window %q: want a whole number of characters from 1 to 200", s)
+			} else {
+				r.Window = w
+			}
+		}
+	}
+	if e := f["examples"]; e == nil {
+		l.problem(n, id, "missing field \"examples\" (every rule needs positive and negative examples)")
+	} else if ef := l.fields(e, id, "examples", "positive", "negative"); ef != nil {
+		r.positive = l.examples(ef["positive"], e, id, "positive")
+		r.negative = l.examples(ef["negative"], e, id, "negative")
+		for _, x := range r.positive {
+			r.Examples.Positive = append(r.Examples.Positive, x.Example)
+		}
+		for _, x := range r.negative {
+			r.Examples.Negative = append(r.Examples.Negative, x.Example)
+		}
+	}
+	return r
+}
+
+func (l *loader) examples(n, parent *yaml.Node, id, which string) []exampleSrc {
+	if n == nil {
+		l.problem(parent, id, "examples: missing %q", which)
+		return nil
+	}
+	n = resolve(n)
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
+		l.problem(n, id, "examples.%s: want a non-empty list", which)
+		return nil
+	}
+	var out []exampleSrc
+	for _, c := range n.Content {
+		c = resolve(c)
+		x := exampleSrc{line: c.Line, col: c.Column}
+		x.Source = fmt.Sprintf("%s:%d", l.file, c.Line)
+		switch c.Kind {
+		case yaml.ScalarNode:
+			x.Text, _ = l.scalar(c, id)
+		case yaml.MappingNode:
+			known := []string{"text", "kind", "category"}
+			if which == "positive" {
+				known = append(known, "match")
+			}
+			ef := l.fields(c, id, "examples."+which, known...)
+			if ef == nil {
+				continue
+			}
+			if v := ef["text"]; v == nil {
+				l.problem(c, id, "examples.%s: missing \"text\"", which)
+			} else {
+				x.Text, _ = l.scalar(v, id)
+			}
+			if v := ef["match"]; v != nil {
+				x.Match, _ = l.scalar(v, id)
+			}
+			if v := ef["category"]; v != nil {
+				s, _ := l.scalar(v, id)
+				x.Category = normCategory(s)
+			}
+			if v := ef["kind"]; v != nil {
+				s, _ := l.scalar(v, id)
+				k, err := shopwatch.ParseKind(s)
+				if err != nil {
+					l.problem(v, id, "%v", err)
+				}
+				x.Kind = k
+			}
+		default:
+			l.problem(c, id, "examples.%s: want a text or a mapping with text", which)
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+func normCategory(s string) string {
+	return strings.ToLower(strings.TrimSpace(s))
+}

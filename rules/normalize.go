@@ -1,0 +1,369 @@
+package rules
+
+import (
+	"unicode"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+// Normalized is text in the form rules match against, together with a map
+// from every byte of it back to the characters of the original text.
+//
+// The normal form is:
+//   - NFKC, so full-width letters, digits and punctuation become their
+//     ASCII forms and compatibility characters (①, ㈱, ﬁ) their plain forms;
+//   - lower case (simple Unicode lower-casing after NFKC);
+//   - without control characters other than white space, format characters
+//     (zero-width space and joiners, soft hyphen, BOM, bidi marks) and
+//     combining marks (variation selectors and marks that NFKC could not
+//     compose);
+//   - with white space and punctuation or symbols between two CJK characters
+//     removed, so that 最 佳, 最.佳 and 最★佳 all read 最佳. A run that holds a
+//     line break is kept (as one line break): text extracted from markup puts
+//     block boundaries on separate lines, and joining them would make words
+//     out of the end of one block and the start of the next;
+//   - with every other run of white space collapsed to one space, or to one
+//     line break when the run holds one.
+//
+// Patterns are put through the same normalisation when a rule set is loaded,
+// so a pattern and the text it should match always agree.
+type Normalized struct {
+	// Text is the normalised text.
+	Text  string
+	start []int32
+	end   []int32
+}
+
+// Normalize returns the normal form of text with its offset map.
+func Normalize(text string) *Normalized {
+	var b normBuf
+	b.run(text)
+	return &Normalized{Text: string(b.out), start: b.start, end: b.end}
+}
+
+// Original returns the byte range [start, end) of the original text that
+// the normalised bytes Text[i:j] came from. i and j must lie on rune
+// boundaries of Text with i < j. The range covers whole original
+// characters: a normalised character that came from a compatibility
+// character (Ｎ, ㈱) maps back to that whole character, and characters
+// dropped inside the range (the space in 最 佳) are part of it.
+func (n *Normalized) Original(i, j int) (start, end int) {
+	return int(n.start[i]), int(n.end[j-1])
+}
+
+// charClass sorts normalised runes for the gap and drop rules above.
+type charClass uint8
+
+const (
+	clsOther charClass = iota // letters, digits and everything else kept as is
+	clsCJK                    // Han, kana, Hangul: gaps between two of them vanish
+	clsSpace                  // white space other than line breaks
+	clsBreak                  // line breaks
+	clsPunct                  // punctuation and symbols
+	clsDrop                   // removed everywhere
+)
+
+var asciiClass = func() (t [utf8.RuneSelf]charClass) {
+	for c := range t {
+		switch {
+		case c == '\n' || c == '\r':
+			t[c] = clsBreak
+		case c == ' ' || c == '\t' || c == '\v' || c == '\f':
+			t[c] = clsSpace
+		case c < 0x20 || c == 0x7f:
+			t[c] = clsDrop
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+			t[c] = clsOther
+		default:
+			t[c] = clsPunct
+		}
+	}
+	return t
+}()
+
+// isCJK reports whether r is a character between which gaps are ignored.
+func isCJK(r rune) bool {
+	switch {
+	case 0x4E00 <= r && r <= 0x9FFF, // CJK unified ideographs
+		0x3400 <= r && r <= 0x4DBF,   // extension A
+		0x20000 <= r && r <= 0x3134F, // extensions B–G
+		0xF900 <= r && r <= 0xFAFF,   // compatibility ideographs (rare after NFKC)
+		r == 0x3005 || r == 0x3007,   // 々 〇
+		0x3041 <= r && r <= 0x3096,   // hiragana
+		0x30A1 <= r && r <= 0x30FA,   // katakana (not the middle dot 30FB)
+		r == 0x30FC,                  // prolonged sound mark
+		0xAC00 <= r && r <= 0xD7A3:   // Hangul syllables
+		return true
+	}
+	return false
+}
+
+func classify(r rune) charClass {
+	if r < utf8.RuneSelf {
+		return asciiClass[r]
+	}
+	if isCJK(r) {
+		return clsCJK
+	}
+	switch {
+	case r == 0x85 || r == 0x2028 || r == 0x2029:
+		return clsBreak
+	case unicode.IsSpace(r):
+		return clsSpace
+	case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Mn, unicode.Me, unicode.Co):
+		return clsDrop
+	case unicode.IsPunct(r) || unicode.IsSymbol(r):
+		return clsPunct
+	}
+	return clsOther
+}
+
+func isASCIIAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || 'A' <= c && c <= 'Z'
+}
+
+// pendRune is a gap character seen after a CJK character, held until the
+// next kept character decides whether the gap vanishes.
+type pendRune struct {
+	r    rune
+	cls  charClass
+	s, e int32
+}
+
+// normBuf is the reusable working state of the normaliser. Check keeps
+// normBufs in a pool so that normalising a page allocates nothing once the
+// buffers have grown to the page size.
+type normBuf struct {
+	out       []byte
+	start     []int32 // per byte of out: where its source starts in the original
+	end       []int32 // per byte of out: where its source ends in the original
+	pend      []pendRune
+	pendBreak bool
+	prevCJK   bool   // the last kept non-gap character was CJK
+	tmp       []byte // NFKC output of one segment
+}
+
+func (b *normBuf) reset() {
+	b.out = b.out[:0]
+	b.start = b.start[:0]
+	b.end = b.end[:0]
+	b.pend = b.pend[:0]
+	b.pendBreak = false
+	b.prevCJK = false
+}
+
+// run normalises text into b.
+//
+// Most marketplace text is CJK ideographs, ASCII and full-width
+// punctuation, whose NFKC forms are known and which never combine with a
+// neighbour. Such a rune followed by another such rune (or by nothing) is
+// mapped directly; anything else goes to the norm package one segment
+// (from boundary to boundary) at a time. Both paths keep every output rune
+// tied to its input span.
+func (b *normBuf) run(text string) {
+	b.reset()
+	if cap(b.out) < len(text) {
+		b.out = make([]byte, 0, len(text))
+		b.start = make([]int32, 0, len(text))
+		b.end = make([]int32, 0, len(text))
+	}
+	i := 0
+	r, size := decodeAt(text, 0)
+	for i < len(text) {
+		j := i + size
+		r2, size2 := decodeAt(text, j)
+		if m, ok := fastNFKC(r); ok && (j == len(text) || r2 < utf8.RuneSelf || isFastStarter(r2)) {
+			switch {
+			case 0x4E00 <= r && r <= 0x9FFF:
+				// The commonest case, inline: an ideograph is kept as is
+				// and ends any gap between CJK characters.
+				if len(b.pend) > 0 {
+					if b.pendBreak {
+						b.flush()
+					}
+					b.pend = b.pend[:0]
+					b.pendBreak = false
+				}
+				b.appendSame(text[i:j], int32(i))
+				b.prevCJK = true
+			case r < utf8.RuneSelf && asciiClass[r] == clsOther:
+				if len(b.pend) > 0 {
+					b.flush()
+				}
+				if 'A' <= r && r <= 'Z' {
+					r += 'a' - 'A'
+				}
+				b.emit(r, int32(i), int32(j))
+				b.prevCJK = false
+			default:
+				b.add(m, int32(i), int32(j))
+			}
+			i, r, size = j, r2, size2
+			continue
+		}
+		n := norm.NFKC.NextBoundaryInString(text[i:], true)
+		if n <= 0 {
+			n = len(text) - i
+		}
+		b.tmp = norm.NFKC.AppendString(b.tmp[:0], text[i:i+n])
+		b.addAll(b.tmp, int32(i), int32(i+n))
+		i += n
+		r, size = decodeAt(text, i)
+	}
+	b.flush()
+}
+
+// decodeAt decodes the rune at s[i], with an inline path for the ASCII and
+// three-byte (BMP, CJK) sequences that make up most Chinese text.
+func decodeAt(s string, i int) (rune, int) {
+	if i >= len(s) {
+		return utf8.RuneError, 0
+	}
+	c := s[i]
+	if c < utf8.RuneSelf {
+		return rune(c), 1
+	}
+	if c >= 0xE1 && c <= 0xEC && i+2 < len(s) { // no overlong or surrogate forms start here
+		c1, c2 := s[i+1], s[i+2]
+		if c1&0xC0 == 0x80 && c2&0xC0 == 0x80 {
+			return rune(c&0x0F)<<12 | rune(c1&0x3F)<<6 | rune(c2&0x3F), 3
+		}
+	}
+	return utf8.DecodeRuneInString(s[i:])
+}
+
+// fastNFKC returns the NFKC form of r when r is one of the common runes
+// whose form is a single known rune and which take no part in composition.
+func fastNFKC(r rune) (rune, bool) {
+	switch {
+	case r < utf8.RuneSelf:
+		return r, true
+	case 0x4E00 <= r && r <= 0x9FFF, 0x3400 <= r && r <= 0x4DBF, // ideographs
+		0x3001 <= r && r <= 0x3029, // CJK punctuation, 々 〇 and brackets
+		r == 0x2014 || r == 0x2018 || r == 0x2019 || r == 0x201C || r == 0x201D || r == 0x00B7: // — ‘ ’ “ ” ·
+		return r, true
+	case 0xFF01 <= r && r <= 0xFF5E: // full-width ASCII
+		return r - 0xFF01 + 0x21, true
+	case r == 0x3000: // ideographic space
+		return ' ', true
+	}
+	return r, false
+}
+
+// isFastStarter reports whether r is a fast rune; those never combine with
+// the rune before them, so a boundary falls before each.
+func isFastStarter(r rune) bool {
+	_, ok := fastNFKC(r)
+	return ok
+}
+
+// addAll adds the runes of NFKC output whose source is text[s:e].
+func (b *normBuf) addAll(seg []byte, s, e int32) {
+	for k := 0; k < len(seg); {
+		r, size := rune(seg[k]), 1
+		if r >= utf8.RuneSelf {
+			r, size = utf8.DecodeRune(seg[k:])
+		}
+		k += size
+		b.add(r, s, e)
+	}
+}
+
+// add takes one NFKC rune whose source is text[s:e].
+func (b *normBuf) add(r rune, s, e int32) {
+	if r < utf8.RuneSelf {
+		if 'A' <= r && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+	} else if r < 0x3000 || r > 0x9FFF { // no case in CJK symbols, kana and ideographs
+		r = unicode.ToLower(r)
+	}
+	cls := classify(r)
+	switch cls {
+	case clsDrop:
+		return
+	case clsSpace, clsBreak, clsPunct:
+		if b.prevCJK {
+			b.pend = append(b.pend, pendRune{r, cls, s, e})
+			if cls == clsBreak {
+				b.pendBreak = true
+			}
+			return
+		}
+		b.emitGap(r, cls, s, e)
+		return
+	}
+	cjk := cls == clsCJK
+	if len(b.pend) > 0 {
+		if !cjk || b.pendBreak {
+			b.flush()
+		}
+		b.pend = b.pend[:0]
+		b.pendBreak = false
+	}
+	b.emit(r, s, e)
+	b.prevCJK = cjk
+}
+
+// flush emits the held gap characters.
+func (b *normBuf) flush() {
+	for _, p := range b.pend {
+		b.emitGap(p.r, p.cls, p.s, p.e)
+	}
+	b.pend = b.pend[:0]
+	b.pendBreak = false
+}
+
+// emitGap emits a gap character that is kept, collapsing white space.
+func (b *normBuf) emitGap(r rune, cls charClass, s, e int32) {
+	if cls == clsPunct {
+		b.emit(r, s, e)
+		return
+	}
+	if n := len(b.out); n > 0 && (b.out[n-1] == ' ' || b.out[n-1] == '\n') {
+		if cls == clsBreak {
+			b.out[n-1] = '\n'
+		}
+		b.end[n-1] = e
+		return
+	}
+	if cls == clsBreak {
+		b.emit('\n', s, e)
+	} else {
+		b.emit(' ', s, e)
+	}
+}
+
+// appendSame appends src, the unchanged text of one rune at offset s.
+func (b *normBuf) appendSame(src string, s int32) {
+	n := len(b.out)
+	b.out = append(b.out, src...)
+	b.grow(len(b.out))
+	b.start[n] = s
+	b.end[len(b.out)-1] = s + int32(len(src))
+}
+
+func (b *normBuf) grow(m int) {
+	if m > cap(b.start) {
+		b.start = append(b.start[:cap(b.start)], make([]int32, m+m/2-cap(b.start))...)
+		b.end = append(b.end[:cap(b.end)], make([]int32, m+m/2-cap(b.end))...)
+	}
+	b.start = b.start[:m]
+	b.end = b.end[:m]
+}
+
+// emit appends r, whose source is text[s:e]. Only the entries Original
+// reads are written: start at the rune's first byte, end at its last.
+func (b *normBuf) emit(r rune, s, e int32) {
+	n := len(b.out)
+	if r < utf8.RuneSelf {
+		b.out = append(b.out, byte(r))
+	} else {
+		b.out = utf8.AppendRune(b.out, r)
+	}
+	m := len(b.out)
+	b.grow(m)
+	b.start[n] = s
+	b.end[m-1] = e
+}

@@ -1,0 +1,160 @@
+package rules
+
+import (
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+)
+
+func TestNormalizeText(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"ascii unchanged but lower case", "Hello World 42", "hello world 42"},
+		{"full-width letters digits punctuation", "ＮＯ．１爆款", "no.1爆款"},
+		{"ideographic space between CJK", "最\u3000佳", "最佳"},
+		{"space between CJK", "最 佳", "最佳"},
+		{"several spaces and tab between CJK", "最 \t 佳", "最佳"},
+		{"ASCII punctuation between CJK", "最.佳", "最佳"},
+		{"CJK punctuation between CJK", "最，佳。好", "最佳好"},
+		{"symbols between CJK", "最★佳", "最佳"},
+		{"zero-width space", "最\u200b佳", "最佳"},
+		{"zero-width joiner and BOM", "第\u200d\ufeff一", "第一"},
+		{"soft hyphen in latin", "to\u00adp1", "top1"},
+		{"control characters", "最\x01佳\x7f", "最佳"},
+		{"variation selector", "最\ufe0f佳", "最佳"},
+		{"line break kept between CJK", "最\n佳", "最\n佳"},
+		{"line break run collapses", "最 \r\n \n佳", "最\n佳"},
+		{"gap between CJK and latin kept", "浙 ICP备", "浙 icp备"},
+		{"punctuation before digits kept", "100%纯棉", "100%纯棉"},
+		{"colon before code kept", "代码：9135", "代码:9135"},
+		{"whitespace collapses elsewhere", "a  \t b\n\n\nc", "a b\nc"},
+		{"compatibility characters", "①㈱ﬁ", "1(株)fi"},
+		{"combining sequence composes", "Cafe\u0301", "café"},
+		{"half-width katakana", "ｶﾀｶﾅ", "カタカナ"},
+		{"empty", "", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Normalize(tt.in).Text; got != tt.want {
+				t.Errorf("Normalize(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNormalizeOffsets(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      string
+		find    string // in the normalised text
+		wantOrg string // the original characters it maps back to
+		wantOff int
+	}{
+		{"full-width", "爆款ＮＯ．１！", "no.1", "ＮＯ．１", len("爆款")},
+		{"space between CJK", "全网最 佳口碑", "最佳", "最 佳", len("全网")},
+		{"dot between CJK", "最.佳", "最佳", "最.佳", 0},
+		{"zero-width inside", "x最\u200b佳y", "最佳", "最\u200b佳", 1},
+		{"zero-width before", "\u200b最佳", "最佳", "最佳", len("\u200b")},
+		{"compatibility char maps to whole char", "本店㈱出品", "株", "㈱", len("本店")},
+		{"combining mark", "Cafe\u0301 bar", "café", "Cafe\u0301", 0},
+		{"upper case", "XX TOP1 YY", "top1", "TOP1", 3},
+		{"collapsed spaces", "a   b", "a b", "a   b", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			n := Normalize(tt.in)
+			i := strings.Index(n.Text, tt.find)
+			if i < 0 {
+				t.Fatalf("%q not in normalised %q", tt.find, n.Text)
+			}
+			s, e := n.Original(i, i+len(tt.find))
+			if got := tt.in[s:e]; got != tt.wantOrg || s != tt.wantOff {
+				t.Errorf("Original of %q = %q at %d, want %q at %d", tt.find, got, s, tt.wantOrg, tt.wantOff)
+			}
+		})
+	}
+}
+
+// Offsets are monotonic, inside the text and on rune boundaries, for any
+// input including invalid UTF-8.
+func TestNormalizeOffsetInvariants(t *testing.T) {
+	alphabet := []string{"最", "佳", " ", "\n", "．", "Ｎ", "a", "B", "1", "\u200b", "\u0301", "，", "㈱", "★", "\xff", "\xe6\x9c", "ﬁ", "\u3000"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for iter := 0; iter < 2000; iter++ {
+		var b strings.Builder
+		for range rng.IntN(30) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		in := b.String()
+		checkOffsets(t, in)
+	}
+}
+
+func checkOffsets(t *testing.T, in string) {
+	t.Helper()
+	n := Normalize(in)
+	if len(n.start) != len(n.Text) || len(n.end) != len(n.Text) {
+		t.Fatalf("%q: map lengths %d/%d for %d bytes", in, len(n.start), len(n.end), len(n.Text))
+	}
+	prev := 0
+	for i := 0; i < len(n.Text); {
+		_, size := utf8.DecodeRuneInString(n.Text[i:])
+		s, e := n.Original(i, i+size)
+		if s < prev || s >= e || e > len(in) {
+			t.Fatalf("%q: rune at %d maps to [%d,%d), previous start %d", in, i, s, e, prev)
+		}
+		if !utf8.RuneStart(in[s]) && utf8.ValidString(in) || e < len(in) && !utf8.RuneStart(in[e]) && utf8.ValidString(in) {
+			t.Fatalf("%q: rune at %d maps to [%d,%d), not on rune boundaries", in, i, s, e)
+		}
+		prev = s
+		i += size
+	}
+}
+
+func FuzzNormalize(f *testing.F) {
+	for _, s := range []string{"全网最 佳口碑", "ＮＯ．１爆款", "最\u200b佳", "a\u0301\u0302b", "\xff\xfe最", "第一次 · 第一步：清洁"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		checkOffsets(t, in)
+		// Normalising is idempotent on its own output.
+		n := Normalize(in).Text
+		if again := Normalize(n).Text; again != n {
+			t.Fatalf("not idempotent: %q -> %q -> %q", in, n, again)
+		}
+	})
+}
+
+// refNormalize is the slow, obviously right normal form: NFKC of the whole
+// text, then the same per-rune steps.
+func refNormalize(text string) string {
+	var b normBuf
+	b.reset()
+	for _, r := range norm.NFKC.String(text) {
+		b.add(r, 0, 1)
+	}
+	b.flush()
+	return string(b.out)
+}
+
+// The fast path agrees with whole-text NFKC, including around combining
+// marks, Hangul jamo, compatibility characters and invalid bytes.
+func TestNormalizeFastPathMatchesReference(t *testing.T) {
+	alphabet := []string{"最", "佳", "a", "A", "e", "\u0301", "\u0323", "\u302a", "Ａ", "ｶ", "\uff9e", "\u1100", "\u1161",
+		"\u11a8", "가", "①", "㈱", "ﬁ", "…", "“", "·", "\u3000", "、", "\u3038", "豈", "\xff", " ", "\n", "，", "\u200b", "ǅ", "İ"}
+	rng := rand.New(rand.NewPCG(5, 8))
+	for iter := 0; iter < 5000; iter++ {
+		var b strings.Builder
+		for range rng.IntN(12) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		in := b.String()
+		if got, want := Normalize(in).Text, refNormalize(in); got != want && utf8.ValidString(in) {
+			t.Fatalf("Normalize(%q) = %q, reference %q", in, got, want)
+		}
+	}
+}
