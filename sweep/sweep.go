@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"shopwatch"
+	"shopwatch/crawler"
 	"shopwatch/db"
 	"shopwatch/evidence"
 	"shopwatch/rules"
@@ -41,12 +42,6 @@ type Queue interface {
 // the error, so the exchange can still be preserved.
 type Fetcher interface {
 	Fetch(ctx context.Context, rawURL string) (*shopwatch.Page, error)
-}
-
-// Permanent reports whether a fetch error will not go away on retry. The
-// crawler decides; the sweep only asks.
-type Permanent interface {
-	Permanent() bool
 }
 
 // Config tunes a sweep run.
@@ -323,9 +318,8 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 			return nil, ctx.Err()
 		}
 		max := c.MaxAttempts
-		var p Permanent
-		if errors.As(ferr, &p) && p.Permanent() {
-			max = lv.Attempts // no retry
+		if permanent(ferr) {
+			max = lv.Attempts // retrying cannot help
 		}
 		log.Warn("visit failed", "err", ferr, "attempt", lv.Attempts)
 		if err := r.Queue.Fail(ctx, lv, ferr, max); err != nil {
@@ -383,6 +377,11 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 		log.Info("visit done with fetch error", "err", ferr)
 	}
 	return out, nil
+}
+
+// permanent reports whether a fetch error will not go away on retry.
+func permanent(err error) bool {
+	return errors.Is(err, crawler.ErrInvalidURL)
 }
 
 // responded reports whether a fetch got any response from the server. A page

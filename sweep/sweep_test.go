@@ -34,6 +34,13 @@ type rig struct {
 
 func newRig(t *testing.T, shops int, fetch sweep.Fetcher) *rig {
 	t.Helper()
+	cfg := crawler.DefaultConfig()
+	cfg.MaxBodySize = 1 << 20
+	return newRigWith(t, shops, fetch, cfg)
+}
+
+func newRigWith(t *testing.T, shops int, fetch sweep.Fetcher, cc crawler.Config) *rig {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	m := marketsim.New(marketsim.Config{Seed: 7, Shops: shops})
@@ -60,7 +67,7 @@ func newRig(t *testing.T, shops int, fetch sweep.Fetcher) *rig {
 		t.Fatal(err)
 	}
 	if fetch == nil {
-		f, err := crawler.New(crawler.DefaultConfig())
+		f, err := crawler.New(cc)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -253,6 +260,7 @@ func TestSweepGoesOnPastBadTargets(t *testing.T) {
 		{g.base + "/bad/binary", "html"},
 		{g.base + "/bad/status500", "500"},
 		{g.base + "/bad/malformed", ""},
+		{g.base + "/bad/huge?mb=4", "too large"},
 	}
 	for _, b := range bad {
 		ts = append(ts, shopwatch.Target{ID: "bad-" + b.url, URL: b.url, Kind: shopwatch.KindProduct})
@@ -269,8 +277,8 @@ func TestSweepGoesOnPastBadTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := g.m.Pages() + 2; sum.Done < want {
-		t.Errorf("done %d, want at least %d (every good page plus the malformed and 500 pages)", sum.Done, want)
+	if want := g.m.Pages() + 3; sum.Done < want {
+		t.Errorf("done %d, want at least %d (every good page plus the malformed, huge and 500 pages)", sum.Done, want)
 	}
 	visits, err := g.db.ListVisits(ctx, sweepID, "")
 	if err != nil {
@@ -292,6 +300,24 @@ func TestSweepGoesOnPastBadTargets(t *testing.T) {
 	}
 	if v := byURL[bad[0].url]; v.State != shopwatch.VisitFailed {
 		t.Errorf("unreachable host: state %s, want failed", v.State)
+	}
+	// The truncated huge body is preserved, its truncation recorded.
+	if v := byURL[g.base+"/bad/huge?mb=4"]; v.EvidenceID == "" {
+		t.Errorf("huge body: no evidence recorded (state %s, error %q)", v.State, v.Error)
+	} else {
+		rec, err := g.db.GetEvidence(ctx, v.EvidenceID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var size int64
+		for _, a := range rec.Artifacts {
+			if strings.HasSuffix(a.Name, "-response.http") {
+				size = a.Size
+			}
+		}
+		if size < 1<<20 || size > 1<<20+4096 {
+			t.Errorf("huge body: stored response is %d bytes, want the 1 MiB cap plus headers", size)
+		}
 	}
 	var keys []string
 	for k := range sum.Errors {

@@ -150,3 +150,6 @@ func verbList(verbs map[string]func(context.Context, *app, []string) error) stri
 	sort.Strings(names)
 	return strings.Join(names, ", ")
 }
+
+// stdin is where "-" arguments read from.
+var stdin io.Reader = os.Stdin

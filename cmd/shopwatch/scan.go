@@ -101,7 +101,7 @@ func rulesCheck(ctx context.Context, a *app, args []string) error {
 	}
 	var raw []byte
 	if name == "-" {
-		raw, err = io.ReadAll(io.LimitReader(os.Stdin, 64<<20))
+		raw, err = io.ReadAll(io.LimitReader(stdin, 64<<20))
 	} else {
 		raw, err = os.ReadFile(name)
 	}

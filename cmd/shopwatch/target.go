@@ -93,7 +93,7 @@ func targetImport(ctx context.Context, a *app, args []string) error {
 	if len(pos) != 1 {
 		return usagef("target import needs one CSV file (or - for standard input)")
 	}
-	var r io.Reader = os.Stdin
+	var r io.Reader = stdin
 	if pos[0] != "-" {
 		f, err := os.Open(pos[0])
 		if err != nil {

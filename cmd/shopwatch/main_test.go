@@ -1,0 +1,286 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"shopwatch"
+	"shopwatch/marketsim"
+)
+
+// sw runs the shopwatch command line in-process.
+func sw(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var o, e bytes.Buffer
+	code = Run(context.Background(), args, &o, &e)
+	return o.String(), e.String(), code
+}
+
+func mustSW(t *testing.T, args ...string) string {
+	t.Helper()
+	o, e, code := sw(t, args...)
+	if code != 0 {
+		t.Fatalf("shopwatch %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, o, e)
+	}
+	return o
+}
+
+func market(t *testing.T, shops int) (*marketsim.Market, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	m := marketsim.New(marketsim.Config{Seed: 11, Shops: shops})
+	base, _, err := marketsim.ListenAndServe(ctx, "127.0.0.1:0", m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, base
+}
+
+func TestWorkflow(t *testing.T) {
+	m, base := market(t, 6)
+	data := t.TempDir()
+	resp, err := http.Get(base + "/_targets.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	csvBytes, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	csvPath := filepath.Join(t.TempDir(), "targets.csv")
+	if err := os.WriteFile(csvPath, csvBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out := mustSW(t, "--data", data, "target", "import", csvPath)
+	if !strings.Contains(out, "imported") {
+		t.Errorf("import said %q", out)
+	}
+	// Importing again adds nothing.
+	if out := mustSW(t, "--data", data, "target", "import", csvPath); !strings.Contains(out, "imported 0 targets") {
+		t.Errorf("second import said %q", out)
+	}
+	var targets []map[string]any
+	if err := json.Unmarshal([]byte(mustSW(t, "target", "list", "--json", "--data", data)), &targets); err != nil {
+		t.Fatal(err)
+	}
+	want := countTargets(t, m, base)
+	if len(targets) != want {
+		t.Fatalf("target list has %d targets, want %d", len(targets), want)
+	}
+
+	var sum struct {
+		Done, Failed, Findings, Evidence int
+	}
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "sweep", "--json", "--workers", "4")), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Done != m.Pages() || sum.Failed != 0 || sum.Findings == 0 || sum.Evidence == 0 {
+		t.Fatalf("sweep summary %+v, want %d pages done with findings and evidence", sum, m.Pages())
+	}
+
+	var findings []map[string]any
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "findings", "--json")), &findings); err != nil {
+		t.Fatal(err)
+	}
+	if len(findings) != sum.Findings {
+		t.Errorf("findings lists %d, sweep reported %d", len(findings), sum.Findings)
+	}
+	for _, key := range []string{"rule", "category", "law", "match", "severity", "url"} {
+		if _, ok := findings[0][key]; !ok {
+			t.Errorf("finding JSON lacks %q: %v", key, findings[0])
+		}
+	}
+
+	var recs []struct {
+		ID       string `json:"id"`
+		Findings int    `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "evidence", "list", "--json")), &recs); err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != sum.Evidence {
+		t.Fatalf("evidence list has %d records, sweep reported %d", len(recs), sum.Evidence)
+	}
+	bundle := filepath.Join(t.TempDir(), "case.zip")
+	mustSW(t, "--data", data, "evidence", "export", recs[0].ID, "-o", bundle)
+	if out := mustSW(t, "evidence", "verify", bundle); !strings.Contains(out, "VERIFIED") {
+		t.Errorf("verify output: %s", out)
+	}
+	// Exporting over an existing file is refused.
+	if _, e, code := sw(t, "--data", data, "evidence", "export", recs[0].ID, "-o", bundle); code == 0 || !strings.Contains(e, "exists") {
+		t.Errorf("export over an existing bundle: exit %d, %s", code, e)
+	}
+
+	// One flipped byte in one artifact: exit 1, the artifact named.
+	tampered := filepath.Join(t.TempDir(), "tampered.zip")
+	flipByte(t, bundle, tampered, "page.html")
+	o, _, code := sw(t, "evidence", "verify", tampered)
+	if code != exitFailed || !strings.Contains(o, "page.html") {
+		t.Errorf("verify of a tampered bundle: exit %d, output:\n%s", code, o)
+	}
+	// An unknown evidence id is a clear error.
+	if _, e, code := sw(t, "--data", data, "evidence", "export", "ev-nope"); code == 0 || !strings.Contains(e, "ev-nope") {
+		t.Errorf("export of unknown id: exit %d, %s", code, e)
+	}
+}
+
+func countTargets(t *testing.T, m *marketsim.Market, base string) int {
+	t.Helper()
+	n := 0
+	if err := m.Targets(base, func(shopwatch.Target) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// flipByte copies a zip, flipping one byte of the named entry.
+func flipByte(t *testing.T, src, dst, name string) {
+	t.Helper()
+	zr, err := zip.OpenReader(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	zw := zip.NewWriter(out)
+	found := false
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		if f.Name == name {
+			b[len(b)/2] ^= 0x20
+			found = true
+		}
+		w, err := zw.Create(f.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(b)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		t.Fatalf("bundle has no %s", name)
+	}
+}
+
+func TestTargetAddRejectsBadInput(t *testing.T) {
+	data := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"target", "add", "ftp://example.com/x"}, "ftp://example.com/x"},
+		{[]string{"target", "add", "not a url"}, "not a url"},
+		{[]string{"target", "add", "http://127.0.0.1:9/", "--kind", "shop"}, "shop"},
+	} {
+		_, e, code := sw(t, append([]string{"--data", data}, tc.args...)...)
+		if code == 0 || !strings.Contains(e, tc.want) {
+			t.Errorf("%v: exit %d, stderr %q, want an error naming %q", tc.args, code, e, tc.want)
+		}
+	}
+	mustSW(t, "--data", data, "target", "add", "http://127.0.0.1:9/shop/1/", "--category", "food")
+	if _, e, code := sw(t, "--data", data, "target", "add", "http://127.0.0.1:9/shop/1/"); code == 0 || !strings.Contains(e, "127.0.0.1:9/shop/1/") {
+		t.Errorf("duplicate target: exit %d, %s", code, e)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	os.WriteFile(bad, []byte("url,kind\nhttp://127.0.0.1:9/a,storefront\nhttp://127.0.0.1:9/b,warehouse\n"), 0o644)
+	if _, e, code := sw(t, "--data", data, "target", "import", bad); code == 0 || !strings.Contains(e, "bad.csv:3") {
+		t.Errorf("bad CSV: exit %d, %s", code, e)
+	}
+}
+
+func TestRulesCheckFileAndStdin(t *testing.T) {
+	dir := t.TempDir()
+	page := filepath.Join(dir, "item.html")
+	os.WriteFile(page, []byte(`<html><body><h1>牛肉干</h1><p>全网最佳口碑，坚持食用可治疗糖尿病。第一次使用请先阅读说明书。</p><script>var x="国家级";</script></body></html>`), 0o644)
+	var fs []struct{ Rule, Match, Law, Severity string }
+	if err := json.Unmarshal([]byte(mustSW(t, "rules", "check", page, "--category", "food", "--json")), &fs); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range fs {
+		got[f.Rule] = f.Match
+	}
+	if got["ad.absolute-term"] != "最佳" || got["ad.medical-claim-food"] != "治疗" || len(fs) != 2 {
+		t.Errorf("findings %+v, want 最佳 and 治疗 only (script text and 第一次 are not claims)", fs)
+	}
+	stdin = strings.NewReader("ＮＯ．１ 爆款 温和清洁")
+	defer func() { stdin = os.Stdin }()
+	out := mustSW(t, "rules", "check", "-", "--category", "cosmetics")
+	if !strings.Contains(out, "ＮＯ．１") || !strings.Contains(out, "1 findings") {
+		t.Errorf("stdin check: %s", out)
+	}
+}
+
+func TestMalformedRuleFileIsNamed(t *testing.T) {
+	dir := t.TempDir()
+	rulesDir := filepath.Join(dir, "rules")
+	os.MkdirAll(rulesDir, 0o755)
+	os.WriteFile(filepath.Join(rulesDir, "broken.yaml"), []byte("rules:\n  - id: x.y\n    title: {zh: 测试, en: test}\n    colour: red\n"), 0o644)
+	cfg := filepath.Join(dir, "shopwatch.yaml")
+	os.WriteFile(cfg, []byte("rules:\n  dir: "+rulesDir+"\n"), 0o644)
+	_, e, code := sw(t, "--config", cfg, "rules", "list")
+	if code == 0 || !strings.Contains(e, "broken.yaml:") || !strings.Contains(e, "colour") {
+		t.Errorf("broken rule file: exit %d, stderr %q", code, e)
+	}
+	os.WriteFile(cfg, []byte("rulez: {}\n"), 0o644)
+	if _, e, code := sw(t, "--config", cfg, "rules", "list"); code == 0 || !strings.Contains(e, "rulez") {
+		t.Errorf("unknown config key: exit %d, stderr %q", code, e)
+	}
+}
+
+func TestScanOnePage(t *testing.T) {
+	m, base := market(t, 40)
+	// Find a food product page that the truth says violates.
+	var url, rule string
+	_ = m.Truth(base, func(pt marketsim.PageTruth) error {
+		if url == "" && pt.Category == "food" && pt.Kind == "product" {
+			for _, e := range pt.Expect {
+				if e.Rule == marketsim.RuleMedicalClaimFood {
+					url, rule = pt.URL, e.Rule
+				}
+			}
+		}
+		return nil
+	})
+	if url == "" {
+		t.Fatal("market has no food page with a medical claim")
+	}
+	out := mustSW(t, "scan", url, "--category", "food", "--json")
+	if !strings.Contains(out, rule) {
+		t.Errorf("scan %s: %s", url, out)
+	}
+	if _, e, code := sw(t, "scan", "http://"); code == 0 || !strings.Contains(e, "invalid url") {
+		t.Errorf("scan of an invalid URL: exit %d, %s", code, e)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	if _, _, code := sw(t, "frobnicate"); code != exitUsage {
+		t.Errorf("unknown command: exit %d", code)
+	}
+	if _, _, code := sw(t, "evidence", "verify"); code != exitUsage {
+		t.Errorf("verify without a file: exit %d", code)
+	}
+	if o, _, code := sw(t, "help"); code != 0 || !strings.Contains(o, "evidence") {
+		t.Errorf("help: exit %d %s", code, o)
+	}
+}
