@@ -44,6 +44,10 @@ type Fetcher interface {
 	Fetch(ctx context.Context, rawURL string) (*shopwatch.Page, error)
 }
 
+// ErrNoBrowser is recorded on a visit that needs the browser path when the
+// runner has no browser.
+var ErrNoBrowser = errors.New("target needs the browser path but no browser is configured")
+
 // Config tunes a sweep run.
 type Config struct {
 	Workers      int           // concurrent visits; default 8
@@ -64,6 +68,10 @@ type Config struct {
 type Runner struct {
 	Queue   Queue
 	Fetcher Fetcher
+	// Browser renders visits whose target asks for the browser path
+	// (JavaScript pages, livestream rooms). Nil: such visits fail with a
+	// clear error.
+	Browser Fetcher
 	Rules   *rules.RuleSet
 	Store   evidence.Store
 	Signer  *evidence.Signer
@@ -308,7 +316,17 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 		return lease
 	}
 
-	page, ferr := r.Fetcher.Fetch(vctx, v.URL)
+	fetch := r.Fetcher
+	if v.Browser {
+		fetch = r.Browser
+	}
+	var page *shopwatch.Page
+	var ferr error
+	if fetch == nil {
+		ferr = fmt.Errorf("visit %s: %w", v.URL, ErrNoBrowser)
+	} else {
+		page, ferr = fetch.Fetch(vctx, v.URL)
+	}
 	if !responded(page) {
 		lv := current()
 		if ferr == nil {
@@ -318,7 +336,7 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 			return nil, ctx.Err()
 		}
 		max := c.MaxAttempts
-		if permanent(ferr) {
+		if permanent(ferr) || errors.Is(ferr, ErrNoBrowser) {
 			max = lv.Attempts // retrying cannot help
 		}
 		log.Warn("visit failed", "err", ferr, "attempt", lv.Attempts)
@@ -390,6 +408,9 @@ func permanent(err error) bool {
 func responded(p *shopwatch.Page) bool {
 	if p == nil {
 		return false
+	}
+	if p.Rendered {
+		return true
 	}
 	for _, x := range p.Exchanges {
 		if x.Status > 0 {

@@ -17,6 +17,7 @@ import (
 	"shopwatch/db"
 	"shopwatch/evidence"
 	"shopwatch/evidence/folderstore"
+	"shopwatch/internal/testparts"
 	"shopwatch/marketsim"
 	"shopwatch/rules"
 	"shopwatch/sweep"
@@ -336,4 +337,113 @@ func closedPort(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// TestSweepBrowserTargets sends targets flagged for the browser through real
+// headless Chromium: their findings match the ground truth and their
+// evidence carries a screenshot.
+func TestSweepBrowserTargets(t *testing.T) {
+	chromium := testparts.Chromium(t)
+	g := newRig(t, 8, nil)
+	bc := crawler.DefaultBrowserConfig()
+	bc.ExecPath = chromium
+	lb := crawler.NewLazyBrowser(bc)
+	t.Cleanup(func() { lb.Close() })
+	g.runner.Browser = lb
+	g.runner.Config.Workers = 2
+	ctx := context.Background()
+	var ts []shopwatch.Target
+	if err := g.m.Truth(g.base, func(pt marketsim.PageTruth) error {
+		if pt.Kind == shopwatch.KindProduct && len(pt.Expect) > 0 && len(ts) < 3 {
+			ts = append(ts, shopwatch.Target{ID: "t-" + pt.URL, URL: pt.URL, Kind: pt.Kind, Category: pt.Category, Browser: true})
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(ts) == 0 {
+		t.Fatal("no violating product page to render")
+	}
+	sweepID, err := g.db.CreateSweep(ctx, "browser")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.runner.Plan(ctx, sweepID, ts); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := g.runner.Run(ctx, sweepID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Done != len(ts) || sum.Failed != 0 {
+		t.Fatalf("browser sweep: %+v", sum)
+	}
+	found, err := g.db.ListFindings(ctx, db.Filter{Sweep: sweepID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expected := map[string]bool{}
+	_ = g.m.Truth(g.base, func(pt marketsim.PageTruth) error {
+		for _, e := range pt.Expect {
+			expected[pt.URL+"|"+e.Rule+"|"+e.Match] = true
+		}
+		return nil
+	})
+	got := map[string]bool{}
+	for _, f := range found {
+		k := f.URL + "|" + f.Rule + "|" + f.Match
+		if !expected[k] {
+			t.Errorf("unexpected finding from the rendered page: %s", k)
+		}
+		got[k] = true
+	}
+	for _, tg := range ts {
+		any := false
+		for k := range got {
+			if strings.HasPrefix(k, tg.URL+"|") {
+				any = true
+			}
+		}
+		if !any {
+			t.Errorf("%s: no finding from the rendered page", tg.URL)
+		}
+	}
+	recs, err := g.db.ListEvidence(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		shot := false
+		for _, a := range r.Artifacts {
+			if a.Name == "screenshot.png" && a.Size > 1000 {
+				shot = true
+			}
+		}
+		if !shot {
+			t.Errorf("evidence %s of %s has no screenshot", r.ID, r.URL)
+		}
+	}
+}
+
+// TestSweepBrowserTargetWithoutBrowser fails such a visit with a clear error
+// instead of fetching it the static way.
+func TestSweepBrowserTargetWithoutBrowser(t *testing.T) {
+	g := newRig(t, 1, nil)
+	ctx := context.Background()
+	sweepID, _ := g.db.CreateSweep(ctx, "nobrowser")
+	u := g.base + "/shop/1/"
+	if _, err := g.runner.Plan(ctx, sweepID, []shopwatch.Target{{ID: "t1", URL: u, Kind: shopwatch.KindStorefront, Browser: true}}); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := g.runner.Run(ctx, sweepID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := g.db.GetVisit(ctx, db.VisitID(sweepID, u))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Failed != 1 || v.State != shopwatch.VisitFailed || !strings.Contains(v.Error, "browser") {
+		t.Errorf("summary %+v, visit %s %q", sum, v.State, v.Error)
+	}
 }

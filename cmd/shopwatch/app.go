@@ -43,6 +43,13 @@ type Config struct {
 		PerHostDelay    time.Duration `yaml:"per_host_delay"`
 		MaxParallel     int           `yaml:"max_parallel"`
 	} `yaml:"crawler"`
+	Browser struct {
+		ExecPath string        `yaml:"exec_path"`
+		Timeout  time.Duration `yaml:"timeout"`
+		Settle   time.Duration `yaml:"settle"`
+		Width    int           `yaml:"width"`
+		Height   int           `yaml:"height"`
+	} `yaml:"browser"`
 	Rules struct {
 		Dir string `yaml:"dir"`
 	} `yaml:"rules"`
@@ -242,6 +249,35 @@ func (a *app) fetcher() (*crawler.Fetcher, error) {
 		return nil, err
 	}
 	return crawler.New(cc)
+}
+
+// browser returns the browser path, started on first use and stopped when
+// the command ends.
+func (a *app) browser() (*crawler.LazyBrowser, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	bc := crawler.DefaultBrowserConfig()
+	k := c.Browser
+	if k.ExecPath != "" {
+		bc.ExecPath = k.ExecPath
+	}
+	if k.Timeout > 0 {
+		bc.Timeout = k.Timeout
+	}
+	if k.Settle > 0 {
+		bc.Settle = k.Settle
+	}
+	if k.Width > 0 && k.Height > 0 {
+		bc.Width, bc.Height = k.Width, k.Height
+	}
+	if c.Crawler.UserAgent != "" {
+		bc.UserAgent = c.Crawler.UserAgent
+	}
+	lb := crawler.NewLazyBrowser(bc)
+	a.closers = append(a.closers, func() { _ = lb.Close() })
+	return lb, nil
 }
 
 // printJSON writes v as indented JSON.

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"shopwatch"
+	"shopwatch/internal/testparts"
 	"shopwatch/marketsim"
 )
 
@@ -282,5 +283,29 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if o, _, code := sw(t, "help"); code != 0 || !strings.Contains(o, "evidence") {
 		t.Errorf("help: exit %d %s", code, o)
+	}
+}
+
+func TestScanWithBrowser(t *testing.T) {
+	testparts.Chromium(t)
+	m, base := market(t, 40)
+	var url string
+	_ = m.Truth(base, func(pt marketsim.PageTruth) error {
+		for _, e := range pt.Expect {
+			if url == "" && pt.Kind == shopwatch.KindProduct && e.Rule == marketsim.RuleAbsoluteTerm {
+				url = pt.URL
+			}
+		}
+		return nil
+	})
+	if url == "" {
+		t.Fatal("market has no page with an absolute term")
+	}
+	var fs []struct{ Rule, URL string }
+	if err := json.Unmarshal([]byte(mustSW(t, "scan", url, "--browser", "--json")), &fs); err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) == 0 || fs[0].Rule != marketsim.RuleAbsoluteTerm || fs[0].URL != url {
+		t.Errorf("browser scan of %s: %+v", url, fs)
 	}
 }

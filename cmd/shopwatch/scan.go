@@ -20,7 +20,8 @@ func init() {
 }
 
 func runScan(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("scan", "scan URL [--kind K] [--category C] [--json]")
+	fs := a.newFlags("scan", "scan URL [--kind K] [--category C] [--browser] [--json]")
+	useBrowser := fs.Bool("browser", false, "render the page in headless Chromium (JavaScript pages)")
 	kind := fs.String("kind", "product", "page kind: storefront, product or livestream")
 	category := fs.String("category", "", "product category (food, cosmetics …)")
 	asJSON := fs.Bool("json", false, "print findings as JSON")
@@ -39,7 +40,14 @@ func runScan(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	f, err := a.fetcher()
+	var f interface {
+		Fetch(context.Context, string) (*shopwatch.Page, error)
+	}
+	if *useBrowser {
+		f, err = a.browser()
+	} else {
+		f, err = a.fetcher()
+	}
 	if err != nil {
 		return err
 	}

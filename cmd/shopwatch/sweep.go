@@ -88,7 +88,11 @@ func (a *app) runner(ctx context.Context, d *db.DB) (*sweep.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &sweep.Runner{Queue: d, Fetcher: f, Rules: rs, Store: st, Signer: sg, Config: sweep.Config{
+	br, err := a.browser()
+	if err != nil {
+		return nil, err
+	}
+	return &sweep.Runner{Queue: d, Fetcher: f, Browser: br, Rules: rs, Store: st, Signer: sg, Config: sweep.Config{
 		Workers:      c.Sweep.Workers,
 		LeaseTTL:     c.Sweep.LeaseTTL,
 		VisitTimeout: c.Sweep.VisitTimeout,
