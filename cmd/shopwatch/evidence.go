@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
-	"text/tabwriter"
 	"time"
 
 	"shopwatch"
+	"shopwatch/db"
 	"shopwatch/evidence"
 )
 
@@ -25,31 +26,14 @@ func runEvidence(ctx context.Context, a *app, args []string) error {
 }
 
 func evidenceList(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("evidence list", "evidence list [--json]")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	d, err := a.openDB()
-	if err != nil {
-		return err
-	}
-	recs, err := d.ListEvidence(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if recs == nil {
-			recs = []shopwatch.EvidenceRecord{}
-		}
-		return a.printJSON(recs)
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCAPTURED\tFINDINGS\tARTIFACTS\tURL")
-	for _, r := range recs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\n", r.ID, r.CapturedAt.UTC().Format(time.RFC3339), r.Findings, len(r.Artifacts), r.URL)
-	}
-	return tw.Flush()
+	return listing(a, "evidence list", args, nil,
+		func(d *db.DB) ([]shopwatch.EvidenceRecord, error) { return d.ListEvidence(ctx) },
+		func(w io.Writer, recs []shopwatch.EvidenceRecord) {
+			fmt.Fprintln(w, "ID\tCAPTURED\tFINDINGS\tARTIFACTS\tURL")
+			for _, r := range recs {
+				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\n", r.ID, r.CapturedAt.UTC().Format(time.RFC3339), r.Findings, len(r.Artifacts), r.URL)
+			}
+		})
 }
 
 func evidenceExport(ctx context.Context, a *app, args []string) error {

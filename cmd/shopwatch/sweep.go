@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -143,33 +144,24 @@ func init() {
 }
 
 func runFindings(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("findings", "findings [--sweep ID] [--rule ID] [--category C] [--target ID] [--json]")
 	var f db.Filter
-	fs.StringVar(&f.Sweep, "sweep", "", "only this sweep")
-	fs.StringVar(&f.Rule, "rule", "", "only this rule id")
-	fs.StringVar(&f.Category, "category", "", "only this rule category (licence, advertising …)")
-	fs.StringVar(&f.TargetID, "target", "", "only this target id")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
-		return err
+	n := 0
+	err := listing(a, "findings", args,
+		func(fs *flag.FlagSet) {
+			fs.StringVar(&f.Sweep, "sweep", "", "only this sweep")
+			fs.StringVar(&f.Rule, "rule", "", "only this rule id")
+			fs.StringVar(&f.Category, "category", "", "only this rule category (licence, advertising …)")
+			fs.StringVar(&f.TargetID, "target", "", "only this target id")
+		},
+		func(d *db.DB) ([]shopwatch.Finding, error) { return d.ListFindings(ctx, f) },
+		func(w io.Writer, fnd []shopwatch.Finding) {
+			n = len(fnd)
+			for _, x := range fnd {
+				fmt.Fprintln(w, findingLine(x))
+			}
+		})
+	if err == nil && n > 0 {
+		fmt.Fprintf(a.stdout, "%d findings\n", n)
 	}
-	d, err := a.openDB()
-	if err != nil {
-		return err
-	}
-	fnd, err := d.ListFindings(ctx, f)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if fnd == nil {
-			fnd = []shopwatch.Finding{}
-		}
-		return a.printJSON(fnd)
-	}
-	for _, x := range fnd {
-		fmt.Fprintln(a.stdout, findingLine(x))
-	}
-	fmt.Fprintf(a.stdout, "%d findings\n", len(fnd))
-	return nil
+	return err
 }

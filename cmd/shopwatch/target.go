@@ -9,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"shopwatch"
 	"shopwatch/db"
@@ -188,29 +187,12 @@ func readTargetsCSV(r io.Reader, name string) ([]shopwatch.Target, error) {
 }
 
 func targetList(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("target list", "target list [--json]")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parse(fs, args); err != nil {
-		return err
-	}
-	d, err := a.openDB()
-	if err != nil {
-		return err
-	}
-	ts, err := d.ListTargets(ctx)
-	if err != nil {
-		return err
-	}
-	if *asJSON {
-		if ts == nil {
-			ts = []shopwatch.Target{}
-		}
-		return a.printJSON(ts)
-	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tKIND\tCATEGORY\tPRIORITY\tDEPTH\tURL")
-	for _, t := range ts {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", t.ID, t.Kind, t.Category, t.Priority, t.Depth, t.URL)
-	}
-	return tw.Flush()
+	return listing(a, "target list", args, nil,
+		func(d *db.DB) ([]shopwatch.Target, error) { return d.ListTargets(ctx) },
+		func(w io.Writer, ts []shopwatch.Target) {
+			fmt.Fprintln(w, "ID\tKIND\tCATEGORY\tPRIORITY\tDEPTH\tURL")
+			for _, t := range ts {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\n", t.ID, t.Kind, t.Category, t.Priority, t.Depth, t.URL)
+			}
+		})
 }
