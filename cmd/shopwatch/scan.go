@@ -72,4 +72,3 @@ func (a *app) printFindings(fnd []shopwatch.Finding, asJSON bool) error {
 	fmt.Fprintf(a.stdout, "%d findings\n", len(fnd))
 	return nil
 }
-
