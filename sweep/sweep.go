@@ -225,7 +225,7 @@ func (r *Runner) work(ctx context.Context, c Config, sweepID, worker string, sum
 				return nil
 			case <-time.After(idle):
 			}
-			if idle < time.Second {
+			if idle < 100*time.Millisecond {
 				idle *= 2
 			}
 			continue

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"shopwatch/evidence"
 )
@@ -117,11 +118,17 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, sh
 	return nil
 }
 
+// copyBufs recycles the copy buffers of fill: evidence is many small
+// files, and a fresh large buffer for each would dominate the cost of a Put.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
 // fill copies pr into the temporary file, checking ctx between chunks, and
 // syncs it read-only to disk. pr withholds the last bytes and fails when
 // size or digest are wrong, so an error here means nothing is linked.
 func (s *Store) fill(ctx context.Context, f *os.File, pr *evidence.PutReader) error {
-	buf := make([]byte, 256<<10)
+	bp := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(bp)
+	buf := *bp
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
