@@ -125,6 +125,25 @@ type Page struct {
 	Rendered        bool       `json:"rendered,omitempty"`
 }
 
+// Responded reports whether the page holds any server response: a rendered
+// page, or at least one exchange with a status. A page without one (refused
+// address, connection refused, timeout before headers) records a failed
+// attempt, not content.
+func (p *Page) Responded() bool {
+	if p == nil {
+		return false
+	}
+	if p.Rendered {
+		return true
+	}
+	for _, x := range p.Exchanges {
+		if x.Status > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Severity says how sure a finding is.
 type Severity string
 

@@ -36,3 +36,23 @@ func TestFindingJSONNames(t *testing.T) {
 		}
 	}
 }
+
+func TestPageResponded(t *testing.T) {
+	var none *Page
+	cases := []struct {
+		p    *Page
+		want bool
+	}{
+		{none, false},
+		{&Page{}, false},
+		{&Page{Exchanges: []Exchange{{Err: "connection refused"}}}, false},
+		{&Page{Exchanges: []Exchange{{Status: 302}, {Err: "refused address"}}}, true},
+		{&Page{Exchanges: []Exchange{{Status: 404}}}, true},
+		{&Page{Rendered: true}, true},
+	}
+	for i, c := range cases {
+		if got := c.p.Responded(); got != c.want {
+			t.Errorf("case %d: Responded() = %v, want %v", i, got, c.want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"shopwatch"
@@ -34,10 +36,19 @@ type BrowserConfig struct {
 	Settle time.Duration
 	// UserAgent overrides the browser's own, if set.
 	UserAgent string
+	// AllowPrivate lifts the URL guard of the browser path. Off by
+	// default: the page, its redirects and every sub-request (images,
+	// scripts, frames, XHR, WebSockets) go through a guarding proxy inside
+	// this process, which refuses connections to the addresses
+	// Config.AllowPrivate describes.
+	AllowPrivate bool
+	// Allow opens parts of the guarded space, as Config.Allow does. See
+	// AllowLoopback.
+	Allow []string
 }
 
 // DefaultBrowserConfig returns a headless configuration that finds
-// Chromium on PATH.
+// Chromium on PATH, with the URL guard on and nothing allowed.
 func DefaultBrowserConfig() BrowserConfig {
 	return BrowserConfig{
 		Headless: true,
@@ -67,6 +78,14 @@ type Browser struct {
 	cfg  BrowserConfig
 	dir  string // the temporary profile, removed by Close
 	exec string
+	log  *slog.Logger
+
+	// dialer makes the guard proxies' upstream connections; nil when
+	// the guard is lifted.
+	dialer *guardedDialer
+	// proxy backs the guard up for traffic outside a Render's own
+	// browser context; nil when the guard is lifted.
+	proxy *guardProxy
 
 	allocCancel context.CancelFunc
 	ctx         context.Context // the browser; its first tab stays open
@@ -79,7 +98,13 @@ type Browser struct {
 
 // NewBrowser starts one browser with a fresh temporary profile. ctx bounds
 // the start only: the browser lives until Close, whatever happens to ctx.
+// An Allow entry that does not parse is an error.
 func NewBrowser(ctx context.Context, cfg BrowserConfig) (*Browser, error) {
+	g, err := newGuard(cfg.AllowPrivate, cfg.Allow)
+	if err != nil {
+		return nil, fmt.Errorf("start browser: %w", err)
+	}
+	cfg.Allow = append([]string(nil), cfg.Allow...)
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
@@ -97,8 +122,22 @@ func NewBrowser(ctx context.Context, cfg BrowserConfig) (*Browser, error) {
 		}
 		execPath = p
 	}
+	log := slog.Default().With("component", "crawler.browser")
+	var (
+		dialer *guardedDialer
+		proxy  *guardProxy
+	)
+	if g != nil {
+		dialer = newGuardedDialer(g, &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second})
+		if proxy, err = startGuardProxy(dialer, cfg.Timeout, log); err != nil {
+			return nil, fmt.Errorf("start browser %s: %w", execPath, err)
+		}
+	}
 	dir, err := os.MkdirTemp("", "shopwatch-chromium-")
 	if err != nil {
+		if proxy != nil {
+			proxy.Close()
+		}
 		return nil, fmt.Errorf("start browser %s: %w", execPath, err)
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -113,6 +152,16 @@ func NewBrowser(ctx context.Context, cfg BrowserConfig) (*Browser, error) {
 		chromedp.Flag("disable-domain-reliability", true),
 		chromedp.Flag("no-pings", true),
 	)
+	if proxy != nil {
+		// Every request goes through the guard proxy, loopback ones too
+		// (Chromium bypasses proxies for loopback unless told not to), and
+		// WebRTC may not send UDP around it.
+		opts = append(opts,
+			chromedp.ProxyServer(proxy.URL()),
+			chromedp.Flag("proxy-bypass-list", proxyBypassNone),
+			chromedp.Flag("force-webrtc-ip-handling-policy", "disable_non_proxied_udp"),
+		)
+	}
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox)
 	}
@@ -122,14 +171,14 @@ func NewBrowser(ctx context.Context, cfg BrowserConfig) (*Browser, error) {
 	if !cfg.Headless {
 		opts = append(opts, chromedp.VisibleWindow)
 	}
-	log := slog.Default().With("component", "crawler.browser")
 	// The browser must outlive ctx; only the start waits on it.
 	allocCtx, allocCancel := chromedp.NewExecAllocator(context.WithoutCancel(ctx), opts...)
 	bctx, bcancel := chromedp.NewContext(allocCtx,
 		chromedp.WithLogf(func(f string, a ...any) { log.Debug(fmt.Sprintf(f, a...)) }),
 		chromedp.WithErrorf(func(f string, a ...any) { log.Warn(fmt.Sprintf(f, a...)) }),
 	)
-	b := &Browser{cfg: cfg, dir: dir, exec: execPath, allocCancel: allocCancel, ctx: bctx, cancel: bcancel}
+	b := &Browser{cfg: cfg, dir: dir, exec: execPath, log: log, dialer: dialer, proxy: proxy,
+		allocCancel: allocCancel, ctx: bctx, cancel: bcancel}
 
 	started := make(chan error, 1)
 	go func() {
@@ -158,10 +207,14 @@ func NewBrowser(ctx context.Context, cfg BrowserConfig) (*Browser, error) {
 // type of the main document, and a full-page PNG screenshot. The browser
 // path records no raw exchanges yet.
 //
-// Errors name the URL: ErrInvalidURL (no tab opened), ErrTimeout after
-// BrowserConfig.Timeout, ErrUnreachable when the browser could not connect,
-// ErrClosed after Close, and a *StatusError with the Page for a main
-// document status of 400 or more.
+// Errors name the URL: ErrInvalidURL (no tab opened), a *GuardError
+// (ErrRefusedAddress) when the page or a redirect hop goes to an address
+// the URL guard refuses (no tab opened when the URL itself does), ErrTimeout
+// after BrowserConfig.Timeout, ErrUnreachable when the browser could not
+// connect, ErrClosed after Close, and a *StatusError with the Page for a
+// main document status of 400 or more. Sub-requests the guard refuses
+// (images, scripts, frames) fail inside the page, which renders without
+// them; they are logged.
 func (b *Browser) Render(ctx context.Context, rawURL string) (*shopwatch.Page, error) {
 	u, err := parseTargetURL(rawURL)
 	if err != nil {
@@ -171,7 +224,29 @@ func (b *Browser) Render(ctx context.Context, rawURL string) (*shopwatch.Page, e
 		return nil, fmt.Errorf("render %s: %w", rawURL, ErrClosed)
 	}
 	started := time.Now()
-	tabCtx, cancelTab := chromedp.NewContext(b.ctx)
+	// Every Render gets a browser context of its own (cookies and storage
+	// live for one page, as on the static path) and, when the guard is on,
+	// a guard proxy of its own, so that what the proxy refused is known to
+	// belong to this page.
+	var session *guardProxy
+	bcOpts := []chromedp.CreateBrowserContextOption{}
+	if b.dialer != nil {
+		cctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
+		ge := b.dialer.guardCheck(cctx, u.Hostname())
+		cancel()
+		if ge != nil {
+			return nil, fmt.Errorf("render %s: %w", rawURL, withURL(ge, u.String()))
+		}
+		if session, err = startGuardProxy(b.dialer, b.cfg.Timeout, b.log); err != nil {
+			return nil, fmt.Errorf("render %s: %w", rawURL, err)
+		}
+		defer session.Close() // after the tab is gone: deferred before it
+		bcOpts = append(bcOpts, func(p *target.CreateBrowserContextParams) {
+			p.ProxyServer = session.URL()
+			p.ProxyBypassList = proxyBypassNone
+		})
+	}
+	tabCtx, cancelTab := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext(bcOpts...))
 	defer cancelTab()
 	stop := context.AfterFunc(ctx, cancelTab)
 	defer stop()
@@ -186,6 +261,21 @@ func (b *Browser) Render(ctx context.Context, rawURL string) (*shopwatch.Page, e
 			return fmt.Errorf("render %s: %w", rawURL, ErrClosed)
 		case errors.Is(tctx.Err(), context.DeadlineExceeded):
 			return fmt.Errorf("render %s: %w after %s (%s)", rawURL, ErrTimeout, b.cfg.Timeout, step)
+		}
+		if f := session.firstFailureOf(step); f != nil {
+			// The page (or a redirect hop) could not be fetched through
+			// the guard proxy; say why, not what the browser made of the
+			// dropped connection.
+			var ge *GuardError
+			switch {
+			case errors.As(f.err, &ge):
+				return fmt.Errorf("render %s: %w", rawURL, ge)
+			case isDialError(f.err):
+				return fmt.Errorf("render %s: %w: %s: %w", rawURL, ErrUnreachable, f.target, f.err)
+			case isTimeout(f.err):
+				return fmt.Errorf("render %s: %w: %s: %w", rawURL, ErrTimeout, f.target, f.err)
+			}
+			return fmt.Errorf("render %s: %s: %s: %w", rawURL, step, f.target, f.err)
 		}
 		var le *chromedp.LoadError
 		if errors.As(err, &le) && unreachableLoadError(le.ErrorText) {
@@ -213,6 +303,10 @@ func (b *Browser) Render(ctx context.Context, rawURL string) (*shopwatch.Page, e
 	if page.FinalURL, err = chromedp.Run(tctx, chromedp.Location()); err != nil {
 		return nil, fail("read location", err)
 	}
+	if rs := session.refusalList(); len(rs) > 0 && strings.HasPrefix(page.FinalURL, "chrome-error:") {
+		// A script or meta refresh navigated to a refused address.
+		return nil, fmt.Errorf("render %s: %w", rawURL, rs[len(rs)-1])
+	}
 	if page.HTML, err = chromedp.Run(tctx, chromedp.OuterHTML(chromedp.CSS("html"))); err != nil {
 		return nil, fail("read dom", err)
 	}
@@ -234,6 +328,9 @@ func (b *Browser) Render(ctx context.Context, rawURL string) (*shopwatch.Page, e
 		page.Title = ex.title
 	}
 	page.Links = sameHostLinks(page.FinalURL, ex.base, ex.links)
+	if rs := session.refusalList(); len(rs) > 0 {
+		b.log.Info("rendered without refused sub-requests", "url", rawURL, "refused", len(rs), "first", rs[0].Error())
+	}
 	if page.Status >= 400 {
 		return page, &StatusError{Op: "render", URL: rawURL, Status: page.Status}
 	}
@@ -250,6 +347,9 @@ func (b *Browser) Close() error {
 		cancel()
 		b.cancel()
 		b.allocCancel() // waits for the process to exit
+		if b.proxy != nil {
+			b.proxy.Close()
+		}
 		if err := os.RemoveAll(b.dir); err != nil {
 			b.closeErr = fmt.Errorf("close browser: remove profile %s: %w", b.dir, err)
 		}
@@ -282,4 +382,22 @@ func responseContentType(mime string, headers map[string]any) string {
 		}
 	}
 	return mime
+}
+
+// proxyBypassNone is the proxy bypass list that sends loopback traffic
+// through the proxy too: Chromium bypasses proxies for localhost and
+// loopback addresses unless the list subtracts that rule.
+const proxyBypassNone = "<-loopback>"
+
+// isTimeout reports whether err is a network timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// isDialError reports whether err means no connection could be made.
+func isDialError(err error) bool {
+	var dnsErr *net.DNSError
+	var opErr *net.OpError
+	return errors.As(err, &dnsErr) || (errors.As(err, &opErr) && opErr.Op == "dial")
 }

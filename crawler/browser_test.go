@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"image"
 	"image/png"
 	"net"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,6 +53,7 @@ setTimeout(function () {
 
 	cfg := DefaultBrowserConfig()
 	cfg.ExecPath = exe
+	cfg.AllowLoopback()
 	cfg.Settle = 300 * time.Millisecond
 	cfg.Timeout = 20 * time.Second
 	startCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -162,6 +165,7 @@ func TestBrowserRenderTimeout(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	cfg := DefaultBrowserConfig()
 	cfg.ExecPath = exe
+	cfg.AllowLoopback()
 	cfg.Timeout = 3 * time.Second
 	cfg.Settle = 100 * time.Millisecond
 	b, err := NewBrowser(context.Background(), cfg)
@@ -182,4 +186,99 @@ func TestBrowserRenderTimeout(t *testing.T) {
 	if p, err := b.Render(context.Background(), ok.URL); err != nil || p.Text != "还在" {
 		t.Errorf("render after a timeout: %v", err)
 	}
+}
+
+// TestBrowserGuard renders a page on an allowed loopback address whose
+// images, frame, script request and redirects point at a refused one: the
+// page renders, and nothing reaches the refused servers.
+func TestBrowserGuard(t *testing.T) {
+	skipShort(t)
+	exe := testparts.Chromium(t)
+	refused := serveWatched(t, "127.0.0.3", false, nil)
+	refusedTLS := serveWatched(t, "127.0.0.3", true, nil)
+	var okImage atomic.Int32
+	mux := http.NewServeMux()
+	mux.Handle("/page", htmlHandler("text/html; charset=utf-8", []byte(`<!doctype html>
+<html><head><title>店铺首页</title></head><body><p>本店商品</p>
+<img src="/ok.png">
+<img src="`+refused.URL+`/a.png">
+<img src="`+refusedTLS.URL+`/b.png">
+<iframe src="`+refused.URL+`/frame"></iframe>
+<script>fetch("`+refused.URL+`/api").catch(function () {});</script>
+</body></html>`)))
+	mux.HandleFunc("/ok.png", func(w http.ResponseWriter, r *http.Request) {
+		okImage.Add(1)
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(onePixelPNG(t))
+	})
+	mux.HandleFunc("/redir", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, refused.URL+"/landing", http.StatusFound)
+	})
+	mux.HandleFunc("/redir-tls", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, refusedTLS.URL+"/landing", http.StatusFound)
+	})
+	allowed := serveOn(t, "127.0.0.2", mux)
+
+	cfg := DefaultBrowserConfig()
+	cfg.ExecPath = exe
+	cfg.Allow = []string{"127.0.0.2/32"}
+	cfg.Settle = 300 * time.Millisecond
+	cfg.Timeout = 20 * time.Second
+	b, err := NewBrowser(context.Background(), cfg)
+	if err != nil {
+		testparts.Unavailable(t, "Chromium", err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ctx := context.Background()
+
+	p, err := b.Render(ctx, allowed.URL+"/page")
+	if err != nil {
+		t.Fatalf("Render of the allowed page: %v", err)
+	}
+	if p.Title != "店铺首页" || !strings.Contains(p.Text, "本店商品") {
+		t.Errorf("page title %q, text %q", p.Title, p.Text)
+	}
+	if okImage.Load() == 0 {
+		t.Errorf("the allowed image was never requested: the proxy path is broken")
+	}
+
+	for _, c := range []struct{ url, addr string }{
+		{allowed.URL + "/redir", "127.0.0.3"},     // refused at the hop, by the proxy
+		{allowed.URL + "/redir-tls", "127.0.0.3"}, // refused at the CONNECT
+		{refused.URL + "/", "127.0.0.3"},          // refused before a tab opens
+		{refusedTLS.URL + "/", "127.0.0.3"},
+	} {
+		p, err := b.Render(ctx, c.url)
+		var ge *GuardError
+		if !errors.As(err, &ge) || !errors.Is(err, ErrRefusedAddress) || !Permanent(err) {
+			t.Errorf("Render(%s) = %v, want a *GuardError", c.url, err)
+			continue
+		}
+		if ge.Addr.String() != c.addr || p != nil {
+			t.Errorf("Render(%s): refused %v, page %v", c.url, ge, p)
+		}
+		if msg := err.Error(); !strings.Contains(msg, c.url) || !strings.Contains(msg, c.addr) {
+			t.Errorf("error %q should name the URL and the address", msg)
+		}
+	}
+	if n := refused.connections(t); n != 0 {
+		t.Errorf("the refused server accepted %d connections (%d requests)", n, refused.requests.Load())
+	}
+	if n := refusedTLS.connections(t); n != 0 {
+		t.Errorf("the refused TLS server accepted %d connections", n)
+	}
+
+	// The browser still works after refusals.
+	if _, err := b.Render(ctx, allowed.URL+"/page"); err != nil {
+		t.Errorf("Render after refusals: %v", err)
+	}
+}
+
+func onePixelPNG(t testing.TB) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewGray(image.Rect(0, 0, 1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

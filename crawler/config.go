@@ -30,14 +30,27 @@ type Config struct {
 	PerHostDelay time.Duration
 	// MaxParallel caps the requests in flight across all hosts.
 	MaxParallel int
+	// AllowPrivate lifts the URL guard: connections may go to any address.
+	// Off by default: connections to loopback, private (RFC 1918,
+	// fc00::/7), link-local, shared (100.64.0.0/10), unspecified,
+	// multicast, reserved and cloud metadata addresses are refused with a
+	// *GuardError, checked when connecting, for every request and redirect
+	// hop.
+	AllowPrivate bool
+	// Allow opens parts of the guarded space: CIDRs ("127.0.0.0/8"),
+	// single addresses ("10.1.2.3") and host names ("intranet.example",
+	// "*.intranet.example" for its subdomains, whatever they resolve to).
+	// A cloud metadata address opens only when an entry names exactly that
+	// address. See AllowLoopback.
+	Allow []string
 }
 
 // DefaultUserAgent is the User-Agent of DefaultConfig.
 const DefaultUserAgent = "shopwatch/1 (market regulation inspection)"
 
 // DefaultConfig returns the configuration New applies to zero fields: 30 s
-// timeout, 8 MiB bodies, 10 redirects, 4 requests per host, no delay and 16
-// requests in all.
+// timeout, 8 MiB bodies, 10 redirects, 4 requests per host, no delay, 16
+// requests in all, and the URL guard on with nothing allowed.
 func DefaultConfig() Config {
 	return Config{
 		UserAgent:       DefaultUserAgent,
@@ -54,6 +67,7 @@ func DefaultConfig() Config {
 // limits.
 func (c Config) withDefaults() (Config, error) {
 	d := DefaultConfig()
+	c.Allow = append([]string(nil), c.Allow...) // the caller's slice stays theirs
 	if c.UserAgent == "" {
 		c.UserAgent = d.UserAgent
 	}

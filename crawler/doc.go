@@ -18,6 +18,19 @@
 // Config.MaxParallel. Bodies are capped at Config.MaxBodySize; a cut body is
 // flagged, never silently shortened.
 //
+// A URL guard keeps the crawler off the inspector's own network: unless
+// Config.AllowPrivate (or BrowserConfig.AllowPrivate) lifts it, connections
+// to loopback, private, link-local, shared (CGNAT), unspecified, multicast,
+// reserved and cloud metadata addresses fail with a *GuardError wrapping
+// ErrRefusedAddress, before any packet is sent to them; Config.Allow opens
+// chosen ranges or host names. It is checked when connecting, on the
+// address actually dialled: the static path resolves names itself, checks
+// every address and dials that exact address, for the target and every
+// redirect hop; the browser path sends all of Chromium's traffic, every
+// sub-request included, through a forward proxy inside this process that
+// does the same. A name that resolves to a public address for one lookup
+// and a private one for the next (DNS rebinding) therefore gains nothing.
+//
 // A Fetcher fetches one page per call and never follows links itself: the
 // sweep follows the links a Page lists through its persistent queue.
 package crawler

@@ -52,7 +52,11 @@ func New(cfg Config) (*Fetcher, error) {
 	}
 	f := &Fetcher{cfg: cfg, log: slog.Default().With("component", "crawler")}
 	f.limits = newHostLimiter(cfg.PerHostParallel, cfg.MaxParallel, cfg.PerHostDelay)
-	f.transport = newRecordingTransport(cfg, f.limits)
+	g, err := newGuard(cfg.AllowPrivate, cfg.Allow)
+	if err != nil {
+		return nil, fmt.Errorf("crawler config: %w", err)
+	}
+	f.transport = newRecordingTransport(cfg, g, f.limits)
 
 	c := colly.NewCollector()
 	// colly reads COLLY_* environment variables in NewCollector; set every
@@ -84,7 +88,11 @@ func New(cfg Config) (*Fetcher, error) {
 }
 
 // Config returns the configuration in use, defaults applied.
-func (f *Fetcher) Config() Config { return f.cfg }
+func (f *Fetcher) Config() Config {
+	c := f.cfg
+	c.Allow = append([]string(nil), c.Allow...)
+	return c
+}
 
 // Close releases idle connections. The Fetcher stays usable.
 func (f *Fetcher) Close() { f.transport.closeIdle() }
@@ -284,6 +292,10 @@ func (f *Fetcher) requestError(rawURL string, fctx, ctx context.Context, err err
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		err = ue.Err // it repeats the URL
+	}
+	var ge *GuardError
+	if errors.As(err, &ge) {
+		return fmt.Errorf("fetch %s: %w", rawURL, ge)
 	}
 	var dnsErr *net.DNSError
 	var opErr *net.OpError

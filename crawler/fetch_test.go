@@ -23,7 +23,16 @@ import (
 	"shopwatch"
 )
 
+// newTestFetcher returns a Fetcher for tests against loopback servers: cfg
+// with loopback allowed through the URL guard.
 func newTestFetcher(t testing.TB, cfg Config) *Fetcher {
+	t.Helper()
+	cfg.AllowLoopback()
+	return newFetcherNoAllow(t, cfg)
+}
+
+// newFetcherNoAllow returns a Fetcher with cfg as given, guard included.
+func newFetcherNoAllow(t testing.TB, cfg Config) *Fetcher {
 	t.Helper()
 	f, err := New(cfg)
 	if err != nil {
@@ -853,7 +862,8 @@ func TestFetchConcurrentPagesStayApart(t *testing.T) {
 }
 
 func TestNewRejectsNegativeLimits(t *testing.T) {
-	for _, cfg := range []Config{{Timeout: -1}, {MaxBodySize: -1}, {PerHostParallel: -1}, {MaxParallel: -2}, {PerHostDelay: -time.Second}} {
+	for _, cfg := range []Config{{Timeout: -1}, {MaxBodySize: -1}, {PerHostParallel: -1}, {MaxParallel: -2}, {PerHostDelay: -time.Second},
+		{Allow: []string{"10.0.0.0/33"}}, {Allow: []string{"shop example"}}} {
 		if _, err := New(cfg); err == nil {
 			t.Errorf("New(%+v) accepted a negative limit", cfg)
 		}
@@ -862,7 +872,7 @@ func TestNewRejectsNegativeLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := f.Config(); got != DefaultConfig() {
+	if got := f.Config(); !reflect.DeepEqual(got, DefaultConfig()) {
 		t.Errorf("zero config became %+v, want the defaults %+v", got, DefaultConfig())
 	}
 }

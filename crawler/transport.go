@@ -96,17 +96,20 @@ func (h *hop) snapshot() shopwatch.Exchange {
 // Requests go out over HTTP/1.1 only and without transparent compression,
 // so the recorded header bytes are the ones on the wire and the recorded
 // body is the body as the server sent it.
+//
+// Every connection, redirect hops included, is made by a guardedDialer, so
+// the URL guard is checked at connect time against the exact address dialled.
 type recordingTransport struct {
 	base    *http.Transport
 	limits  *hostLimiter
-	dialer  *net.Dialer
+	dialer  *guardedDialer
 	tlsConf *tls.Config
 }
 
-func newRecordingTransport(cfg Config, limits *hostLimiter) *recordingTransport {
+func newRecordingTransport(cfg Config, g *guard, limits *hostLimiter) *recordingTransport {
 	t := &recordingTransport{
 		limits:  limits,
-		dialer:  &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second},
+		dialer:  newGuardedDialer(g, &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}),
 		tlsConf: &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}},
 	}
 	protocols := new(http.Protocols)
@@ -223,6 +226,7 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 	}
 	h.ex.RequestHeader = h.reqHead
 	if err != nil {
+		err = withURL(err, req.URL.String())
 		h.ex.Err = err.Error()
 		h.ex.Duration = time.Since(h.ex.Started)
 		h.mu.Unlock()

@@ -153,3 +153,17 @@ func verifyAudit(ctx context.Context, tx *bolt.Tx, ce *CheckError) {
 		ce.add("audit", "", fmt.Sprintf("log ends at entry %d but %d were written", want-1, b.Sequence()))
 	}
 }
+
+// RecordAudit appends a custody event that changes no other state (an
+// evidence export, a download, a verification) to the audit log. The
+// actor comes from ctx (WithActor) or is "shopwatch".
+func (db *DB) RecordAudit(ctx context.Context, action, detail string) error {
+	if action == "" {
+		return fmt.Errorf("record audit: %w: empty action", ErrInvalid)
+	}
+	err := db.update(ctx, actorFrom(ctx, ""), func(x *txn) error { return x.audit(action, detail) })
+	if err != nil {
+		return fmt.Errorf("record audit %s: %w", action, err)
+	}
+	return nil
+}

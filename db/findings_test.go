@@ -307,3 +307,25 @@ func TestListVisitsFilters(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestRecordAuditJoinsTheChain(t *testing.T) {
+	d, _ := newTestDB(t)
+	ctx := WithActor(context.Background(), "inspector-3")
+	if err := d.RecordAudit(ctx, "evidence.exported", "ev-1 to case.zip"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RecordAudit(ctx, "", "x"); err == nil {
+		t.Error("empty action accepted")
+	}
+	es, err := d.ListAudit(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := es[len(es)-1]
+	if last.Action != "evidence.exported" || last.Actor != "inspector-3" || last.Detail != "ev-1 to case.zip" {
+		t.Errorf("last audit entry %+v", last)
+	}
+	if err := d.VerifyAudit(ctx); err != nil {
+		t.Errorf("audit chain: %v", err)
+	}
+}

@@ -40,6 +40,9 @@ type CaptureMeta struct {
 	ClockSource string           // what set the clock, e.g. "system clock", "ntp: ntp.ntsc.ac.cn"
 	Now         func() time.Time // capture time source
 	Version     string           // shopwatch version
+	// Notary, when set, timestamps every manifest and enters it in the
+	// ledger; a capture that cannot be sealed fails.
+	Notary *Notary
 }
 
 // RecordKey returns the store key of artifact name in capture id.
@@ -339,6 +342,15 @@ func (c *capture) run(ctx context.Context, store Store) (*shopwatch.EvidenceReco
 	if err != nil {
 		return nil, err
 	}
+	tok, err := c.meta.Notary.timestamp(ctx, manifest)
+	if err != nil {
+		return nil, err
+	}
+	if tok != nil {
+		parts = append(parts,
+			newPart(TimestampFile, MediaTimestampReply, tok),
+			newPart(TSARootFile, MediaPEM, c.meta.Notary.TSARoot))
+	}
 	parts = append(parts,
 		newPart(SignatureFile, MediaSignature, sig),
 		newPart(SignerPubFile, MediaPEM, c.signer.PublicKeyPEM()),
@@ -376,6 +388,12 @@ func (c *capture) run(ctx context.Context, store Store) (*shopwatch.EvidenceReco
 	n := len(rec.Artifacts)
 	rec.Artifacts[n-3], rec.Artifacts[n-2], rec.Artifacts[n-1] = rec.Artifacts[n-1], rec.Artifacts[n-3], rec.Artifacts[n-2]
 	rec.ManifestDigest = rec.Artifacts[n-3].SHA256
+	// Enter the stored manifest in the ledger. Should this fail, the
+	// capture fails and the visit is captured again; the stored objects
+	// stay, unindexed, as stores never delete.
+	if err := c.meta.Notary.record(ctx, manifest); err != nil {
+		return nil, err
+	}
 	return rec, nil
 }
 

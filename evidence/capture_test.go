@@ -25,6 +25,8 @@ import (
 	"shopwatch"
 	"shopwatch/evidence"
 	"shopwatch/evidence/folderstore"
+	"shopwatch/evidence/ledger"
+	"shopwatch/evidence/tsa"
 )
 
 var captureTime = time.Date(2026, 3, 1, 10, 15, 0, 123456789, time.UTC)
@@ -106,9 +108,25 @@ func testFindings(page *shopwatch.Page) []shopwatch.Finding {
 	}
 }
 
+// newNotary returns a built-in TSA and a ledger kept in dir.
+func newNotary(t *testing.T, dir string, signer *evidence.Signer) *evidence.Notary {
+	t.Helper()
+	a, err := tsa.LoadOrCreateAuthority(filepath.Join(dir, "tsa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := ledger.Open(filepath.Join(dir, "ledger"), signer, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lg.Close() })
+	return &evidence.Notary{TSA: a, TSARoot: a.RootPEM(), Ledger: lg}
+}
+
 type fixture struct {
 	store  *folderstore.Store
 	signer *evidence.Signer
+	notary *evidence.Notary
 	page   *shopwatch.Page
 	rec    *shopwatch.EvidenceRecord
 	bundle string // exported bundle path
@@ -126,16 +144,19 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	page := testPage(t)
-	rec, err := evidence.Capture(context.Background(), store, signer, page, testFindings(page), testMeta())
+	notary := newNotary(t, dir, signer)
+	meta := testMeta()
+	meta.Notary = notary
+	rec, err := evidence.Capture(context.Background(), store, signer, page, testFindings(page), meta)
 	if err != nil {
 		t.Fatalf("Capture: %v", err)
 	}
-	f := &fixture{store: store, signer: signer, page: page, rec: rec, bundle: filepath.Join(dir, "bundle.zip")}
+	f := &fixture{store: store, signer: signer, notary: notary, page: page, rec: rec, bundle: filepath.Join(dir, "bundle.zip")}
 	out, err := os.Create(f.bundle)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := evidence.Export(context.Background(), store, rec, out); err != nil {
+	if err := evidence.Export(context.Background(), store, rec, out, evidence.WithNotary(notary)); err != nil {
 		t.Fatalf("Export: %v", err)
 	}
 	if err := out.Close(); err != nil {
@@ -173,7 +194,7 @@ func TestCaptureRecord(t *testing.T) {
 			t.Errorf("artifact %s: stored bytes have %+v, record says %s %s %d", a.Name, s, a.SHA256, a.SM3, a.Size)
 		}
 	}
-	want := append(slices.Clone(wantArtifacts), "manifest.json", "manifest.sig", "signer.pub")
+	want := append(slices.Clone(wantArtifacts), "timestamp.tsr", "tsa-root.pem", "manifest.json", "manifest.sig", "signer.pub")
 	if !slices.Equal(names, want) {
 		t.Errorf("artifacts = %q, want %q", names, want)
 	}
@@ -348,7 +369,7 @@ func TestExportVerifyRoundTrip(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.name)
 	}
-	want := append([]string{"manifest.json", "manifest.sig", "signer.pub", "SHA256SUMS", "README.txt"}, wantArtifacts...)
+	want := append([]string{"manifest.json", "manifest.sig", "signer.pub", "timestamp.tsr", "tsa-root.pem", "ledger-proof.json", "SHA256SUMS", "README.txt"}, wantArtifacts...)
 	if !slices.Equal(names, want) {
 		t.Errorf("bundle files = %q, want %q", names, want)
 	}
@@ -428,6 +449,20 @@ func TestTamperedBundles(t *testing.T) {
 			*b = (*b)[:len(*b)/2]
 			return es
 		}, []string{"manifest.json"}, []error{evidence.ErrBadManifest, evidence.ErrBadSignature}},
+		{"timestamp token byte flipped", func(t *testing.T, es []zipEntry) []zipEntry {
+			b := entryRef(t, es, "timestamp.tsr")
+			(*b)[len(*b)/2] ^= 0x01
+			return es
+		}, []string{"timestamp.tsr"}, []error{evidence.ErrBadTimestamp}},
+		{"timestamp token removed", func(t *testing.T, es []zipEntry) []zipEntry {
+			return slices.DeleteFunc(es, func(e zipEntry) bool { return e.name == "timestamp.tsr" })
+		}, []string{"timestamp.tsr"}, []error{evidence.ErrNotFound}},
+		{"ledger proof altered", func(t *testing.T, es []zipEntry) []zipEntry {
+			b := entryRef(t, es, "ledger-proof.json")
+			*b = bytes.Replace(*b, []byte(`"leaf_index": 0`), []byte(`"leaf_index": 1`), 1)
+			*b = bytes.Replace(*b, []byte(`"leaf_index":0`), []byte(`"leaf_index":1`), 1)
+			return es
+		}, []string{"ledger-proof.json"}, []error{evidence.ErrBadLedgerProof}},
 		{"signature byte flipped", func(t *testing.T, es []zipEntry) []zipEntry {
 			b := entryRef(t, es, "manifest.sig")
 			(*b)[10] ^= 0x80

@@ -24,7 +24,11 @@ import (
 // signature must verify. A damaged or missing object is an error naming
 // its key; nothing is exported silently. On error what was written to w is
 // an incomplete bundle and must be discarded. Export does not close w.
-func Export(ctx context.Context, store Store, rec *shopwatch.EvidenceRecord, w io.Writer) error {
+func Export(ctx context.Context, store Store, rec *shopwatch.EvidenceRecord, w io.Writer, opts ...ExportOption) error {
+	var cfg exportConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
 	if rec == nil {
 		return errors.New("export: nil evidence record")
 	}
@@ -97,11 +101,36 @@ func Export(ctx context.Context, store Store, rec *shopwatch.EvidenceRecord, w i
 		}
 		keys[i] = a.Key
 	}
-	if len(byName) != len(m.Artifacts)+3 {
-		return fail(fmt.Errorf("record lists %d artifacts, the manifest %d plus 3 fixed files", len(byName), len(m.Artifacts)))
+	fixed := map[string][]byte{ManifestFile: manifest, SignatureFile: sig, SignerPubFile: pubPEM}
+	// The seal, when the capture has one.
+	for _, name := range []string{TimestampFile, TSARootFile} {
+		if _, ok := byName[name]; !ok {
+			continue
+		}
+		b, _, err := readFixed(name)
+		if err != nil {
+			return fail(err)
+		}
+		fixed[name] = b
+	}
+	if cfg.notary != nil && cfg.notary.Ledger != nil {
+		p, err := cfg.notary.proof(ctx, rec.ManifestDigest)
+		if err != nil {
+			return fail(err)
+		}
+		fixed[LedgerProofFile] = p
+	}
+	nfixed := 0
+	for name := range byName {
+		if IsFixedFile(name) {
+			nfixed++
+		}
+	}
+	if len(byName) != len(m.Artifacts)+nfixed {
+		return fail(fmt.Errorf("record lists %d artifacts, the manifest %d plus %d fixed files", len(byName), len(m.Artifacts), nfixed))
 	}
 
-	sums := sumsFile(m, map[string][]byte{ManifestFile: manifest, SignatureFile: sig, SignerPubFile: pubPEM})
+	sums := sumsFile(m, fixed)
 	readme, err := readmeText(m)
 	if err != nil {
 		return fail(err)
@@ -114,8 +143,12 @@ func Export(ctx context.Context, store Store, rec *shopwatch.EvidenceRecord, w i
 		data []byte
 	}{
 		{ManifestFile, manifest}, {SignatureFile, sig}, {SignerPubFile, pubPEM},
+		{TimestampFile, fixed[TimestampFile]}, {TSARootFile, fixed[TSARootFile]}, {LedgerProofFile, fixed[LedgerProofFile]},
 		{SumsFile, sums}, {ReadmeFile, readme},
 	} {
+		if f.data == nil {
+			continue
+		}
 		if err := writeZipEntry(zw, f.name, "", mod, bytes.NewReader(f.data)); err != nil {
 			return fail(err)
 		}
@@ -178,8 +211,10 @@ func writeZipEntry(zw *zip.Writer, name, media string, mod time.Time, r io.Reade
 // files first, then every artifact in manifest order.
 func sumsFile(m *Manifest, fixed map[string][]byte) []byte {
 	var b strings.Builder
-	for _, name := range []string{ManifestFile, SignatureFile, SignerPubFile} {
-		fmt.Fprintf(&b, "%s  %s\n", SumBytes(SHA256, fixed[name]).Hex(), name)
+	for _, name := range []string{ManifestFile, SignatureFile, SignerPubFile, TimestampFile, TSARootFile, LedgerProofFile} {
+		if data, ok := fixed[name]; ok {
+			fmt.Fprintf(&b, "%s  %s\n", SumBytes(SHA256, data).Hex(), name)
+		}
 	}
 	for _, e := range m.Artifacts {
 		fmt.Fprintf(&b, "%s  %s\n", e.SHA256.Hex(), e.Name)

@@ -147,7 +147,7 @@ func (m *Manifest) validate() error {
 // or bundle rather than an artifact.
 func IsFixedFile(name string) bool {
 	switch name {
-	case ManifestFile, SignatureFile, SignerPubFile, SumsFile, ReadmeFile:
+	case ManifestFile, SignatureFile, SignerPubFile, SumsFile, ReadmeFile, TimestampFile, TSARootFile, LedgerProofFile:
 		return true
 	}
 	return false

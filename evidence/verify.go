@@ -4,12 +4,14 @@ import (
 	"archive/zip"
 	"bufio"
 	"crypto/ed25519"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Errors VerifyBundle reports, besides ErrNotFound, ErrDigestMismatch,
@@ -59,12 +61,17 @@ type Check struct {
 // Report is the outcome of VerifyBundle: every check it ran and every
 // problem it found.
 type Report struct {
-	Bundle     string    // path of the bundle
-	EvidenceID string    // from the manifest; "" when it does not parse
-	KeyID      string    // id of the bundled public key; compare with a trusted one
-	Manifest   *Manifest // nil when it does not parse
-	Checks     []Check
-	Problems   []*ItemError
+	Bundle     string // path of the bundle
+	EvidenceID string // from the manifest; "" when it does not parse
+	KeyID      string // id of the bundled public key; compare with a trusted one
+	// TSARootSHA256 is the digest of the bundled TSA root certificate (DER)
+	// when the timestamp was checked against it; compare with the published one.
+	TSARootSHA256 string
+	// TimestampTime is the time the TSA vouches for ("" when unchecked).
+	TimestampTime time.Time
+	Manifest      *Manifest // nil when it does not parse
+	Checks        []Check
+	Problems      []*ItemError
 }
 
 // OK reports whether every check passed.
@@ -94,6 +101,9 @@ func (r *Report) Items() []string {
 func (r *Report) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "bundle:      %s\nevidence id: %s\nsigner key:  %s\n", r.Bundle, r.EvidenceID, r.KeyID)
+	if r.TSARootSHA256 != "" {
+		fmt.Fprintf(bw, "tsa root:    %s (bundled; compare with the published fingerprint)\n", r.TSARootSHA256)
+	}
 	for _, c := range r.Checks {
 		status := "ok  "
 		if !c.OK {
@@ -125,7 +135,9 @@ func (r *Report) fail(name, item string, err error) {
 type VerifyOption func(*verifyConfig)
 
 type verifyConfig struct {
-	trusted []string
+	trusted       []string
+	tsaRoots      *x509.CertPool
+	allowUnsealed bool
 }
 
 // WithTrustedKeys makes VerifyBundle require that the bundle was signed by
@@ -208,6 +220,7 @@ func (v *verifier) run(zr *zip.Reader) {
 	blamed := v.fixedSums()
 	v.signature(blamed)
 	v.fixedSumsAuthentic()
+	v.verifySeal()
 	v.artifacts()
 	v.unlisted()
 	if v.sums != nil && !slices.ContainsFunc(v.rep.Problems, func(p *ItemError) bool { return p.Item == SumsFile }) {
@@ -562,7 +575,7 @@ func (v *verifier) unlisted() {
 		}
 		slices.Sort(sumNames)
 		for _, name := range sumNames {
-			if !listed[name] && !slices.Contains(signedSet, name) {
+			if !listed[name] && !slices.Contains(signedSet, name) && !isSealFile(name) {
 				v.rep.fail("sums", SumsFile, fmt.Errorf("%w: line for %s, which manifest.json does not list", ErrUnlisted, name))
 			}
 		}

@@ -36,6 +36,7 @@ func benchMarket(b *testing.B) (*marketsim.Market, string, []string) {
 
 func benchCrawlerConfig() crawler.Config {
 	cfg := crawler.DefaultConfig()
+	cfg.AllowLoopback()
 	cfg.PerHostParallel = 8
 	return cfg
 }

@@ -56,8 +56,11 @@ type Config struct {
 	MaxAttempts  int           // attempts before a visit is failed; default 3
 	CaptureAll   bool          // capture evidence for every visit, not only those with findings
 	Operator     string        // who runs the sweep, recorded in evidence
-	Host         string        // capture host name, recorded in evidence
-	Logger       *slog.Logger
+	// Notary timestamps every capture's manifest and enters it in the
+	// ledger; nil captures are signed only.
+	Notary *evidence.Notary
+	Host   string // capture host name, recorded in evidence
+	Logger *slog.Logger
 	// Progress, when set, is called about once a second with the sweep's counts.
 	Progress func(db.Stats)
 	// Now is the clock; default time.Now.
@@ -200,6 +203,13 @@ func (r *Runner) Run(ctx context.Context, sweepID string) (*Summary, error) {
 			c.Progress(st)
 		}
 	}
+	// Close the sweep with a signed, timestamped ledger checkpoint covering
+	// every capture it made.
+	if c.Notary != nil && c.Notary.Ledger != nil && sum.Evidence > 0 {
+		if _, err := c.Notary.Ledger.Checkpoint(ctx); err != nil {
+			return sum, fmt.Errorf("sweep %s: ledger checkpoint: %w", sweepID, err)
+		}
+	}
 	return sum, nil
 }
 
@@ -327,7 +337,7 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 	} else {
 		page, ferr = fetch.Fetch(vctx, v.URL)
 	}
-	if !responded(page) {
+	if !page.Responded() {
 		lv := current()
 		if ferr == nil {
 			ferr = errors.New("fetch returned no page")
@@ -369,6 +379,7 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 			ClockSource: "system clock",
 			Version:     shopwatch.Version,
 			Now:         c.Now,
+			Notary:      c.Notary,
 		})
 		if err != nil {
 			// Evidence is never dropped silently: the visit is retried.
@@ -399,25 +410,7 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 
 // permanent reports whether a fetch error will not go away on retry.
 func permanent(err error) bool {
-	return errors.Is(err, crawler.ErrInvalidURL)
-}
-
-// responded reports whether a fetch got any response from the server. A page
-// without one (refused connection, timeout before headers) is a failed
-// attempt, retried later; a page with one is preserved whatever its status.
-func responded(p *shopwatch.Page) bool {
-	if p == nil {
-		return false
-	}
-	if p.Rendered {
-		return true
-	}
-	for _, x := range p.Exchanges {
-		if x.Status > 0 {
-			return true
-		}
-	}
-	return false
+	return crawler.Permanent(err)
 }
 
 // children are the links of a page that the sweep follows: same host, inside

@@ -17,6 +17,8 @@ import (
 	"shopwatch/db"
 	"shopwatch/evidence"
 	"shopwatch/evidence/folderstore"
+	"shopwatch/evidence/ledger"
+	"shopwatch/evidence/tsa"
 	"shopwatch/internal/testparts"
 	"shopwatch/marketsim"
 	"shopwatch/rules"
@@ -36,6 +38,7 @@ type rig struct {
 func newRig(t *testing.T, shops int, fetch sweep.Fetcher) *rig {
 	t.Helper()
 	cfg := crawler.DefaultConfig()
+	cfg.AllowLoopback()
 	cfg.MaxBodySize = 1 << 20
 	return newRigWith(t, shops, fetch, cfg)
 }
@@ -74,8 +77,18 @@ func newRigWith(t *testing.T, shops int, fetch sweep.Fetcher, cc crawler.Config)
 		}
 		fetch = f
 	}
+	authority, err := tsa.LoadOrCreateAuthority(filepath.Join(dir, "tsa"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := ledger.Open(filepath.Join(dir, "ledger"), sg, authority)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lg.Close() })
+	notary := &evidence.Notary{TSA: authority, TSARoot: authority.RootPEM(), Ledger: lg}
 	r := &sweep.Runner{Queue: d, Fetcher: fetch, Rules: rs, Store: st, Signer: sg,
-		Config: sweep.Config{Workers: 6, LeaseTTL: 3 * time.Second, MaxAttempts: 2, Operator: "test"}}
+		Config: sweep.Config{Workers: 6, LeaseTTL: 3 * time.Second, MaxAttempts: 2, Operator: "test", Notary: notary}}
 	return &rig{m: m, base: base, db: d, runner: r, store: st, dir: dir}
 }
 
@@ -167,7 +180,7 @@ func TestSweepMatchesGroundTruth(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := evidence.Export(ctx, g.store, &r, f); err != nil {
+		if err := evidence.Export(ctx, g.store, &r, f, evidence.WithNotary(g.runner.Config.Notary)); err != nil {
 			t.Fatal(err)
 		}
 		f.Close()
@@ -346,6 +359,7 @@ func TestSweepBrowserTargets(t *testing.T) {
 	chromium := testparts.Chromium(t)
 	g := newRig(t, 8, nil)
 	bc := crawler.DefaultBrowserConfig()
+	bc.AllowLoopback()
 	bc.ExecPath = chromium
 	lb := crawler.NewLazyBrowser(bc)
 	t.Cleanup(func() { lb.Close() })

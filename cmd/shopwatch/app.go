@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,7 +20,9 @@ import (
 	"shopwatch/db"
 	"shopwatch/evidence"
 	"shopwatch/evidence/folderstore"
+	"shopwatch/evidence/ledger"
 	"shopwatch/evidence/miniostore"
+	"shopwatch/evidence/tsa"
 	"shopwatch/rules"
 )
 
@@ -42,7 +45,13 @@ type Config struct {
 		PerHostParallel int           `yaml:"per_host_parallel"`
 		PerHostDelay    time.Duration `yaml:"per_host_delay"`
 		MaxParallel     int           `yaml:"max_parallel"`
+		AllowPrivate    bool          `yaml:"allow_private"`
+		Allow           []string      `yaml:"allow"`
 	} `yaml:"crawler"`
+	TSA struct {
+		URL      string `yaml:"url"`
+		RootFile string `yaml:"root_file"`
+	} `yaml:"tsa"`
 	Browser struct {
 		ExecPath string        `yaml:"exec_path"`
 		Timeout  time.Duration `yaml:"timeout"`
@@ -102,6 +111,10 @@ type app struct {
 	dataFlag       string
 	configPath     string
 	verbose        bool
+	allowPrivate   bool // --allow-private: lift the URL guard
+	allowLoopback  bool // the demo's own marketplace is on loopback
+
+	notaryOnce *evidence.Notary
 
 	cfg     *Config
 	db      *db.DB
@@ -240,6 +253,11 @@ func (a *app) crawlerConfig() (crawler.Config, error) {
 	if k.MaxParallel > 0 {
 		cc.MaxParallel = k.MaxParallel
 	}
+	cc.AllowPrivate = k.AllowPrivate || a.allowPrivate
+	cc.Allow = append(cc.Allow, k.Allow...)
+	if a.allowLoopback {
+		cc.AllowLoopback()
+	}
 	return cc, nil
 }
 
@@ -275,9 +293,64 @@ func (a *app) browser() (*crawler.LazyBrowser, error) {
 	if c.Crawler.UserAgent != "" {
 		bc.UserAgent = c.Crawler.UserAgent
 	}
+	bc.AllowPrivate = c.Crawler.AllowPrivate || a.allowPrivate
+	bc.Allow = append(bc.Allow, c.Crawler.Allow...)
+	if a.allowLoopback {
+		bc.AllowLoopback()
+	}
 	lb := crawler.NewLazyBrowser(bc)
 	a.closers = append(a.closers, func() { _ = lb.Close() })
 	return lb, nil
+}
+
+// notary returns what seals captures: the configured RFC 3161 authority
+// (the built-in one under <data>/tsa by default) and the ledger under
+// <data>/ledger, opened once per command.
+func (a *app) notary() (*evidence.Notary, error) {
+	if a.notaryOnce != nil {
+		return a.notaryOnce, nil
+	}
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	d, err := a.dataDir()
+	if err != nil {
+		return nil, err
+	}
+	sg, err := a.signer()
+	if err != nil {
+		return nil, err
+	}
+	var ts evidence.Timestamper
+	var rootPEM []byte
+	var roots *x509.CertPool
+	if c.TSA.URL == "" {
+		au, err := tsa.LoadOrCreateAuthority(filepath.Join(d, "tsa"))
+		if err != nil {
+			return nil, err
+		}
+		ts, rootPEM, roots = au, au.RootPEM(), au.Roots()
+	} else {
+		if c.TSA.RootFile == "" {
+			return nil, fmt.Errorf("config: tsa.url %s needs tsa.root_file, the PEM root its certificates chain to", c.TSA.URL)
+		}
+		if rootPEM, err = os.ReadFile(c.TSA.RootFile); err != nil {
+			return nil, fmt.Errorf("config: tsa.root_file: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(rootPEM) {
+			return nil, fmt.Errorf("config: tsa.root_file %s holds no PEM certificate", c.TSA.RootFile)
+		}
+		ts = &tsa.Client{URL: c.TSA.URL, TrustedRoots: roots}
+	}
+	lg, err := ledger.Open(filepath.Join(d, "ledger"), sg, ts, ledger.WithTSARoots(roots))
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { _ = lg.Close() })
+	a.notaryOnce = &evidence.Notary{TSA: ts, TSARoot: rootPEM, Ledger: lg}
+	return a.notaryOnce, nil
 }
 
 // printJSON writes v as indented JSON.

@@ -39,6 +39,7 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	a.dataFlag = dir
+	a.allowLoopback = true // the demo's marketplace runs on 127.0.0.1
 	out := a.stdout
 	fmt.Fprintf(out, "demo data directory: %s\n", dir)
 
@@ -118,7 +119,11 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	bundle := filepath.Join(dir, rec.ID+".zip")
-	if err := exportBundle(ctx, st, &rec, bundle); err != nil {
+	nt, err := a.notary()
+	if err != nil {
+		return err
+	}
+	if err := exportBundle(ctx, st, &rec, bundle, nt); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "exported bundle %s (%d findings, %s)\n", bundle, rec.Findings, rec.URL)

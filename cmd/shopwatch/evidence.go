@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"os"
@@ -22,6 +23,7 @@ func runEvidence(ctx context.Context, a *app, args []string) error {
 		"list":   evidenceList,
 		"export": evidenceExport,
 		"verify": evidenceVerify,
+		"ledger": evidenceLedger,
 	})
 }
 
@@ -62,7 +64,14 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	if path == "" {
 		path = rec.ID + ".zip"
 	}
-	if err := exportBundle(ctx, st, rec, path); err != nil {
+	nt, err := a.notary()
+	if err != nil {
+		return err
+	}
+	if err := exportBundle(ctx, st, rec, path, nt); err != nil {
+		return err
+	}
+	if err := a.custody(ctx, "evidence.exported", fmt.Sprintf("%s (manifest %s) to %s", rec.ID, rec.ManifestDigest, path)); err != nil {
 		return err
 	}
 	fmt.Fprintln(a.stdout, path)
@@ -71,7 +80,7 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 
 // exportBundle writes the bundle to a temporary file beside path and renames
 // it into place, so a failed export never leaves a half-written bundle.
-func exportBundle(ctx context.Context, st evidence.Store, rec *shopwatch.EvidenceRecord, path string) error {
+func exportBundle(ctx context.Context, st evidence.Store, rec *shopwatch.EvidenceRecord, path string, nt *evidence.Notary) error {
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("export %s: %s already exists; bundles are not overwritten", rec.ID, path)
 	}
@@ -80,7 +89,7 @@ func exportBundle(ctx context.Context, st evidence.Store, rec *shopwatch.Evidenc
 		return fmt.Errorf("export %s: %w", rec.ID, err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := evidence.Export(ctx, st, rec, tmp); err != nil {
+	if err := evidence.Export(ctx, st, rec, tmp, evidence.WithNotary(nt)); err != nil {
 		tmp.Close()
 		return fmt.Errorf("export %s: %w", rec.ID, err)
 	}
@@ -98,8 +107,11 @@ func exportBundle(ctx context.Context, st evidence.Store, rec *shopwatch.Evidenc
 }
 
 func evidenceVerify(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("evidence verify", "evidence verify BUNDLE.zip [--json]")
+	fs := a.newFlags("evidence verify", "evidence verify BUNDLE.zip [--tsa-root FILE] [--trusted-key ID] [--allow-unsealed] [--json]")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	tsaRoot := fs.String("tsa-root", "", "PEM file of the TSA root(s) to trust instead of the bundled tsa-root.pem")
+	trusted := fs.String("trusted-key", "", "comma-separated signer key ids (ed25519:…) to require")
+	unsealed := fs.Bool("allow-unsealed", false, "accept a bundle without timestamp and ledger proof")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -107,9 +119,34 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 	if len(pos) != 1 {
 		return usagef("evidence verify needs one bundle file")
 	}
-	rep, err := evidence.VerifyBundle(pos[0])
+	var opts []evidence.VerifyOption
+	if *tsaRoot != "" {
+		pemBytes, err := os.ReadFile(*tsaRoot)
+		if err != nil {
+			return fmt.Errorf("read TSA root: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return usagef("--tsa-root %s holds no PEM certificate", *tsaRoot)
+		}
+		opts = append(opts, evidence.WithTSARoots(pool))
+	}
+	if *trusted != "" {
+		opts = append(opts, evidence.WithTrustedKeys(splitTags(*trusted)...))
+	}
+	if *unsealed {
+		opts = append(opts, evidence.AllowUnsealed())
+	}
+	rep, err := evidence.VerifyBundle(pos[0], opts...)
 	if err != nil {
 		return &errExit{code: exitFailed, err: err}
+	}
+	verdict := "verified"
+	if !rep.OK() {
+		verdict = fmt.Sprintf("failed (%d problems)", len(rep.Problems))
+	}
+	if err := a.custodyIfData(ctx, "evidence.verified", fmt.Sprintf("%s: %s %s", pos[0], rep.EvidenceID, verdict)); err != nil {
+		a.logger.Warn("verification not recorded in the audit log", "err", err)
 	}
 	if *asJSON {
 		if err := a.printJSON(rep); err != nil {

@@ -15,6 +15,7 @@ func (a *app) newFlags(name, usage string) *flag.FlagSet {
 	fs.StringVar(&a.dataFlag, "data", a.dataFlag, "data directory")
 	fs.StringVar(&a.configPath, "config", a.configPath, "configuration file")
 	fs.BoolVar(&a.verbose, "v", a.verbose, "verbose logs")
+	fs.BoolVar(&a.allowPrivate, "allow-private", a.allowPrivate, "allow targets on loopback and private networks")
 	fs.Usage = func() {
 		fmt.Fprintf(a.stderr, "Usage: shopwatch %s\n\nFlags:\n", usage)
 		fs.SetOutput(a.stderr)
@@ -56,6 +57,10 @@ func (a *app) parseGlobal(args []string) ([]string, error) {
 		switch name {
 		case "v", "verbose":
 			a.verbose = true
+			args = args[1:]
+			continue
+		case "allow-private":
+			a.allowPrivate = true
 			args = args[1:]
 			continue
 		case "data", "config":

@@ -126,6 +126,7 @@ Global flags (also accepted after the command):
   --data DIR       data directory (default ./shopwatch-data, or "data" in the config)
   --config FILE    configuration file (default: built-in settings)
   -v               verbose logs
+  --allow-private  allow targets on loopback and private networks (the URL guard refuses them by default)
 
 Run "shopwatch COMMAND -h" for a command's flags.`)
 }

@@ -80,7 +80,7 @@ func TestWorkflow(t *testing.T) {
 	var sum struct {
 		Done, Failed, Findings, Evidence int
 	}
-	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "sweep", "--json", "--workers", "4")), &sum); err != nil {
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "--allow-private", "sweep", "--json", "--workers", "4")), &sum); err != nil {
 		t.Fatal(err)
 	}
 	if sum.Done != m.Pages() || sum.Failed != 0 || sum.Findings == 0 || sum.Evidence == 0 {
@@ -126,6 +126,30 @@ func TestWorkflow(t *testing.T) {
 	o, _, code := sw(t, "evidence", "verify", tampered)
 	if code != exitFailed || !strings.Contains(o, "page.html") {
 		t.Errorf("verify of a tampered bundle: exit %d, output:\n%s", code, o)
+	}
+	// The bundle is sealed: timestamp and ledger proof checked.
+	for _, want := range []string{"timestamp.tsr", "ledger-proof.json"} {
+		if !strings.Contains(mustSW(t, "--data", data, "evidence", "verify", bundle), want) {
+			t.Errorf("verify output does not mention %s", want)
+		}
+	}
+	if out := mustSW(t, "--data", data, "evidence", "ledger", "verify"); !strings.Contains(out, "ledger intact") {
+		t.Errorf("ledger verify: %s", out)
+	}
+	// Exports and verifications are in the custody log, and it is intact.
+	var audit []struct{ Action, Detail string }
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "audit", "list", "--json")), &audit); err != nil {
+		t.Fatal(err)
+	}
+	actions := map[string]int{}
+	for _, e := range audit {
+		actions[e.Action]++
+	}
+	if actions["evidence.exported"] != 1 || actions["evidence.verified"] < 2 {
+		t.Errorf("audit actions %v, want one export and the verifications", actions)
+	}
+	if out := mustSW(t, "--data", data, "audit", "verify"); !strings.Contains(out, "intact") {
+		t.Errorf("audit verify: %s", out)
 	}
 	// An unknown evidence id is a clear error.
 	if _, e, code := sw(t, "--data", data, "evidence", "export", "ev-nope"); code == 0 || !strings.Contains(e, "ev-nope") {
@@ -265,7 +289,12 @@ func TestScanOnePage(t *testing.T) {
 	if url == "" {
 		t.Fatal("market has no food page with a medical claim")
 	}
-	out := mustSW(t, "scan", url, "--category", "food", "--json")
+	// The URL guard refuses the loopback marketplace unless allowed, and
+	// says which address it refused.
+	if _, e, code := sw(t, "scan", url, "--category", "food"); code == 0 || !strings.Contains(e, "127.0.0.1") || !strings.Contains(e, "refused") {
+		t.Errorf("scan of a loopback URL without --allow-private: exit %d, %s", code, e)
+	}
+	out := mustSW(t, "scan", url, "--category", "food", "--json", "--allow-private")
 	if !strings.Contains(out, rule) {
 		t.Errorf("scan %s: %s", url, out)
 	}
@@ -302,7 +331,7 @@ func TestScanWithBrowser(t *testing.T) {
 		t.Fatal("market has no page with an absolute term")
 	}
 	var fs []struct{ Rule, URL string }
-	if err := json.Unmarshal([]byte(mustSW(t, "scan", url, "--browser", "--json")), &fs); err != nil {
+	if err := json.Unmarshal([]byte(mustSW(t, "scan", url, "--browser", "--json", "--allow-private")), &fs); err != nil {
 		t.Fatal(err)
 	}
 	if len(fs) == 0 || fs[0].Rule != marketsim.RuleAbsoluteTerm || fs[0].URL != url {

@@ -46,7 +46,7 @@ func runScan(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	page, ferr := f.Fetch(ctx, pos[0])
-	if page == nil {
+	if !page.Responded() {
 		return ferr
 	}
 	if ferr != nil {

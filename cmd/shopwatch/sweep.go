@@ -93,6 +93,10 @@ func (a *app) runner(ctx context.Context, d *db.DB) (*sweep.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	nt, err := a.notary()
+	if err != nil {
+		return nil, err
+	}
 	return &sweep.Runner{Queue: d, Fetcher: f, Browser: br, Rules: rs, Store: st, Signer: sg, Config: sweep.Config{
 		Workers:      c.Sweep.Workers,
 		LeaseTTL:     c.Sweep.LeaseTTL,
@@ -100,6 +104,7 @@ func (a *app) runner(ctx context.Context, d *db.DB) (*sweep.Runner, error) {
 		MaxAttempts:  c.Sweep.MaxAttempts,
 		CaptureAll:   c.Sweep.CaptureAll,
 		Operator:     c.Operator,
+		Notary:       nt,
 		Logger:       a.logger,
 	}}, nil
 }

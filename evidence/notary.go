@@ -1,0 +1,268 @@
+package evidence
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+
+	"shopwatch/evidence/ledger"
+	"shopwatch/evidence/tsa"
+)
+
+// Names of the files that seal a capture beyond its signature.
+const (
+	// TimestampFile is the RFC 3161 TimeStampResp over the SHA-256 of the
+	// exact manifest.json bytes, with the TSA certificate included.
+	TimestampFile = "timestamp.tsr"
+	// TSARootFile is the PEM root certificate the TSA certificate chains to.
+	TSARootFile = "tsa-root.pem"
+	// LedgerProofFile (bundle only) proves the manifest digest is in the
+	// append-only ledger under a signed, timestamped checkpoint.
+	LedgerProofFile = "ledger-proof.json"
+
+	MediaTimestampReply = "application/timestamp-reply"
+)
+
+// Timestamper obtains an RFC 3161 timestamp (a DER TimeStampResp) over a
+// SHA-256 digest. *tsa.Authority (the built-in authority) and *tsa.Client
+// (an external one) implement it.
+type Timestamper interface {
+	Timestamp(ctx context.Context, digest []byte) ([]byte, error)
+}
+
+// Notary seals captures beyond the node's signature: a trusted timestamp
+// over each manifest, and the manifest's digest appended to the ledger.
+// A capture with a Notary fails rather than store a manifest it could not
+// timestamp.
+type Notary struct {
+	TSA     Timestamper // nil: captures carry no timestamp
+	TSARoot []byte      // PEM root of the TSA, stored beside every token
+	Ledger  *ledger.Log // nil: manifests are not entered in a ledger
+}
+
+// LedgerLeaf is the ledger entry of a manifest: "sha256:<hex>" of its bytes.
+func LedgerLeaf(manifest []byte) []byte {
+	return []byte(SumBytes(SHA256, manifest).String())
+}
+
+func (n *Notary) timestamp(ctx context.Context, manifest []byte) ([]byte, error) {
+	if n == nil || n.TSA == nil {
+		return nil, nil
+	}
+	if len(n.TSARoot) == 0 {
+		return nil, errors.New("timestamp: notary has no TSA root certificate")
+	}
+	d := sha256.Sum256(manifest)
+	tok, err := n.TSA.Timestamp(ctx, d[:])
+	if err != nil {
+		return nil, fmt.Errorf("timestamp manifest: %w", err)
+	}
+	return tok, nil
+}
+
+func (n *Notary) record(ctx context.Context, manifest []byte) error {
+	if n == nil || n.Ledger == nil {
+		return nil
+	}
+	if _, err := n.Ledger.Append(ctx, LedgerLeaf(manifest)); err != nil {
+		return fmt.Errorf("ledger: %w", err)
+	}
+	return nil
+}
+
+// proof returns the marshalled inclusion proof of a manifest digest
+// ("sha256:<hex>") against the latest checkpoint, making one if needed.
+func (n *Notary) proof(ctx context.Context, manifestDigest string) ([]byte, error) {
+	idx, ok := n.Ledger.Lookup([]byte(manifestDigest))
+	if !ok {
+		return nil, fmt.Errorf("ledger: manifest %s is not in the ledger", manifestDigest)
+	}
+	p, err := n.Ledger.InclusionProof(ctx, idx, 0)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	return p.Marshal()
+}
+
+// ExportOption changes what Export writes.
+type ExportOption func(*exportConfig)
+
+type exportConfig struct {
+	notary *Notary
+}
+
+// WithNotary makes Export add the ledger inclusion proof of the manifest
+// (ledger-proof.json). Export fails when the manifest is not in the ledger.
+func WithNotary(n *Notary) ExportOption {
+	return func(c *exportConfig) { c.notary = n }
+}
+
+// WithTSARoots makes VerifyBundle check timestamp tokens (and the ledger
+// checkpoint's token) against these roots instead of the tsa-root.pem the
+// bundle carries. Use it with the TSA roots the office trusts.
+func WithTSARoots(roots *x509.CertPool) VerifyOption {
+	return func(c *verifyConfig) { c.tsaRoots = roots }
+}
+
+// AllowUnsealed makes VerifyBundle accept a bundle without timestamp.tsr,
+// tsa-root.pem and ledger-proof.json (made with no Notary). Files that are
+// present are still checked.
+func AllowUnsealed() VerifyOption {
+	return func(c *verifyConfig) { c.allowUnsealed = true }
+}
+
+// verifySeal checks the timestamp token and the ledger inclusion proof.
+func (v *verifier) verifySeal() {
+	tsr := v.readOptional(TimestampFile, maxSigSize<<10)
+	rootPEM := v.readOptional(TSARootFile, maxPubSize)
+	proof := v.readOptional(LedgerProofFile, maxManifestSize)
+	if !v.cfg.allowUnsealed {
+		for _, f := range []struct {
+			name string
+			b    []byte
+		}{{TimestampFile, tsr}, {TSARootFile, rootPEM}, {LedgerProofFile, proof}} {
+			if f.b == nil {
+				if _, ok := v.files[f.name]; !ok {
+					v.rep.fail("present", f.name, fmt.Errorf("%w: the bundle has no %s (unsealed; verify with --allow-unsealed to accept)", ErrNotFound, f.name))
+				}
+			}
+		}
+	}
+	roots := v.cfg.tsaRoots
+	rootSource := "trusted roots"
+	if roots == nil && rootPEM != nil {
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(rootPEM) {
+			v.rep.fail("parse", TSARootFile, fmt.Errorf("%w: no PEM certificate", ErrBadBundle))
+			roots = nil
+		} else {
+			rootSource = "the bundled tsa-root.pem (compare its fingerprint with the published one)"
+			if blk, err := x509.ParseCertificate(pemBlock(rootPEM)); err == nil {
+				v.rep.TSARootSHA256 = SumBytes(SHA256, blk.Raw).String()
+			}
+		}
+	}
+	if tsr != nil {
+		switch {
+		case roots == nil:
+			v.rep.fail("timestamp", TimestampFile, fmt.Errorf("%w: no TSA root to check the token against", ErrBadTimestamp))
+		case v.manifest == nil:
+			v.rep.fail("timestamp", TimestampFile, fmt.Errorf("%w: no manifest.json to compare the imprint with", ErrBadTimestamp))
+		default:
+			info, err := tsa.Verify(tsr, v.manifest, roots)
+			if err != nil {
+				item := v.blame(TimestampFile, TSARootFile, ManifestFile)
+				v.rep.fail("timestamp", item, fmt.Errorf("%w: %v%s", ErrBadTimestamp, err, changedNote(item, TimestampFile)))
+			} else {
+				v.rep.TimestampTime = info.GenTime
+				v.rep.pass("timestamp", TimestampFile, "RFC 3161 token over manifest.json, time %s, serial %s, by %s, chain to %s",
+					info.GenTime.UTC().Format("2006-01-02T15:04:05Z"), info.Serial, info.TSA, rootSource)
+			}
+		}
+	}
+	if proof != nil {
+		p, err := ledger.ParseProof(proof)
+		switch {
+		case err != nil:
+			v.rep.fail("ledger", LedgerProofFile, fmt.Errorf("%w: %v", ErrBadLedgerProof, err))
+		case v.manifest == nil || v.pubKey == nil:
+			v.rep.fail("ledger", LedgerProofFile, fmt.Errorf("%w: needs manifest.json and signer.pub", ErrBadLedgerProof))
+		default:
+			if _, err := ledger.VerifyInclusion(p, LedgerLeaf(v.manifest), v.pubKey, roots); err != nil {
+				item := v.blame(LedgerProofFile, TSARootFile, ManifestFile, SignerPubFile)
+				v.rep.fail("ledger", item, fmt.Errorf("%w: %v%s", ErrBadLedgerProof, err, changedNote(item, LedgerProofFile)))
+			} else {
+				v.rep.pass("ledger", LedgerProofFile, "manifest.json is leaf %d of the ledger, in checkpoint of size %d signed by %s",
+					p.LeafIndex, p.TreeSize, KeyID(v.pubKey))
+			}
+		}
+	}
+}
+
+// blame picks the item at fault when a seal check fails: the seal file
+// itself if it changed since export (per SHA256SUMS), else the first of the
+// files it depends on that changed, else the seal file.
+func (v *verifier) blame(seal string, deps ...string) string {
+	if v.changed(seal) {
+		return seal
+	}
+	for _, d := range deps {
+		if v.changed(d) {
+			return d
+		}
+	}
+	if seal == LedgerProofFile && v.m != nil && v.pubKey != nil && v.m.SignerKeyID != KeyID(v.pubKey) {
+		return SignerPubFile
+	}
+	return seal
+}
+
+// changed reports whether a bundle file differs from its SHA256SUMS line.
+func (v *verifier) changed(name string) bool {
+	rec, ok := v.sums[name]
+	if !ok {
+		return false
+	}
+	var b []byte
+	switch name {
+	case ManifestFile, SignatureFile, SignerPubFile:
+		b = v.fixed(name)
+	default:
+		f, ok := v.files[name]
+		if !ok {
+			return false
+		}
+		var err error
+		if b, err = readZipFile(f, maxManifestSize); err != nil {
+			return true
+		}
+	}
+	return b != nil && SumBytes(SHA256, b).Hex() != rec
+}
+
+func changedNote(item, seal string) string {
+	if item == seal {
+		return ""
+	}
+	return fmt.Sprintf(" (%s changed since export; %s covers the original)", item, seal)
+}
+
+func isSealFile(name string) bool {
+	return name == TimestampFile || name == TSARootFile || name == LedgerProofFile
+}
+
+// readOptional reads a fixed file that may be absent (nil then).
+func (v *verifier) readOptional(name string, limit int64) []byte {
+	f, ok := v.files[name]
+	if !ok {
+		return nil
+	}
+	b, err := readZipFile(f, limit)
+	if err != nil {
+		v.rep.fail("read", name, err)
+		return nil
+	}
+	return b
+}
+
+// pemBlock returns the DER bytes of the first PEM block (nil if none).
+func pemBlock(b []byte) []byte {
+	blk, _ := pem.Decode(b)
+	if blk == nil {
+		return nil
+	}
+	return blk.Bytes
+}
+
+// Errors of the seal checks.
+var (
+	// ErrBadTimestamp: timestamp.tsr does not verify (signature, chain to
+	// the roots, or message imprint against manifest.json).
+	ErrBadTimestamp = errors.New("timestamp does not verify")
+	// ErrBadLedgerProof: ledger-proof.json does not prove manifest.json is
+	// in the ledger under a valid checkpoint.
+	ErrBadLedgerProof = errors.New("ledger inclusion proof does not verify")
+)
