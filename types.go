@@ -44,6 +44,7 @@ type Target struct {
 	Depth        int       `json:"depth"`              // how many link levels to follow on the same host
 	Browser      bool      `json:"browser,omitempty"`  // render with the browser path
 	Added        time.Time `json:"added"`
+	LastSwept    time.Time `json:"last_swept,omitzero"` // when a sweep last planned it
 }
 
 // VisitState is where a visit stands in the queue.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -147,6 +148,34 @@ func (db *DB) DeleteTarget(ctx context.Context, id string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("delete target %s: %w", id, err)
+	}
+	return nil
+}
+
+// MarkSwept records that a sweep planned the targets ids at time at, the
+// "last run" their schedules count from. Unknown ids are ErrNotFound and
+// nothing is written.
+func (db *DB) MarkSwept(ctx context.Context, ids []string, at time.Time) error {
+	err := db.update(ctx, actorFrom(ctx, ""), func(x *txn) error {
+		targets := x.tx.Bucket(bTargets)
+		for _, id := range ids {
+			var t shopwatch.Target
+			ok, err := getJSON(targets, []byte(id), &t)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("target %s: %w", id, ErrNotFound)
+			}
+			t.LastSwept = at.UTC()
+			if err := putJSON(targets, []byte(id), &t); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("mark %d targets swept: %w", len(ids), err)
 	}
 	return nil
 }

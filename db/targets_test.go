@@ -233,3 +233,30 @@ func TestSweeps(t *testing.T) {
 		t.Error("NewSweepID without s- prefix")
 	}
 }
+
+func TestMarkSwept(t *testing.T) {
+	d, _ := newTestDB(t)
+	ctx := context.Background()
+	a := shopwatch.Target{URL: "http://127.0.0.1:9/a/", Kind: shopwatch.KindStorefront}
+	b := shopwatch.Target{URL: "http://127.0.0.1:9/b/", Kind: shopwatch.KindStorefront}
+	for _, x := range []*shopwatch.Target{&a, &b} {
+		if err := d.AddTarget(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2026, 11, 11, 0, 30, 0, 0, time.UTC)
+	if err := d.MarkSwept(ctx, []string{a.ID}, at); err != nil {
+		t.Fatal(err)
+	}
+	ga, _ := d.GetTarget(ctx, a.ID)
+	gb, _ := d.GetTarget(ctx, b.ID)
+	if !ga.LastSwept.Equal(at) || !gb.LastSwept.IsZero() {
+		t.Errorf("last swept: a %v, b %v", ga.LastSwept, gb.LastSwept)
+	}
+	if err := d.MarkSwept(ctx, []string{b.ID, "t-missing"}, at); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown id: %v", err)
+	}
+	if gb, _ := d.GetTarget(ctx, b.ID); !gb.LastSwept.IsZero() {
+		t.Error("a failed MarkSwept wrote a target")
+	}
+}

@@ -28,9 +28,10 @@ import (
 
 // Config is the shopwatch configuration file.
 type Config struct {
-	Data     string `yaml:"data"`
-	Operator string `yaml:"operator"`
-	Sweep    struct {
+	Data      string `yaml:"data"`
+	Operator  string `yaml:"operator"`
+	Festivals string `yaml:"festivals"`
+	Sweep     struct {
 		Workers      int           `yaml:"workers"`
 		LeaseTTL     time.Duration `yaml:"lease_ttl"`
 		VisitTimeout time.Duration `yaml:"visit_timeout"`

@@ -338,3 +338,31 @@ func TestScanWithBrowser(t *testing.T) {
 		t.Errorf("browser scan of %s: %+v", url, fs)
 	}
 }
+
+// Schedules decide what a sweep visits: a target runs when its cron time
+// has come since its last sweep, once, and serve finishes due work.
+func TestSchedules(t *testing.T) {
+	m, base := market(t, 2)
+	_ = m
+	data := t.TempDir()
+	if _, e, code := sw(t, "--data", data, "target", "add", base+"/shop/1/", "--schedule", "61 * * * *"); code != exitUsage || !strings.Contains(e, "61") {
+		t.Errorf("bad cron: exit %d, %s", code, e)
+	}
+	mustSW(t, "--data", data, "target", "add", base+"/shop/1/", "--schedule", "0 3 * * *")
+	first := mustSW(t, "--data", data, "--allow-private", "sweep")
+	if !strings.Contains(first, "pages done") {
+		t.Fatalf("first sweep of a never-swept target: %s", first)
+	}
+	if out := mustSW(t, "--data", data, "--allow-private", "sweep"); !strings.Contains(out, "no target is due") {
+		t.Errorf("second sweep right after: %s", out)
+	}
+	if out := mustSW(t, "--data", data, "--allow-private", "sweep", "--all"); !strings.Contains(out, "pages done") {
+		t.Errorf("sweep --all: %s", out)
+	}
+	// A target without a schedule is due on every check of serve.
+	mustSW(t, "--data", data, "target", "add", base+"/shop/2/")
+	out := mustSW(t, "--data", data, "--allow-private", "serve", "--tick", "1s", "--cycles", "2")
+	if strings.Count(out, "targets due") != 2 || !strings.Contains(out, "1 targets due") {
+		t.Errorf("serve with two checks:\n%s", out)
+	}
+}

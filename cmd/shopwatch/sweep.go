@@ -5,12 +5,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"sort"
 	"time"
 
 	"shopwatch"
+	"shopwatch/configs"
 	"shopwatch/db"
 	"shopwatch/sweep"
+	"shopwatch/sweep/schedule"
 )
 
 func init() {
@@ -18,7 +22,8 @@ func init() {
 }
 
 func runSweep(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("sweep", "sweep [--workers N] [--resume ID] [--json]")
+	fs := a.newFlags("sweep", "sweep [--workers N] [--all] [--resume ID] [--json]")
+	all := fs.Bool("all", false, "visit every target now, whatever its schedule")
 	workers := fs.Int("workers", 0, "concurrent visits (default from config)")
 	resume := fs.String("resume", "", "resume an interrupted sweep by id instead of starting a new one")
 	asJSON := fs.Bool("json", false, "print the summary as JSON")
@@ -45,12 +50,14 @@ func runSweep(ctx context.Context, a *app, args []string) error {
 		if len(ts) == 0 {
 			return fmt.Errorf("no targets: add some with `shopwatch target add URL` or `target import FILE.csv`")
 		}
-		sweepID, err = d.CreateSweep(ctx, "manual")
+		var planned int
+		sweepID, planned, err = a.planDue(ctx, d, r, ts, "manual", *all)
 		if err != nil {
 			return err
 		}
-		if _, err := r.Plan(ctx, sweepID, ts); err != nil {
-			return err
+		if planned == 0 {
+			fmt.Fprintln(a.stdout, "no target is due (use --all to visit every target now)")
+			return nil
 		}
 	}
 	r.Config.Progress = progressLogger(a)
@@ -65,6 +72,69 @@ func runSweep(ctx context.Context, a *app, args []string) error {
 		}
 	}
 	return err
+}
+
+// planDue creates a sweep and plans the targets whose schedule (or an
+// active festival window) makes them due now, with the festival's priority
+// boost, then records them as swept. all plans every target.
+func (a *app) planDue(ctx context.Context, d *db.DB, r *sweep.Runner, ts []shopwatch.Target, name string, all bool) (string, int, error) {
+	cal, err := a.calendar()
+	if err != nil {
+		return "", 0, err
+	}
+	now := time.Now()
+	var due []shopwatch.Target
+	for _, t := range ts {
+		if all {
+			due = append(due, t)
+			continue
+		}
+		ok, prio, err := schedule.Due(t, t.LastSwept, now, cal)
+		if err != nil {
+			a.logger.Warn("target skipped: bad schedule", "target", t.ID, "err", err)
+			continue
+		}
+		if ok {
+			t.Priority = prio
+			due = append(due, t)
+		}
+	}
+	if len(due) == 0 {
+		return "", 0, nil
+	}
+	if ws := cal.Active(now); len(ws) > 0 {
+		for _, w := range ws {
+			fmt.Fprintf(a.stderr, "festival window active: %s\n", w.Name())
+		}
+	}
+	id, err := d.CreateSweep(ctx, name)
+	if err != nil {
+		return "", 0, err
+	}
+	if _, err := r.Plan(ctx, id, due); err != nil {
+		return "", 0, err
+	}
+	ids := make([]string, len(due))
+	for i, t := range due {
+		ids[i] = t.ID
+	}
+	if err := d.MarkSwept(ctx, ids, now); err != nil {
+		return "", 0, err
+	}
+	return id, len(due), nil
+}
+
+// calendar loads the festival calendar: the config's festivals file, else
+// the built-in configs/festivals.yaml.
+func (a *app) calendar() (*schedule.Calendar, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	if c.Festivals != "" {
+		return schedule.Load(os.DirFS(filepath.Dir(c.Festivals)), filepath.Base(c.Festivals))
+	}
+	return schedule.Load(configs.FS, "festivals.yaml")
 }
 
 // runner wires the configured parts into a sweep runner.

@@ -12,6 +12,7 @@ import (
 
 	"shopwatch"
 	"shopwatch/db"
+	"shopwatch/sweep/schedule"
 )
 
 func init() {
@@ -52,6 +53,9 @@ func targetAdd(ctx context.Context, a *app, args []string) error {
 		Jurisdiction: *jur, Priority: *prio, Schedule: *sched, Depth: *depth, Browser: *browser}
 	if t.Depth < 0 {
 		t.Depth = defaultDepth(k)
+	}
+	if err := schedule.Validate(t); err != nil {
+		return usagef("%v", err)
 	}
 	d, err := a.openDB()
 	if err != nil {
@@ -176,6 +180,9 @@ func readTargetsCSV(r io.Reader, name string) ([]shopwatch.Target, error) {
 			if t.Depth, err = strconv.Atoi(d); err != nil || t.Depth < 0 {
 				return nil, fmt.Errorf("%s:%d: depth %q is not a whole number ≥ 0", name, line, d)
 			}
+		}
+		if err := schedule.Validate(t); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
 		}
 		if b := get(rec, "browser"); b != "" {
 			if t.Browser, err = strconv.ParseBool(b); err != nil {
