@@ -53,8 +53,13 @@ test-short:
 bench: setup-go
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
 
-soak: build
-	@echo "no soak run is defined yet"
+# Long fuzzing of the rule loader, the checker and the normaliser (one fuzz
+# target per run, as go test requires). SOAK_TIME per target.
+SOAK_TIME ?= 10m
+soak: setup-go
+	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(SOAK_TIME) ./rules
+	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(SOAK_TIME) ./rules
+	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(SOAK_TIME) ./rules
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

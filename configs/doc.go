@@ -8,7 +8,7 @@ import "embed"
 
 // FS holds the embedded default configuration files.
 //
-//go:embed rules/*.yaml festivals.yaml shopwatch.yaml
+//go:embed rules/*.yaml lexicon/*.yaml festivals.yaml shopwatch.yaml
 var FS embed.FS
 
 // DefaultConfig is the text of the built-in shopwatch.yaml.

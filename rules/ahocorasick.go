@@ -6,21 +6,27 @@ package rules
 // has its own class and all other bytes share one, so a row of the
 // transition table is as wide as the patterns' alphabet, not 256. Failure
 // links are resolved at build time, so scanning is one table load per input
-// byte with no branches on failure. States are renumbered so that the states
-// at which some pattern ends come last: "does this state report a match" is
-// one comparison. Transition targets are stored premultiplied by the row
-// width. Scanning allocates nothing beyond appending to the caller's slice.
+// byte with no branches on failure. Transition targets are stored as the
+// offset of the target's row: state × stride, plus one when some pattern
+// ends at the target. The stride is even and wider than a row, and the row
+// of such an output state starts one slot later, so the next load needs no
+// masking while "does any of these states report a match" is an OR of the
+// states and one bit test. States are renumbered so that output states come
+// last, which indexes their output lists. Scanning allocates nothing beyond
+// appending to the caller's slice.
 //
 // UTF-8 patterns only ever match on character boundaries of valid UTF-8
 // text, so the automaton needs no knowledge of runes.
 type automaton struct {
 	classes  [256]uint8
 	width    int32   // classes per row
-	trans    []int32 // trans[state*width+class] = next state * width
-	firstOut int32   // first state (premultiplied) with outputs
-	outStart []int32 // per output state (state - firstOut/width): start in outs; one extra at the end
+	stride   int32   // slots per state in trans: even, at least width+1
+	trans    []int32 // trans[row(state)+class] = row(next state), row(s) = s*stride (+1 for an output state)
+	firstOut int32   // first state with outputs (not premultiplied)
+	outStart []int32 // per output state (state - firstOut): start in outs; one extra at the end
 	outs     []int32 // pattern ids ending at each output state, longest first
 	lens     []int32 // byte length of each pattern
+	maxLen   int     // longest pattern, in bytes
 }
 
 // acHit is one pattern occurrence: pattern id and end offset (exclusive).
@@ -37,6 +43,7 @@ func newAutomaton(pats []string) *automaton {
 	var used [256]bool
 	for i, p := range pats {
 		a.lens[i] = int32(len(p))
+		a.maxLen = max(a.maxLen, len(p))
 		for j := 0; j < len(p); j++ {
 			used[p[j]] = true
 		}
@@ -135,7 +142,18 @@ func newAutomaton(pats []string) *automaton {
 			k++
 		}
 	}
-	a.trans = make([]int32, len(trans))
+	stride := int32(width + 1)
+	if stride%2 != 0 {
+		stride++
+	}
+	a.stride = stride
+	row := func(nw int32) int32 {
+		if nw >= first {
+			return nw*stride + 1
+		}
+		return nw * stride
+	}
+	a.trans = make([]int32, int32(n)*stride+1)
 	a.outStart = make([]int32, 0, n-int(first)+1)
 	byNew := make([]int32, n)
 	for old, nw := range newID {
@@ -143,8 +161,9 @@ func newAutomaton(pats []string) *automaton {
 	}
 	for nw := range int32(n) {
 		old := byNew[nw]
+		base := row(nw)
 		for c := range int32(width) {
-			a.trans[nw*int32(width)+c] = newID[trans[old*int32(width)+c]] * int32(width)
+			a.trans[base+c] = row(newID[trans[old*int32(width)+c]])
 		}
 		if nw >= first {
 			a.outStart = append(a.outStart, int32(len(a.outs)))
@@ -152,28 +171,98 @@ func newAutomaton(pats []string) *automaton {
 		}
 	}
 	a.outStart = append(a.outStart, int32(len(a.outs)))
-	a.firstOut = first * int32(width)
+	a.firstOut = first
 	return a
 }
 
-// scan appends every occurrence of every pattern in text to hits, in order
-// of end offset (for one end offset, longer patterns first).
+// interleaveMin is the shortest text scan splits into streams.
+const interleaveMin = 4 << 10
+
+// scan appends every occurrence of every pattern in text to hits. A text
+// shorter than interleaveMin is reported in order of end offset (for one
+// end offset, longer patterns first); a longer one in no particular order,
+// which costs callers that sort their candidates anyway nothing.
+//
+// A text of interleaveMin bytes or more is cut into four segments that are
+// scanned in one loop, one automaton state per segment. The transition of
+// each byte waits for the table load of the byte before it; four
+// independent chains keep the processor's load units busy while each
+// waits, which about triples the throughput of a single chain. Every
+// segment after the first starts maxLen-1 bytes early, in the root state,
+// and reports only matches that end inside it: a match ending inside a
+// segment starts at most maxLen-1 bytes before its start, so each match is
+// found exactly once.
 func (a *automaton) scan(text []byte, hits []acHit) []acHit {
+	if len(text) < interleaveMin || a.maxLen == 0 {
+		_, hits = a.scanRange(text, 0, 0, len(text), 0, hits)
+		return hits
+	}
+	q := len(text) / 4
+	ov := a.maxLen - 1
+	b1, b2, b3 := q, 2*q, 3*q
+	// Stream k scans from lo_k; it reports matches ending after rep_k.
+	lo1, lo2, lo3 := max(b1-ov, 0), max(b2-ov, 0), max(b3-ov, 0)
 	trans := a.trans
 	classes := &a.classes
-	first := a.firstOut
-	s := int32(0)
-	for i, c := range text {
-		s = trans[s+int32(classes[c])]
-		if s >= first {
-			st := (s - first) / a.width
-			for _, p := range a.outs[a.outStart[st]:a.outStart[st+1]] {
-				hits = append(hits, acHit{pat: p, end: int32(i + 1)})
+	var s0, s1, s2, s3 int32
+	t0, t1, t2, t3 := text[0:b1], text[lo1:b2], text[lo2:b3], text[lo3:]
+	m := min(len(t0), len(t1), len(t2), len(t3))
+	t0, t1, t2, t3 = t0[:m], t1[:m], t2[:m], t3[:m]
+	for i := range t0 {
+		s0 = trans[s0+int32(classes[t0[i]])]
+		s1 = trans[s1+int32(classes[t1[i]])]
+		s2 = trans[s2+int32(classes[t2[i]])]
+		s3 = trans[s3+int32(classes[t3[i]])]
+		if (s0|s1|s2|s3)&1 != 0 {
+			if s0&1 != 0 {
+				hits = a.emit(s0, i+1, 0, hits)
+			}
+			if s1&1 != 0 {
+				hits = a.emit(s1, lo1+i+1, b1, hits)
+			}
+			if s2&1 != 0 {
+				hits = a.emit(s2, lo2+i+1, b2, hits)
+			}
+			if s3&1 != 0 {
+				hits = a.emit(s3, lo3+i+1, b3, hits)
 			}
 		}
+	}
+	// Finish each stream on its own.
+	_, hits = a.scanRange(text, s0, m, b1, 0, hits)
+	_, hits = a.scanRange(text, s1, lo1+m, b2, b1, hits)
+	_, hits = a.scanRange(text, s2, lo2+m, b3, b2, hits)
+	_, hits = a.scanRange(text, s3, lo3+m, len(text), b3, hits)
+	return hits
+}
+
+// emit appends the patterns of output state s ending at end, when end is
+// after rep.
+func (a *automaton) emit(s int32, end, rep int, hits []acHit) []acHit {
+	if end <= rep {
+		return hits
+	}
+	st := s/a.stride - a.firstOut
+	for _, p := range a.outs[a.outStart[st]:a.outStart[st+1]] {
+		hits = append(hits, acHit{pat: p, end: int32(end)})
 	}
 	return hits
 }
 
+// scanRange runs the automaton from state s over text[from:to] and appends
+// the matches ending after rep. It returns the final state.
+func (a *automaton) scanRange(text []byte, s int32, from, to, rep int, hits []acHit) (int32, []acHit) {
+	trans := a.trans
+	classes := &a.classes
+	t := text[from:to]
+	for i, c := range t {
+		s = trans[s+int32(classes[c])]
+		if s&1 != 0 {
+			hits = a.emit(s, from+i+1, rep, hits)
+		}
+	}
+	return s, hits
+}
+
 // size returns the number of states, for benchmarks and diagnostics.
-func (a *automaton) size() int { return len(a.trans) / int(a.width) }
+func (a *automaton) size() int { return len(a.trans) / int(a.stride) }

@@ -3,14 +3,12 @@ package rules
 import (
 	"bytes"
 	"cmp"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
 	"shopwatch"
-	"shopwatch/rules/licence"
 )
 
 // Input is one page as the rules see it.
@@ -19,7 +17,7 @@ type Input struct {
 	Kind     shopwatch.Kind
 	Category string // product category: food, cosmetics … (case-insensitive)
 	Text     string // visible text; what the rules read, and what Finding.Offset indexes
-	HTML     string // decoded markup; not read by v1 rules
+	HTML     string // decoded markup; read by rules whose scope is images or links
 }
 
 // MaxRepeats is how many findings one rule reports for the same matched
@@ -44,12 +42,18 @@ const snippetRunes = 20
 // maxListedExceptions is how many of the exceptions considered a Reason names.
 const maxListedExceptions = 6
 
+// Context windows of context exceptions, in runes on each side of a match.
+const (
+	clauseRunes   = 32
+	sentenceRunes = 80
+)
+
 type candKind uint8
 
 const (
-	candLiteral candKind = iota // a terms pattern
+	candLiteral candKind = iota // a terms pattern entry
 	candRegex                   // a regex match
-	candLabel                   // a uscc label
+	candLabel                   // a code rule label
 	candAnchor                  // an anchor literal of a regex
 )
 
@@ -57,18 +61,22 @@ const (
 type cand struct {
 	rule       int32
 	kind       candKind
-	idx        int32 // pattern or expression index within the rule
+	idx        int32 // pattern entry or expression index within the rule
 	start, end int32 // in the normalised text
+	from       int32 // the rule whose exception referred the match here, or -1
+	ex         int32 // that exception's index in the rule it came from
 }
 
 // scratch is the per-call working memory of Check, pooled in the RuleSet.
 type scratch struct {
 	nb      normBuf
+	ctx     normBuf // a context window, for context exceptions
 	hits    []acHit
 	cands   []cand
 	anchors []cand
 	on      []bool // rule applies to this page
 	sat     []bool // require rule satisfied
+	fired   []bool // rule raised a finding (before yields_to and only_with)
 }
 
 type repeat struct {
@@ -77,16 +85,24 @@ type repeat struct {
 }
 
 // Check judges one page against every rule that applies to its kind and
-// product category and returns the findings, ordered by Offset (absences,
-// at -1, first) and then by rule order. Each finding names the rule and its
-// legal basis; Match is the exact original text matched and Offset its byte
-// offset in in.Text. Check is safe for concurrent use and allocates little
-// beyond the findings it returns; its cost is linear in the text length.
+// product category and returns the findings, ordered by Offset (absences
+// and findings about markup, at -1, first) and then by rule order. Each
+// finding names the rule and its legal basis and explains itself in
+// Reason: what matched, which exceptions were considered, what the
+// severity means and which provision sets the penalty. Match is the exact
+// original text matched and Offset its byte offset in in.Text. Check is
+// safe for concurrent use and allocates little beyond the findings it
+// returns; its cost is linear in the text length.
 //
 // Require rules are not judged on a page whose text is empty or white
 // space only: there is nothing to judge, and absence on such a page says
 // more about the fetch than about the shop.
 func (rs *RuleSet) Check(in Input) []shopwatch.Finding {
+	return rs.check(in, -1)
+}
+
+// check is Check with rule force judged even when switched off.
+func (rs *RuleSet) check(in Input, force int32) []shopwatch.Finding {
 	if len(in.Text) > MaxText {
 		cut := MaxText
 		for cut > 0 && !utf8.RuneStart(in.Text[cut]) {
@@ -104,10 +120,12 @@ func (rs *RuleSet) Check(in Input) []shopwatch.Finding {
 	n := len(rs.rules)
 	sc.on = slices.Grow(sc.on[:0], n)[:n]
 	sc.sat = slices.Grow(sc.sat[:0], n)[:n]
+	sc.fired = slices.Grow(sc.fired[:0], n)[:n]
 	some := false
 	for i, c := range rs.rules {
-		sc.on[i] = c.Applies(in.Kind, in.Category)
+		sc.on[i] = (!rs.off[i] || int32(i) == force) && c.Applies(in.Kind, in.Category)
 		sc.sat[i] = false
+		sc.fired[i] = false
 		some = some || sc.on[i]
 	}
 	if !some {
@@ -123,7 +141,7 @@ func (rs *RuleSet) Check(in Input) []shopwatch.Finding {
 			if !sc.on[ref.rule] {
 				continue
 			}
-			cd := cand{rule: ref.rule, idx: ref.idx, start: start, end: h.end}
+			cd := cand{rule: ref.rule, idx: ref.idx, start: start, end: h.end, from: -1}
 			if ref.anchor {
 				cd.kind = candAnchor
 				sc.anchors = append(sc.anchors, cd)
@@ -131,26 +149,30 @@ func (rs *RuleSet) Check(in Input) []shopwatch.Finding {
 			}
 			switch rs.rules[ref.rule].Type {
 			case TypeTerms:
-				if wordBounded(text, int(start), int(h.end)) {
+				if rs.rules[ref.rule].Scope == ScopeText && wordBounded(text, int(start), int(h.end)) {
 					cd.kind = candLiteral
 					sc.cands = append(sc.cands, cd)
 				}
 			case TypeRequire:
 				sc.sat[ref.rule] = true
-			case TypeUSCC:
+			case TypeCode:
 				cd.kind = candLabel
 				sc.cands = append(sc.cands, cd)
 			}
 		}
 	}
 	rs.runRegexes(sc, text)
+	rs.applyExceptions(sc, in)
 
 	var out []shopwatch.Finding
 	blank := len(text) == 0 || len(text) == 1 && (text[0] == ' ' || text[0] == '\n') // white space is collapsed
 	for i, c := range rs.rules {
-		if c.Type == TypeRequire && sc.on[i] && !sc.sat[i] && !blank {
+		if c.Type == TypeRequire && sc.on[i] && !sc.sat[i] && !blank && !c.unlessPage(text) {
 			out = append(out, c.finding(in, -1, -1, "", fmt.Sprintf("页面文本中未见以下任一内容：%s。", c.looked)))
 		}
+	}
+	if in.HTML != "" {
+		out = rs.markupFindings(sc, in, out)
 	}
 	slices.SortFunc(sc.cands, func(a, b cand) int {
 		return cmp.Or(cmp.Compare(a.rule, b.rule), cmp.Compare(a.start, b.start), cmp.Compare(b.end, a.end))
@@ -161,15 +183,49 @@ func (rs *RuleSet) Check(in Input) []shopwatch.Finding {
 			j++
 		}
 		c := rs.rules[sc.cands[i].rule]
-		if c.Type == TypeUSCC {
-			out = c.usccFindings(in, &sc.nb, sc.cands[i:j], out)
-		} else {
-			out = c.matchFindings(in, &sc.nb, sc.cands[i:j], out)
+		switch {
+		case c.unlessPage(text):
+		case c.Type == TypeCode:
+			out = c.codeFindings(in, &sc.nb, sc.cands[i:j], out)
+		default:
+			out = rs.matchFindings(c, in, sc, sc.cands[i:j], out)
 		}
 		i = j
 	}
+	// Rules that give way to others, or only speak with them.
+	for _, f := range out {
+		sc.fired[rs.byID[f.Rule]] = true
+	}
+	out = slices.DeleteFunc(out, func(f shopwatch.Finding) bool {
+		c := rs.rules[rs.byID[f.Rule]]
+		for _, j := range c.yields {
+			if sc.fired[j] {
+				return true
+			}
+		}
+		if len(c.only) == 0 {
+			return false
+		}
+		for _, j := range c.only {
+			if sc.fired[j] {
+				return false
+			}
+		}
+		return true
+	})
 	slices.SortStableFunc(out, func(a, b shopwatch.Finding) int { return cmp.Compare(a.Offset, b.Offset) })
 	return out
+}
+
+// unlessPage reports whether one of the rule's unless expressions matches
+// the page.
+func (c *compiled) unlessPage(text []byte) bool {
+	for _, re := range c.unless {
+		if re.Match(text) {
+			return true
+		}
+	}
+	return false
 }
 
 // runRegexes runs the expressions of regex and require rules: anchored ones
@@ -200,7 +256,7 @@ func (rs *RuleSet) runRegexes(sc *scratch, text []byte) {
 					sc.sat[ri] = true
 					return false
 				}
-				sc.cands = append(sc.cands, cand{rule: int32(ri), kind: candRegex, idx: int32(gi), start: int32(s), end: int32(e)})
+				sc.cands = append(sc.cands, cand{rule: int32(ri), kind: candRegex, idx: int32(gi), start: int32(s), end: int32(e), from: -1})
 				return true
 			}
 			if cr.anchor < 0 {
@@ -265,31 +321,221 @@ func wordBounded(text []byte, s, e int) bool {
 	return true
 }
 
+// applyExceptions decides every terms and regex candidate against its
+// rule's exceptions: a covered candidate is dropped, or, when the covering
+// exception refers it to another rule that judges this page, handed to
+// that rule.
+func (rs *RuleSet) applyExceptions(sc *scratch, in Input) {
+	var cx context
+	out := sc.cands[:0]
+	for _, cd := range sc.cands {
+		c := rs.rules[cd.rule]
+		if cd.kind != candLiteral && cd.kind != candRegex {
+			out = append(out, cd)
+			continue
+		}
+		cx.reset(sc, in, cd)
+		ex := c.coveredBy(&cx, cd, nil)
+		if ex < 0 {
+			out = append(out, cd)
+			continue
+		}
+		if to := c.excs[ex].refer; to >= 0 && sc.on[to] {
+			cd.from, cd.ex, cd.rule = cd.rule, ex, to
+			out = append(out, cd)
+		}
+	}
+	sc.cands = out
+}
+
+// context is the text around one candidate, computed on demand.
+type context struct {
+	sc       *scratch
+	in       Input
+	cd       cand
+	done     [2]bool // clause, sentence
+	before   [2]string
+	after    [2]string
+	whole    [2]string
+	os, oe   int
+	original bool
+}
+
+func (cx *context) reset(sc *scratch, in Input, cd cand) {
+	*cx = context{sc: sc, in: in, cd: cd}
+}
+
+// get returns the text before the match, after it, and the whole window, of
+// the clause (level 0) or sentence (level 1), normalised.
+func (cx *context) get(level int) (before, after, whole string) {
+	if cx.done[level] {
+		return cx.before[level], cx.after[level], cx.whole[level]
+	}
+	cx.done[level] = true
+	if !cx.original {
+		cx.os, cx.oe = cx.sc.nb.original(int(cx.cd.start), int(cx.cd.end))
+		cx.original = true
+	}
+	text := cx.in.Text
+	stop, limit := isClauseEnd, clauseRunes
+	if level == 1 {
+		stop, limit = isSentenceEnd, sentenceRunes
+	}
+	a := cx.os
+	for i := 0; i < limit && a > 0; i++ {
+		r, n := utf8.DecodeLastRuneInString(text[:a])
+		if stop(r) {
+			break
+		}
+		a -= n
+	}
+	b := cx.oe
+	for i := 0; i < limit && b < len(text); i++ {
+		r, n := utf8.DecodeRuneInString(text[b:])
+		if stop(r) {
+			break
+		}
+		b += n
+	}
+	nb := &cx.sc.ctx
+	nb.keepGaps = level == 1
+	nb.run(text[a:b])
+	out := nb.out
+	// The match in the normalised window: from the first byte whose source
+	// starts at or after the match to the first one at or after its end.
+	ms, me := len(out), len(out)
+	for i := range out {
+		if !utf8.RuneStart(out[i]) {
+			continue
+		}
+		st := int(nb.start[i]) + a
+		if ms == len(out) && st >= cx.os {
+			ms = i
+		}
+		if st >= cx.oe {
+			me = i
+			break
+		}
+	}
+	me = max(me, ms)
+	cx.before[level], cx.after[level], cx.whole[level] = string(out[:ms]), string(out[me:]), string(out)
+	return cx.before[level], cx.after[level], cx.whole[level]
+}
+
+func isClauseEnd(r rune) bool {
+	switch r {
+	case '，', ',', '。', '！', '？', '!', '?', '；', ';', '\n', '\r', '|', '｜', '·', '•', '、', '【', '】', '/':
+		return true
+	}
+	return false
+}
+
+func isSentenceEnd(r rune) bool {
+	switch r {
+	case '。', '！', '？', '!', '?', '；', ';', '\n', '\r':
+		return true
+	}
+	return false
+}
+
+// coveredBy returns the index of the first exception that covers the
+// candidate, or -1. It lists the exceptions it considered in checked when
+// checked is not nil.
+func (c *compiled) coveredBy(cx *context, cd cand, checked *[]string) int32 {
+	text := cx.sc.nb.out
+	s, e := int(cd.start), int(cd.end)
+	note := func(ex int32) {
+		if checked != nil {
+			lb := c.excs[ex].label
+			if c.excs[ex].note != "" {
+				lb += "（" + c.excs[ex].note + "）"
+			}
+			if !slices.Contains(*checked, lb) {
+				*checked = append(*checked, lb)
+			}
+		}
+	}
+	pat := int32(-1)
+	if cd.kind == candLiteral {
+		pat = c.pats[cd.idx].pat
+		for _, x := range c.excFor[cd.idx] {
+			st := s - x.at
+			if st >= 0 && st+len(x.text) <= len(text) && string(text[st:st+len(x.text)]) == x.text {
+				return x.ex
+			}
+			note(x.ex)
+		}
+	} else {
+		for i, x := range c.normEx {
+			if x == "" {
+				continue
+			}
+			if len(x) >= e-s {
+				lo, hi := max(0, e-len(x)), min(len(text), s+len(x))
+				for off := lo; off < hi; {
+					k := bytes.Index(text[off:hi], []byte(x))
+					if k < 0 {
+						break
+					}
+					if st := off + k; st <= s && st+len(x) >= e {
+						return int32(i)
+					}
+					off += k + 1
+				}
+			}
+			note(int32(i))
+		}
+	}
+	for _, ce := range c.ctx {
+		if ce.pats != nil && (pat < 0 || !ce.pats[pat]) {
+			continue
+		}
+		level := 0
+		if ce.kind == ctxSentence {
+			level = 1
+		}
+		before, after, whole := cx.get(level)
+		var hit bool
+		switch ce.kind {
+		case ctxBefore:
+			hit = ce.re.MatchString(before)
+		case ctxAfter:
+			hit = ce.re.MatchString(after)
+		default:
+			hit = ce.re.MatchString(whole)
+		}
+		if hit {
+			return ce.ex
+		}
+		note(ce.ex)
+	}
+	return -1
+}
+
 // matchFindings turns the candidates of one terms or regex rule, sorted by
-// start and longest first, into findings: candidates covered by an
-// exception are dropped, then the longest match at the leftmost position
-// wins and matches overlapping it are dropped, then repeats of the same
-// text beyond MaxRepeats are counted instead of reported.
-func (c *compiled) matchFindings(in Input, nb *normBuf, cands []cand, out []shopwatch.Finding) []shopwatch.Finding {
+// start and longest first, into findings: the longest match at the
+// leftmost position wins and matches overlapping it are dropped, then
+// repeats of the same text beyond MaxRepeats are counted instead of
+// reported. Exceptions were applied before.
+func (rs *RuleSet) matchFindings(c *compiled, in Input, sc *scratch, cands []cand, out []shopwatch.Finding) []shopwatch.Finding {
+	nb := &sc.nb
 	text := nb.out
 	lastEnd := int32(-1)
 	var reps map[string]*repeat
+	var cx context
 	for _, cd := range cands {
 		if cd.start < lastEnd {
-			continue
-		}
-		var checked []string
-		if c.covered(text, cd, &checked) {
 			continue
 		}
 		lastEnd = cd.end
 		if reps == nil {
 			reps = map[string]*repeat{}
 		}
-		rp := reps[string(text[cd.start:cd.end])]
+		key := string(text[cd.start:cd.end])
+		rp := reps[key]
 		if rp == nil {
 			rp = &repeat{}
-			reps[string(text[cd.start:cd.end])] = rp
+			reps[key] = rp
 		}
 		rp.count++
 		if rp.count > MaxRepeats {
@@ -298,17 +544,39 @@ func (c *compiled) matchFindings(in Input, nb *normBuf, cands []cand, out []shop
 		rp.last = len(out)
 		os, oe := nb.original(int(cd.start), int(cd.end))
 		match := in.Text[os:oe]
+		src := c
+		if cd.from >= 0 {
+			src = rs.rules[cd.from]
+		}
 		var why strings.Builder
 		if cd.kind == candLiteral {
-			fmt.Fprintf(&why, "文本“%s”命中规则用语“%s”", match, c.Patterns[cd.idx])
+			p := src.pats[cd.idx]
+			pattern := src.Patterns[p.pat]
+			if p.spelling {
+				fmt.Fprintf(&why, "文本“%s”是规则用语“%s”的变体写法“%s”", match, pattern, p.norm)
+			} else {
+				fmt.Fprintf(&why, "文本“%s”命中规则用语“%s”", match, pattern)
+			}
 		} else {
-			fmt.Fprintf(&why, "文本“%s”符合规则模式 /%s/", match, c.regs[cd.idx].src)
+			fmt.Fprintf(&why, "文本“%s”符合规则模式 /%s/", match, src.regs[cd.idx].src)
 		}
-		switch n := len(checked); {
-		case n > maxListedExceptions:
-			fmt.Fprintf(&why, "；已核对例外“%s”等 %d 项，均不覆盖此处", strings.Join(checked[:maxListedExceptions], "”“"), n)
-		case n > 0:
-			fmt.Fprintf(&why, "；已核对例外“%s”，均不覆盖此处", strings.Join(checked, "”“"))
+		if cd.from >= 0 {
+			x := src.excs[cd.ex]
+			fmt.Fprintf(&why, "；按例外 %s", x.label)
+			if x.note != "" {
+				fmt.Fprintf(&why, "（%s）", x.note)
+			}
+			fmt.Fprintf(&why, "不作为“%s”（%s）处理，但其内容须有证明材料，转入本规则核实", src.Title.Zh, src.ID)
+		} else {
+			var checked []string
+			cx.reset(sc, in, cd)
+			c.coveredBy(&cx, cd, &checked)
+			switch n := len(checked); {
+			case n > maxListedExceptions:
+				fmt.Fprintf(&why, "；已核对例外“%s”等 %d 项，均不覆盖此处", strings.Join(checked[:maxListedExceptions], "”“"), n)
+			case n > 0:
+				fmt.Fprintf(&why, "；已核对例外“%s”，均不覆盖此处", strings.Join(checked, "”“"))
+			}
 		}
 		why.WriteString("。")
 		out = append(out, c.finding(in, os, oe, match, why.String()))
@@ -322,105 +590,40 @@ func (c *compiled) matchFindings(in Input, nb *normBuf, cands []cand, out []shop
 	return out
 }
 
-// covered reports whether an exception covers the candidate: the
-// exception occurs in the text at a place that contains the whole match.
-// It lists the exceptions it considered in checked.
-func (c *compiled) covered(text []byte, cd cand, checked *[]string) bool {
-	s, e := int(cd.start), int(cd.end)
-	if cd.kind == candLiteral {
-		for _, x := range c.excFor[cd.idx] {
-			st := s - x.at
-			if st >= 0 && st+len(x.text) <= len(text) && string(text[st:st+len(x.text)]) == x.text {
-				return true
-			}
-			if !slices.Contains(*checked, x.orig) {
-				*checked = append(*checked, x.orig)
-			}
-		}
-		return false
-	}
-	for i, x := range c.normExc {
-		if len(x) < e-s {
-			continue
-		}
-		lo, hi := max(0, e-len(x)), min(len(text), s+len(x))
-		for off := lo; off < hi; {
-			k := bytes.Index(text[off:hi], []byte(x))
-			if k < 0 {
-				break
-			}
-			if st := off + k; st <= s && st+len(x) >= e {
-				return true
-			}
-			off += k + 1
-		}
-		*checked = append(*checked, c.Exceptions[i])
-	}
-	return false
-}
-
-// usccFindings looks after each label of a uscc rule for the first run of
-// exactly 18 ASCII letters and digits that starts within the rule's window,
-// and reports each such code that fails licence.ValidateUSCC.
-func (c *compiled) usccFindings(in Input, nb *normBuf, labels []cand, out []shopwatch.Finding) []shopwatch.Finding {
+// codeFindings looks after each label of a code rule for the code its
+// validator describes, within the rule's window, and reports each code the
+// validator rejects.
+func (c *compiled) codeFindings(in Input, nb *normBuf, labels []cand, out []shopwatch.Finding) []shopwatch.Finding {
 	text := nb.out
 	var seen []int
 	for _, lb := range labels {
-		s, e, ok := codeAfter(text, int(lb.end), c.Window)
+		s, e, ok := c.valid.find(text, int(lb.end), c.Window)
 		if !ok || slices.Contains(seen, s) {
 			continue
 		}
 		seen = append(seen, s)
 		code := strings.ToUpper(string(text[s:e]))
-		err := licence.ValidateUSCC(code)
-		if err == nil {
+		problem := c.valid.check(code, text, int(lb.start))
+		if problem == "" {
 			continue
 		}
 		os, oe := nb.original(s, e)
 		match := in.Text[os:oe]
-		why := fmt.Sprintf("“%s”后的代码 %s %s。", c.Patterns[lb.idx], code, usccProblem(code, err))
-		out = append(out, c.finding(in, os, oe, match, why+c.Reason))
+		why := fmt.Sprintf("“%s”后的代码 %s %s。", c.Patterns[c.pats[lb.idx].pat], code, problem)
+		out = append(out, c.finding(in, os, oe, match, why))
 	}
 	return out
 }
 
-// codeAfter finds the first run of exactly 18 ASCII letters and digits
-// that starts within window runes after position i.
-func codeAfter(text []byte, i, window int) (s, e int, ok bool) {
-	for runes := 0; i < len(text) && runes < window; {
-		if isASCIIAlnum(text[i]) {
-			j := i
-			for j < len(text) && isASCIIAlnum(text[j]) {
-				j++
-			}
-			if j-i == 18 {
-				return i, j, true
-			}
-			runes += j - i
-			i = j
-			continue
-		}
-		_, n := utf8.DecodeRune(text[i:])
-		i += n
-		runes++
-	}
-	return 0, 0, false
-}
-
-// usccProblem says in words what is wrong with a code.
-func usccProblem(code string, err error) string {
-	switch {
-	case errors.Is(err, licence.ErrUSCCCheck):
-		want, _ := licence.USCCCheckChar(code[:17])
-		return fmt.Sprintf("未通过 GB 32100-2015 校验：第 18 位校验码应为 %c，页面所示为 %c", want, code[17])
-	case errors.Is(err, licence.ErrUSCCChar):
-		return "含 GB 32100-2015 代码字符集之外的字符（代码不使用 I、O、S、V、Z）"
-	}
-	return "无效：" + err.Error()
+// severityNote says what a severity means, for Reason.
+var severityNote = map[shopwatch.Severity]string{
+	shopwatch.SeverityViolation: "定性：违法——页面文本本身即显示违法事实。",
+	shopwatch.SeverityReview:    "定性：待核实——是否合法取决于页面未展示的证明材料或事实，须核查后定性。",
+	shopwatch.SeverityInfo:      "定性：提示——记录在案，供检查人员参考。",
 }
 
 // finding fills a finding of rule c. os and oe are the byte range of the
-// match in in.Text, or -1 for an absence.
+// match in in.Text, or -1 for an absence or a finding about markup.
 func (c *compiled) finding(in Input, os, oe int, match, why string) shopwatch.Finding {
 	f := shopwatch.Finding{
 		Rule:     c.ID,
@@ -437,13 +640,21 @@ func (c *compiled) finding(in Input, os, oe int, match, why string) shopwatch.Fi
 	if os >= 0 {
 		f.Snippet = snippet(in.Text, os, oe)
 	}
-	if c.Reason != "" && c.Type != TypeUSCC {
-		f.Reason = c.Reason
-		if !strings.HasSuffix(f.Reason, "。") {
-			f.Reason += "。"
+	var b strings.Builder
+	if c.Reason != "" {
+		b.WriteString(c.Reason)
+		if !strings.HasSuffix(c.Reason, "。") {
+			b.WriteString("。")
 		}
 	}
-	f.Reason += why
+	b.WriteString(why)
+	b.WriteString(severityNote[c.Severity])
+	if c.Penalty != "" {
+		b.WriteString("罚则：")
+		b.WriteString(c.Penalty)
+		b.WriteString("。")
+	}
+	f.Reason = b.String()
 	return f
 }
 

@@ -9,18 +9,18 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
-
-	"shopwatch"
 )
 
 // RuleSet is a compiled set of rules. It is immutable once loaded and safe
 // for concurrent use by any number of goroutines.
 type RuleSet struct {
 	rules []*compiled
+	byID  map[string]int32
 	ac    *automaton
 	lits  []string   // normalised literals; automaton pattern id = index
 	refs  [][]litRef // per literal: the rules that use it
-	pool  sync.Pool  // *scratch
+	off   []bool     // per rule: not judged (disabled and not enabled)
+	pool  *sync.Pool // *scratch
 }
 
 // Rules returns a copy of the rules in load order (file name order, then
@@ -29,27 +29,91 @@ func (rs *RuleSet) Rules() []Rule {
 	out := make([]Rule, len(rs.rules))
 	for i, c := range rs.rules {
 		out[i] = c.Rule.clone()
+		out[i].Disabled = rs.off[i]
 	}
 	return out
+}
+
+// Enable returns a rule set that also judges the named rules, which their
+// rule files switch off (enabled: false). The new set shares the compiled
+// rules with rs; rs is unchanged. It fails naming any id the set does not
+// hold.
+func (rs *RuleSet) Enable(ids ...string) (*RuleSet, error) {
+	n := &RuleSet{rules: rs.rules, byID: rs.byID, ac: rs.ac, lits: rs.lits, refs: rs.refs,
+		off: slices.Clone(rs.off), pool: newScratchPool()}
+	var unknown []string
+	for _, id := range ids {
+		i, ok := rs.byID[id]
+		if !ok {
+			unknown = append(unknown, id)
+			continue
+		}
+		n.off[i] = false
+	}
+	if len(unknown) > 0 {
+		return nil, fmt.Errorf("enable rules: unknown rule id %s", strings.Join(unknown, ", "))
+	}
+	return n, nil
+}
+
+func newScratchPool() *sync.Pool {
+	return &sync.Pool{New: func() any { return new(scratch) }}
 }
 
 // compiled is a rule ready for matching.
 type compiled struct {
 	Rule
-	idx      int32
-	normPats []string   // normalised Patterns
-	normExc  []string   // normalised Exceptions
-	excFor   [][]excRef // per pattern: the exceptions that contain it, and where
-	regs     []*compiledRegex
-	looked   string // require: what was looked for, for the reason text
+	idx    int32
+	pats   []patEntry // literal entries: the patterns, then their spellings
+	excFor [][]excRef // per entry: the literal exceptions that contain it, and where
+	normEx []string   // per exception: normalised text of a literal exception ("" for context ones)
+	excs   []excMeta  // per exception, in rule order
+	ctx    []*ctxException
+	regs   []*compiledRegex
+	unless []*regexp.Regexp
+	yields []int32
+	only   []int32
+	valid  *validator
+	looked string // require: what was looked for, for the reason text
 }
 
-// excRef says that exception text holds a pattern at byte offset at, so a
-// match of the pattern at s is covered when text occurs at s-at.
+// patEntry is one literal the automaton looks for on behalf of a rule.
+type patEntry struct {
+	norm     string // normalised text
+	pat      int32  // index in Patterns of the pattern it spells
+	spelling bool   // an evasion spelling of the pattern, not the pattern
+}
+
+// excRef says that exception ex's text holds a pattern entry at byte offset
+// at, so a match of the entry at s is covered when text occurs at s-at.
 type excRef struct {
 	text string // normalised
-	orig string // as written
 	at   int
+	ex   int32
+}
+
+// excMeta is what findings say about an exception.
+type excMeta struct {
+	label string // the text, or the expression between slashes
+	note  string
+	refer int32 // rule index, or -1
+}
+
+type ctxKind uint8
+
+const (
+	ctxBefore ctxKind = iota
+	ctxAfter
+	ctxClause
+	ctxSentence
+)
+
+// ctxException is an exception read from the context around a match.
+type ctxException struct {
+	kind ctxKind
+	re   *regexp.Regexp
+	pats []bool // per pattern: applies; nil means every pattern
+	ex   int32
 }
 
 type compiledRegex struct {
@@ -61,8 +125,9 @@ type compiledRegex struct {
 	after  int    // at most this many bytes of a match follow lit
 }
 
-// litRef ties an automaton literal to a rule: pattern idx of the rule, or,
-// when anchor is set, the anchor literal of regular expression idx.
+// litRef ties an automaton literal to a rule: pattern entry idx of the
+// rule, or, when anchor is set, the anchor literal of regular expression
+// idx.
 type litRef struct {
 	rule   int32
 	idx    int32
@@ -74,14 +139,16 @@ type litRef struct {
 // filing numbers) are far shorter.
 const anchorWindow = 256
 
-// defaultWindow is the uscc search window after a label, in runes.
+// defaultWindow is the code search window after a label, in runes.
 const defaultWindow = 24
+
+// maxSpellings bounds the spellings one pattern expands to.
+const maxSpellings = 16
 
 // build compiles the parsed rules into a rule set and runs their examples.
 // Rules with problems are left out; the problems are recorded.
 func (l *loader) build() *RuleSet {
-	rs := &RuleSet{}
-	rs.pool.New = func() any { return new(scratch) }
+	rs := &RuleSet{byID: map[string]int32{}, pool: newScratchPool()}
 	litIndex := map[string]int32{}
 	intern := func(s string) int32 {
 		if id, ok := litIndex[s]; ok {
@@ -94,23 +161,109 @@ func (l *loader) build() *RuleSet {
 		return id
 	}
 	seen := map[string]*ruleSrc{}
+	for _, r := range l.rules {
+		if r.ID == "" {
+			continue
+		}
+		if first, dup := seen[r.ID]; dup {
+			l.problemAt(r.file, nodePos(r.fields["id"]), r.ID, "duplicate rule id (first defined at %s)", first.Source)
+			r.dup = true
+		} else {
+			seen[r.ID] = r
+		}
+	}
 	var srcs []*ruleSrc
 	for _, r := range l.rules {
 		before := len(l.problems)
-		if r.ID != "" {
-			if first, dup := seen[r.ID]; dup {
-				l.problemAt(r.file, nodePos(r.fields["id"]), r.ID, "duplicate rule id (first defined at %s)", first.Source)
-			} else {
-				seen[r.ID] = r
-			}
-		}
 		c := l.compileRule(r)
-		if len(l.problems) > before {
+		if len(l.problems) > before || r.dup {
 			continue
 		}
 		c.idx = int32(len(rs.rules))
-		for i, p := range c.normPats {
-			id := intern(p)
+		rs.byID[c.ID] = c.idx
+		rs.rules = append(rs.rules, c)
+		rs.off = append(rs.off, c.Disabled)
+		srcs = append(srcs, r)
+	}
+	// Rule references, now that every rule has its index. A reference to
+	// a rule that exists but failed to compile is left out quietly: that
+	// rule's own problems are reported.
+	var kept []*compiled
+	var keptSrcs []*ruleSrc
+	for i, c := range rs.rules {
+		r := srcs[i]
+		before := len(l.problems)
+		ref := func(it srcItem, what string) int32 {
+			if j, ok := rs.byID[it.val]; ok {
+				if j == c.idx {
+					l.problemAt(r.file, pos{it.line, it.col}, r.ID, "%s names the rule itself", what)
+				}
+				return j
+			}
+			if seen[it.val] == nil {
+				l.problemAt(r.file, pos{it.line, it.col}, r.ID, "%s: unknown rule id %q", what, it.val)
+			}
+			return -1
+		}
+		for ei, x := range r.exceptions {
+			c.excs[ei].refer = -1
+			if x.Refer != "" {
+				c.excs[ei].refer = ref(x.refer, "exception refer")
+			}
+		}
+		for _, it := range r.yieldsTo {
+			if j := ref(it, "yields_to"); j >= 0 {
+				c.yields = append(c.yields, j)
+			}
+		}
+		for _, it := range r.onlyWith {
+			if j := ref(it, "only_with"); j >= 0 {
+				c.only = append(c.only, j)
+			}
+		}
+		if len(l.problems) > before {
+			continue
+		}
+		kept = append(kept, c)
+		keptSrcs = append(keptSrcs, r)
+	}
+	if len(kept) != len(rs.rules) {
+		// Renumber: references must point at kept rules only.
+		rs.rules, rs.off, rs.byID = nil, nil, map[string]int32{}
+		remap := map[int32]int32{}
+		for _, c := range kept {
+			remap[c.idx] = int32(len(rs.rules))
+			c.idx = int32(len(rs.rules))
+			rs.byID[c.ID] = c.idx
+			rs.rules = append(rs.rules, c)
+			rs.off = append(rs.off, c.Disabled)
+		}
+		fix := func(js []int32) []int32 {
+			var out []int32
+			for _, j := range js {
+				if k, ok := remap[j]; ok {
+					out = append(out, k)
+				}
+			}
+			return out
+		}
+		for _, c := range rs.rules {
+			for i := range c.excs {
+				if c.excs[i].refer >= 0 {
+					if k, ok := remap[c.excs[i].refer]; ok {
+						c.excs[i].refer = k
+					} else {
+						c.excs[i].refer = -1
+					}
+				}
+			}
+			c.yields, c.only = fix(c.yields), fix(c.only)
+		}
+		srcs = keptSrcs
+	}
+	for _, c := range rs.rules {
+		for i, p := range c.pats {
+			id := intern(p.norm)
 			rs.refs[id] = append(rs.refs[id], litRef{rule: c.idx, idx: int32(i)})
 		}
 		for i, cr := range c.regs {
@@ -119,12 +272,12 @@ func (l *loader) build() *RuleSet {
 				rs.refs[cr.anchor] = append(rs.refs[cr.anchor], litRef{rule: c.idx, idx: int32(i), anchor: true})
 			}
 		}
-		rs.rules = append(rs.rules, c)
-		srcs = append(srcs, r)
 	}
 	rs.ac = newAutomaton(rs.lits)
-	for i, c := range rs.rules {
-		l.runExamples(rs, c, srcs[i])
+	if !l.skipExamples {
+		for i, c := range rs.rules {
+			l.runExamples(rs, c, srcs[i])
+		}
 	}
 	return rs
 }
@@ -152,31 +305,48 @@ func (l *loader) compileRule(r *ruleSrc) *compiled {
 		}
 		forbid("regex", " (use a regex rule for structured patterns)")
 		forbid("window", "")
+		forbid("validator", "")
 	case TypeRegex:
 		if len(r.regex) == 0 {
 			bad(at("regex"), "a regex rule needs regex")
 		}
 		forbid("patterns", " (literal patterns belong in a terms rule)")
 		forbid("window", "")
+		forbid("validator", "")
 	case TypeRequire:
 		if len(r.patterns) == 0 && len(r.regex) == 0 {
 			bad(at("patterns"), "a require rule needs patterns or regex")
 		}
 		forbid("exceptions", "")
 		forbid("window", "")
-	case TypeUSCC:
+		forbid("validator", "")
+	case TypeCode:
 		if len(r.patterns) == 0 {
-			bad(at("patterns"), "a uscc rule needs patterns (the labels the code follows)")
+			bad(at("patterns"), "a code rule needs patterns (the labels the code follows)")
 		}
 		forbid("regex", "")
 		forbid("exceptions", "")
+		if c.Validator == "" {
+			bad(at("type"), "a code rule needs a validator (one of %s)", validatorNames())
+		} else if c.valid = validators[c.Validator]; c.valid == nil {
+			bad(at("validator"), "unknown validator %q (want one of %s)", c.Validator, validatorNames())
+		}
 		if c.Window == 0 {
 			c.Window = defaultWindow
 		}
 	}
+	if r.Type != TypeCode && r.Type != "" {
+		forbid("validator", "")
+	}
+	if c.Scope == "" {
+		c.Scope = ScopeText
+	}
+	if c.Scope != ScopeText && r.Type != TypeTerms {
+		bad(at("scope"), "scope %s needs a terms rule", c.Scope)
+	}
 
 	seen := map[string]srcItem{}
-	for _, it := range r.patterns {
+	for i, it := range r.patterns {
 		np, ok := l.normLiteral(r, it, "pattern")
 		if !ok {
 			continue
@@ -186,32 +356,108 @@ func (l *loader) compileRule(r *ruleSrc) *compiled {
 			continue
 		}
 		seen[np] = it
-		c.normPats = append(c.normPats, np)
+		c.pats = append(c.pats, patEntry{norm: np, pat: int32(i)})
 	}
-	c.excFor = make([][]excRef, len(c.normPats))
-	for _, it := range r.exceptions {
-		ne, ok := l.normLiteral(r, it, "exception")
+	nCanon := len(c.pats)
+	// Spellings: more entries for the same patterns. A spelling that is
+	// another pattern of the rule is left to that pattern.
+	if r.Type == TypeTerms && c.Scope == ScopeText {
+		n := len(c.pats)
+		for _, p := range c.pats[:n] {
+			for _, v := range lex().expandSpellings(p.norm, maxSpellings) {
+				if _, dup := seen[v]; dup {
+					continue
+				}
+				seen[v] = srcItem{val: v}
+				c.pats = append(c.pats, patEntry{norm: v, pat: p.pat, spelling: true})
+			}
+		}
+	}
+	c.excFor = make([][]excRef, len(c.pats))
+	c.excs = make([]excMeta, len(r.exceptions))
+	c.normEx = make([]string, len(r.exceptions))
+	for ei, x := range r.exceptions {
+		meta := excMeta{label: x.Text, note: strings.TrimSpace(x.Note), refer: -1}
+		if x.Text == "" {
+			meta.label = "/" + x.re.val + "/"
+		}
+		c.excs[ei] = meta
+		if x.Text == "" {
+			// A context exception.
+			if r.Type != TypeTerms && r.Type != TypeRegex {
+				continue
+			}
+			src := x.Before + x.After + x.Clause + x.Sentence
+			re, err := regexp.Compile("(?i)" + src)
+			if err != nil {
+				bad(pos{x.re.line, x.re.col}, "bad regex %q: %v", src, err)
+				continue
+			}
+			ce := &ctxException{re: re, ex: int32(ei)}
+			switch {
+			case x.Before != "":
+				ce.kind = ctxBefore
+			case x.After != "":
+				ce.kind = ctxAfter
+			case x.Clause != "":
+				ce.kind = ctxClause
+			default:
+				ce.kind = ctxSentence
+			}
+			if len(x.forItems) > 0 {
+				if r.Type != TypeTerms {
+					bad(pos{x.forItems[0].line, x.forItems[0].col}, "exception: for needs a terms rule")
+					continue
+				}
+				ce.pats = make([]bool, len(r.patterns))
+				for _, it := range x.forItems {
+					k := slices.Index(r.Patterns, it.val)
+					if k < 0 {
+						bad(pos{it.line, it.col}, "exception: for names %q, which is not one of the rule's patterns", it.val)
+						continue
+					}
+					ce.pats[k] = true
+				}
+			}
+			c.ctx = append(c.ctx, ce)
+			continue
+		}
+		ne, ok := l.normLiteral(r, x.re, "exception")
 		if !ok {
 			continue
 		}
-		c.normExc = append(c.normExc, ne)
+		c.normEx[ei] = ne
 		if r.Type != TypeTerms {
 			continue
 		}
 		used := false
-		for pi, p := range c.normPats {
+		for pi, p := range c.pats[:nCanon] {
 			for off := 0; off < len(ne); {
-				k := strings.Index(ne[off:], p)
+				k := strings.Index(ne[off:], p.norm)
 				if k < 0 {
 					break
 				}
-				c.excFor[pi] = append(c.excFor[pi], excRef{text: ne, orig: it.val, at: off + k})
+				c.excFor[pi] = append(c.excFor[pi], excRef{text: ne, at: off + k, ex: int32(ei)})
 				used = true
 				off += k + 1
 			}
 		}
 		if !used {
-			bad(pos{it.line, it.col}, "exception %q contains none of the rule's patterns, so it can never apply", it.val)
+			bad(pos{x.re.line, x.re.col}, "exception %q contains none of the rule's patterns, so it can never apply", x.Text)
+		}
+	}
+	// Spelling entries inherit the literal exceptions of their pattern,
+	// with the spelling spliced in: 第一次 covers di一 as di一次.
+	canon := map[int32]int{}
+	for pi, p := range c.pats {
+		if _, ok := canon[p.pat]; !ok {
+			canon[p.pat] = pi
+			continue
+		}
+		base := c.pats[canon[p.pat]]
+		for _, x := range c.excFor[canon[p.pat]] {
+			t := x.text[:x.at] + p.norm + x.text[x.at+len(base.norm):]
+			c.excFor[pi] = append(c.excFor[pi], excRef{text: t, at: x.at, ex: x.ex})
 		}
 	}
 	for _, it := range r.regex {
@@ -221,6 +467,14 @@ func (l *loader) compileRule(r *ruleSrc) *compiled {
 			continue
 		}
 		c.regs = append(c.regs, cr)
+	}
+	for _, it := range r.unless {
+		re, err := regexp.Compile("(?i)" + it.val)
+		if err != nil {
+			bad(pos{it.line, it.col}, "bad regex %q: %v", it.val, err)
+			continue
+		}
+		c.unless = append(c.unless, re)
 	}
 	if r.Type == TypeRequire {
 		what := slices.Clone(r.Patterns)
@@ -324,7 +578,7 @@ func findAnchor(src string) (lit string, before, after int) {
 		return "", 0, 0
 	}
 	lit = strings.Map(unicode.ToLower, string(parts[best].Rune))
-	if len(lit) < 2 || Normalize(lit).Text != lit {
+	if len(lit) == 0 || len(lit) == 1 && isASCIIAlnum(lit[0]) || Normalize(lit).Text != lit {
 		return "", 0, 0
 	}
 	sum := func(ps []*syntax.Regexp) int {
@@ -414,42 +668,69 @@ func hasAssertion(re *syntax.Regexp) bool {
 	return false
 }
 
+// ExampleResult is the outcome of one rule example.
+type ExampleResult struct {
+	Rule     string
+	Example  Example
+	Positive bool
+	Matches  []string // what the rule matched (positive) or wrongly matched (negative)
+	Problem  string   // empty when the example behaved
+}
+
+// RunExamples runs every rule's own examples against the rule set and
+// returns one result per example, in rule order. A rule that its file
+// switches off is judged for its own examples all the same.
+func (rs *RuleSet) RunExamples() []ExampleResult {
+	var out []ExampleResult
+	for _, c := range rs.rules {
+		for _, x := range c.Examples.Positive {
+			out = append(out, rs.runExample(c, x, true))
+		}
+		for _, x := range c.Examples.Negative {
+			out = append(out, rs.runExample(c, x, false))
+		}
+	}
+	return out
+}
+
+func (rs *RuleSet) runExample(c *compiled, x Example, positive bool) ExampleResult {
+	in := Input{URL: "example:" + c.ID, Kind: x.Kind, Category: x.Category, Text: x.Text, HTML: x.HTML}
+	if in.Kind == "" && len(c.AppliesTo.Kinds) > 0 {
+		in.Kind = c.AppliesTo.Kinds[0]
+	}
+	if in.Category == "" && len(c.AppliesTo.Categories) > 0 {
+		in.Category = c.AppliesTo.Categories[0]
+	}
+	res := ExampleResult{Rule: c.ID, Example: x, Positive: positive}
+	found := false
+	for _, f := range rs.check(in, c.idx) {
+		if f.Rule == c.ID {
+			found = true
+			res.Matches = append(res.Matches, f.Match)
+		}
+	}
+	switch {
+	case positive && !found:
+		res.Problem = fmt.Sprintf("positive example %q raises no finding", x.Text)
+	case positive && x.Match != "" && !slices.Contains(res.Matches, x.Match):
+		res.Problem = fmt.Sprintf("positive example %q matches %q, want %q", x.Text, res.Matches, x.Match)
+	case !positive && found:
+		res.Problem = fmt.Sprintf("negative example %q raises a finding on %q", x.Text, res.Matches[0])
+	}
+	return res
+}
+
 // runExamples checks a rule against its own examples and records a problem
 // at every example that does not behave.
 func (l *loader) runExamples(rs *RuleSet, c *compiled, r *ruleSrc) {
-	run := func(x exampleSrc) []shopwatch.Finding {
-		in := Input{URL: "example:" + c.ID, Kind: x.Kind, Category: x.Category, Text: x.Text}
-		if in.Kind == "" && len(c.AppliesTo.Kinds) > 0 {
-			in.Kind = c.AppliesTo.Kinds[0]
-		}
-		if in.Category == "" && len(c.AppliesTo.Categories) > 0 {
-			in.Category = c.AppliesTo.Categories[0]
-		}
-		var out []shopwatch.Finding
-		for _, f := range rs.Check(in) {
-			if f.Rule == c.ID {
-				out = append(out, f)
-			}
-		}
-		return out
-	}
 	for _, x := range r.positive {
-		got := run(x)
-		p := pos{x.line, x.col}
-		switch {
-		case len(got) == 0:
-			l.problemAt(r.file, p, c.ID, "positive example %q raises no finding", x.Text)
-		case x.Match != "" && !slices.ContainsFunc(got, func(f shopwatch.Finding) bool { return f.Match == x.Match }):
-			var ms []string
-			for _, f := range got {
-				ms = append(ms, f.Match)
-			}
-			l.problemAt(r.file, p, c.ID, "positive example %q matches %q, want %q", x.Text, ms, x.Match)
+		if res := rs.runExample(c, x.Example, true); res.Problem != "" {
+			l.problemAt(r.file, pos{x.line, x.col}, c.ID, "%s", res.Problem)
 		}
 	}
 	for _, x := range r.negative {
-		if got := run(x); len(got) > 0 {
-			l.problemAt(r.file, pos{x.line, x.col}, c.ID, "negative example %q raises a finding on %q", x.Text, got[0].Match)
+		if res := rs.runExample(c, x.Example, false); res.Problem != "" {
+			l.problemAt(r.file, pos{x.line, x.col}, c.ID, "%s", res.Problem)
 		}
 	}
 }

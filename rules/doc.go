@@ -2,10 +2,12 @@
 // licence-display law written as data, with its legal citations.
 //
 // Code here holds mechanisms only — normalisation, a multi-pattern
-// automaton, regular expressions, the USCC validator (package
-// rules/licence) — and no word lists. The words live in YAML rule files,
-// one per legal area; the built-in set is shopwatch/configs, directory
-// rules.
+// automaton, regular expressions, context exceptions, the validators of
+// package rules/licence, category detection — and no word lists. The words
+// live in YAML: rule files, one per legal area (the built-in set is
+// shopwatch/configs, directory rules), and the lexicon the normaliser and
+// the category detector read (configs/lexicon: traditional.yaml,
+// variants.yaml, categories.yaml).
 //
 // # Rule files
 //
@@ -18,83 +20,139 @@
 //	    title: {zh: 使用绝对化用语, en: Absolute terms in advertising}   # both required
 //	    category: advertising   # required; the rule's legal area
 //	    law: 《中华人民共和国广告法》   # required
-//	    article: 第九条第三项    # optional
+//	    article: 第九条          # required
+//	    item: 第三项             # optional: paragraph or item
 //	    also: [《中华人民共和国广告法》第十七条]   # optional further bases, full citations
+//	    penalty: 《中华人民共和国广告法》第五十七条第一项   # required: the provision that sets the penalty
 //	    severity: violation     # required: violation, review or info
 //	    reason: 广告不得使用……   # optional; opens every finding's Reason
 //	    applies_to:             # optional; an empty or missing list means all
 //	      kinds: [storefront]   # storefront, product, livestream
 //	      categories: [food]    # product categories, compared case-insensitively
-//	    type: terms             # terms, regex, require or uscc
-//	    patterns: [最佳, 第一]  # literal text (terms, require; labels for uscc)
+//	      not_categories: [drug]  # categories the rule never judges
+//	    type: terms             # terms, regex, require or code (uscc: code with validator uscc)
+//	    scope: text             # terms only: text (default), images or links
+//	    validator: uscc         # code only: uscc, uscc-org, regno, food-permit, food-production-permit, psb
+//	    patterns: [最佳, 第一]  # literal text (terms, require; labels for code)
 //	    regex: ['ICP备\d+号']   # regular expressions (regex, require)
-//	    exceptions: [第一次]    # literal text (terms, regex)
-//	    window: 24              # uscc only: characters after a label searched for the code
+//	    exceptions:             # terms and regex
+//	      - 第一次              # literal text that covers a match it contains
+//	      - {after: '^(赏味|食用)', for: [最佳], note: 指南第六条第二项}
+//	      - {clause: '(19|20)\d{2}年', note: …, refer: ad.claim-needs-proof}
+//	    unless: ['国妆特字']     # expressions: a page matching one is not judged by the rule
+//	    yields_to: [licence.shown-as-image]   # drop this rule's findings when one of these fires
+//	    only_with: [licence.business-info-missing]   # keep them only when one of these fires
+//	    enabled: false          # optional; a rule that is off until RuleSet.Enable names it
+//	    window: 24              # code only: characters after a label searched for the code
 //	    examples:               # required, both lists non-empty
 //	      positive:             # texts the rule must raise a finding on
 //	        - 全网最佳口碑
 //	        - {text: ＮＯ．１爆款, match: ＮＯ．１, kind: product, category: food}
+//	        - {text: 欢迎光临, html: '<img alt="营业执照">'}   # markup, for images and links rules
 //	      negative:             # texts it must not
 //	        - 最佳赏味期：开封后7天
 //
-// Unknown or repeated fields, missing required fields, unknown severities,
-// types or page kinds, bad or empty-matching regular expressions, duplicate
-// ids, patterns that normalise to nothing, an exception that contains none
-// of its rule's patterns, and examples that do not behave are all errors;
-// LoadFS reports every one of them, each naming file:line:column.
-// Examples run when the set is loaded, with the example's kind and category
-// defaulting to the first ones the rule applies to.
+// Unknown or repeated fields, missing required fields (the legal basis:
+// law, article and penalty), unknown severities, types, scopes, validators
+// or page kinds, bad or empty-matching regular expressions, duplicate ids,
+// references (refer, yields_to, only_with) to unknown rules, patterns that
+// normalise to nothing, an exception that contains none of its rule's
+// patterns, and examples that do not behave are all errors; loading
+// reports every one of them, each naming file:line:column. Examples run
+// when the set is loaded (unless Options.SkipExamples), with the example's
+// kind and category defaulting to the first ones the rule applies to;
+// RuleSet.RunExamples runs them on demand. The shopwatch rules lint and
+// rules test commands are these two steps.
 //
 // # Normalisation and matching
 //
 // Text and literals are compared in the normal form described at
-// Normalized: NFKC, lower case, invisible characters dropped, spaces and
-// punctuation between CJK characters dropped (not across line breaks).
-// Every normalised byte maps back to the original text, so a finding's
-// Match is always the original characters (full-width ＮＯ．１, 最 佳) and
-// its Offset their byte offset in Input.Text.
+// Normalized: NFKC, lower case, traditional characters folded to
+// simplified ones and look-alike characters to their plain forms (tables
+// in configs/lexicon), invisible characters dropped, spaces and punctuation
+// between CJK characters dropped (not across line breaks). Every
+// normalised byte maps back to the original text, so a finding's Match is
+// always the original characters (full-width ＮＯ．１, 最 佳, 頂級) and its
+// Offset their byte offset in Input.Text.
 //
-// All literal patterns of all rules, uscc labels and regex anchors form one
-// byte-level Aho–Corasick automaton, so the text is scanned once whatever
-// the number of patterns. A literal whose first (last) character is an
-// ASCII letter or digit only matches where it does not continue an ASCII
-// word, so NO.1 does not match in NO.12.
+// Each literal pattern of a terms rule also matches its evasion spellings,
+// generated from the spellings table of configs/lexicon/variants.yaml
+// (最佳 → zui佳, 第一 → di一, 弟一, 第1): more literals cost the automaton
+// nothing per byte of text. A spelling inherits its pattern's literal
+// exceptions with the spelling spliced in (第一次 covers di一次).
+//
+// All literal patterns of all rules, code labels and regex anchors form one
+// byte-level Aho–Corasick automaton, a dense DFA over byte classes that
+// scans long texts in four interleaved streams, so the text is scanned once
+// whatever the number of patterns. A literal whose first (last) character
+// is an ASCII letter or digit only matches where it does not continue an
+// ASCII word, so NO.1 does not match in NO.12.
 //
 // Regular expressions run over the normalised text and are compiled
 // case-insensitive. When every match of an expression must contain some
-// literal (ICP备 in [浙…]ICP备\d+号), the automaton finds that literal and
-// the expression only runs in a window around it; an unbounded part (\d+)
-// is searched at most 256 bytes from the literal. Expressions with ^, $,
+// literal (ICP备 in [浙…]ICP备\d+号, % in \d{1,3}%的用户), the automaton
+// finds that literal and the expression only runs in a window around it;
+// an unbounded part (\d+) is searched at most 256 bytes from the literal,
+// so write bounded repeats ({1,6}) where you can. Expressions with ^, $,
 // \b or a top-level alternation run over the whole text; write
 // alternatives as separate entries.
 //
 // # Judging
 //
-//   - terms and regex: each occurrence is a candidate. A candidate is
-//     dropped when one of the rule's exceptions occurs around it and
-//     contains the whole match (第一次 covers 第一; an exception never
-//     swallows a longer claim such as 全网第一). Then, per rule, the
+//   - terms and regex: each occurrence is a candidate. Its rule's
+//     exceptions are tried in order. A text exception covers a candidate
+//     when it occurs around it and contains the whole match (第一次 covers
+//     第一; an exception never swallows a longer claim such as 全网第一). A
+//     context exception reads the text around the match, not the page: the
+//     clause before it (before), after it (after), the whole clause
+//     (clause) or the whole sentence (sentence), bounded to 32 (clause) or
+//     80 (sentence) characters each side; for limits it to some patterns.
+//     A covered candidate is dropped — or, when the exception names a rule
+//     with refer, reported under that rule instead (a ranking qualified by
+//     time and place is lawful only with proof: ad.absolute-term refers it
+//     to ad.claim-needs-proof, severity review). Then, per rule, the
 //     longest match at the leftmost position wins and matches overlapping
 //     it are dropped (全网第一 rather than 全网第一 and 第一). Then at most
 //     MaxRepeats findings are kept per distinct normalised match text; the
 //     last kept one's Reason counts the rest.
 //   - require: one finding with Offset -1 when none of the patterns occurs
 //     and none of the expressions matches. Not judged on blank text.
-//   - uscc: after each label, the first run of exactly 18 ASCII letters and
-//     digits starting within window characters is the code; a code that
-//     fails licence.ValidateUSCC is a finding whose Match is the code.
+//   - code: after each label, the validator finds its code within window
+//     characters (18 characters for a credit code, 15 digits for a
+//     registration number, JY/YB/SC and 14 digits for a food permit, the
+//     digits of a 公网安备 number) and reports each code it rejects; Match
+//     is the code.
+//   - scope images and links: the rule's patterns are looked for in the
+//     labels of Input.HTML's img elements (alt, title, file name) and a
+//     elements (text, title). Findings have Offset -1 and no Match; the
+//     Snippet describes the element. FollowLinks lists the links a links
+//     rule recognises, for a caller that fetches the licence page behind
+//     them.
+//   - unless: a rule whose unless expression matches the page reports
+//     nothing on it.
+//   - Last, yields_to and only_with relate rules on one page: a licence
+//     shown only as an image makes licence.shown-as-image (review) speak
+//     instead of licence.business-info-missing (violation).
 //
-// # Extending
+// Every finding's Reason says what matched (and whether it was a variant
+// spelling), which exceptions were considered or which one referred it,
+// what its severity means (violation: the text alone shows the breach;
+// review: lawful only with proof or facts the page does not show; info:
+// noted) and which provision sets the penalty.
 //
-// The pieces are meant to grow without a rewrite: a character-mapping table
-// (traditional to simplified, look-alike characters) slots into the
-// per-rune step of the normaliser, which already keeps offsets for 1:n
-// mappings; variant tables (homophones, pinyin initials) expand into more
-// literals, which cost the automaton nothing per byte of text; exceptions
-// are already resolved per pattern, so guide-specific exceptions can attach
-// to single patterns; new validators live beside the USCC one in
-// rules/licence and get their own rule type.
+// # Categories
 //
-// Input.HTML is carried for later rules that read markup; v1 rules read
-// Input.Text only.
+// Rules limited to product categories judge a page of that category only.
+// The caller sets Input.Category (a target's configured category);
+// DetectCategory guesses it from breadcrumbs, structured data, the title
+// and the text when none is configured.
+//
+// # Quality and speed
+//
+// testdata/corpus holds a labelled corpus of marketplace sentences;
+// TestCorpus reports precision and recall per legal area and fails below
+// recall 0.95 or above a false-positive rate of 0.03. BenchmarkLiteralStage
+// compares the automaton with Go regexp alternation and a strings.Index
+// loop over the same literals; README.md beside this file records the
+// figures.
 package rules

@@ -88,13 +88,49 @@ func (e *LoadError) Unwrap() []error {
 // that can never apply, an example that does not behave — makes it fail
 // with a *LoadError (wrapped, naming dir) that lists every problem found.
 func LoadFS(fsys fs.FS, dir string) (*RuleSet, error) {
-	return loadFS(fsys, dir, dir, func(name string) string { return path.Join(dir, name) })
+	return LoadFSWith(fsys, dir, Options{})
 }
 
 // LoadDir is LoadFS on a directory of the local file system. Problems name
 // files by their path under dir.
 func LoadDir(dir string) (*RuleSet, error) {
-	return loadFS(os.DirFS(dir), ".", dir, func(name string) string { return filepath.Join(dir, name) })
+	return LoadDirWith(dir, Options{})
+}
+
+// Options change how a rule set is loaded.
+type Options struct {
+	// SkipExamples loads the rules without running their examples; every
+	// other check still applies. RuleSet.RunExamples runs them later.
+	SkipExamples bool
+}
+
+// LoadFSWith is LoadFS with options.
+func LoadFSWith(fsys fs.FS, dir string, opt Options) (*RuleSet, error) {
+	return loadFS(fsys, dir, dir, func(name string) string { return path.Join(dir, name) }, opt)
+}
+
+// LoadDirWith is LoadDir with options.
+func LoadDirWith(dir string, opt Options) (*RuleSet, error) {
+	return loadFS(os.DirFS(dir), ".", dir, func(name string) string { return filepath.Join(dir, name) }, opt)
+}
+
+// LoadFiles loads the named rule files of the local file system as one rule
+// set, as LoadDir loads a directory. Problems name files as given.
+func LoadFiles(paths []string, opt Options) (*RuleSet, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("load rules: no files")
+	}
+	l := &loader{}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			l.problems = append(l.problems, Problem{File: p, Msg: err.Error()})
+			continue
+		}
+		l.file = p
+		l.parseFile(data)
+	}
+	return l.finish(strings.Join(paths, ", "), opt)
 }
 
 var defaultSet = sync.OnceValues(func() (*RuleSet, error) {
@@ -109,7 +145,7 @@ func Default() (*RuleSet, error) {
 
 // loadFS loads dir of fsys; label names the directory in errors and
 // display names a file in problems.
-func loadFS(fsys fs.FS, dir, label string, display func(string) string) (*RuleSet, error) {
+func loadFS(fsys fs.FS, dir, label string, display func(string) string, opt Options) (*RuleSet, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("load rules %s: %w", label, err)
@@ -133,6 +169,12 @@ func loadFS(fsys fs.FS, dir, label string, display func(string) string) (*RuleSe
 	if nfiles == 0 && len(l.problems) == 0 {
 		return nil, fmt.Errorf("load rules %s: no *.yaml rule files", label)
 	}
+	return l.finish(label, opt)
+}
+
+// finish compiles the parsed rules and reports every problem found.
+func (l *loader) finish(label string, opt Options) (*RuleSet, error) {
+	l.skipExamples = opt.SkipExamples
 	rs := l.build()
 	if len(l.problems) > 0 {
 		slices.SortStableFunc(l.problems, func(a, b Problem) int {
@@ -161,9 +203,23 @@ type ruleSrc struct {
 	fields     map[string]*yaml.Node
 	patterns   []srcItem
 	regex      []srcItem
-	exceptions []srcItem
+	exceptions []excSrc
+	unless     []srcItem
+	yieldsTo   []srcItem
+	onlyWith   []srcItem
 	positive   []exampleSrc
 	negative   []exampleSrc
+	dup        bool // a later rule with an id already taken
+}
+
+// excSrc is a parsed exception with its position and the positions of its
+// parts.
+type excSrc struct {
+	Exception
+	line, col int
+	re        srcItem // the expression of a context exception
+	refer     srcItem
+	forItems  []srcItem
 }
 
 type exampleSrc struct {
@@ -172,9 +228,10 @@ type exampleSrc struct {
 }
 
 type loader struct {
-	file     string
-	problems []Problem
-	rules    []*ruleSrc
+	file         string
+	problems     []Problem
+	rules        []*ruleSrc
+	skipExamples bool
 }
 
 // pos is a position in a rule file.
@@ -311,8 +368,9 @@ func (l *loader) list(n *yaml.Node, rule, what string) []srcItem {
 }
 
 var ruleFields = []string{
-	"id", "title", "category", "law", "article", "also", "severity", "applies_to", "type",
-	"patterns", "regex", "exceptions", "window", "reason", "examples",
+	"id", "title", "category", "law", "article", "item", "also", "penalty", "severity", "applies_to", "type",
+	"scope", "validator", "patterns", "regex", "exceptions", "unless", "yields_to", "only_with", "enabled",
+	"window", "reason", "examples",
 }
 
 var ruleIDPattern = regexp.MustCompile(`^[a-z0-9]+(\.[a-z0-9]+(-[a-z0-9]+)*)+$`)
@@ -380,8 +438,30 @@ func (l *loader) parseRule(n *yaml.Node) *ruleSrc {
 	}
 	r.Category = strings.ToLower(str("category", true))
 	r.Law = str("law", true)
-	r.Article = str("article", false)
+	r.Article = str("article", true)
+	r.Item = str("item", false)
+	r.Penalty = str("penalty", true)
 	r.Reason = str("reason", false)
+	r.Validator = str("validator", false)
+	if v := f["enabled"]; v != nil {
+		if s, ok := l.scalar(v, id); ok {
+			switch s {
+			case "true":
+			case "false":
+				r.Disabled = true
+			default:
+				l.problem(v, id, "enabled %q: want true or false", s)
+			}
+		}
+	}
+	if sc := str("scope", false); sc != "" {
+		switch s := Scope(sc); s {
+		case ScopeText, ScopeImages, ScopeLinks:
+			r.Scope = s
+		default:
+			l.problem(f["scope"], id, "unknown scope %q (want text, images or links)", sc)
+		}
+	}
 	if v := f["also"]; v != nil {
 		for _, it := range l.list(v, id, "also") {
 			r.Also = append(r.Also, strings.TrimSpace(it.val))
@@ -397,14 +477,19 @@ func (l *loader) parseRule(n *yaml.Node) *ruleSrc {
 	}
 	if typ := str("type", true); typ != "" {
 		switch t := Type(typ); t {
-		case TypeTerms, TypeRegex, TypeRequire, TypeUSCC:
+		case TypeTerms, TypeRegex, TypeRequire, TypeCode:
 			r.Type = t
+		case TypeUSCC:
+			r.Type = TypeCode
+			if r.Validator == "" {
+				r.Validator = "uscc"
+			}
 		default:
-			l.problem(f["type"], id, "unknown type %q (want terms, regex, require or uscc)", typ)
+			l.problem(f["type"], id, "unknown type %q (want terms, regex, require or code)", typ)
 		}
 	}
 	if a := f["applies_to"]; a != nil {
-		if af := l.fields(a, id, "applies_to", "kinds", "categories"); af != nil {
+		if af := l.fields(a, id, "applies_to", "kinds", "categories", "not_categories"); af != nil {
 			if v := af["kinds"]; v != nil {
 				for _, it := range l.list(v, id, "applies_to.kinds") {
 					k, err := shopwatch.ParseKind(it.val)
@@ -425,6 +510,16 @@ func (l *loader) parseRule(n *yaml.Node) *ruleSrc {
 					r.AppliesTo.Categories = append(r.AppliesTo.Categories, c)
 				}
 			}
+			if v := af["not_categories"]; v != nil {
+				for _, it := range l.list(v, id, "applies_to.not_categories") {
+					c := normCategory(it.val)
+					if c == "" {
+						l.problems = append(l.problems, Problem{File: l.file, Line: it.line, Column: it.col, Rule: id, Msg: "empty product category"})
+						continue
+					}
+					r.AppliesTo.NotCategories = append(r.AppliesTo.NotCategories, c)
+				}
+			}
 		}
 	}
 	if v := f["patterns"]; v != nil {
@@ -434,7 +529,16 @@ func (l *loader) parseRule(n *yaml.Node) *ruleSrc {
 		r.regex = l.list(v, id, "regex")
 	}
 	if v := f["exceptions"]; v != nil {
-		r.exceptions = l.list(v, id, "exceptions")
+		r.exceptions = l.exceptions(v, id)
+	}
+	if v := f["unless"]; v != nil {
+		r.unless = l.list(v, id, "unless")
+	}
+	if v := f["yields_to"]; v != nil {
+		r.yieldsTo = l.list(v, id, "yields_to")
+	}
+	if v := f["only_with"]; v != nil {
+		r.onlyWith = l.list(v, id, "only_with")
 	}
 	for _, it := range r.patterns {
 		r.Patterns = append(r.Patterns, it.val)
@@ -442,8 +546,17 @@ func (l *loader) parseRule(n *yaml.Node) *ruleSrc {
 	for _, it := range r.regex {
 		r.Regex = append(r.Regex, it.val)
 	}
-	for _, it := range r.exceptions {
-		r.Exceptions = append(r.Exceptions, it.val)
+	for _, x := range r.exceptions {
+		r.Exceptions = append(r.Exceptions, x.Exception)
+	}
+	for _, it := range r.unless {
+		r.Unless = append(r.Unless, it.val)
+	}
+	for _, it := range r.yieldsTo {
+		r.YieldsTo = append(r.YieldsTo, it.val)
+	}
+	for _, it := range r.onlyWith {
+		r.OnlyWith = append(r.OnlyWith, it.val)
 	}
 	if v := f["window"]; v != nil {
 		if s, ok := l.scalar(v, id); ok {
@@ -489,7 +602,7 @@ func (l *loader) examples(n, parent *yaml.Node, id, which string) []exampleSrc {
 		case yaml.ScalarNode:
 			x.Text, _ = l.scalar(c, id)
 		case yaml.MappingNode:
-			known := []string{"text", "kind", "category"}
+			known := []string{"text", "html", "kind", "category"}
 			if which == "positive" {
 				known = append(known, "match")
 			}
@@ -504,6 +617,9 @@ func (l *loader) examples(n, parent *yaml.Node, id, which string) []exampleSrc {
 			}
 			if v := ef["match"]; v != nil {
 				x.Match, _ = l.scalar(v, id)
+			}
+			if v := ef["html"]; v != nil {
+				x.HTML, _ = l.scalar(v, id)
 			}
 			if v := ef["category"]; v != nil {
 				s, _ := l.scalar(v, id)
@@ -520,6 +636,87 @@ func (l *loader) examples(n, parent *yaml.Node, id, which string) []exampleSrc {
 		default:
 			l.problem(c, id, "examples.%s: want a text or a mapping with text", which)
 			continue
+		}
+		out = append(out, x)
+	}
+	return out
+}
+
+var exceptionFields = []string{"text", "before", "after", "clause", "sentence", "for", "note", "refer"}
+
+// exceptions parses a rule's exceptions: each a literal text, or a mapping
+// with exactly one of text, before, after, clause and sentence, and
+// optional for, note and refer.
+func (l *loader) exceptions(n *yaml.Node, id string) []excSrc {
+	n = resolve(n)
+	if n.Kind != yaml.SequenceNode {
+		l.problem(n, id, "exceptions: want a list")
+		return nil
+	}
+	var out []excSrc
+	for _, c := range n.Content {
+		c = resolve(c)
+		x := excSrc{line: c.Line, col: c.Column}
+		if c.Kind == yaml.ScalarNode {
+			s, ok := l.scalar(c, id)
+			if !ok {
+				continue
+			}
+			x.Text = s
+			x.re = srcItem{s, c.Line, c.Column}
+			out = append(out, x)
+			continue
+		}
+		ef := l.fields(c, id, "exception", exceptionFields...)
+		if ef == nil {
+			continue
+		}
+		set := 0
+		for _, key := range []string{"text", "before", "after", "clause", "sentence"} {
+			v := ef[key]
+			if v == nil {
+				continue
+			}
+			set++
+			s, ok := l.scalar(v, id)
+			if !ok {
+				continue
+			}
+			x.re = srcItem{s, v.Line, v.Column}
+			switch key {
+			case "text":
+				x.Text = s
+			case "before":
+				x.Before = s
+			case "after":
+				x.After = s
+			case "clause":
+				x.Clause = s
+			case "sentence":
+				x.Sentence = s
+			}
+		}
+		if set != 1 {
+			l.problem(c, id, "exception: want exactly one of text, before, after, clause and sentence")
+			continue
+		}
+		if v := ef["note"]; v != nil {
+			x.Note, _ = l.scalar(v, id)
+		}
+		if v := ef["refer"]; v != nil {
+			if s, ok := l.scalar(v, id); ok {
+				x.Refer = s
+				x.refer = srcItem{s, v.Line, v.Column}
+			}
+		}
+		if v := ef["for"]; v != nil {
+			if x.Text != "" {
+				l.problem(v, id, "exception: for only applies to context exceptions (a text exception applies to the patterns it contains)")
+			}
+			x.forItems = l.list(v, id, "exception.for")
+			for _, it := range x.forItems {
+				x.For = append(x.For, it.val)
+			}
 		}
 		out = append(out, x)
 	}

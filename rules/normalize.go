@@ -14,6 +14,10 @@ import (
 //   - NFKC, so full-width letters, digits and punctuation become their
 //     ASCII forms and compatibility characters (①, ㈱, ﬁ) their plain forms;
 //   - lower case (simple Unicode lower-casing after NFKC);
+//   - traditional characters folded to simplified ones, and look-alike
+//     characters (Greek and Cyrillic letters in Latin words, 蕞 for 最,
+//     circled digits NFKC leaves alone) folded to their plain forms, by the
+//     tables in configs/lexicon (traditional.yaml, variants.yaml);
 //   - without control characters other than white space, format characters
 //     (zero-width space and joiners, soft hyphen, BOM, bidi marks) and
 //     combining marks (variation selectors and marks that NFKC could not
@@ -142,6 +146,8 @@ type normBuf struct {
 	pendBreak bool
 	prevCJK   bool   // the last kept non-gap character was CJK
 	tmp       []byte // NFKC output of one segment
+	lx        *lexicon
+	keepGaps  bool // keep punctuation between CJK characters (context of a sentence exception)
 }
 
 func (b *normBuf) reset() {
@@ -163,6 +169,10 @@ func (b *normBuf) reset() {
 // tied to its input span.
 func (b *normBuf) run(text string) {
 	b.reset()
+	if b.lx == nil {
+		b.lx = lex()
+	}
+	fold := &b.lx.cjkFold
 	if cap(b.out) < len(text) {
 		b.out = make([]byte, 0, len(text))
 		b.start = make([]int32, 0, len(text))
@@ -175,6 +185,8 @@ func (b *normBuf) run(text string) {
 		r2, size2 := decodeAt(text, j)
 		if m, ok := fastNFKC(r); ok && (j == len(text) || r2 < utf8.RuneSelf || isFastStarter(r2)) {
 			switch {
+			case 0x4E00 <= r && r <= 0x9FFF && fold[r-0x4E00] != 0:
+				b.add(fold[r-0x4E00], int32(i), int32(j))
 			case 0x4E00 <= r && r <= 0x9FFF:
 				// The commonest case, inline: an ideograph is kept as is
 				// and ends any gap between CJK characters.
@@ -270,21 +282,40 @@ func (b *normBuf) addAll(seg []byte, s, e int32) {
 	}
 }
 
-// add takes one NFKC rune whose source is text[s:e].
+// add takes one NFKC rune whose source is text[s:e], lower-cases and
+// folds it.
 func (b *normBuf) add(r rune, s, e int32) {
 	if r < utf8.RuneSelf {
 		if 'A' <= r && r <= 'Z' {
 			r += 'a' - 'A'
 		}
-	} else if r < 0x3000 || r > 0x9FFF { // no case in CJK symbols, kana and ideographs
+		b.addFolded(r, s, e)
+		return
+	}
+	if r < 0x3000 || r > 0x9FFF { // no case in CJK symbols, kana and ideographs
 		r = unicode.ToLower(r)
 	}
+	if 0x4E00 <= r && r <= 0x9FFF {
+		if f := b.lx.cjkFold[r-0x4E00]; f != 0 {
+			r = f
+		}
+	} else if f, ok := b.lx.fold[r]; ok {
+		for _, x := range f {
+			b.addFolded(x, s, e)
+		}
+		return
+	}
+	b.addFolded(r, s, e)
+}
+
+// addFolded takes one rune in its final form whose source is text[s:e].
+func (b *normBuf) addFolded(r rune, s, e int32) {
 	cls := classify(r)
 	switch cls {
 	case clsDrop:
 		return
 	case clsSpace, clsBreak, clsPunct:
-		if b.prevCJK {
+		if b.prevCJK && !b.keepGaps {
 			b.pend = append(b.pend, pendRune{r, cls, s, e})
 			if cls == clsBreak {
 				b.pendBreak = true

@@ -132,7 +132,7 @@ func FuzzNormalize(f *testing.F) {
 // refNormalize is the slow, obviously right normal form: NFKC of the whole
 // text, then the same per-rune steps.
 func refNormalize(text string) string {
-	var b normBuf
+	b := normBuf{lx: lex()}
 	b.reset()
 	for _, r := range norm.NFKC.String(text) {
 		b.add(r, 0, 1)

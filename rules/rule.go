@@ -20,10 +20,28 @@ const (
 	// TypeRequire raises one finding (Offset -1) when the page shows none of
 	// the rule's literal patterns and matches none of its expressions.
 	TypeRequire Type = "require"
-	// TypeUSCC finds 18-character codes shortly after one of the rule's
-	// labels and raises a finding for each one that fails
-	// licence.ValidateUSCC.
+	// TypeCode finds a code (credit code, permit or filing number) shortly
+	// after one of the rule's labels and raises a finding for each one that
+	// the rule's validator rejects.
+	TypeCode Type = "code"
+	// TypeUSCC is the v1 name of a code rule with validator uscc. Rule
+	// files may still say type: uscc; the loaded rule has TypeCode.
 	TypeUSCC Type = "uscc"
+)
+
+// Scope says what part of a page a terms rule reads.
+type Scope string
+
+// The scopes.
+const (
+	// ScopeText is the visible text (Input.Text), the default.
+	ScopeText Scope = "text"
+	// ScopeImages is the images of the markup: each img element's alt and
+	// title text and the file name of its src.
+	ScopeImages Scope = "images"
+	// ScopeLinks is the links of the markup: each a element's text and
+	// title.
+	ScopeLinks Scope = "links"
 )
 
 // Title is a rule's name in Chinese and English.
@@ -35,8 +53,40 @@ type Title struct {
 // AppliesTo limits a rule to some page kinds and product categories. An
 // empty list means no limit.
 type AppliesTo struct {
-	Kinds      []shopwatch.Kind `json:"kinds,omitempty"`
-	Categories []string         `json:"categories,omitempty"`
+	Kinds         []shopwatch.Kind `json:"kinds,omitempty"`
+	Categories    []string         `json:"categories,omitempty"`
+	NotCategories []string         `json:"not_categories,omitempty"` // categories the rule never judges
+}
+
+// Exception is one case in which a candidate match is not a breach. Exactly
+// one of Text, Before, After, Clause and Sentence is set.
+type Exception struct {
+	// Text is literal text that, where it occurs around a match and
+	// contains the whole match, covers it (第一次 covers 第一).
+	Text string `json:"text,omitempty"`
+	// Before is a regular expression searched in the clause text before
+	// the match (write $ to require it right before); After in the clause
+	// text after it (^ for right after); Clause in the whole clause holding
+	// the match; Sentence in the whole sentence. A clause ends at commas,
+	// full stops, semicolons, line breaks and list separators, a sentence
+	// at full stops, question and exclamation marks, semicolons and line
+	// breaks; both are bounded to a window around the match. The context is
+	// normalised like the page text, except that a sentence keeps the
+	// punctuation between CJK characters (so 来源：and 《…》 can be matched).
+	Before   string `json:"before,omitempty"`
+	After    string `json:"after,omitempty"`
+	Clause   string `json:"clause,omitempty"`
+	Sentence string `json:"sentence,omitempty"`
+	// For limits a context exception to some of the rule's patterns
+	// (terms rules); empty means all.
+	For []string `json:"for,omitempty"`
+	// Note says why the exception holds, with its legal source; findings
+	// quote it.
+	Note string `json:"note,omitempty"`
+	// Refer names a rule that a covered match is reported under instead of
+	// being dropped: a claim that an exception takes out of this rule but
+	// that is still lawful only with proof.
+	Refer string `json:"refer,omitempty"`
 }
 
 // Example is one text a rule must (positive) or must not (negative) raise
@@ -44,6 +94,7 @@ type AppliesTo struct {
 // applies to.
 type Example struct {
 	Text     string         `json:"text"`
+	HTML     string         `json:"html,omitempty"`  // markup, for rules that read images or links
 	Match    string         `json:"match,omitempty"` // positive only: a finding must match exactly this
 	Kind     shopwatch.Kind `json:"kind,omitempty"`
 	Category string         `json:"category,omitempty"`
@@ -62,15 +113,23 @@ type Rule struct {
 	Title      Title              `json:"title"`
 	Category   string             `json:"category"`
 	Law        string             `json:"law"`
-	Article    string             `json:"article,omitempty"`
+	Article    string             `json:"article"`
+	Item       string             `json:"item,omitempty"`
 	Also       []string           `json:"also,omitempty"` // further legal bases, each a full citation
+	Penalty    string             `json:"penalty"`        // the provision that sets the penalty, a full citation
 	Severity   shopwatch.Severity `json:"severity"`
 	AppliesTo  AppliesTo          `json:"applies_to"`
 	Type       Type               `json:"type"`
+	Scope      Scope              `json:"scope,omitempty"`
+	Validator  string             `json:"validator,omitempty"` // code rules
 	Patterns   []string           `json:"patterns,omitempty"`
 	Regex      []string           `json:"regex,omitempty"`
-	Exceptions []string           `json:"exceptions,omitempty"`
-	Window     int                `json:"window,omitempty"` // uscc: runes after a label searched for the code
+	Exceptions []Exception        `json:"exceptions,omitempty"`
+	Unless     []string           `json:"unless,omitempty"`    // expressions: a page matching one is not judged by this rule
+	YieldsTo   []string           `json:"yields_to,omitempty"` // rule ids: drop this rule's findings when one of them fires
+	OnlyWith   []string           `json:"only_with,omitempty"` // rule ids: keep this rule's findings only when one of them fires
+	Disabled   bool               `json:"disabled,omitempty"`  // off unless RuleSet.Enable names it
+	Window     int                `json:"window,omitempty"`    // code: runes after a label searched for the code
 	Reason     string             `json:"reason,omitempty"`
 	Examples   Examples           `json:"examples"`
 	Source     string             `json:"source"` // file:line of the rule
@@ -83,16 +142,20 @@ func (r *Rule) Applies(kind shopwatch.Kind, category string) bool {
 	if len(r.AppliesTo.Kinds) > 0 && !slices.Contains(r.AppliesTo.Kinds, kind) {
 		return false
 	}
-	if len(r.AppliesTo.Categories) > 0 && !slices.Contains(r.AppliesTo.Categories, normCategory(category)) {
+	c := normCategory(category)
+	if len(r.AppliesTo.Categories) > 0 && !slices.Contains(r.AppliesTo.Categories, c) {
+		return false
+	}
+	if c != "" && slices.Contains(r.AppliesTo.NotCategories, c) {
 		return false
 	}
 	return true
 }
 
-// citation is the Article text of a finding: the article, then any further
-// legal bases.
+// citation is the Article text of a finding: the article and item, then
+// any further legal bases.
 func (r *Rule) citation() string {
-	s := r.Article
+	s := r.Article + r.Item
 	for _, a := range r.Also {
 		if s != "" {
 			s += "；"
@@ -106,9 +169,16 @@ func (r Rule) clone() Rule {
 	r.Also = slices.Clone(r.Also)
 	r.AppliesTo.Kinds = slices.Clone(r.AppliesTo.Kinds)
 	r.AppliesTo.Categories = slices.Clone(r.AppliesTo.Categories)
+	r.AppliesTo.NotCategories = slices.Clone(r.AppliesTo.NotCategories)
 	r.Patterns = slices.Clone(r.Patterns)
 	r.Regex = slices.Clone(r.Regex)
 	r.Exceptions = slices.Clone(r.Exceptions)
+	for i := range r.Exceptions {
+		r.Exceptions[i].For = slices.Clone(r.Exceptions[i].For)
+	}
+	r.Unless = slices.Clone(r.Unless)
+	r.YieldsTo = slices.Clone(r.YieldsTo)
+	r.OnlyWith = slices.Clone(r.OnlyWith)
 	r.Examples.Positive = slices.Clone(r.Examples.Positive)
 	r.Examples.Negative = slices.Clone(r.Examples.Negative)
 	return r

@@ -358,9 +358,14 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 	}
 	page.Kind, page.Category, page.TargetID, page.VisitID = v.Kind, v.Category, v.TargetID, v.ID
 
+	if page.Category == "" {
+		// No configured category: read it off the page (breadcrumbs,
+		// structured data, title, text) so category rules still apply.
+		page.Category = rules.DetectCategory(page.Title, page.Text, page.HTML)
+	}
 	var findings []shopwatch.Finding
 	if page.Text != "" || page.HTML != "" {
-		findings = r.Rules.Check(rules.Input{URL: page.FinalURL, Kind: v.Kind, Category: v.Category, Text: page.Text, HTML: page.HTML})
+		findings = r.Rules.Check(rules.Input{URL: page.FinalURL, Kind: v.Kind, Category: page.Category, Text: page.Text, HTML: page.HTML})
 	}
 	now := c.Now().UTC()
 	for i := range findings {

@@ -461,3 +461,34 @@ func TestSweepBrowserTargetWithoutBrowser(t *testing.T) {
 		t.Errorf("summary %+v, visit %s %q", sum, v.State, v.Error)
 	}
 }
+
+// TestSweepDetectsCategory removes the configured category of every target:
+// the sweep reads it off each page, and the findings still match the truth.
+func TestSweepDetectsCategory(t *testing.T) {
+	g := newRig(t, 30, nil)
+	ctx := context.Background()
+	ts := g.targets(t)
+	for i := range ts {
+		ts[i].Category = ""
+	}
+	sweepID, err := g.db.CreateSweep(ctx, "nocategory")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.runner.Plan(ctx, sweepID, ts); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.runner.Run(ctx, sweepID); err != nil {
+		t.Fatal(err)
+	}
+	found := assertTruth(t, g, sweepID)
+	rules := map[string]bool{}
+	for _, f := range found {
+		rules[f.Rule] = true
+	}
+	for _, r := range []string{marketsim.RuleMedicalClaimFood, marketsim.RuleMedicalClaimCosmetics, marketsim.RuleFoodPermitMissing} {
+		if !rules[r] {
+			t.Errorf("no %s finding: the category-specific rule never applied", r)
+		}
+	}
+}

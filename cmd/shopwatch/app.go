@@ -22,6 +22,7 @@ import (
 	"shopwatch/evidence/folderstore"
 	"shopwatch/evidence/ledger"
 	"shopwatch/evidence/miniostore"
+	"shopwatch/evidence/spool"
 	"shopwatch/evidence/tsa"
 	"shopwatch/rules"
 )
@@ -67,12 +68,23 @@ type Config struct {
 		Kind   string `yaml:"kind"`
 		Folder string `yaml:"folder"`
 		MinIO  struct {
-			Endpoint  string `yaml:"endpoint"`
-			AccessKey string `yaml:"access_key"`
-			SecretKey string `yaml:"secret_key"`
-			Bucket    string `yaml:"bucket"`
-			Secure    bool   `yaml:"secure"`
+			Endpoint      string `yaml:"endpoint"`
+			AccessKey     string `yaml:"access_key"`
+			SecretKey     string `yaml:"secret_key"`
+			Bucket        string `yaml:"bucket"`
+			Secure        bool   `yaml:"secure"`
+			ObjectLock    bool   `yaml:"object_lock"`
+			RetentionMode string `yaml:"retention_mode"`
+			RetentionDays int    `yaml:"retention_days"`
+			MaxRetries    int    `yaml:"max_retries"`
 		} `yaml:"minio"`
+		Spool struct {
+			Enabled        bool          `yaml:"enabled"`
+			Dir            string        `yaml:"dir"`
+			AttemptTimeout time.Duration `yaml:"attempt_timeout"`
+			MinBackoff     time.Duration `yaml:"min_backoff"`
+			MaxBackoff     time.Duration `yaml:"max_backoff"`
+		} `yaml:"spool"`
 	} `yaml:"store"`
 }
 
@@ -201,12 +213,70 @@ func (a *app) store(ctx context.Context) (evidence.Store, error) {
 		return folderstore.New(dir)
 	case "minio":
 		m := c.Store.MinIO
-		return miniostore.New(ctx, miniostore.Config{
-			Endpoint: m.Endpoint, AccessKey: m.AccessKey, SecretKey: m.SecretKey, Bucket: m.Bucket, Secure: m.Secure,
-		})
+		mcfg := miniostore.Config{Endpoint: m.Endpoint, AccessKey: m.AccessKey, SecretKey: m.SecretKey, Bucket: m.Bucket,
+			Secure: m.Secure, MaxRetries: m.MaxRetries}
+		if m.ObjectLock {
+			mcfg.ObjectLock, mcfg.RetentionMode, mcfg.RetentionDays = true, m.RetentionMode, m.RetentionDays
+		}
+		if !c.Store.Spool.Enabled {
+			return miniostore.New(ctx, mcfg)
+		}
+		return a.spooled(mcfg)
 	default:
 		return nil, fmt.Errorf("config: unknown store kind %q (want folder or minio)", c.Store.Kind)
 	}
+}
+
+// spooled puts a local spool in front of MinIO: captures never wait on an
+// outage, and spooled objects upload in the background (digests re-checked)
+// while the command runs; what is left uploads on the next run.
+func (a *app) spooled(mcfg miniostore.Config) (evidence.Store, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	ms, err := miniostore.Open(mcfg) // no network yet: starts while MinIO is down
+	if err != nil {
+		return nil, err
+	}
+	sc := c.Store.Spool
+	dir := sc.Dir
+	if dir == "" {
+		d, err := a.dataDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = filepath.Join(d, "spool")
+	}
+	minB, maxB, attempt := sc.MinBackoff, sc.MaxBackoff, sc.AttemptTimeout
+	if minB <= 0 {
+		minB = time.Second
+	}
+	if maxB <= 0 {
+		maxB = time.Minute
+	}
+	if attempt <= 0 {
+		attempt = 30 * time.Second
+	}
+	sp, err := spool.New(dir, ms, spool.WithAttemptTimeout(attempt), spool.WithBackoff(minB, maxB))
+	if err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = sp.Run(runCtx) }()
+	a.closers = append(a.closers, func() {
+		stop()
+		<-done
+		fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := sp.Flush(fctx); err != nil {
+			es, _ := sp.Pending()
+			a.logger.Warn("evidence left in the spool; it uploads on the next run", "dir", sp.Dir(), "pending", len(es), "err", err)
+		}
+		_ = sp.Close()
+	})
+	return sp, nil
 }
 
 func (a *app) signer() (*evidence.Signer, error) {

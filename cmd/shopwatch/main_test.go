@@ -366,3 +366,62 @@ func TestSchedules(t *testing.T) {
 		t.Errorf("serve with two checks:\n%s", out)
 	}
 }
+
+// With store kind minio the sweep's evidence lands in a real MinIO server
+// (WORM bucket, through the spool) and exports and verifies from there.
+func TestSweepIntoMinIO(t *testing.T) {
+	mi := testparts.StartMinIO(t)
+	_, base := market(t, 3)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "shopwatch.yaml")
+	os.WriteFile(cfg, []byte(`store:
+  kind: minio
+  minio:
+    endpoint: "`+mi.Endpoint+`"
+    access_key: "`+mi.AccessKey+`"
+    secret_key: "`+mi.SecretKey+`"
+    bucket: case-evidence
+    object_lock: true
+    retention_days: 1
+`), 0o644)
+	data := filepath.Join(dir, "data")
+	mustSW(t, "--config", cfg, "--data", data, "target", "add", base+"/shop/1/", "--category", "food")
+	var sum struct{ Done, Evidence int }
+	if err := json.Unmarshal([]byte(mustSW(t, "--config", cfg, "--data", data, "--allow-private", "sweep", "--json")), &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Done == 0 {
+		t.Fatalf("sweep did nothing: %+v", sum)
+	}
+	var recs []struct{ ID string }
+	json.Unmarshal([]byte(mustSW(t, "--config", cfg, "--data", data, "evidence", "list", "--json")), &recs)
+	if len(recs) != sum.Evidence || len(recs) == 0 {
+		t.Fatalf("evidence list %d, sweep said %d", len(recs), sum.Evidence)
+	}
+	// Nothing is left in the spool once the command has ended.
+	if es, _ := os.ReadDir(filepath.Join(data, "spool", "entries")); len(es) != 0 {
+		t.Errorf("%d objects still spooled after the sweep", len(es))
+	}
+	bundle := filepath.Join(dir, "case.zip")
+	mustSW(t, "--config", cfg, "--data", data, "evidence", "export", recs[0].ID, "-o", bundle)
+	if out := mustSW(t, "evidence", "verify", bundle); !strings.Contains(out, "VERIFIED") {
+		t.Errorf("verify: %s", out)
+	}
+}
+
+func TestRulesLintAndTest(t *testing.T) {
+	if out := mustSW(t, "rules", "lint"); !strings.Contains(out, "no problems") {
+		t.Errorf("lint of the built-in rules: %s", out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("rules:\n  - id: x.y\n    colour: red\n    severity: fatal\n"), 0o644)
+	o, e, code := sw(t, "rules", "lint", bad)
+	all := o + e
+	if code != exitFailed || !strings.Contains(all, "bad.yaml:3:") || !strings.Contains(all, "colour") || !strings.Contains(all, `"law"`) {
+		t.Errorf("lint of a broken file: exit %d\n%s", code, all)
+	}
+	out := mustSW(t, "rules", "test")
+	if !strings.Contains(out, " passed, 0 failed") {
+		t.Errorf("rules test: %s", out)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,26 +11,31 @@ import (
 	"strings"
 
 	"shopwatch"
+	"shopwatch/configs"
 	"shopwatch/crawler"
 	"shopwatch/rules"
 )
 
 func init() {
-	register(command{name: "rules", summary: "check a file against the rules, list rules", run: runRules})
+	register(command{name: "rules", summary: "check a file against the rules, list, lint and test rule files", run: runRules})
 }
 
 func runRules(ctx context.Context, a *app, args []string) error {
 	return subcommands(ctx, a, "rules", args, map[string]func(context.Context, *app, []string) error{
 		"check": rulesCheck,
 		"list":  rulesList,
+		"lint":  rulesLint,
+		"test":  rulesTest,
 	})
 }
 
 // rulesCheck runs the rule set on a text or HTML file (or standard input).
+// Without --category the category is detected from the page.
 func rulesCheck(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("rules check", "rules check [FILE|-] [--kind K] [--category C] [--json]")
+	fs := a.newFlags("rules check", "rules check [FILE|-] [--kind storefront|product|livestream] [--category C] [--enable ID,…] [--json]")
 	kind := fs.String("kind", "product", "page kind: storefront, product or livestream")
-	category := fs.String("category", "", "product category (food, cosmetics …)")
+	category := fs.String("category", "", "product category (food, cosmetics …); detected from the page when not given")
+	enable := fs.String("enable", "", "comma-separated ids of rules that are off by default to switch on (e.g. licence.psb-missing)")
 	asJSON := fs.Bool("json", false, "print findings as JSON")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -59,6 +65,11 @@ func rulesCheck(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *enable != "" {
+		if rs, err = rs.Enable(strings.Split(*enable, ",")...); err != nil {
+			return usagef("%v", err)
+		}
+	}
 	in := rules.Input{URL: name, Kind: k, Category: *category}
 	if looksHTML(name, raw) {
 		html, _, _, _, err := crawler.DecodeHTML(raw, "")
@@ -73,6 +84,12 @@ func rulesCheck(ctx context.Context, a *app, args []string) error {
 			return fmt.Errorf("decode %s: %w", name, err)
 		}
 		in.Text = text
+	}
+	if in.Category == "" {
+		in.Category = rules.DetectCategory("", in.Text, in.HTML)
+		if in.Category != "" && !*asJSON {
+			fmt.Fprintf(a.stdout, "category: %s (detected; give --category to set it)\n", in.Category)
+		}
 	}
 	return a.printFindings(rs.Check(in), *asJSON)
 }
@@ -103,7 +120,131 @@ func rulesList(ctx context.Context, a *app, args []string) error {
 		return a.printJSON(rs.Rules())
 	}
 	for _, r := range rs.Rules() {
-		fmt.Fprintf(a.stdout, "%-30s %-10s %-9s %s %s\n", r.ID, r.Category, r.Severity, r.Law, r.Article)
+		off := ""
+		if r.Disabled {
+			off = " (off by default)"
+		}
+		fmt.Fprintf(a.stdout, "%-40s %-11s %-9s %s%s%s%s\n", r.ID, r.Category, r.Severity, r.Law, r.Article, r.Item, off)
+	}
+	return nil
+}
+
+// loadRulesFor loads the rule files or directories named in args (all as
+// one set), or, with none, the configured rule directory or the built-in
+// set.
+func (a *app) loadRulesFor(args []string, opt rules.Options) (*rules.RuleSet, string, error) {
+	switch {
+	case len(args) == 1:
+		st, err := os.Stat(args[0])
+		if err != nil {
+			return nil, args[0], fmt.Errorf("rules: %w", err)
+		}
+		if st.IsDir() {
+			rs, err := rules.LoadDirWith(args[0], opt)
+			return rs, args[0], err
+		}
+		rs, err := rules.LoadFiles(args, opt)
+		return rs, args[0], err
+	case len(args) > 1:
+		rs, err := rules.LoadFiles(args, opt)
+		return rs, strings.Join(args, " "), err
+	}
+	c, err := a.config()
+	if err != nil {
+		return nil, "", err
+	}
+	if c.Rules.Dir != "" {
+		rs, err := rules.LoadDirWith(c.Rules.Dir, opt)
+		return rs, c.Rules.Dir, err
+	}
+	rs, err := rules.LoadFSWith(configs.FS, "rules", opt)
+	return rs, "built-in rules", err
+}
+
+// rulesLint checks rule files without running their examples: syntax,
+// unknown or repeated fields, missing legal basis, bad expressions,
+// duplicate ids, references to unknown rules. It prints every problem as
+// file:line:column and exits 1 when there is one.
+func rulesLint(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("rules lint", "rules lint [DIR | FILE…]")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	rs, what, err := a.loadRulesFor(pos, rules.Options{SkipExamples: true})
+	if err != nil {
+		var le *rules.LoadError
+		if !errors.As(err, &le) {
+			return err
+		}
+		for _, p := range le.Problems {
+			fmt.Fprintln(a.stdout, p.Error())
+		}
+		return &errExit{code: exitFailed, err: fmt.Errorf("%s: %d problems", what, len(le.Problems))}
+	}
+	fmt.Fprintf(a.stdout, "%s: %d rules, no problems\n", what, len(rs.Rules()))
+	return nil
+}
+
+// rulesTest runs every rule's own positive and negative examples and
+// prints one line per rule (and one per failing example); it exits 1 when
+// an example fails.
+func rulesTest(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("rules test", "rules test [DIR | FILE…] [--all]")
+	verbose := fs.Bool("all", false, "print every example, not only failures")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	rs, what, err := a.loadRulesFor(pos, rules.Options{SkipExamples: true})
+	if err != nil {
+		return err
+	}
+	results := rs.RunExamples()
+	failed := 0
+	byRule := map[string][2]int{}
+	var order []string
+	for _, r := range results {
+		c, seen := byRule[r.Rule]
+		if !seen {
+			order = append(order, r.Rule)
+		}
+		c[0]++
+		if r.Problem != "" {
+			c[1]++
+			failed++
+		}
+		byRule[r.Rule] = c
+	}
+	for _, id := range order {
+		c := byRule[id]
+		status := "ok  "
+		if c[1] > 0 {
+			status = "FAIL"
+		}
+		fmt.Fprintf(a.stdout, "%s %-40s %d examples", status, id, c[0])
+		if c[1] > 0 {
+			fmt.Fprintf(a.stdout, ", %d failed", c[1])
+		}
+		fmt.Fprintln(a.stdout)
+		for _, r := range results {
+			if r.Rule != id || (r.Problem == "" && !*verbose) {
+				continue
+			}
+			if r.Problem != "" {
+				fmt.Fprintf(a.stdout, "     %s: %s\n", r.Example.Source, r.Problem)
+			} else {
+				sign := "+"
+				if !r.Positive {
+					sign = "-"
+				}
+				fmt.Fprintf(a.stdout, "     %s %s %q\n", r.Example.Source, sign, r.Example.Text)
+			}
+		}
+	}
+	fmt.Fprintf(a.stdout, "%d passed, %d failed\n", len(results)-failed, failed)
+	if failed > 0 {
+		return &errExit{code: exitFailed, err: fmt.Errorf("%s: %d of %d examples failed", what, failed, len(results))}
 	}
 	return nil
 }

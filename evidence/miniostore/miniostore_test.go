@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"shopwatch/evidence"
 	"shopwatch/evidence/storetest"
@@ -18,15 +20,54 @@ import (
 
 var bucketSeq atomic.Int64
 
-// newStore returns a Store on a fresh bucket of srv.
-func newStore(t *testing.T, srv *testparts.MinIO) *Store {
+// startMinIO starts a MinIO server and waits until it serves S3 requests:
+// its readiness probe answers 200 before the object layer is up, and a
+// request sent in that window fails with XMinioServerNotInitialized.
+func startMinIO(t *testing.T) *testparts.MinIO {
 	t.Helper()
-	s, err := New(context.Background(), Config{
+	srv := testparts.StartMinIO(t)
+	client, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := client.ListBuckets(context.Background())
+		if err == nil {
+			return srv
+		}
+		if time.Now().After(deadline) {
+			testparts.Unavailable(t, "MinIO server", fmt.Errorf("not serving requests after 30s: %w", err))
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func config(srv *testparts.MinIO) Config {
+	return Config{
 		Endpoint:  srv.Endpoint,
 		AccessKey: srv.AccessKey,
 		SecretKey: srv.SecretKey,
 		Bucket:    fmt.Sprintf("shopwatch-test-%d", bucketSeq.Add(1)),
-	})
+	}
+}
+
+func lockedConfig(srv *testparts.MinIO, mode string) Config {
+	cfg := config(srv)
+	cfg.ObjectLock, cfg.RetentionMode, cfg.RetentionDays = true, mode, 1
+	return cfg
+}
+
+// newStore returns a Store on a fresh bucket of srv.
+func newStore(t *testing.T, srv *testparts.MinIO) *Store {
+	t.Helper()
+	return newStoreWith(t, config(srv))
+}
+
+func newStoreWith(t *testing.T, cfg Config) *Store {
+	t.Helper()
+	s, err := New(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -34,12 +75,17 @@ func newStore(t *testing.T, srv *testparts.MinIO) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	srv := testparts.StartMinIO(t)
+	srv := startMinIO(t)
 	storetest.Run(t, func(t *testing.T) evidence.Store { return newStore(t, srv) })
 }
 
+func TestConformanceObjectLock(t *testing.T) {
+	srv := startMinIO(t)
+	storetest.Run(t, func(t *testing.T) evidence.Store { return newStoreWith(t, lockedConfig(srv, "COMPLIANCE")) })
+}
+
 func TestServerSide(t *testing.T) {
-	srv := testparts.StartMinIO(t)
+	srv := startMinIO(t)
 	ctx := context.Background()
 
 	t.Run("NewKeepsExistingBucket", func(t *testing.T) {

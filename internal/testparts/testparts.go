@@ -128,10 +128,12 @@ func StartMinIO(tb testing.TB) *MinIO {
 	})
 	deadline := time.Now().Add(60 * time.Second)
 	for {
+		// The health check answers 200 before the server can serve
+		// requests; until it can, it marks the answer "unavailable".
 		resp, err := http.Get("http://" + addr + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if resp.StatusCode == http.StatusOK && resp.Header.Get("x-minio-server-status") != "unavailable" {
 				return m
 			}
 		}

@@ -1,6 +1,11 @@
 // Package licence validates the identifiers that Chinese online shops must
-// display: the 18-character unified social credit code (GB 32100-2015) and,
-// as the rules engine grows, permit and filing numbers.
+// display: the 18-character unified social credit code (GB 32100-2015) and
+// the organisation code inside it (GB 11714-1997), the 15-digit business
+// registration number of older licences (ISO 7064 MOD 11,10), food business
+// and production permit numbers (JY, YB, SC), ICP filing numbers and
+// public-security filing numbers. Every validator returns nil or an error
+// wrapping one of the package's sentinel errors, so callers can tell a
+// wrong check character from a wrong format.
 package licence
 
 import (
