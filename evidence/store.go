@@ -7,6 +7,7 @@ import (
 	"hash"
 	"io"
 	"io/fs"
+	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -352,4 +353,19 @@ func ReadVerified(ctx context.Context, s Store, key string, size int64, sums ...
 		return nil, err
 	}
 	return b, nil
+}
+
+// SyncDir makes the entries of folder dir durable (fsync of the folder),
+// as a store must after it links or renames a file into place. File systems
+// that cannot sync a folder are not an error.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
 }

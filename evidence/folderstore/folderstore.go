@@ -111,7 +111,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, sh
 	}
 	// Make the new name (and any new folders) durable.
 	for _, d := range append([]string{dir}, created...) {
-		if err := syncDir(d); err != nil {
+		if err := evidence.SyncDir(d); err != nil {
 			return fmt.Errorf("folderstore: put %q: %w", key, err)
 		}
 	}
@@ -176,18 +176,6 @@ func (s *Store) mkdirs(dir string) ([]string, error) {
 		parents[i] = filepath.Dir(d)
 	}
 	return parents, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // Get implements evidence.Store.

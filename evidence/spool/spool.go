@@ -429,7 +429,7 @@ func (st *staged) commit(dir, name string) error {
 	if err := os.Link(st.f.Name(), filepath.Join(dir, name)); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return evidence.SyncDir(dir)
 }
 
 // discard closes and removes the staging file; a committed entry lives on
@@ -755,16 +755,4 @@ func readHeader(f *os.File) (header, error) {
 	}
 	h.off = int64(len(line))
 	return h, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }

@@ -147,7 +147,7 @@ func (s *Store) uploadOne(ctx context.Context, name string) error {
 		s.o.log.Error("spool: uploaded entry could not be deleted", "key", h.Key, "file", path, "err", err)
 		return nil
 	}
-	if err := syncDir(s.entries); err != nil {
+	if err := evidence.SyncDir(s.entries); err != nil {
 		// Were the deletion lost, the entry would be confirmed again.
 		s.o.log.Warn("spool: sync after delete", "err", err)
 	}
