@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"shopwatch/internal/testparts"
 	"slices"
 	"strings"
 	"testing"
@@ -590,10 +591,7 @@ func TestExportDetectsDamagedStore(t *testing.T) {
 
 // TestStandardTools checks a bundle with openssl and sha256sum only.
 func TestStandardTools(t *testing.T) {
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skip("openssl not installed")
-	}
+	openssl := testparts.Tool(t, "openssl")
 	f := newFixture(t)
 	dir := t.TempDir()
 	for _, e := range readZip(t, f.bundle) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"shopwatch/internal/testparts"
 	"slices"
 	"strings"
 	"testing"
@@ -18,10 +19,7 @@ import (
 // A sealed bundle's timestamp verifies with openssl alone, against the
 // bundled root, over the exact manifest.json bytes.
 func TestSealVerifiesWithOpenSSL(t *testing.T) {
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skip("openssl not installed: the standard-tool check cannot run")
-	}
+	openssl := testparts.Tool(t, "openssl")
 	f := newFixture(t)
 	dir := t.TempDir()
 	for _, e := range readZip(t, f.bundle) {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"shopwatch/internal/testparts"
 	"strings"
 	"sync"
 	"testing"
@@ -814,13 +815,7 @@ func TestProofFileFormat(t *testing.T) {
 }
 
 func TestCheckpointVerifiesWithOpenSSL(t *testing.T) {
-	openssl, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl is required in CI: %v", err)
-		}
-		t.Skipf("openssl not installed: %v", err)
-	}
+	openssl := testparts.Tool(t, "openssl")
 	e := newEnv(t)
 	l := e.open(t, t.TempDir())
 	appendN(t, l, 0, 6)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"shopwatch/internal/testparts"
 	"strings"
 	"sync"
 	"testing"
@@ -165,22 +166,8 @@ func TestVerifyRejects(t *testing.T) {
 	}
 }
 
-// requireTool returns the path of a command the test needs. Outside CI a
-// missing tool skips the test; with CI=true it fails it.
-func requireTool(t testing.TB, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
-}
-
 func TestOpenSSLVerifies(t *testing.T) {
-	openssl := requireTool(t, "openssl")
+	openssl := testparts.Tool(t, "openssl")
 	a := newAuthority(t)
 	dir := t.TempDir()
 	data := []byte("{\"evidence_id\": \"ev-20260301T101500Z-3fa9c2e1b7d0\"}\n")

@@ -197,3 +197,14 @@ func RealPage(tb testing.TB, name string) []byte {
 	}
 	return b
 }
+
+// Tool returns the path of a standard command-line tool the tests check
+// shopwatch's output with (openssl, sha256sum), or ends the test.
+func Tool(tb testing.TB, name string) string {
+	tb.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Unavailable(tb, name, err)
+	}
+	return p
+}
