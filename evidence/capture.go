@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"shopwatch"
+	"shopwatch/evidence/warc"
 )
 
 // KeyPrefix is the store folder that holds every capture:
@@ -29,7 +30,26 @@ const (
 	ScreenshotFile = "screenshot.png"
 	FindingsFile   = "findings.json"
 	MetadataFile   = "metadata.json"
+	// WARCFile holds the capture as WARC 1.1 records, one gzip member each.
+	WARCFile = "capture.warc.gz"
+	// EnvironmentFile is the capture-environment check made before the
+	// capture session (clock, proxies, hosts file, binary digests).
+	EnvironmentFile = "environment.json"
+
+	MediaWARC = "application/warc"
 )
+
+// captureStart is when the capture began: the first exchange's start, else
+// the capture time. WARC-Date of every record of the capture.
+func captureStart(p *shopwatch.Page, now time.Time) time.Time {
+	if len(p.Exchanges) > 0 && !p.Exchanges[0].Started.IsZero() {
+		return p.Exchanges[0].Started.UTC()
+	}
+	if !p.FetchedAt.IsZero() {
+		return p.FetchedAt.UTC()
+	}
+	return now
+}
 
 // CaptureMeta describes who and what made a capture. Zero fields get
 // defaults: Host the machine's host name, ClockSource "system clock", Now
@@ -40,6 +60,9 @@ type CaptureMeta struct {
 	ClockSource string           // what set the clock, e.g. "system clock", "ntp: ntp.ntsc.ac.cn"
 	Now         func() time.Time // capture time source
 	Version     string           // shopwatch version
+	// Environment is the capture-environment report (JSON) of the session
+	// this capture belongs to; stored as environment.json when set.
+	Environment []byte
 	// Notary, when set, timestamps every manifest and enters it in the
 	// ledger; a capture that cannot be sealed fails.
 	Notary *Notary
@@ -262,6 +285,22 @@ func (c *capture) parts() ([]part, error) {
 	parts = append(parts, newPart(TextFile, MediaText, []byte(p.Text)))
 	if len(p.Screenshot) > 0 {
 		parts = append(parts, newPart(ScreenshotFile, MediaPNG, p.Screenshot))
+	}
+	// The same exchanges and resources as a WARC 1.1 file, for web-archive
+	// tools; the per-file artifacts above stay for plain inspection.
+	if len(p.Exchanges) > 0 || p.HTML != "" || len(p.Screenshot) > 0 {
+		var wb bytes.Buffer
+		err := warc.Write(&wb, p, warc.Info{
+			Software: "shopwatch", Version: c.meta.Version, Operator: c.meta.Operator, Host: c.meta.Host,
+			CaptureTime: captureStart(p, c.now),
+		})
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, newPart(WARCFile, MediaWARC, wb.Bytes()))
+	}
+	if len(c.meta.Environment) > 0 {
+		parts = append(parts, newPart(EnvironmentFile, MediaJSON, c.meta.Environment))
 	}
 
 	fl := make([]shopwatch.Finding, len(c.findings))
