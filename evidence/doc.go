@@ -52,6 +52,16 @@
 //	page.html       text/html; charset=utf-8    the page decoded to UTF-8
 //	text.txt        text/plain; charset=utf-8   the visible text the rules read
 //	screenshot.png  image/png                   the rendered page (browser path only)
+//	capture.warc.gz application/warc            the same exchanges as WARC 1.1 records
+//	                                            (warcinfo, request, response with the
+//	                                            exact bytes and sha256 block/payload
+//	                                            digests) plus resource records for the
+//	                                            markup, text and screenshot; one gzip
+//	                                            member per record (see evidence/warc)
+//	environment.json application/json           the capture-environment check of the
+//	                                            session (clock offset against the TSA,
+//	                                            proxy variables, hosts-file pins,
+//	                                            binary digests; see evidence/envcheck)
 //	findings.json   application/json            array of findings raised on the page
 //	                                            (rule, law, article, match, snippet,
 //	                                            offset into text.txt …)

@@ -59,6 +59,11 @@ type Config struct {
 	// Notary timestamps every capture's manifest and enters it in the
 	// ledger; nil captures are signed only.
 	Notary *evidence.Notary
+	// Environment is the capture-environment report of this session,
+	// stored in every capture; ClockSource names what the clock was checked
+	// against ("system clock" when unchecked).
+	Environment []byte
+	ClockSource string
 	Host   string // capture host name, recorded in evidence
 	Logger *slog.Logger
 	// Progress, when set, is called about once a second with the sweep's counts.
@@ -103,6 +108,9 @@ func (r *Runner) cfg() Config {
 	}
 	if c.Host == "" {
 		c.Host, _ = os.Hostname()
+	}
+	if c.ClockSource == "" {
+		c.ClockSource = "system clock"
 	}
 	return c
 }
@@ -381,7 +389,8 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 		rec, err = evidence.Capture(vctx, r.Store, r.Signer, page, findings, evidence.CaptureMeta{
 			Operator:    c.Operator,
 			Host:        c.Host,
-			ClockSource: "system clock",
+			ClockSource: c.ClockSource,
+			Environment: c.Environment,
 			Version:     shopwatch.Version,
 			Now:         c.Now,
 			Notary:      c.Notary,

@@ -50,6 +50,11 @@ type Config struct {
 		AllowPrivate    bool          `yaml:"allow_private"`
 		Allow           []string      `yaml:"allow"`
 	} `yaml:"crawler"`
+	Capture struct {
+		AllowProxy             bool          `yaml:"allow_proxy"`
+		StopOnEnvironmentFault bool          `yaml:"stop_on_environment_failure"`
+		MaxClockOffset         time.Duration `yaml:"max_clock_offset"`
+	} `yaml:"capture"`
 	TSA struct {
 		URL      string `yaml:"url"`
 		RootFile string `yaml:"root_file"`

@@ -80,6 +80,9 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	if _, err := r.Plan(ctx, sweepID, targets); err != nil {
 		return err
 	}
+	if err := a.checkEnvironment(ctx, r, targets); err != nil {
+		return err
+	}
 	r.Config.Progress = progressLogger(a)
 	sum, err := r.Run(ctx, sweepID)
 	if err != nil {

@@ -425,3 +425,55 @@ func TestRulesLintAndTest(t *testing.T) {
 		t.Errorf("rules test: %s", out)
 	}
 }
+
+// Every capture carries the environment check of its session; a proxy in
+// the environment fails it, and stop_on_environment_failure stops capture.
+func TestCaptureEnvironment(t *testing.T) {
+	_, base := market(t, 2)
+	data := t.TempDir()
+	mustSW(t, "--data", data, "target", "add", base+"/shop/1/", "--category", "food")
+	mustSW(t, "--data", data, "target", "add", base+"/shop/2/", "--category", "food")
+	mustSW(t, "--data", data, "--allow-private", "sweep")
+	var recs []struct{ ID string }
+	json.Unmarshal([]byte(mustSW(t, "--data", data, "evidence", "list", "--json")), &recs)
+	if len(recs) == 0 {
+		t.Fatal("no evidence")
+	}
+	bundle := filepath.Join(t.TempDir(), "b.zip")
+	mustSW(t, "--data", data, "evidence", "export", recs[0].ID, "-o", bundle)
+	zr, err := zip.OpenReader(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	var env struct {
+		OK    bool `json:"ok"`
+		Clock struct {
+			Source   string `json:"source"`
+			Verified bool   `json:"verified"`
+		} `json:"clock"`
+	}
+	rc, err := zr.Open("environment.json")
+	if err != nil {
+		t.Fatalf("bundle has no environment.json: %v", err)
+	}
+	json.NewDecoder(rc).Decode(&env)
+	rc.Close()
+	if !env.OK || !env.Clock.Verified || !strings.HasPrefix(env.Clock.Source, "rfc3161") {
+		t.Errorf("environment record: %+v", env)
+	}
+
+	t.Setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfg, []byte("capture:\n  stop_on_environment_failure: true\n"), 0o644)
+	_, e, code := sw(t, "--config", cfg, "--data", data, "--allow-private", "sweep", "--all")
+	if code != exitFailed || !strings.Contains(e, "HTTPS_PROXY") {
+		t.Errorf("sweep with a proxy and stop_on_environment_failure: exit %d, %s", code, e)
+	}
+	// The stopped session planned nothing: no sweep has pending visits.
+	t.Setenv("HTTPS_PROXY", "")
+	out := mustSW(t, "--data", data, "--allow-private", "serve", "--tick", "1s", "--cycles", "1")
+	if strings.Contains(out, "resuming sweep") {
+		t.Errorf("a stopped session left a planned sweep behind:\n%s", out)
+	}
+}

@@ -42,7 +42,11 @@ func runSweep(ctx context.Context, a *app, args []string) error {
 		r.Config.Workers = *workers
 	}
 	sweepID := *resume
-	if sweepID == "" {
+	if sweepID != "" {
+		if err := a.checkEnvironment(ctx, r, nil); err != nil {
+			return err
+		}
+	} else {
 		ts, err := d.ListTargets(ctx)
 		if err != nil {
 			return err
@@ -106,6 +110,11 @@ func (a *app) planDue(ctx context.Context, d *db.DB, r *sweep.Runner, ts []shopw
 		for _, w := range ws {
 			fmt.Fprintf(a.stderr, "festival window active: %s\n", w.Name())
 		}
+	}
+	// Check the capture environment first: a session it stops leaves no
+	// planned sweep behind.
+	if err := a.checkEnvironment(ctx, r, due); err != nil {
+		return "", 0, err
 	}
 	id, err := d.CreateSweep(ctx, name)
 	if err != nil {
