@@ -64,8 +64,8 @@ type Config struct {
 	// against ("system clock" when unchecked).
 	Environment []byte
 	ClockSource string
-	Host   string // capture host name, recorded in evidence
-	Logger *slog.Logger
+	Host        string // capture host name, recorded in evidence
+	Logger      *slog.Logger
 	// Progress, when set, is called about once a second with the sweep's counts.
 	Progress func(db.Stats)
 	// Now is the clock; default time.Now.
