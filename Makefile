@@ -13,7 +13,7 @@ TEST_TIMEOUT ?= 25m
 
 export PATH := $(GOBIN):$(PATH)
 
-.PHONY: all setup setup-go setup-chromium setup-minio build demo test test-short bench soak lint fmt tidy-check clean
+.PHONY: all setup setup-go setup-chromium setup-minio build demo test test-short bench soak lint fmt fmt-check tidy-check clean
 
 all: build
 
@@ -40,7 +40,7 @@ build: setup-go
 demo: build
 	./bin/shopwatch demo
 
-test: setup
+test: setup fmt-check
 	$(GO) vet ./...
 	$(GO) test -race -timeout $(TEST_TIMEOUT) ./...
 
@@ -64,8 +64,10 @@ soak: setup-go
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
-lint: tidy-check
+fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+lint: tidy-check fmt-check
 	$(GO) vet ./...
 
 tidy-check:
