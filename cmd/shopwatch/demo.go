@@ -83,7 +83,7 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	if err := a.checkEnvironment(ctx, r, targets); err != nil {
 		return err
 	}
-	r.Config.Progress = progressLogger(a)
+	r.Config.Progress = progressLines(a.stderr)
 	sum, err := r.Run(ctx, sweepID)
 	if err != nil {
 		return err

@@ -38,7 +38,7 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	if *workers > 0 {
 		r.Config.Workers = *workers
 	}
-	r.Config.Progress = progressLogger(a)
+	r.Config.Progress = progressLines(a.stderr)
 
 	// Finish what an earlier run left.
 	sweeps, err := d.ListSweeps(ctx)

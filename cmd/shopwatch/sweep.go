@@ -64,8 +64,10 @@ func runSweep(ctx context.Context, a *app, args []string) error {
 			return nil
 		}
 	}
-	r.Config.Progress = progressLogger(a)
+	update, finish := a.progress()
+	r.Config.Progress = update
 	sum, err := r.Run(ctx, sweepID)
+	finish()
 	if sum != nil {
 		if *asJSON {
 			if jerr := a.printJSON(sum); jerr != nil {
@@ -188,17 +190,6 @@ func (a *app) runner(ctx context.Context, d *db.DB) (*sweep.Runner, error) {
 	}}, nil
 }
 
-func progressLogger(a *app) func(db.Stats) {
-	last := time.Now()
-	return func(st db.Stats) {
-		if time.Since(last) < 5*time.Second {
-			return
-		}
-		last = time.Now()
-		fmt.Fprintf(a.stderr, "sweep: %d done, %d failed, %d pending, %d leased, %d findings\n",
-			st.Done, st.Failed, st.Pending, st.Leased, st.Findings)
-	}
-}
 
 func printSummary(w io.Writer, s *sweep.Summary) {
 	fmt.Fprintf(w, "sweep %s: %d pages done, %d failed, %d findings, %d evidence records in %s\n",
