@@ -190,7 +190,6 @@ func (a *app) runner(ctx context.Context, d *db.DB) (*sweep.Runner, error) {
 	}}, nil
 }
 
-
 func printSummary(w io.Writer, s *sweep.Summary) {
 	fmt.Fprintf(w, "sweep %s: %d pages done, %d failed, %d findings, %d evidence records in %s\n",
 		s.Sweep, s.Done, s.Failed, s.Findings, s.Evidence, s.Elapsed.Round(time.Millisecond))
