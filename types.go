@@ -43,6 +43,7 @@ type Target struct {
 	Schedule     string    `json:"schedule,omitempty"` // cron expression; empty means on every sweep
 	Depth        int       `json:"depth"`              // how many link levels to follow on the same host
 	Browser      bool      `json:"browser,omitempty"`  // render with the browser path
+	Mobile       bool      `json:"mobile,omitempty"`   // render as a phone (H5 page); implies the browser path
 	Added        time.Time `json:"added"`
 	LastSwept    time.Time `json:"last_swept,omitzero"` // when a sweep last planned it
 }
@@ -71,6 +72,7 @@ type Visit struct {
 	Depth      int        `json:"depth"` // link levels still to follow from this page
 	Priority   int        `json:"priority"`
 	Browser    bool       `json:"browser,omitempty"`
+	Mobile     bool       `json:"mobile,omitempty"`
 	Parent     string     `json:"parent,omitempty"` // visit that found this URL
 	State      VisitState `json:"state"`
 	Attempts   int        `json:"attempts"` // leases handed out so far; also the lease token
@@ -101,6 +103,42 @@ type Exchange struct {
 	Started        time.Time     `json:"started"`
 	Duration       time.Duration `json:"duration"`
 	Err            string        `json:"error,omitempty"`
+	// ResolvedIPs are the addresses the host name resolved to when the
+	// connection was made (empty for a reused connection or an IP literal).
+	ResolvedIPs []string `json:"resolved_ips,omitempty"`
+	// TLS describes the TLS session the exchange used; nil for plain HTTP.
+	TLS *TLSInfo `json:"tls,omitempty"`
+}
+
+// TLSInfo is the TLS session an exchange crossed, as the client saw it.
+type TLSInfo struct {
+	Version     string `json:"version"`      // "TLS 1.3"
+	CipherSuite string `json:"cipher_suite"` // IANA name, e.g. TLS_AES_128_GCM_SHA256
+	ServerName  string `json:"server_name,omitempty"`
+	ALPN        string `json:"alpn,omitempty"`
+	Resumed     bool   `json:"resumed,omitempty"`
+	// PeerCertificates is the chain the server presented, leaf first, DER.
+	PeerCertificates [][]byte `json:"-"`
+	// Verified reports whether the chain verified against the trusted roots.
+	Verified bool `json:"verified"`
+}
+
+// TimedText is one text that appeared on a live page (a livestream room's
+// title, shelf item, caption or comment) and when it was on screen.
+type TimedText struct {
+	Source string    `json:"source"` // title, host, shelf, caption, comment …
+	Text   string    `json:"text"`
+	First  time.Time `json:"first_seen"`
+	Last   time.Time `json:"last_seen"`
+	// Offset is the byte offset of Text in Page.Text, where the timeline
+	// is laid out one entry per line.
+	Offset int `json:"offset"`
+}
+
+// Snapshot is a screenshot taken at one moment of a watched page.
+type Snapshot struct {
+	At  time.Time `json:"at"`
+	PNG []byte    `json:"-"`
 }
 
 // Page is what a fetch or render of one URL produced.
@@ -123,7 +161,32 @@ type Page struct {
 	Exchanges       []Exchange `json:"exchanges"` // in order, redirects first
 	FetchedAt       time.Time  `json:"fetched_at"`
 	Screenshot      []byte     `json:"-"` // PNG, browser path only
+	MHTML           []byte     `json:"-"` // the rendered page as MHTML, browser path only
+	PDF             []byte     `json:"-"` // the rendered page printed to PDF, when asked for
 	Rendered        bool       `json:"rendered,omitempty"`
+	Mobile          bool       `json:"mobile,omitempty"` // rendered with mobile emulation
+	// Robots is the robots.txt exchange of the page's host, recorded for
+	// the evidence (it does not block an inspection); nil when not fetched.
+	Robots *Exchange `json:"robots,omitempty"`
+	// Timeline lists the texts that appeared while a live page was
+	// watched; Text then holds them one per line at their Offsets.
+	Timeline []TimedText `json:"timeline,omitempty"`
+	// Snapshots are the timed screenshots of a watched page.
+	Snapshots []Snapshot `json:"snapshots,omitempty"`
+}
+
+// TimelineAt returns the timeline entry whose text holds byte offset off of
+// Text, and false when off falls outside every entry.
+func (p *Page) TimelineAt(off int) (TimedText, bool) {
+	if p == nil || off < 0 {
+		return TimedText{}, false
+	}
+	for _, t := range p.Timeline {
+		if off >= t.Offset && off < t.Offset+len(t.Text) {
+			return t, true
+		}
+	}
+	return TimedText{}, false
 }
 
 // Responded reports whether the page holds any server response: a rendered
@@ -175,6 +238,10 @@ type Finding struct {
 	VisitID    string    `json:"visit_id,omitempty"`
 	EvidenceID string    `json:"evidence_id,omitempty"`
 	Time       time.Time `json:"time,omitzero"`
+	// SeenFrom and SeenUntil bound when the matched text was on screen,
+	// for findings on a watched live page.
+	SeenFrom  time.Time `json:"seen_from,omitzero"`
+	SeenUntil time.Time `json:"seen_until,omitzero"`
 }
 
 // Artifact is one stored file of a capture.
