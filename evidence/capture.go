@@ -30,8 +30,9 @@ const (
 	ScreenshotFile = "screenshot.png"
 	FindingsFile   = "findings.json"
 	MetadataFile   = "metadata.json"
-	// WARCFile holds the capture as WARC 1.1 records, one gzip member each.
-	WARCFile = "capture.warc.gz"
+	// WARCFile holds the capture as WARC 1.1 records, one gzip member each,
+	// in the archive/ folder where WACZ readers look for WARC files.
+	WARCFile = "archive/capture.warc.gz"
 	// EnvironmentFile is the capture-environment check made before the
 	// capture session (clock, proxies, hosts file, binary digests).
 	EnvironmentFile = "environment.json"

@@ -169,7 +169,7 @@ func newFixture(t *testing.T) *fixture {
 var wantArtifacts = []string{
 	"exchanges/001-request.http", "exchanges/001-response.http", "exchanges/001.json",
 	"exchanges/002-request.http", "exchanges/002-response.http", "exchanges/002.json",
-	"page.html", "text.txt", "screenshot.png", "capture.warc.gz", "findings.json", "metadata.json",
+	"page.html", "text.txt", "screenshot.png", "archive/capture.warc.gz", "findings.json", "metadata.json",
 }
 
 func TestCaptureRecord(t *testing.T) {
@@ -293,7 +293,7 @@ func TestCaptureWithoutResponseOrScreenshot(t *testing.T) {
 	for _, a := range rec.Artifacts {
 		names = append(names, a.Name)
 	}
-	want := []string{"exchanges/001-request.http", "exchanges/001.json", "page.html", "text.txt", "capture.warc.gz", "findings.json", "metadata.json", "manifest.json", "manifest.sig", "signer.pub"}
+	want := []string{"exchanges/001-request.http", "exchanges/001.json", "page.html", "text.txt", "archive/capture.warc.gz", "findings.json", "metadata.json", "manifest.json", "manifest.sig", "signer.pub"}
 	if !slices.Equal(names, want) {
 		t.Errorf("artifacts = %q, want %q", names, want)
 	}

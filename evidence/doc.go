@@ -52,7 +52,7 @@
 //	page.html       text/html; charset=utf-8    the page decoded to UTF-8
 //	text.txt        text/plain; charset=utf-8   the visible text the rules read
 //	screenshot.png  image/png                   the rendered page (browser path only)
-//	capture.warc.gz application/warc            the same exchanges as WARC 1.1 records
+//	archive/capture.warc.gz application/warc           the same exchanges as WARC 1.1 records
 //	                                            (warcinfo, request, response with the
 //	                                            exact bytes and sha256 block/payload
 //	                                            digests) plus resource records for the

@@ -12,7 +12,7 @@ import (
 // the stored request and response, digests that recompute.
 func TestCaptureWARCAgreesWithArtifacts(t *testing.T) {
 	f := newFixture(t)
-	raw := readStored(t, f.store, key(f.rec, "capture.warc.gz"))
+	raw := readStored(t, f.store, key(f.rec, "archive/capture.warc.gz"))
 	recs, err := warc.Read(bytes.NewReader(raw))
 	if err != nil {
 		t.Fatal(err)
