@@ -13,7 +13,7 @@ TEST_TIMEOUT ?= 25m
 
 export PATH := $(GOBIN):$(PATH)
 
-.PHONY: all setup setup-go setup-chromium setup-minio build demo test test-short bench soak lint fmt fmt-check tidy-check clean
+.PHONY: all setup setup-go setup-chromium setup-minio setup-bench build demo test test-short bench bench-crawlers bench-100k soak lint fmt fmt-check tidy-check clean
 
 all: build
 
@@ -52,6 +52,22 @@ test-short:
 # the same invocation.
 bench: setup-go
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 2s ./...
+
+# Debian's Scrapy, the second baseline of the crawler comparison.
+setup-bench:
+	@if /usr/bin/python3 -c 'import scrapy' 2>/dev/null; then echo "scrapy: $$(/usr/bin/python3 -c 'import scrapy; print(scrapy.__version__)')"; else \
+		echo "installing Debian's python3-scrapy"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-scrapy >/dev/null; fi
+
+# shopwatch's full sweep against bare colly and Scrapy on the same loopback
+# market (bench/crawlers.sh); about 10,000 pages.
+BENCH_SHOPS ?= 2000
+bench-crawlers: setup-go setup-bench
+	SHOPS=$(BENCH_SHOPS) HOSTS=8 bench/crawlers.sh
+
+# The same over a market of about 100,000 pages, for peak RSS at scale.
+bench-100k: setup-go setup-bench
+	SHOPS=20000 HOSTS=8 bench/crawlers.sh
 
 # Long fuzzing of the rule loader, the checker and the normaliser (one fuzz
 # target per run, as go test requires). SOAK_TIME per target.
