@@ -40,7 +40,9 @@ var gbkFamily = map[string]bool{
 // their meta after 150 KB of scripts); then detection: valid UTF-8 is UTF-8,
 // bytes that form GB 18030 sequences are GB 18030, anything else is
 // windows-1252. A label the encoding registry does not know is skipped, as
-// browsers do.
+// browsers do. A declared label the bytes plainly contradict gives way to
+// detection: legacy-labelled valid UTF-8 is read as UTF-8, and UTF-8-labelled
+// clean GB 18030 as GB 18030 (source SourceDetected, declared kept).
 //
 // charset is the decoder used ("utf-8", "gb18030", "big5" …); declared is
 // the label the header or a meta tag carried, lower-cased, even when it was
@@ -58,6 +60,10 @@ func DecodeHTML(body []byte, contentType string) (html string, charset, declared
 		if mislabelledUTF8(body, name) {
 			html, err = decodeWith(body, "utf-8")
 			return html, "utf-8", declared, SourceDetected, err
+		}
+		if mislabelledGB(body, name) {
+			html, err = decodeWith(body, "gb18030")
+			return html, "gb18030", declared, SourceDetected, err
 		}
 		html, err = decodeWith(body, name)
 		return html, name, declared, SourceHeader, err
@@ -78,6 +84,10 @@ func DecodeHTML(body []byte, contentType string) (html string, charset, declared
 			if mislabelledUTF8(body, name) {
 				html, err = decodeWith(body, "utf-8")
 				return html, "utf-8", declared, SourceDetected, err
+			}
+			if mislabelledGB(body, name) {
+				html, err = decodeWith(body, "gb18030")
+				return html, "gb18030", declared, SourceDetected, err
 			}
 			html, err = decodeWith(body, name)
 			return html, name, declared, SourceMeta, err
@@ -158,6 +168,22 @@ func mislabelledUTF8(b []byte, name string) bool {
 		return false
 	}
 	ok, bad := utf8Stats(b)
+	return bad == 0 && ok >= 4
+}
+
+// mislabelledGB reports whether bytes declared as UTF-8 are in fact GB
+// 18030: not valid UTF-8, yet at least four well-formed GB 18030 sequences
+// and no bad one. Sellers' pages mislabelled this way read as mojibake in a
+// browser, which would also hide their text from the rules; the declared
+// label stays in the record and the raw bytes in the evidence.
+func mislabelledGB(b []byte, name string) bool {
+	if name != "utf-8" {
+		return false
+	}
+	if _, bad := utf8Stats(b); bad == 0 {
+		return false
+	}
+	ok, bad := gb18030Stats(b)
 	return bad == 0 && ok >= 4
 }
 

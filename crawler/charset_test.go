@@ -224,3 +224,28 @@ func TestCharsetFromContent(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeHTMLUTF8LabelOnGBBytes(t *testing.T) {
+	const zh = "全网最佳口碑，行业第一品牌，国家级品质"
+	body := gbk(t, "<html><body><p>"+zh+"</p></body></html>")
+	for _, tc := range []struct{ ct, via string }{
+		{"text/html; charset=utf-8", "header"},
+		{"text/html", "meta"},
+	} {
+		b := body
+		if tc.via == "meta" {
+			b = append([]byte(`<meta charset="utf-8">`), body...)
+		}
+		html, cs, declared, source, err := DecodeHTML(b, tc.ct)
+		if err != nil || cs != "gb18030" || declared != "utf-8" || source != SourceDetected || !strings.Contains(html, zh) {
+			t.Errorf("%s: charset %q declared %q source %q err %v, text found %v; want gb18030 detected over the utf-8 label",
+				tc.via, cs, declared, source, err, strings.Contains(html, zh))
+		}
+	}
+	// UTF-8 with one stray byte keeps its label: the bytes do not read as
+	// clean GB 18030.
+	mixed := append([]byte("<p>"+zh+"</p>"), 0xff)
+	if _, cs, _, source, _ := DecodeHTML(mixed, "text/html; charset=utf-8"); cs != "utf-8" || source != SourceHeader {
+		t.Errorf("utf-8 with a stray byte: %q from %q, want utf-8 from the header", cs, source)
+	}
+}

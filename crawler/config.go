@@ -1,6 +1,7 @@
 package crawler
 
 import (
+	"crypto/x509"
 	"fmt"
 	"time"
 )
@@ -43,6 +44,21 @@ type Config struct {
 	// A cloud metadata address opens only when an entry names exactly that
 	// address. See AllowLoopback.
 	Allow []string
+	// RootCAs are the certificate authorities HTTPS servers are verified
+	// against; nil means the system roots. Verification is always on: a
+	// certificate that does not verify fails the request, naming the URL,
+	// and the chain the server presented is still recorded in the exchange.
+	RootCAs *x509.CertPool
+	// RecordRobots makes Fetch record the robots.txt of the page's origin
+	// (scheme, host and port) in Page.Robots, fetched once per origin and
+	// cached (see Fetcher.Robots). robots.txt is evidence only: it never
+	// blocks or fails a fetch. Off in DefaultConfig, like every zero field,
+	// so that tests and one-off fetches make only the requests they ask
+	// for; sweeps that produce evidence turn it on.
+	RecordRobots bool
+	// RobotsTimeout bounds one robots.txt fetch, the wait for a per-host
+	// slot included, and so how long Fetch waits for it after the page.
+	RobotsTimeout time.Duration
 }
 
 // DefaultUserAgent is the User-Agent of DefaultConfig.
@@ -50,7 +66,8 @@ const DefaultUserAgent = "shopwatch/1 (market regulation inspection)"
 
 // DefaultConfig returns the configuration New applies to zero fields: 30 s
 // timeout, 8 MiB bodies, 10 redirects, 4 requests per host, no delay, 16
-// requests in all, and the URL guard on with nothing allowed.
+// requests in all, the URL guard on with nothing allowed, system roots,
+// robots.txt not recorded, and a 10 s robots.txt timeout for when it is.
 func DefaultConfig() Config {
 	return Config{
 		UserAgent:       DefaultUserAgent,
@@ -60,6 +77,7 @@ func DefaultConfig() Config {
 		PerHostParallel: 4,
 		PerHostDelay:    0,
 		MaxParallel:     16,
+		RobotsTimeout:   10 * time.Second,
 	}
 }
 
@@ -86,6 +104,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxParallel == 0 {
 		c.MaxParallel = d.MaxParallel
 	}
+	if c.RobotsTimeout == 0 {
+		c.RobotsTimeout = d.RobotsTimeout
+	}
 	switch {
 	case c.Timeout < 0:
 		return c, fmt.Errorf("crawler config: negative timeout %s", c.Timeout)
@@ -99,6 +120,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("crawler config: negative max parallelism %d", c.MaxParallel)
 	case c.PerHostDelay < 0:
 		return c, fmt.Errorf("crawler config: negative per-host delay %s", c.PerHostDelay)
+	case c.RobotsTimeout < 0:
+		return c, fmt.Errorf("crawler config: negative robots.txt timeout %s", c.RobotsTimeout)
 	}
 	return c, nil
 }

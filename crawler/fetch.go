@@ -29,6 +29,7 @@ type Fetcher struct {
 	base      *colly.Collector
 	transport *recordingTransport
 	limits    *hostLimiter
+	robots    *robotsCache
 	log       *slog.Logger
 }
 
@@ -57,6 +58,7 @@ func New(cfg Config) (*Fetcher, error) {
 		return nil, fmt.Errorf("crawler config: %w", err)
 	}
 	f.transport = newRecordingTransport(cfg, g, f.limits)
+	f.robots = newRobotsCache(f.fetchRobots)
 
 	c := colly.NewCollector()
 	// colly reads COLLY_* environment variables in NewCollector; set every
@@ -125,11 +127,39 @@ func (f *Fetcher) checkRedirect(req *http.Request, via []*http.Request) error {
 // status of 400 or more (decoded as usual), with ErrTooManyRedirects, and
 // with network errors. Only ErrInvalidURL, and a context that ends before
 // the first request starts, come with a nil Page. Errors name the URL.
+//
+// With Config.RecordRobots, Page.Robots holds the robots.txt exchange of
+// the final URL's origin (see Robots). It is fetched alongside the page and
+// waited for afterwards, at most Config.RobotsTimeout from its start; it
+// never changes the page, its error or whether the page is fetched.
 func (f *Fetcher) Fetch(ctx context.Context, rawURL string) (*shopwatch.Page, error) {
 	u, err := parseTargetURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %q: %w", rawURL, err)
 	}
+	robots := f.pageRobots(ctx, u)
+	page, err := f.fetchPage(ctx, rawURL, u)
+	if page != nil && robots != nil {
+		f.attachRobots(ctx, page, u, robots)
+	}
+	return page, err
+}
+
+// attachRobots sets page.Robots to the robots.txt exchange of the origin
+// the page came from: the requested one, whose fetch is under way, or the
+// final URL's when a redirect left it. It leaves Robots nil when ctx ends
+// first.
+func (f *Fetcher) attachRobots(ctx context.Context, page *shopwatch.Page, u *url.URL, e *robotsEntry) {
+	if fu, err := url.Parse(page.FinalURL); err == nil && fu.Hostname() != "" {
+		if o := robotsOrigin(fu); o != robotsOrigin(u) {
+			e = f.robots.get(ctx, o)
+		}
+	}
+	page.Robots, _ = e.wait(ctx)
+}
+
+// fetchPage is Fetch without robots.txt.
+func (f *Fetcher) fetchPage(ctx context.Context, rawURL string, u *url.URL) (*shopwatch.Page, error) {
 	started := time.Now()
 
 	fctx, cancel := context.WithCancelCause(ctx)

@@ -309,32 +309,40 @@ func newGuardedDialer(g *guard, d *net.Dialer) *guardedDialer {
 // resolve returns the addresses a connection to host may use, or a
 // *GuardError naming the first refused one.
 func (d *guardedDialer) resolve(ctx context.Context, network, host string) ([]netip.Addr, error) {
-	var addrs []netip.Addr
-	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
-		addrs = []netip.Addr{a.Unmap()}
+	usable, _, err := d.resolveAll(ctx, network, host)
+	return usable, err
+}
+
+// resolveAll is resolve that also returns every address the host resolved
+// to, in the resolver's order, before any is set aside for not matching
+// network (an IP literal resolves to itself). all is nil when the lookup
+// failed.
+func (d *guardedDialer) resolveAll(ctx context.Context, network, host string) (usable, all []netip.Addr, err error) {
+	if a, perr := netip.ParseAddr(strings.Trim(host, "[]")); perr == nil {
+		all = []netip.Addr{a.Unmap()}
 	} else {
-		addrs, err = d.lookup(ctx, host)
+		all, err = d.lookup(ctx, host)
 		if err != nil {
-			return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+			return nil, nil, &net.OpError{Op: "dial", Net: network, Err: err}
 		}
 	}
-	var out []netip.Addr
-	for _, a := range addrs {
+	for i, a := range all {
 		a = a.Unmap()
+		all[i] = a
 		if gerr := d.guard.check(host, a); gerr != nil {
-			return nil, gerr
+			return nil, all, gerr
 		}
 		switch {
 		case network == "tcp4" && !a.Is4(), network == "tcp6" && !a.Is6():
 			continue
 		}
-		out = append(out, a)
+		usable = append(usable, a)
 	}
-	if len(out) == 0 {
-		return nil, &net.OpError{Op: "dial", Net: network,
+	if len(usable) == 0 {
+		return nil, all, &net.OpError{Op: "dial", Net: network,
 			Err: &net.DNSError{Err: "no suitable address", Name: host, IsNotFound: true}}
 	}
-	return out, nil
+	return usable, all, nil
 }
 
 // DialContext connects to addr ("host:port") after the guard has passed
@@ -342,18 +350,26 @@ func (d *guardedDialer) resolve(ctx context.Context, network, host string) ([]ne
 // resolver gave them (RFC 6724), the time left shared among those not yet
 // tried, as net.Dialer does; the first connection wins.
 func (d *guardedDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, _, err := d.dialResolved(ctx, network, addr)
+	return c, err
+}
+
+// dialResolved is DialContext that also returns every address the host
+// resolved to for this connection (see resolveAll), for the evidence: on
+// success, and on failure once the host has resolved.
+func (d *guardedDialer) dialResolved(ctx context.Context, network, addr string) (net.Conn, []netip.Addr, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
-		return nil, &net.OpError{Op: "dial", Net: network, Err: err}
+		return nil, nil, &net.OpError{Op: "dial", Net: network, Err: err}
 	}
 	if d.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.timeout)
 		defer cancel()
 	}
-	addrs, err := d.resolve(ctx, network, host)
+	addrs, all, err := d.resolveAll(ctx, network, host)
 	if err != nil {
-		return nil, err
+		return nil, all, err
 	}
 	var first error
 	for i, a := range addrs {
@@ -366,7 +382,7 @@ func (d *guardedDialer) DialContext(ctx context.Context, network, addr string) (
 		c, err := d.dial(actx, network, net.JoinHostPort(a.String(), portStr))
 		cancel()
 		if err == nil {
-			return c, nil
+			return c, all, nil
 		}
 		if first == nil {
 			first = err
@@ -375,7 +391,7 @@ func (d *guardedDialer) DialContext(ctx context.Context, network, addr string) (
 			break
 		}
 	}
-	return nil, first
+	return nil, all, first
 }
 
 // withURL returns a copy of the *GuardError in err carrying rawURL, or err

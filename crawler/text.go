@@ -39,9 +39,13 @@ func extract(htmlText string) extracted {
 	var ex extracted
 	doc, err := goquery.NewDocumentFromReader(strings.NewReader(htmlText))
 	if err != nil {
-		// html.Parse only fails when reading fails; a strings.Reader
-		// does not.
-		return ex
+		// The parser refuses markup nested deeper than it allows (512
+		// open elements). Browsers still show such a page, so read it
+		// with the excess nesting dropped rather than read nothing.
+		doc, err = goquery.NewDocumentFromReader(strings.NewReader(flattenDeep(htmlText, maxNesting)))
+		if err != nil {
+			return ex
+		}
 	}
 	w := newTextWriter()
 	depth := 0
@@ -287,5 +291,51 @@ func (w *textWriter) preText(s string) {
 		}
 		w.flush()
 		w.b.WriteString(line)
+	}
+}
+
+// maxNesting is the element depth past which flattenDeep drops tags. It
+// stays well below the parser's own limit, since the parser adds html,
+// head and body and repairs markup by opening elements of its own.
+const maxNesting = 256
+
+// voidElements have no end tag and never nest anything.
+var voidElements = map[string]bool{
+	"area": true, "base": true, "br": true, "col": true, "embed": true, "hr": true, "img": true,
+	"input": true, "link": true, "meta": true, "source": true, "track": true, "wbr": true,
+}
+
+// flattenDeep returns htmlText with every start tag deeper than max open
+// elements removed, together with its end tag; text, links (<a>) and
+// shallower markup stay as they were, so the visible text and the links
+// read the same.
+func flattenDeep(htmlText string, max int) string {
+	z := html.NewTokenizer(strings.NewReader(htmlText))
+	var b strings.Builder
+	b.Grow(len(htmlText))
+	depth := 0
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			return b.String()
+		case html.StartTagToken:
+			name, _ := z.TagName()
+			if !voidElements[string(name)] {
+				depth++
+				if depth > max && string(name) != "a" {
+					continue
+				}
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			if !voidElements[string(name)] {
+				depth--
+				if depth >= max && string(name) != "a" {
+					continue
+				}
+			}
+		}
+		b.Write(z.Raw())
 	}
 }

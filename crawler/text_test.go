@@ -130,3 +130,25 @@ func TestSameHostLinks(t *testing.T) {
 		t.Errorf("links with <base>: %q, want %q", got, want)
 	}
 }
+
+func TestExtractTextDeepNesting(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("<html><body><p>浅层文字</p>")
+	for range 2000 {
+		b.WriteString("<div>")
+	}
+	b.WriteString("深层文字<a href=\"/deep\">链接</a>")
+	for range 2000 {
+		b.WriteString("</div>")
+	}
+	b.WriteString("<p>结尾</p></body></html>")
+	_, text, links := ExtractText(b.String())
+	for _, want := range []string{"浅层文字", "深层文字", "链接", "结尾"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text of 2000-deep markup lacks %q: %q", want, text)
+		}
+	}
+	if len(links) != 1 || links[0] != "/deep" {
+		t.Errorf("links = %q, want [/deep]", links)
+	}
+}

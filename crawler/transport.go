@@ -5,12 +5,16 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptrace"
+	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -91,7 +95,15 @@ func (h *hop) snapshot() shopwatch.Exchange {
 // global slot, then records the request and response header bytes as they
 // crossed the connection, the body bytes as received (up to the body cap
 // plus one byte, to tell a cut body from one that fits exactly), the remote
-// address, the start time and the duration.
+// address, the start time and the duration. It also records the network
+// provenance of the connection the request used: every address the host
+// resolved to when that connection was dialled and, over HTTPS, the TLS
+// session (version, cipher suite, SNI, ALPN, resumption, the certificate
+// chain as presented and whether it verified). A request on a reused
+// keep-alive connection carries the provenance of that connection.
+//
+// No TLS session cache is kept, so every connection makes a full handshake
+// and the recorded chain is the one the server presented on it.
 //
 // Requests go out over HTTP/1.1 only and without transparent compression,
 // so the recorded header bytes are the ones on the wire and the recorded
@@ -110,7 +122,7 @@ func newRecordingTransport(cfg Config, g *guard, limits *hostLimiter) *recording
 	t := &recordingTransport{
 		limits:  limits,
 		dialer:  newGuardedDialer(g, &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}),
-		tlsConf: &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}},
+		tlsConf: &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}, RootCAs: cfg.RootCAs},
 	}
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
@@ -131,20 +143,20 @@ func newRecordingTransport(cfg Config, g *guard, limits *hostLimiter) *recording
 }
 
 func (t *recordingTransport) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := t.dialer.DialContext(ctx, network, addr)
+	c, resolved, err := t.dialer.dialResolved(ctx, network, addr)
 	if err != nil {
-		return nil, err
+		return nil, connFailed(err, addr, resolved, "", nil, false)
 	}
-	return &wireConn{Conn: c}, nil
+	return &wireConn{Conn: c, resolved: addrStrings(resolved)}, nil
 }
 
 // dialTLS does the TLS handshake itself so that the connection it hands to
 // http.Transport is a wireConn over the TLS connection: the bytes it sees are
 // the plaintext HTTP messages.
 func (t *recordingTransport) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
-	raw, err := t.dialer.DialContext(ctx, network, addr)
+	raw, resolved, err := t.dialer.dialResolved(ctx, network, addr)
 	if err != nil {
-		return nil, err
+		return nil, connFailed(err, addr, resolved, "", nil, false)
 	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -158,10 +170,82 @@ func (t *recordingTransport) dialTLS(ctx context.Context, network, addr string) 
 	tc := tls.Client(raw, conf)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
-		return nil, err
+		// The chain the server presented is evidence too, above all when
+		// it did not verify.
+		var info *shopwatch.TLSInfo
+		var cve *tls.CertificateVerificationError
+		if errors.As(err, &cve) {
+			info = tlsInfo(tc.ConnectionState(), cve.UnverifiedCertificates, false)
+		}
+		return nil, connFailed(err, addr, resolved, raw.RemoteAddr().String(), info, true)
 	}
-	return &wireConn{Conn: tc}, nil
+	st := tc.ConnectionState()
+	info := tlsInfo(st, st.PeerCertificates, len(st.VerifiedChains) > 0)
+	return &wireConn{Conn: tc, resolved: addrStrings(resolved), tls: info}, nil
 }
+
+// tlsInfo describes a TLS session from the client's side; certs is the
+// chain as the server presented it, leaf first.
+func tlsInfo(st tls.ConnectionState, certs []*x509.Certificate, verified bool) *shopwatch.TLSInfo {
+	info := &shopwatch.TLSInfo{
+		ServerName: st.ServerName,
+		ALPN:       st.NegotiatedProtocol,
+		Resumed:    st.DidResume,
+		Verified:   verified,
+	}
+	if st.Version != 0 {
+		info.Version = tls.VersionName(st.Version)
+	}
+	if st.CipherSuite != 0 {
+		info.CipherSuite = tls.CipherSuiteName(st.CipherSuite)
+	}
+	for _, c := range certs {
+		info.PeerCertificates = append(info.PeerCertificates, c.Raw)
+	}
+	return info
+}
+
+func addrStrings(as []netip.Addr) []string {
+	if len(as) == 0 {
+		return nil
+	}
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.String()
+	}
+	return out
+}
+
+// connError is a connection that could not be made or secured, with what
+// was learnt about it on the way: the addresses the host resolved to, the
+// peer that answered and, for a failed TLS handshake, the session as far
+// as it got and the chain the server presented. RoundTrip copies these into
+// the exchange. A *GuardError is never wrapped: it stays as it is.
+type connError struct {
+	addr      string // host:port asked for
+	resolved  []string
+	remote    string
+	tls       *shopwatch.TLSInfo
+	handshake bool
+	err       error
+}
+
+func connFailed(err error, addr string, resolved []netip.Addr, remote string, info *shopwatch.TLSInfo, handshake bool) error {
+	var ge *GuardError
+	if errors.As(err, &ge) || (len(resolved) == 0 && info == nil && !handshake) {
+		return err
+	}
+	return &connError{addr: addr, resolved: addrStrings(resolved), remote: remote, tls: info, handshake: handshake, err: err}
+}
+
+func (e *connError) Error() string {
+	if e.handshake {
+		return "TLS handshake with " + e.addr + ": " + e.err.Error()
+	}
+	return e.err.Error()
+}
+
+func (e *connError) Unwrap() error { return e.err }
 
 // RoundTrip implements http.RoundTripper.
 func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -196,10 +280,19 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 	var conn *wireConn
 	trace := &httptrace.ClientTrace{
 		GotConn: func(info httptrace.GotConnInfo) {
+			wc, _ := info.Conn.(*wireConn)
 			h.mu.Lock()
 			h.sent = true
 			if info.Conn != nil {
 				h.ex.RemoteAddr = info.Conn.RemoteAddr().String()
+			}
+			if wc != nil {
+				h.ex.ResolvedIPs = slices.Clone(wc.resolved)
+				h.ex.TLS = nil
+				if wc.tls != nil {
+					cp := *wc.tls // the certificate bytes are shared, never written
+					h.ex.TLS = &cp
+				}
 			}
 			h.mu.Unlock()
 			if conn != nil {
@@ -207,7 +300,7 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 				conn.detach(h, false)
 				conn = nil
 			}
-			if wc, ok := info.Conn.(*wireConn); ok {
+			if wc != nil {
 				conn = wc
 				wc.attach(h)
 			}
@@ -226,6 +319,12 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 	}
 	h.ex.RequestHeader = h.reqHead
 	if err != nil {
+		var ce *connError
+		if !h.sent && errors.As(err, &ce) {
+			h.ex.ResolvedIPs = slices.Clone(ce.resolved)
+			h.ex.RemoteAddr = ce.remote
+			h.ex.TLS = ce.tls
+		}
 		err = withURL(err, req.URL.String())
 		h.ex.Err = err.Error()
 		h.ex.Duration = time.Since(h.ex.Started)
@@ -342,6 +441,8 @@ func (f writerFunc) Write(p []byte) (int, error) { f(p); return len(p), nil }
 // response head (interim 1xx heads included).
 type wireConn struct {
 	net.Conn
+	resolved []string           // addresses the host resolved to when dialled
+	tls      *shopwatch.TLSInfo // nil for plain HTTP
 
 	mu  sync.Mutex
 	cur *hop

@@ -36,13 +36,14 @@ var badEndpoints = [][2]string{
 
 func (m *Market) registerBad(mux *http.ServeMux) {
 	mux.HandleFunc("GET /bad/{$}", m.serveBadIndex)
-	mux.HandleFunc("GET /bad/redirect-loop", serveRedirectLoop)
-	mux.HandleFunc("GET /bad/redirect", serveRedirectChain)
-	mux.HandleFunc("GET /bad/huge", m.serveHuge)
-	mux.HandleFunc("GET /bad/binary", serveBinary)
-	mux.HandleFunc("GET /bad/slow", m.serveSlow)
-	mux.HandleFunc("GET /bad/malformed", serveMalformed)
-	mux.HandleFunc("GET /bad/status500", serveStatus500)
+	m.handleBad(mux, "/bad/redirect-loop", serveRedirectLoop)
+	m.handleBad(mux, "/bad/redirect", serveRedirectChain)
+	m.handleBad(mux, "/bad/huge", m.serveHuge)
+	m.handleBad(mux, "/bad/binary", serveBinary)
+	m.handleBad(mux, "/bad/slow", m.serveSlow)
+	m.handleBad(mux, "/bad/malformed", serveMalformed)
+	m.handleBad(mux, "/bad/status500", serveStatus500)
+	m.registerHostile(mux)
 }
 
 // queryInt returns the query parameter key as a number in [0, max], def when
@@ -67,7 +68,7 @@ func (m *Market) serveBadIndex(w http.ResponseWriter, r *http.Request) {
 	h := newHTML()
 	h.head("misbehaving endpoints", false, false, 0)
 	h.raw("<h1>misbehaving endpoints</h1>\n<ul>\n")
-	for _, e := range badEndpoints {
+	for _, e := range append(append([][2]string(nil), badEndpoints...), hostileEndpoints...) {
 		h.raw("<li><code>")
 		h.text(e[0])
 		h.raw("</code> ")

@@ -22,9 +22,24 @@
 // findings only; product and room pages carry no licence block, since the
 // licence rules apply to storefronts alone.
 //
+// Every room is also served at /live/{id}/stream as a JS livestream room:
+// the initial markup is a skeleton, and a script shows the title, host and
+// shop, fills the shelf item by item and rolls captions in and out on a
+// fixed schedule (see Programme and live.go for the protocol), compressible
+// with ?speed=. Config.LiveJS lists these pages instead of the static ones,
+// with the on-screen window of every expected finding in the truth.
+//
 // Under /bad/ the market serves endpoints that misbehave on purpose, for
-// crawler tests: a redirect loop, a redirect chain, a huge body, a binary
-// body, a slow drip, malformed markup and a server error.
+// crawler and browser tests (the /bad/ page lists them with their
+// parameters): a redirect loop, a redirect chain, a huge body, a binary
+// body, a slow drip, malformed markup and a server error; and hostile ones:
+// a gzip bomb with and without Content-Encoding, GB 18030 bytes under a
+// wrong or missing charset, a page and a sub-resource that never finish, a
+// slow drip of response headers, a huge DOM, dialogs on load, a
+// beforeunload handler, a pop-up storm, a script that never returns and a
+// page that reloads itself forever. Each is bounded in server time and
+// memory and stops when the client goes away; Running and Hits count their
+// handlers.
 //
 // A Market is safe for concurrent use.
 package marketsim
@@ -57,13 +72,24 @@ const shopsPerIndexPage = 50
 type Config struct {
 	Seed  int64 // generator seed; every seed is a different market
 	Shops int   // number of shops; DefaultShops when zero or negative
+	// LiveJS lists livestream rooms in Truth, Targets and the index at
+	// their JS address /live/{id}/stream instead of the static /live/{id},
+	// and gives every expected finding of a room the window its text is on
+	// screen. Both addresses are served either way.
+	LiveJS bool
+	// LiveSpeed is the time compression of the listed JS room addresses
+	// (?speed=N, 1 to MaxLiveSpeed; values outside are clamped). Truth
+	// windows stay at speed 1.
+	LiveSpeed int
 }
 
 // Market is a generated marketplace. It implements http.Handler.
 type Market struct {
-	seed  int64
-	shops int
-	mux   *http.ServeMux
+	seed      int64
+	shops     int
+	liveJS    bool
+	liveSpeed int
+	mux       *http.ServeMux
 
 	pagesOnce sync.Once
 	pages     int
@@ -71,12 +97,16 @@ type Market struct {
 	// Handlers of /bad/slow and /bad/huge still running, for tests.
 	slowActive atomic.Int64
 	hugeActive atomic.Int64
+
+	// bad counts requests to and running handlers of each /bad/ endpoint,
+	// by path. Built in New, read-only afterwards.
+	bad map[string]*endpointStats
 }
 
 // New returns the market fixed by cfg. It does no work per page: pages are
 // generated when they are requested.
 func New(cfg Config) *Market {
-	m := &Market{seed: cfg.Seed, shops: cfg.Shops}
+	m := &Market{seed: cfg.Seed, shops: cfg.Shops, liveJS: cfg.LiveJS, liveSpeed: liveSpeed(cfg.LiveSpeed)}
 	if m.shops <= 0 {
 		m.shops = DefaultShops
 	}
@@ -86,6 +116,7 @@ func New(cfg Config) *Market {
 	mux.HandleFunc("GET /shop/{id}/{$}", m.serveStorefront)
 	mux.HandleFunc("GET /shop/{id}/item/{j}", m.serveProduct)
 	mux.HandleFunc("GET /live/{id}", m.serveRoom)
+	mux.HandleFunc("GET /live/{id}/stream", m.serveStream)
 	mux.HandleFunc("GET /_truth", m.serveTruth)
 	mux.HandleFunc("GET /_targets.csv", m.serveTargets)
 	m.registerBad(mux)
@@ -119,7 +150,8 @@ func (m *Market) Pages() int {
 }
 
 // ServeHTTP serves the market: GET (and HEAD) /, /shop/{id}/,
-// /shop/{id}/item/{j}, /live/{id}, /_truth, /_targets.csv and /bad/….
+// /shop/{id}/item/{j}, /live/{id}, /live/{id}/stream, /_truth,
+// /_targets.csv and /bad/….
 // Unknown shops, items and rooms get 404 with a plain-text reason.
 func (m *Market) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.mux.ServeHTTP(w, r)
@@ -135,6 +167,13 @@ type PageTruth struct {
 	Shop     int            `json:"shop"`
 	Licence  string         `json:"licence,omitempty"`   // storefronts: full, none, bad-uscc or no-food-permit
 	LateMeta bool           `json:"late_meta,omitempty"` // the meta charset tag sits after more than 2 KB
+	// Speed and ProgrammeMS are set for JS livestream rooms (Config.LiveJS):
+	// the page's time compression, and when its programme ends, in
+	// milliseconds after navigation start at speed 1 (divide by Speed for
+	// the page as listed). A watcher that stays ProgrammeMS/Speed sees
+	// every text.
+	Speed       int   `json:"speed,omitempty"`
+	ProgrammeMS int64 `json:"programme_ms,omitempty"`
 }
 
 // Expect is one finding a page must produce: the rule id and the original
@@ -142,6 +181,9 @@ type PageTruth struct {
 type Expect struct {
 	Rule  string `json:"rule"`
 	Match string `json:"match"`
+	// Window is set on JS livestream rooms: when the text that carries
+	// the match is on screen, at speed 1. Nil on every other page.
+	Window *Window `json:"window,omitempty"`
 }
 
 // Charset labels used in PageTruth.
@@ -185,6 +227,12 @@ func (m *Market) Truth(base string, fn func(PageTruth) error) error {
 			rm := m.roomAt(&s)
 			pt := PageTruth{URL: roomURL(base, id), Kind: shopwatch.KindLivestream, Category: cat, Charset: cs,
 				Expect: rm.expect(), Shop: id, LateMeta: s.lateMeta}
+			if m.liveJS {
+				p := m.programmeOf(&s, &rm)
+				pt.URL = roomStreamURL(base, id, m.liveSpeed)
+				pt.Expect = p.expectWindows(&rm)
+				pt.Speed, pt.ProgrammeMS = m.liveSpeed, p.EndMS
+			}
 			if err := fn(pt); err != nil {
 				return fmt.Errorf("marketsim truth %s: %w", pt.URL, err)
 			}
@@ -218,7 +266,7 @@ func (m *Market) Targets(base string, fn func(shopwatch.Target) error) error {
 			return fmt.Errorf("marketsim targets %s: %w", t.URL, err)
 		}
 		if sh.room {
-			t.URL, t.Kind, t.Priority, t.Depth = roomURL(base, id), shopwatch.KindLivestream, RoomPriority, RoomDepth
+			t.URL, t.Kind, t.Priority, t.Depth = m.listedRoomURL(base, id), shopwatch.KindLivestream, RoomPriority, RoomDepth
 			if err := fn(t); err != nil {
 				return fmt.Errorf("marketsim targets %s: %w", t.URL, err)
 			}
@@ -237,6 +285,15 @@ func productURL(base string, id, j int) string {
 
 func roomURL(base string, id int) string {
 	return base + "/live/" + strconv.Itoa(id)
+}
+
+// listedRoomURL is the address Truth, Targets and the index give shop id's
+// room: the static page, or the JS page with Config.LiveJS.
+func (m *Market) listedRoomURL(base string, id int) string {
+	if m.liveJS {
+		return roomStreamURL(base, id, m.liveSpeed)
+	}
+	return roomURL(base, id)
 }
 
 // baseOf is the base URL a request reached the market at.
@@ -271,7 +328,7 @@ func (m *Market) serveNotFound(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "marketsim: method "+r.Method+" not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	notFound(w, "no page at %s (pages: /, /shop/{id}/, /shop/{id}/item/{j}, /live/{id}, /_truth, /_targets.csv, /bad/)", r.URL.Path)
+	notFound(w, "no page at %s (pages: /, /shop/{id}/, /shop/{id}/item/{j}, /live/{id}, /live/{id}/stream, /_truth, /_targets.csv, /bad/)", r.URL.Path)
 }
 
 // shopFor resolves the {id} path value or writes a 404.
@@ -373,8 +430,8 @@ func (m *Market) serveIndex(w http.ResponseWriter, r *http.Request) {
 		h.text(categories[s.cat].label)
 		h.raw("</span>")
 		if s.room {
-			h.raw(" <a class=\"live\" href=\"/live/")
-			h.num(id)
+			h.raw(" <a class=\"live\" href=\"")
+			h.text(m.listedRoomURL("", id))
 			h.raw("\">直播中</a>")
 		}
 		h.raw("</li>\n")
