@@ -104,7 +104,8 @@ type Exchange struct {
 	Duration       time.Duration `json:"duration"`
 	Err            string        `json:"error,omitempty"`
 	// ResolvedIPs are the addresses the host name resolved to when the
-	// connection was made (empty for a reused connection or an IP literal).
+	// connection the exchange used was made (also on a reused connection;
+	// the address itself for an IP in the URL).
 	ResolvedIPs []string `json:"resolved_ips,omitempty"`
 	// TLS describes the TLS session the exchange used; nil for plain HTTP.
 	TLS *TLSInfo `json:"tls,omitempty"`

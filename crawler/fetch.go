@@ -445,6 +445,11 @@ func isHTML(contentType string, body []byte) bool {
 	if mt == "" {
 		mt, _, _ = strings.Cut(http.DetectContentType(body), ";")
 	}
+	if bytes.HasPrefix(body, []byte{0x1f, 0x8b, 0x08}) {
+		// A gzip stream the server did not label as content coding:
+		// compressed bytes, whatever the Content-Type says.
+		return false
+	}
 	return mt == "text/html" || mt == "application/xhtml+xml"
 }
 

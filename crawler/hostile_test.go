@@ -139,12 +139,14 @@ func TestHostileGzipUnlabelled(t *testing.T) {
 	if alloc > 256<<20 {
 		t.Errorf("the fetch allocated %d MiB", alloc>>20)
 	}
-	t.Logf("unlabelled gzip: err %v, charset %s (%s)", err, p.Charset, p.CharsetSource)
+	// Compressed bytes are not a page, whatever the Content-Type says.
+	if !errors.Is(err, crawler.ErrNotHTML) || !strings.Contains(err.Error(), url) {
+		t.Errorf("Fetch = %v, want ErrNotHTML naming the URL", err)
+	}
 }
 
-// checkHonestCharset accepts a page whose GB 18030 bytes were either decoded
-// correctly or decoded as the declared UTF-8 with replacement characters and
-// the charset facts saying so; the raw bytes are kept either way.
+// checkHonestCharset checks a page whose GB 18030 bytes carry a UTF-8 label:
+// the text is decoded as GB 18030 and the record keeps the label it had.
 func checkHonestCharset(t *testing.T, p *shopwatch.Page, via string) {
 	t.Helper()
 	if len(p.Exchanges) != 1 || len(p.Exchanges[0].Body) == 0 {
@@ -272,7 +274,7 @@ func TestHostileSweepGoesOn(t *testing.T) {
 		{"/bad/binary", crawler.ErrNotHTML},
 		{"/bad/slow?s=60", crawler.ErrTimeout},
 		{"/bad/gzip-bomb", crawler.ErrBodyTooLarge},
-		{"/bad/gzip-unlabelled", nil},
+		{"/bad/gzip-unlabelled", crawler.ErrNotHTML},
 		{"/bad/charset-wrong", nil},
 		{"/bad/charset-missing", nil},
 		{"/bad/never-ends", crawler.ErrTimeout},
