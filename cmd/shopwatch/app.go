@@ -49,6 +49,8 @@ type Config struct {
 		MaxParallel     int           `yaml:"max_parallel"`
 		AllowPrivate    bool          `yaml:"allow_private"`
 		Allow           []string      `yaml:"allow"`
+		RecordRobots    *bool         `yaml:"record_robots"` // nil means true
+		CAFile          string        `yaml:"ca_file"`
 	} `yaml:"crawler"`
 	Capture struct {
 		AllowProxy             bool          `yaml:"allow_proxy"`
@@ -333,6 +335,23 @@ func (a *app) crawlerConfig() (crawler.Config, error) {
 	cc.Allow = append(cc.Allow, k.Allow...)
 	if a.allowLoopback {
 		cc.AllowLoopback()
+	}
+	// robots.txt is recorded with the evidence; it never blocks an
+	// inspection.
+	cc.RecordRobots = k.RecordRobots == nil || *k.RecordRobots
+	if k.CAFile != "" {
+		pemBytes, err := os.ReadFile(k.CAFile)
+		if err != nil {
+			return crawler.Config{}, fmt.Errorf("crawler.ca_file: %w", err)
+		}
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			pool = x509.NewCertPool()
+		}
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return crawler.Config{}, fmt.Errorf("crawler.ca_file %s: no PEM certificate in it", k.CAFile)
+		}
+		cc.RootCAs = pool
 	}
 	return cc, nil
 }

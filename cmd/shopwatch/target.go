@@ -38,6 +38,7 @@ func targetAdd(ctx context.Context, a *app, args []string) error {
 	sched := fs.String("schedule", "", "cron expression")
 	depth := fs.Int("depth", -1, "link levels to follow on the same host (default 1 for storefronts, else 0)")
 	browser := fs.Bool("browser", false, "render with the browser")
+	mobile := fs.Bool("mobile", false, "render as a phone (H5 page); implies --browser")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -50,7 +51,7 @@ func targetAdd(ctx context.Context, a *app, args []string) error {
 		return usagef("%v", err)
 	}
 	t := shopwatch.Target{URL: pos[0], Kind: k, Platform: *platform, Category: *category, Tags: splitTags(*tags),
-		Jurisdiction: *jur, Priority: *prio, Schedule: *sched, Depth: *depth, Browser: *browser}
+		Jurisdiction: *jur, Priority: *prio, Schedule: *sched, Depth: *depth, Browser: *browser || *mobile, Mobile: *mobile}
 	if t.Depth < 0 {
 		t.Depth = defaultDepth(k)
 	}
@@ -86,7 +87,8 @@ func splitTags(s string) []string {
 }
 
 // targetImport reads a CSV with a header row naming its columns: url (required),
-// platform, kind, category, tags, jurisdiction, priority, depth, schedule, browser.
+// platform, kind, category, tags, jurisdiction, priority, depth, schedule, browser,
+// mobile (true renders as a phone and implies browser).
 func targetImport(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("target import", "target import FILE.csv|-")
 	pos, err := parse(fs, args)
@@ -188,6 +190,12 @@ func readTargetsCSV(r io.Reader, name string) ([]shopwatch.Target, error) {
 			if t.Browser, err = strconv.ParseBool(b); err != nil {
 				return nil, fmt.Errorf("%s:%d: browser %q is not true or false", name, line, b)
 			}
+		}
+		if m := get(rec, "mobile"); m != "" {
+			if t.Mobile, err = strconv.ParseBool(m); err != nil {
+				return nil, fmt.Errorf("%s:%d: mobile %q is not true or false", name, line, m)
+			}
+			t.Browser = t.Browser || t.Mobile
 		}
 		out = append(out, t)
 	}
