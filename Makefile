@@ -70,12 +70,14 @@ bench-100k: setup-go setup-bench
 	SHOPS=20000 HOSTS=8 bench/crawlers.sh
 
 # Long fuzzing of the rule loader, the checker and the normaliser (one fuzz
-# target per run, as go test requires). SOAK_TIME per target.
+# target per run, as go test requires; SOAK_TIME per target), then a sweep
+# killed with SIGKILL 150 times at random points and resumed.
 SOAK_TIME ?= 10m
 soak: setup-go
 	$(GO) test -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(SOAK_TIME) ./rules
 	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(SOAK_TIME) ./rules
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(SOAK_TIME) ./rules
+	SHOPWATCH_SOAK=1 $(GO) test -race -timeout 30m -run '^TestSweepSurvivesKills$$' ./cmd/shopwatch
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -60,7 +60,8 @@ func (e *CheckError) orNil() error {
 // set, index entries point at visits in the matching state, the per-sweep
 // counters equal the visits and findings actually stored, every finding
 // belongs to a done visit whose Findings count it is part of, evidence
-// referenced exists, and the audit log's hash chain is intact.
+// referenced exists, every capture record agrees with its visit and the
+// evidence index (see Capture), and the audit log's hash chain is intact.
 //
 // It returns nil, a *CheckError listing every problem found, or the error
 // that stopped it. Cost: one read transaction over everything; the memory
@@ -326,6 +327,8 @@ func checkQueue(ctx context.Context, tx *bolt.Tx, ce *CheckError) error {
 		return nil
 	})
 
+	checkCaptures(tx, visits, ce)
+
 	// Counters.
 	statsB := tx.Bucket(bSweepStats)
 	stored := map[string]Stats{}
@@ -353,4 +356,86 @@ func checkQueue(ctx context.Context, tx *bolt.Tx, ce *CheckError) error {
 		}
 	}
 	return nil
+}
+
+// checkCaptures checks the capture records against the visits and the
+// evidence index: every capture is indexed under its visit, a started one
+// belongs to a visit still to be done, an indexed one is the evidence
+// record of its done visit, and an abandoned one is indexed nowhere.
+func checkCaptures(tx *bolt.Tx, visits map[string]*visitRec, ce *CheckError) {
+	caps, byVisit, evidenceB := tx.Bucket(bCaptures), tx.Bucket(bCapturesByVisit), tx.Bucket(bEvidence)
+	seqs := map[uint64]string{}
+	_ = caps.ForEach(func(k, _ []byte) error {
+		id := string(k)
+		var c Capture
+		if _, err := getJSON(caps, k, &c); err != nil {
+			ce.add("captures", id, err.Error())
+			return nil
+		}
+		if c.EvidenceID != id {
+			ce.add("captures", id, fmt.Sprintf("record has evidence id %q", c.EvidenceID))
+		}
+		if other, dup := seqs[c.Seq]; dup {
+			ce.add("captures", id, fmt.Sprintf("seq %d also used by capture %s", c.Seq, other))
+		}
+		seqs[c.Seq] = id
+		if c.Seq == 0 || c.Seq > caps.Sequence() {
+			ce.add("captures", id, fmt.Sprintf("seq %d outside the bucket sequence %d", c.Seq, caps.Sequence()))
+		}
+		if got := byVisit.Get(captureVisitKey(c.VisitID, c.Seq)); string(got) != id {
+			ce.add("captures", id, fmt.Sprintf("captures_by_visit has %q for visit %s seq %d", got, c.VisitID, c.Seq))
+		}
+		v := visits[c.VisitID]
+		if v == nil {
+			ce.add("captures", id, fmt.Sprintf("visit %q does not exist", c.VisitID))
+			return nil
+		}
+		var ev shopwatch.EvidenceRecord
+		recorded, err := getJSON(evidenceB, k, &ev)
+		if err != nil {
+			recorded = true // reported with the evidence bucket
+		}
+		switch c.State {
+		case CaptureStarted:
+			if v.State != shopwatch.VisitPending && v.State != shopwatch.VisitLeased {
+				ce.add("captures", id, fmt.Sprintf("still started but visit %s is %s", c.VisitID, v.State))
+			}
+			if recorded {
+				ce.add("captures", id, "still started but an evidence record has its id")
+			}
+		case CaptureIndexed:
+			switch {
+			case !recorded:
+				ce.add("captures", id, "indexed but no evidence record has its id")
+			case err == nil && ev.VisitID != c.VisitID:
+				ce.add("captures", id, fmt.Sprintf("indexed for visit %s but the evidence record is of visit %s", c.VisitID, ev.VisitID))
+			}
+			if v.State != shopwatch.VisitDone || v.EvidenceID != id {
+				ce.add("captures", id, fmt.Sprintf("indexed but visit %s is %s with evidence %q", c.VisitID, v.State, v.EvidenceID))
+			}
+		case CaptureAbandoned:
+			if recorded {
+				ce.add("captures", id, "abandoned but an evidence record has its id")
+			}
+			if c.Reason == "" || c.Settled.IsZero() {
+				ce.add("captures", id, "abandoned without a reason or time")
+			}
+		default:
+			ce.add("captures", id, fmt.Sprintf("unknown state %q", c.State))
+		}
+		return nil
+	})
+	_ = byVisit.ForEach(func(k, v []byte) error {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 || len(k) != i+9 {
+			ce.add("captures_by_visit", fmt.Sprintf("%x", k), "malformed key")
+			return nil
+		}
+		var c Capture
+		ok, err := getJSON(caps, v, &c)
+		if err == nil && (!ok || c.VisitID != string(k[:i]) || c.Seq != binary.BigEndian.Uint64(k[i+1:])) {
+			ce.add("captures_by_visit", fmt.Sprintf("%s/%d", k[:i], binary.BigEndian.Uint64(k[i+1:])), fmt.Sprintf("points at capture %s, which is not that visit's", v))
+		}
+		return nil
+	})
 }

@@ -36,11 +36,13 @@ var (
 	// normalised URL, or the same ID, is already stored.
 	ErrTargetExists = errors.New("target already exists")
 	// ErrEvidenceExists is returned when an evidence record with the same ID
-	// is already stored: evidence records are never overwritten.
+	// is already stored: evidence records are never overwritten. StartCapture
+	// returns it for an evidence id already in use.
 	ErrEvidenceExists = errors.New("evidence record already exists")
-	// ErrLeaseLost is returned by Complete, Extend, Fail and Release when the
-	// caller's lease is no longer the current one: it expired and the visit
-	// was handed out again, or the visit was finished by someone else.
+	// ErrLeaseLost is returned by Complete, Extend, Fail, Release,
+	// StartCapture and AbandonCapture when the caller's lease is no longer
+	// the current one: it expired or was revoked and the visit was handed
+	// out again, or the visit was finished by someone else.
 	// Nothing is written when it is returned.
 	ErrLeaseLost = errors.New("lease lost")
 	// ErrInvalid is returned when an argument fails validation; the message
@@ -71,8 +73,11 @@ var (
 	bEvidence      = []byte("evidence")
 	bEvidenceOrder = []byte("evidence_order")
 	bAudit         = []byte("audit")
-	allBuckets     = [][]byte{bMeta, bTargets, bTargetURLs, bSweeps, bSweepStats, bVisits, bVisitsBySweep, bPending, bLeased, bFindings, bFindingsBySwp, bEvidence, bEvidenceOrder, bAudit}
-	keySchema      = []byte("schema")
+	// Buckets added to schema 1 later; Open creates them in older files.
+	bCaptures        = []byte("captures")
+	bCapturesByVisit = []byte("captures_by_visit")
+	allBuckets       = [][]byte{bMeta, bTargets, bTargetURLs, bSweeps, bSweepStats, bVisits, bVisitsBySweep, bPending, bLeased, bFindings, bFindingsBySwp, bEvidence, bEvidenceOrder, bAudit, bCaptures, bCapturesByVisit}
+	keySchema        = []byte("schema")
 )
 
 const (

@@ -15,14 +15,26 @@
 // The queue hands each visit to one worker at a time. A lease is the pair
 // (Attempts, Worker): Lease increments Attempts every time it hands the
 // visit out, so a stale worker's token never matches again. Complete, Fail,
-// Extend and Release check the token and write nothing when it does not
-// match (ErrLeaseLost). Enqueue never re-adds an id it has stored, in any
+// Extend, Release, StartCapture and AbandonCapture check the token and
+// write nothing when it does not match (ErrLeaseLost). Enqueue never re-adds an id it has stored, in any
 // state, so a finished visit is never done twice, however many pages link
 // to it. Lease hands out pending visits and visits whose lease expired,
 // highest priority first and oldest first within a priority.
 //
 // Check reads everything and reports every inconsistency between records,
 // indexes and counters; VerifyAudit checks the audit log's hash chain.
+//
+// # Evidence exactly once
+//
+// A worker records a capture with StartCapture (fenced by its lease)
+// before it stores the capture's first object, so every evidence id in the
+// store has a capture record. A later attempt of the same visit reads them
+// with VisitCaptures and settles each: a complete capture is completed
+// with (Complete marks it indexed), an incomplete one is abandoned with
+// AbandonCapture and a reason. A crash between storing a capture and
+// Complete therefore costs no second capture, and nothing stored is left
+// unaccounted for. RevokeLeases ends the leases of workers known to be
+// dead, so a restarted process need not wait for them to expire.
 //
 // # File layout (schema 1)
 //
@@ -51,6 +63,10 @@
 //	evidence           evidence id → shopwatch.EvidenceRecord (never overwritten)
 //	evidence_order     seq → evidence id (order of recording)
 //	audit              seq → AuditEntry{seq, time, actor, action, detail, prev, hash}
+//	captures           evidence id → Capture (a capture a visit started: started,
+//	                   indexed or abandoned); "seq" from the bucket sequence
+//	captures_by_visit  visit id, 0x00, seq → evidence id (the visit's captures,
+//	                   start order)
 //
 // Done and failed visits are in neither queue index. Sweep, target,
 // visit and evidence ids never contain NUL.
@@ -59,8 +75,9 @@
 //
 // An entry is appended in the same transaction as the change it records:
 // target.added, target.deleted, sweep.created, visits.enqueued,
-// visit.completed, visit.retry, visit.failed, visit.lease-expired and
-// evidence.recorded. Leasing itself is not logged (Attempts counts it).
+// visit.completed, visit.retry, visit.failed, visit.lease-expired,
+// visit.lease-revoked, evidence.capture-started, evidence.recorded and
+// evidence.abandoned. Leasing itself is not logged (Attempts counts it).
 // Hash is "sha256:" and the hex SHA-256 of, in order, the strings
 // "shopwatch audit v1", the decimal seq, the time in RFC 3339 with
 // nanoseconds in UTC, actor, action, detail and prev, each preceded by its

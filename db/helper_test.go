@@ -163,6 +163,10 @@ type queue interface {
 	Complete(ctx context.Context, v shopwatch.Visit, res Result) error
 	Fail(ctx context.Context, v shopwatch.Visit, cause error, maxAttempts int) error
 	SweepStats(ctx context.Context, sweep string) (Stats, error)
+	StartCapture(ctx context.Context, v shopwatch.Visit, evidenceID string) error
+	AbandonCapture(ctx context.Context, v shopwatch.Visit, evidenceID, reason string) error
+	VisitCaptures(ctx context.Context, visitID string) ([]Capture, error)
+	RevokeLeases(ctx context.Context, sweep string, gone func(worker string) bool) (int, error)
 }
 
 var _ queue = (*DB)(nil)

@@ -255,6 +255,9 @@ func (x *txn) reclaimExpired() error {
 			if err := x.audit("visit.failed", detail+"; no leases left"); err != nil {
 				return err
 			}
+			if err := x.settleCaptures(rec, "", "the visit failed: "+rec.Error); err != nil {
+				return err
+			}
 		} else {
 			rec.State = shopwatch.VisitPending
 			rec.Worker = ""
@@ -302,6 +305,10 @@ func (x *txn) unlease(rec *visitRec) error {
 // EvidenceID, and TargetID, URL, Kind and Time where empty), enqueues the
 // children idempotently and appends to the audit log. Otherwise it returns
 // an error wrapping ErrLeaseLost and writes nothing.
+//
+// When the evidence record's id was started with StartCapture for v, that
+// capture becomes indexed (an abandoned one is refused with ErrInvalid);
+// every other capture v started and left started is abandoned.
 //
 // A lease that has run out but was not yet handed to another worker is
 // still the current lease, so a slow worker's Complete succeeds until
@@ -354,6 +361,15 @@ func (db *DB) Complete(ctx context.Context, v shopwatch.Visit, res Result) error
 				return err
 			}
 			evidenceID = ev.ID
+			if err := x.indexCapture(rec, evidenceID); err != nil {
+				return err
+			}
+		}
+		// Any other capture the visit started is not the one indexed; the
+		// caller settled them before completing, so this only closes
+		// what is left.
+		if err := x.settleCaptures(rec, evidenceID, fmt.Sprintf("not used: the visit was completed at attempt %d with evidence %q", rec.Attempts, evidenceID)); err != nil {
+			return err
 		}
 		for _, f := range res.Findings {
 			f.VisitID = rec.ID
@@ -441,7 +457,9 @@ func (db *DB) Extend(ctx context.Context, v shopwatch.Visit, ttl time.Duration) 
 // The lease token is checked as by Complete. The visit goes back to the end
 // of the pending queue of its priority when it has had fewer than
 // maxAttempts leases, and is failed (Finished set) otherwise; maxAttempts
-// below 1 counts as 1. The error text is kept on the visit either way.
+// below 1 counts as 1. The error text is kept on the visit either way. A
+// failed visit's started captures are abandoned; a retried visit keeps
+// them for its next attempt to settle.
 func (db *DB) Fail(ctx context.Context, v shopwatch.Visit, cause error, maxAttempts int) error {
 	msg := "unknown error"
 	if cause != nil {
@@ -478,6 +496,9 @@ func (db *DB) Fail(ctx context.Context, v shopwatch.Visit, cause error, maxAttem
 			rec.Finished = x.now
 			x.move(rec.Sweep, shopwatch.VisitLeased, shopwatch.VisitFailed)
 			if err := x.audit("visit.failed", detail); err != nil {
+				return err
+			}
+			if err := x.settleCaptures(rec, "", "the visit failed: "+msg); err != nil {
 				return err
 			}
 		}

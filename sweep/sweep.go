@@ -4,25 +4,44 @@
 //
 // All state lives in the queue (bbolt by default), so a sweep killed at any
 // point resumes where it stopped: a visit leased by a dead worker is handed
-// out again when its lease expires, and a completed visit is never redone.
+// out again when its lease expires (at once when Run finds the worker's
+// process on this host gone), and a completed visit is never redone.
+//
+// Evidence is captured exactly once per visit in effect. Before a capture
+// stores anything, its evidence id is recorded against the visit in the
+// queue (StartCapture). When a later attempt of the visit finds a capture
+// an earlier attempt started, it checks it in the store: a complete one
+// (manifest stored, signature, seal and every digest verified) is what the
+// visit completes with, without fetching again, and its ledger entry is
+// made if the earlier attempt died before making it (the ledger adds a
+// manifest once); an incomplete one is abandoned, with the reason, and the
+// visit captures anew. Stores are append-only, so nothing is deleted:
+// every evidence id in the store is either indexed or recorded abandoned.
 package sweep
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"shopwatch"
 	"shopwatch/crawler"
 	"shopwatch/db"
 	"shopwatch/evidence"
+	"shopwatch/evidence/tsa"
 	"shopwatch/rules"
 )
 
@@ -35,6 +54,14 @@ type Queue interface {
 	Complete(ctx context.Context, v shopwatch.Visit, res db.Result) error
 	Fail(ctx context.Context, v shopwatch.Visit, cause error, maxAttempts int) error
 	SweepStats(ctx context.Context, sweep string) (db.Stats, error)
+	// StartCapture records, fenced by v's lease, that v is about to store
+	// a capture under evidenceID; AbandonCapture settles one that will not
+	// be used; VisitCaptures lists those v started, in order.
+	StartCapture(ctx context.Context, v shopwatch.Visit, evidenceID string) error
+	AbandonCapture(ctx context.Context, v shopwatch.Visit, evidenceID, reason string) error
+	VisitCaptures(ctx context.Context, visitID string) ([]db.Capture, error)
+	// RevokeLeases ends the leases of workers that gone says are dead.
+	RevokeLeases(ctx context.Context, sweep string, gone func(worker string) bool) (int, error)
 }
 
 // Fetcher fetches one page. *crawler.Fetcher implements it. A fetch that
@@ -152,8 +179,13 @@ type Summary struct {
 	ByCategory map[string]int `json:"findings_by_category"`
 	ByRule     map[string]int `json:"findings_by_rule"`
 	Evidence   int            `json:"evidence"`
-	Errors     map[string]int `json:"errors,omitempty"` // error text (URL removed) → count
-	Elapsed    time.Duration  `json:"elapsed"`
+	// Reused counts visits completed with the capture an earlier, killed
+	// attempt had stored; Abandoned the incomplete captures of earlier
+	// attempts set aside (their objects stay in the store, unindexed).
+	Reused    int            `json:"reused_captures,omitempty"`
+	Abandoned int            `json:"abandoned_captures,omitempty"`
+	Errors    map[string]int `json:"errors,omitempty"` // error text (URL removed) → count
+	Elapsed   time.Duration  `json:"elapsed"`
 }
 
 // Run works the sweep's queue with a pool of workers until no visit of the
@@ -165,6 +197,16 @@ func (r *Runner) Run(ctx context.Context, sweepID string) (*Summary, error) {
 	sum := &Summary{Sweep: sweepID, ByCategory: map[string]int{}, ByRule: map[string]int{}, Errors: map[string]int{}}
 	var mu sync.Mutex
 	record := func(f func()) { mu.Lock(); f(); mu.Unlock() }
+
+	// Leases held by workers of a process on this host that has died are
+	// free now, not when they expire.
+	n, err := r.Queue.RevokeLeases(ctx, sweepID, goneWorker(c.Host, os.Getpid()))
+	if err != nil {
+		return sum, fmt.Errorf("sweep %s: %w", sweepID, err)
+	}
+	if n > 0 {
+		c.Logger.Info("leases of dead workers revoked", "sweep", sweepID, "leases", n)
+	}
 
 	progressDone := make(chan struct{})
 	if c.Progress != nil {
@@ -187,7 +229,7 @@ func (r *Runner) Run(ctx context.Context, sweepID string) (*Summary, error) {
 	var wg sync.WaitGroup
 	errc := make(chan error, c.Workers)
 	for i := 0; i < c.Workers; i++ {
-		worker := fmt.Sprintf("%s/%d/w%d", c.Host, os.Getpid(), i)
+		worker := workerName(c.Host, os.Getpid(), i)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -212,8 +254,9 @@ func (r *Runner) Run(ctx context.Context, sweepID string) (*Summary, error) {
 		}
 	}
 	// Close the sweep with a signed, timestamped ledger checkpoint covering
-	// every capture it made.
-	if c.Notary != nil && c.Notary.Ledger != nil && sum.Evidence > 0 {
+	// every capture it made, and those of runs killed before theirs (a
+	// checkpoint that would add nothing is not made).
+	if c.Notary != nil && c.Notary.Ledger != nil && c.Notary.Ledger.Size() > 0 {
 		if _, err := c.Notary.Ledger.Checkpoint(ctx); err != nil {
 			return sum, fmt.Errorf("sweep %s: ledger checkpoint: %w", sweepID, err)
 		}
@@ -251,6 +294,9 @@ func (r *Runner) work(ctx context.Context, c Config, sweepID, worker string, sum
 		idle = 20 * time.Millisecond
 		v := vs[0]
 		out, err := r.visit(ctx, c, worker, v)
+		if out != nil {
+			record(func() { out.addTo(sum) })
+		}
 		switch {
 		case errors.Is(err, db.ErrLeaseLost):
 			c.Logger.Warn("lease lost; another worker owns the visit now", "visit", v.ID, "url", v.URL, "worker", worker)
@@ -258,9 +304,6 @@ func (r *Runner) work(ctx context.Context, c Config, sweepID, worker string, sum
 			return nil
 		case err != nil:
 			return err
-		}
-		if out != nil {
-			record(func() { out.addTo(sum) })
 		}
 	}
 	return nil
@@ -271,6 +314,8 @@ type outcome struct {
 	done, failed bool
 	findings     []shopwatch.Finding
 	evidence     bool
+	reused       bool
+	abandoned    int
 	errText      string
 }
 
@@ -284,6 +329,10 @@ func (o *outcome) addTo(s *Summary) {
 	if o.evidence {
 		s.Evidence++
 	}
+	if o.reused {
+		s.Reused++
+	}
+	s.Abandoned += o.abandoned
 	for _, f := range o.findings {
 		s.Findings++
 		s.ByCategory[f.Category]++
@@ -334,6 +383,33 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 		return lease
 	}
 
+	// Settle what earlier attempts of this visit captured: complete with a
+	// complete capture, set incomplete ones aside.
+	prev, abandoned, err := r.settle(vctx, c, v, log)
+	switch {
+	case err != nil:
+		lv := current()
+		if ctx.Err() != nil {
+			return &outcome{abandoned: abandoned}, ctx.Err()
+		}
+		if errors.Is(err, db.ErrLeaseLost) {
+			return &outcome{abandoned: abandoned}, err
+		}
+		log.Error("earlier captures of the visit could not be settled; visit will be retried", "err", err)
+		if ferr := r.Queue.Fail(ctx, lv, fmt.Errorf("settle earlier captures: %w", err), c.MaxAttempts); ferr != nil {
+			return &outcome{abandoned: abandoned}, fmt.Errorf("record settle failure of %s: %w", v.URL, ferr)
+		}
+		return &outcome{errText: "settling earlier captures failed", abandoned: abandoned}, nil
+	case prev != nil:
+		lv := current()
+		children := r.children(v, prev.page, c.Now().UTC())
+		if err := r.Queue.Complete(ctx, lv, db.Result{Findings: prev.findings, Evidence: prev.rec, Children: children}); err != nil {
+			return &outcome{abandoned: abandoned}, fmt.Errorf("complete visit %s with capture %s of an earlier attempt: %w", v.URL, prev.rec.ID, err)
+		}
+		log.Info("visit completed with the capture of an earlier attempt", "evidence_id", prev.rec.ID, "findings", len(prev.findings))
+		return &outcome{done: true, findings: prev.findings, evidence: true, reused: true, abandoned: abandoned}, nil
+	}
+
 	fetch := r.Fetcher
 	if v.Browser {
 		fetch = r.Browser
@@ -351,7 +427,7 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 			ferr = errors.New("fetch returned no page")
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return &outcome{abandoned: abandoned}, ctx.Err()
 		}
 		max := c.MaxAttempts
 		if permanent(ferr) || errors.Is(ferr, ErrNoBrowser) {
@@ -359,10 +435,10 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 		}
 		log.Warn("visit failed", "err", ferr, "attempt", lv.Attempts)
 		if err := r.Queue.Fail(ctx, lv, ferr, max); err != nil {
-			return nil, fmt.Errorf("record failure of %s: %w", v.URL, err)
+			return &outcome{abandoned: abandoned}, fmt.Errorf("record failure of %s: %w", v.URL, err)
 		}
 		failed := lv.Attempts >= max
-		return &outcome{failed: failed, errText: errorClass(ferr, v.URL)}, nil
+		return &outcome{failed: failed, errText: errorClass(ferr, v.URL), abandoned: abandoned}, nil
 	}
 	page.Kind, page.Category, page.TargetID, page.VisitID = v.Kind, v.Category, v.TargetID, v.ID
 
@@ -386,7 +462,12 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 	var rec *shopwatch.EvidenceRecord
 	if len(findings) > 0 || c.CaptureAll {
 		var err error
-		rec, err = evidence.Capture(vctx, r.Store, r.Signer, page, findings, evidence.CaptureMeta{
+		// The capture's evidence id is recorded against the visit before
+		// its first object is stored, so a later attempt finds it.
+		store := &intentStore{Store: r.Store, start: func(ctx context.Context, id string) error {
+			return r.Queue.StartCapture(ctx, v, id)
+		}}
+		rec, err = evidence.Capture(vctx, store, r.Signer, page, findings, evidence.CaptureMeta{
 			Operator:    c.Operator,
 			Host:        c.Host,
 			ClockSource: c.ClockSource,
@@ -400,9 +481,9 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 			lv := current()
 			log.Error("evidence capture failed; visit will be retried", "err", err)
 			if ferr := r.Queue.Fail(ctx, lv, fmt.Errorf("capture evidence: %w", err), c.MaxAttempts); ferr != nil {
-				return nil, fmt.Errorf("record capture failure of %s: %w", v.URL, ferr)
+				return &outcome{abandoned: abandoned}, fmt.Errorf("record capture failure of %s: %w", v.URL, ferr)
 			}
-			return &outcome{errText: "evidence capture failed"}, nil
+			return &outcome{errText: "evidence capture failed", abandoned: abandoned}, nil
 		}
 		for i := range findings {
 			findings[i].EvidenceID = rec.ID
@@ -412,14 +493,303 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 	children := r.children(v, page, now)
 	lv := current()
 	if err := r.Queue.Complete(ctx, lv, db.Result{Findings: findings, Evidence: rec, Children: children, Error: errString(ferr)}); err != nil {
-		return nil, fmt.Errorf("complete visit %s: %w", v.URL, err)
+		return &outcome{abandoned: abandoned}, fmt.Errorf("complete visit %s: %w", v.URL, err)
 	}
-	out := &outcome{done: true, findings: findings, evidence: rec != nil}
+	out := &outcome{done: true, findings: findings, evidence: rec != nil, abandoned: abandoned}
 	if ferr != nil {
 		out.errText = errorClass(ferr, v.URL)
 		log.Info("visit done with fetch error", "err", ferr)
 	}
 	return out, nil
+}
+
+// earlier is a complete capture an earlier attempt of a visit stored but did
+// not commit, with what it recorded.
+type earlier struct {
+	rec      *shopwatch.EvidenceRecord
+	findings []shopwatch.Finding
+	page     *shopwatch.Page // URL, FinalURL and Links: enough for the children
+}
+
+// settle looks at the captures earlier attempts of v started and left
+// started. The first that is complete and verifies is returned, with its
+// manifest entered in the ledger; every other is abandoned with the reason.
+// It returns how many it abandoned. An error (the queue or the ledger
+// failing, ctx ending) abandons nothing more.
+func (r *Runner) settle(ctx context.Context, c Config, v shopwatch.Visit, log *slog.Logger) (*earlier, int, error) {
+	caps, err := r.Queue.VisitCaptures(ctx, v.ID)
+	if err != nil {
+		return nil, 0, err
+	}
+	var use *earlier
+	abandoned := 0
+	for _, cp := range caps {
+		if cp.State != db.CaptureStarted {
+			continue
+		}
+		var why string
+		if use == nil {
+			var manifest []byte
+			use, manifest, why = r.inspect(ctx, c, v, cp.EvidenceID)
+			if err := ctx.Err(); err != nil {
+				return nil, abandoned, err // a cut-short check decides nothing
+			}
+			if use != nil {
+				if n := c.Notary; n != nil && n.Ledger != nil {
+					// The earlier attempt may have died before the
+					// ledger append; the ledger adds a manifest once.
+					if _, err := n.Ledger.Append(ctx, evidence.LedgerLeaf(manifest)); err != nil {
+						return nil, abandoned, fmt.Errorf("ledger entry of capture %s: %w", cp.EvidenceID, err)
+					}
+				}
+				continue
+			}
+		} else {
+			why = "the visit completes with capture " + use.rec.ID + " of an earlier attempt"
+		}
+		if err := r.Queue.AbandonCapture(ctx, v, cp.EvidenceID, why); err != nil {
+			return nil, abandoned, err
+		}
+		abandoned++
+		log.Warn("capture of an earlier attempt abandoned; its objects stay in the store, unindexed", "evidence_id", cp.EvidenceID, "reason", why)
+	}
+	return use, abandoned, nil
+}
+
+// Size limits of the fixed files inspect reads into memory.
+const (
+	maxManifest = 64 << 20
+	maxSmall    = 1 << 20
+)
+
+// inspect checks the capture id in the store. When it is complete and
+// verifies (manifest.json stored, signed by this runner's key, for visit v,
+// timestamped when captures are, and every listed object present with its
+// size and digests) it returns the capture's record, findings and page
+// links and the manifest bytes; otherwise it says why it cannot be used.
+func (r *Runner) inspect(ctx context.Context, c Config, v shopwatch.Visit, id string) (*earlier, []byte, string) {
+	key := func(name string) string { return evidence.RecordKey(id, name) }
+	read := func(name string, limit int64) ([]byte, error) {
+		rc, err := r.Store.Get(ctx, key(name))
+		if err != nil {
+			return nil, err
+		}
+		defer rc.Close()
+		b, err := io.ReadAll(io.LimitReader(rc, limit+1))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", key(name), err)
+		}
+		if int64(len(b)) > limit {
+			return nil, fmt.Errorf("read %s: larger than %d bytes", key(name), limit)
+		}
+		return b, nil
+	}
+	manifest, err := read(evidence.ManifestFile, maxManifest)
+	if errors.Is(err, evidence.ErrNotFound) {
+		return nil, nil, "incomplete: no manifest.json was stored (the attempt stopped while storing the capture)"
+	}
+	if err != nil {
+		return nil, nil, "cannot be checked: " + err.Error()
+	}
+	sig, err := read(evidence.SignatureFile, maxSmall)
+	if err != nil {
+		return nil, nil, "cannot be checked: " + err.Error()
+	}
+	pubPEM, err := read(evidence.SignerPubFile, maxSmall)
+	if err != nil {
+		return nil, nil, "cannot be checked: " + err.Error()
+	}
+	pub, err := evidence.ParsePublicKeyPEM(pubPEM)
+	if err != nil {
+		return nil, nil, "unusable signer.pub: " + err.Error()
+	}
+	if !ed25519.Verify(pub, manifest, sig) {
+		return nil, nil, "manifest.sig does not verify over manifest.json"
+	}
+	if r.Signer != nil && evidence.KeyID(pub) != r.Signer.KeyID() {
+		return nil, nil, fmt.Sprintf("signed by key %s, not by this node's %s", evidence.KeyID(pub), r.Signer.KeyID())
+	}
+	m, err := evidence.ParseManifest(manifest)
+	if err != nil {
+		return nil, nil, err.Error()
+	}
+	if m.EvidenceID != id || m.VisitID != v.ID {
+		return nil, nil, fmt.Sprintf("manifest is of evidence %s for visit %s", m.EvidenceID, m.VisitID)
+	}
+	rec := &shopwatch.EvidenceRecord{ID: id, TargetID: m.TargetID, VisitID: m.VisitID, URL: m.URL, CapturedAt: m.CapturedAt,
+		ClockSource: m.ClockSource, ManifestKey: key(evidence.ManifestFile), Findings: m.Findings}
+	for _, e := range m.Artifacts {
+		rec.Artifacts = append(rec.Artifacts, shopwatch.Artifact{Name: e.Name, Key: key(e.Name), MediaType: e.MediaType,
+			Size: e.Size, SHA256: e.SHA256.String(), SM3: e.SM3.String()})
+	}
+	fixed := func(name, media string, b []byte) {
+		s := evidence.SumAll(b)
+		rec.Artifacts = append(rec.Artifacts, shopwatch.Artifact{Name: name, Key: key(name), MediaType: media,
+			Size: s.Size, SHA256: s.SHA256.String(), SM3: s.SM3.String()})
+	}
+	// The seal: a capture made while captures are timestamped must carry a
+	// token over this manifest.
+	tsr, err := read(evidence.TimestampFile, maxSmall)
+	switch {
+	case errors.Is(err, evidence.ErrNotFound):
+		if c.Notary != nil && c.Notary.TSA != nil {
+			return nil, nil, "unsealed: no timestamp.tsr although captures are timestamped"
+		}
+	case err != nil:
+		return nil, nil, "cannot be checked: " + err.Error()
+	default:
+		root, err := read(evidence.TSARootFile, maxSmall)
+		if err != nil {
+			return nil, nil, "cannot be checked: " + err.Error()
+		}
+		if c.Notary != nil && c.Notary.TSA != nil {
+			roots := x509.NewCertPool()
+			roots.AppendCertsFromPEM(c.Notary.TSARoot)
+			if _, err := tsa.Verify(tsr, manifest, roots); err != nil {
+				return nil, nil, "timestamp.tsr does not verify: " + err.Error()
+			}
+		}
+		fixed(evidence.TimestampFile, evidence.MediaTimestampReply, tsr)
+		fixed(evidence.TSARootFile, evidence.MediaPEM, root)
+	}
+	fixed(evidence.ManifestFile, evidence.MediaJSON, manifest)
+	fixed(evidence.SignatureFile, evidence.MediaSignature, sig)
+	fixed(evidence.SignerPubFile, evidence.MediaPEM, pubPEM)
+	rec.ManifestDigest = rec.Artifacts[len(rec.Artifacts)-3].SHA256
+
+	// Read every object back as an export does: present, right size,
+	// right SHA-256 and SM3, agreeing with the signed manifest.
+	if err := evidence.Export(ctx, r.Store, rec, io.Discard); err != nil {
+		return nil, nil, "does not verify: " + err.Error()
+	}
+	out := &earlier{rec: rec, page: &shopwatch.Page{URL: m.URL, FinalURL: m.FinalURL}}
+	for _, a := range rec.Artifacts {
+		switch a.Name {
+		case evidence.FindingsFile:
+			b, err := readArtifact(ctx, r.Store, a)
+			if err == nil {
+				err = json.Unmarshal(b, &out.findings)
+			}
+			if err != nil {
+				return nil, nil, "unreadable findings.json: " + err.Error()
+			}
+		case evidence.MetadataFile:
+			b, err := readArtifact(ctx, r.Store, a)
+			var md struct {
+				FinalURL string   `json:"final_url"`
+				Links    []string `json:"links"`
+			}
+			if err == nil {
+				err = json.Unmarshal(b, &md)
+			}
+			if err != nil {
+				return nil, nil, "unreadable metadata.json: " + err.Error()
+			}
+			if md.FinalURL != "" {
+				out.page.FinalURL = md.FinalURL
+			}
+			out.page.Links = md.Links
+		}
+	}
+	if len(out.findings) != m.Findings {
+		return nil, nil, fmt.Sprintf("findings.json holds %d findings, the manifest says %d", len(out.findings), m.Findings)
+	}
+	if out.page.FinalURL == "" {
+		out.page.FinalURL = v.URL
+	}
+	return out, manifest, ""
+}
+
+// readArtifact reads one small artifact of a record, checking its size and
+// digests.
+func readArtifact(ctx context.Context, s evidence.Store, a shopwatch.Artifact) ([]byte, error) {
+	sha, err := evidence.ParseDigest(a.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	sm3, err := evidence.ParseDigest(a.SM3)
+	if err != nil {
+		return nil, err
+	}
+	if a.Size > maxManifest {
+		return nil, fmt.Errorf("%s: %d bytes, more than %d", a.Key, a.Size, maxManifest)
+	}
+	return evidence.ReadVerified(ctx, s, a.Key, a.Size, sha, sm3)
+}
+
+// intentStore is the store a capture writes through: before the first
+// object of an evidence id is stored, it has the id recorded against the
+// visit (start), so that whatever the capture leaves behind is found by the
+// visit's next attempt. When start fails nothing of that id is stored.
+type intentStore struct {
+	evidence.Store
+	start func(ctx context.Context, evidenceID string) error
+
+	mu      sync.Mutex
+	started map[string]bool
+}
+
+var _ evidence.Store = (*intentStore)(nil)
+
+// Put implements evidence.Store.
+func (s *intentStore) Put(ctx context.Context, key string, r io.Reader, size int64, sha256 evidence.Digest) error {
+	rest, ok := strings.CutPrefix(key, evidence.KeyPrefix)
+	id, _, ok2 := strings.Cut(rest, "/")
+	if !ok || !ok2 || id == "" {
+		return fmt.Errorf("capture put %q: %w: not under %s<evidence id>/", key, evidence.ErrInvalidKey, evidence.KeyPrefix)
+	}
+	s.mu.Lock()
+	if !s.started[id] {
+		if err := s.start(ctx, id); err != nil {
+			s.mu.Unlock()
+			return fmt.Errorf("capture put %q: %w", key, err)
+		}
+		if s.started == nil {
+			s.started = map[string]bool{}
+		}
+		s.started[id] = true
+	}
+	s.mu.Unlock()
+	return s.Store.Put(ctx, key, r, size, sha256)
+}
+
+// workerName is the name a worker leases under: host, process id and the
+// worker's number, so that goneWorker can tell a dead process's workers.
+func workerName(host string, pid, i int) string {
+	return fmt.Sprintf("%s/%d/w%d", host, pid, i)
+}
+
+// goneWorker returns a test for worker names made by workerName: true for
+// a worker of a process on this host (other than self) that no longer
+// runs. Workers of other hosts, or of unknown form, are never gone: their
+// leases run out on their own.
+func goneWorker(host string, self int) func(string) bool {
+	return func(worker string) bool {
+		i := strings.LastIndexByte(worker, '/')
+		if i < 0 {
+			return false
+		}
+		j := strings.LastIndexByte(worker[:i], '/')
+		if j < 0 || worker[:j] != host {
+			return false
+		}
+		pid, err := strconv.Atoi(worker[j+1 : i])
+		if err != nil || pid <= 0 || pid == self {
+			return false
+		}
+		return !processAlive(pid)
+	}
+}
+
+// processAlive reports whether process pid exists. When it cannot tell it
+// says yes, so that a live worker never loses its lease to a guess.
+func processAlive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return true
+	}
+	defer p.Release()
+	return !errors.Is(p.Signal(syscall.Signal(0)), os.ErrProcessDone)
 }
 
 // permanent reports whether a fetch error will not go away on retry.

@@ -193,6 +193,9 @@ func (a *app) runner(ctx context.Context, d *db.DB) (*sweep.Runner, error) {
 func printSummary(w io.Writer, s *sweep.Summary) {
 	fmt.Fprintf(w, "sweep %s: %d pages done, %d failed, %d findings, %d evidence records in %s\n",
 		s.Sweep, s.Done, s.Failed, s.Findings, s.Evidence, s.Elapsed.Round(time.Millisecond))
+	if s.Reused+s.Abandoned > 0 {
+		fmt.Fprintf(w, "  captures of interrupted attempts: %d reused, %d incomplete ones set aside\n", s.Reused, s.Abandoned)
+	}
 	printCounts(w, "findings by category", s.ByCategory)
 	printCounts(w, "findings by rule", s.ByRule)
 	printCounts(w, "errors", s.Errors)

@@ -14,8 +14,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
 )
 
 // InCI reports whether the tests run under CI (CI=true).
@@ -74,15 +79,24 @@ func Chromium(tb testing.TB) string {
 	return ""
 }
 
-// MinIO is a running MinIO server owned by one test.
+// MinIO is a MinIO server owned by one test, on a loopback address with a
+// temporary data folder. Stop or Kill take it down and Start brings it back
+// on the same address with the same data, so tests can play an outage.
 type MinIO struct {
 	Endpoint  string // host:port on loopback
 	AccessKey string
 	SecretKey string
+
+	bin, dir, console string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	logs lockedBuffer
 }
 
 // StartMinIO starts a MinIO server on a free loopback port with a temporary
-// data folder and stops it when the test ends. It ends the test when MinIO
+// data folder and kills it when the test ends. It ends the test when MinIO
 // is not installed or does not become ready.
 func StartMinIO(tb testing.TB) *MinIO {
 	tb.Helper()
@@ -101,10 +115,88 @@ func StartMinIO(tb testing.TB) *MinIO {
 		Unavailable(tb, "MinIO server", err)
 		return nil
 	}
-	m := &MinIO{Endpoint: addr, AccessKey: "shopwatch-test", SecretKey: "shopwatch-test-secret"}
-	dir := tb.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "server", "--quiet", "--address", addr, "--console-address", consoleAddr, dir)
+	m := &MinIO{Endpoint: addr, AccessKey: "shopwatch-test", SecretKey: "shopwatch-test-secret",
+		bin: bin, dir: tb.TempDir(), console: consoleAddr}
+	tb.Cleanup(func() { _ = m.Kill() })
+	if err := m.run(); err != nil {
+		Unavailable(tb, "MinIO server", err)
+		return nil
+	}
+	return m
+}
+
+// Start runs the server again after Stop or Kill, on the same address and
+// data folder, and waits until it serves requests. It ends the test when
+// the server does not come back. Starting a running server does nothing.
+func (m *MinIO) Start(tb testing.TB) {
+	tb.Helper()
+	if m.Running() {
+		return
+	}
+	if err := m.run(); err != nil {
+		tb.Fatalf("restart MinIO on %s: %v", m.Endpoint, err)
+	}
+}
+
+// Stop ends the server as an operator stopping the service would (SIGTERM;
+// SIGKILL after 10 s) and waits for it to exit. It does nothing when the
+// server is not running.
+func (m *MinIO) Stop() error { return m.halt(syscall.SIGTERM, 10*time.Second) }
+
+// Kill ends the server at once with SIGKILL, as a crash or a lost machine
+// looks to its clients, and waits for it to exit. It does nothing when the
+// server is not running.
+func (m *MinIO) Kill() error { return m.halt(syscall.SIGKILL, 0) }
+
+// Running reports whether the server process is running.
+func (m *MinIO) Running() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return false
+	}
+	select {
+	case <-m.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// Logs returns what the server printed so far, for failure messages.
+func (m *MinIO) Logs() string { return m.logs.String() }
+
+func (m *MinIO) halt(sig syscall.Signal, grace time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cmd == nil {
+		return nil
+	}
+	cmd, done := m.cmd, m.done
+	m.cmd = nil
+	select {
+	case <-done:
+		return nil
+	default:
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		return fmt.Errorf("signal MinIO: %w", err)
+	}
+	if grace > 0 {
+		select {
+		case <-done:
+			return nil
+		case <-time.After(grace):
+			_ = cmd.Process.Kill()
+		}
+	}
+	<-done
+	return nil
+}
+
+// run starts the server process and waits until it is ready.
+func (m *MinIO) run() error {
+	cmd := exec.Command(m.bin, "server", "--quiet", "--address", m.Endpoint, "--console-address", m.console, m.dir)
 	cmd.Env = append(os.Environ(),
 		"MINIO_ROOT_USER="+m.AccessKey,
 		"MINIO_ROOT_PASSWORD="+m.SecretKey,
@@ -112,43 +204,69 @@ func StartMinIO(tb testing.TB) *MinIO {
 		"MINIO_UPDATE=off",
 		"MINIO_CALLHOME_ENABLE=off",
 	)
-	var logBuf strings.Builder
-	cmd.Stdout = &logBuf
-	cmd.Stderr = &logBuf
+	cmd.Stdout = &m.logs
+	cmd.Stderr = &m.logs
 	if err := cmd.Start(); err != nil {
-		cancel()
-		Unavailable(tb, "MinIO server", err)
-		return nil
+		return err
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	tb.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	m.mu.Lock()
+	m.cmd, m.done = cmd, done
+	m.mu.Unlock()
+
+	client, err := minio.New(m.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""), MaxRetries: 1})
+	if err != nil {
+		_ = m.Kill()
+		return err
+	}
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		// The health check answers 200 before the server can serve
-		// requests; until it can, it marks the answer "unavailable".
-		resp, err := http.Get("http://" + addr + "/minio/health/ready")
+		// requests (it marks the answer "unavailable" until then), and
+		// after a restart even that is not enough: only a real request
+		// tells.
+		resp, err := http.Get("http://" + m.Endpoint + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK && resp.Header.Get("x-minio-server-status") != "unavailable" {
-				return m
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				_, err = client.ListBuckets(ctx)
+				cancel()
+				if err == nil {
+					return nil
+				}
 			}
 		}
 		select {
 		case <-done:
-			Unavailable(tb, "MinIO server", fmt.Errorf("exited early: %s", logBuf.String()))
-			return nil
+			return fmt.Errorf("exited early: %s", m.logs.String())
 		default:
 		}
 		if time.Now().After(deadline) {
-			Unavailable(tb, "MinIO server", fmt.Errorf("not ready after 60s: %s", logBuf.String()))
-			return nil
+			_ = m.Kill()
+			return fmt.Errorf("not ready after 60s (%v): %s", err, m.logs.String())
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// lockedBuffer collects a child process's output safely.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // FreeAddr returns a loopback host:port that was free a moment ago.
