@@ -140,7 +140,7 @@ setTimeout(function () {
 	}
 	wg.Wait()
 
-	dir := b.dir
+	dir := currentInstance(t, b).dir
 	if err := b.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}

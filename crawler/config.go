@@ -44,6 +44,11 @@ type Config struct {
 	// A cloud metadata address opens only when an entry names exactly that
 	// address. See AllowLoopback.
 	Allow []string
+	// Limiter, when set, replaces the Fetcher's own per-host and global
+	// limits (PerHostParallel, PerHostDelay and MaxParallel are then the
+	// Limiter's), so that a Browser sharing it (BrowserConfig.Limiter)
+	// keeps to the same limits.
+	Limiter *Limiter
 	// RootCAs are the certificate authorities HTTPS servers are verified
 	// against; nil means the system roots. Verification is always on: a
 	// certificate that does not verify fails the request, naming the URL,

@@ -52,7 +52,11 @@ func New(cfg Config) (*Fetcher, error) {
 		return nil, err
 	}
 	f := &Fetcher{cfg: cfg, log: slog.Default().With("component", "crawler")}
-	f.limits = newHostLimiter(cfg.PerHostParallel, cfg.MaxParallel, cfg.PerHostDelay)
+	if cfg.Limiter != nil {
+		f.limits = cfg.Limiter
+	} else {
+		f.limits = newHostLimiter(cfg.PerHostParallel, cfg.MaxParallel, cfg.PerHostDelay)
+	}
 	g, err := newGuard(cfg.AllowPrivate, cfg.Allow)
 	if err != nil {
 		return nil, fmt.Errorf("crawler config: %w", err)

@@ -2,6 +2,7 @@ package crawler
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"shopwatch"
@@ -34,7 +35,9 @@ func (l *LazyBrowser) browser(ctx context.Context) (*Browser, error) {
 		// The browser outlives the request that started it: start it on a
 		// context of its own (never the caller's deadline, which would kill
 		// the browser when it expires).
-		b, err := NewBrowser(context.WithoutCancel(ctx), l.cfg)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), maxStart)
+		b, err := NewBrowser(sctx, l.cfg)
+		cancel()
 		if err != nil {
 			return nil, err
 		}
@@ -43,13 +46,31 @@ func (l *LazyBrowser) browser(ctx context.Context) (*Browser, error) {
 	return l.b, nil
 }
 
-// Fetch renders rawURL in a new tab of the shared browser.
+// Fetch renders rawURL in a tab of the shared browser, with the defaults
+// of the configuration.
 func (l *LazyBrowser) Fetch(ctx context.Context, rawURL string) (*shopwatch.Page, error) {
+	return l.FetchWith(ctx, rawURL)
+}
+
+// FetchWith renders rawURL in a tab of the shared browser with opts, such
+// as Mobile() for a target that asks for a phone. See Browser.Render.
+func (l *LazyBrowser) FetchWith(ctx context.Context, rawURL string, opts ...RenderOption) (*shopwatch.Page, error) {
 	b, err := l.browser(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("render %s: %w", rawURL, err)
 	}
-	return b.Render(ctx, rawURL)
+	return b.Render(ctx, rawURL, opts...)
+}
+
+// Stats returns the counters of the browser, all zero before it started.
+func (l *LazyBrowser) Stats() BrowserStats {
+	l.mu.Lock()
+	b := l.b
+	l.mu.Unlock()
+	if b == nil {
+		return BrowserStats{}
+	}
+	return b.Stats()
 }
 
 // Close stops the browser if it was started. Fetch fails after Close.

@@ -2,19 +2,25 @@ package crawler
 
 import (
 	"context"
+	"net"
+	"strings"
 	"sync"
 	"time"
 )
 
-// hostLimiter bounds requests per host name and in total.
+// Limiter bounds requests per host name and in total, and spaces the starts
+// of requests to one host. One Limiter can be shared by a Fetcher and a
+// Browser (BrowserConfig.Limiter) so that the static and the browser path
+// together keep to one set of per-host limits. It is safe for concurrent
+// use.
 //
 // colly's LimitRule would share one semaphore among every host its glob
-// matches, so the Fetcher keeps its own: one semaphore per host name,
+// matches, so the crawler keeps its own: one semaphore per host name,
 // created on first use and dropped when the host goes idle, plus one global
 // semaphore. A request takes its host slot first and the global slot
 // second, so requests queued behind a busy host never hold global slots that
 // requests to other hosts could use.
-type hostLimiter struct {
+type Limiter struct {
 	perHost int
 	delay   time.Duration
 	global  chan struct{}
@@ -23,10 +29,32 @@ type hostLimiter struct {
 	hosts map[string]*hostSlot
 }
 
+// hostLimiter is the name the static path knows the Limiter by.
+type hostLimiter = Limiter
+
 type hostSlot struct {
 	sem   chan struct{}
 	users int       // requests holding or waiting for a slot; guarded by hostLimiter.mu
 	next  time.Time // earliest start of the next request; guarded by hostLimiter.mu
+}
+
+// NewLimiter returns a Limiter that lets perHost requests run at once
+// against one host name (ports are not told apart), global requests in all,
+// and starts requests to one host at least delay apart. A perHost or global
+// below 1 counts as 1; a negative delay as none.
+func NewLimiter(perHost, global int, delay time.Duration) *Limiter {
+	return newHostLimiter(max(perHost, 1), max(global, 1), max(delay, 0))
+}
+
+// Acquire waits until a request to host (a host name or address, with or
+// without a port) may start, or until ctx ends, in which case it returns
+// ctx's error. The returned release must be called once the request is over;
+// calling it again does nothing.
+func (l *Limiter) Acquire(ctx context.Context, host string) (release func(), err error) {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return l.acquire(ctx, hostKey(strings.Trim(host, "[]")))
 }
 
 func newHostLimiter(perHost, global int, delay time.Duration) *hostLimiter {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"shopwatch"
+	"shopwatch/crawler"
 	"shopwatch/rules"
 )
 
@@ -14,11 +15,13 @@ func init() {
 }
 
 func runScan(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("scan", "scan URL [--kind K] [--category C] [--browser] [--json]")
+	fs := a.newFlags("scan", "scan URL [--kind K] [--category C] [--browser] [--mobile] [--json [--page]]")
 	useBrowser := fs.Bool("browser", false, "render the page in headless Chromium (JavaScript pages)")
+	mobile := fs.Bool("mobile", false, "render the page as a phone (H5 pages); implies --browser")
 	kind := fs.String("kind", "product", "page kind: storefront, product or livestream")
 	category := fs.String("category", "", "product category (food, cosmetics …)")
 	asJSON := fs.Bool("json", false, "print findings as JSON")
+	withPage := fs.Bool("page", false, "also print the page (status, final URL, exchanges …); with --json, as {\"page\", \"findings\"}")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -34,18 +37,25 @@ func runScan(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	var f interface {
-		Fetch(context.Context, string) (*shopwatch.Page, error)
-	}
-	if *useBrowser {
-		f, err = a.browser()
+	var page *shopwatch.Page
+	var ferr error
+	if *useBrowser || *mobile {
+		lb, err := a.browser()
+		if err != nil {
+			return err
+		}
+		var opts []crawler.RenderOption
+		if *mobile {
+			opts = append(opts, crawler.Mobile())
+		}
+		page, ferr = lb.FetchWith(ctx, pos[0], opts...)
 	} else {
-		f, err = a.fetcher()
+		f, err := a.fetcher()
+		if err != nil {
+			return err
+		}
+		page, ferr = f.Fetch(ctx, pos[0])
 	}
-	if err != nil {
-		return err
-	}
-	page, ferr := f.Fetch(ctx, pos[0])
 	if !page.Responded() {
 		return ferr
 	}
@@ -53,7 +63,53 @@ func runScan(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(a.stderr, "shopwatch scan: %v\n", ferr)
 	}
 	fnd := rs.Check(rules.Input{URL: page.FinalURL, Kind: k, Category: *category, Text: page.Text, HTML: page.HTML})
-	return a.printFindings(fnd, *asJSON)
+	if !*withPage {
+		return a.printFindings(fnd, *asJSON)
+	}
+	if *asJSON {
+		if fnd == nil {
+			fnd = []shopwatch.Finding{}
+		}
+		return a.printJSON(struct {
+			Page     *shopwatch.Page     `json:"page"`
+			Findings []shopwatch.Finding `json:"findings"`
+		}{page, fnd})
+	}
+	a.printPage(page)
+	return a.printFindings(fnd, false)
+}
+
+// printPage prints what a scan fetched: the page's URL, status and type,
+// how it was captured, and its exchanges one a line.
+func (a *app) printPage(p *shopwatch.Page) {
+	how := "static"
+	switch {
+	case p.Rendered && p.Mobile:
+		how = "browser, mobile"
+	case p.Rendered:
+		how = "browser"
+	}
+	fmt.Fprintf(a.stdout, "%s → %s\n  status %d, %s, %s (%s)\n", p.URL, p.FinalURL, p.Status, p.ContentType, p.Charset, how)
+	if p.Title != "" {
+		fmt.Fprintf(a.stdout, "  title %s\n", p.Title)
+	}
+	if p.Rendered {
+		fmt.Fprintf(a.stdout, "  screenshot %d bytes, MHTML %d bytes\n", len(p.Screenshot), len(p.MHTML))
+	}
+	fmt.Fprintf(a.stdout, "  %d exchanges\n", len(p.Exchanges))
+	for _, x := range p.Exchanges {
+		line := fmt.Sprintf("    %s %s %d %d bytes", x.Method, x.URL, x.Status, len(x.Body))
+		if x.BodyTruncated {
+			line += " (cut)"
+		}
+		if x.RemoteAddr != "" {
+			line += " from " + x.RemoteAddr
+		}
+		if x.Err != "" {
+			line += " error: " + x.Err
+		}
+		fmt.Fprintln(a.stdout, line)
+	}
 }
 
 func (a *app) printFindings(fnd []shopwatch.Finding, asJSON bool) error {
