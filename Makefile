@@ -13,11 +13,11 @@ TEST_TIMEOUT ?= 25m
 
 export PATH := $(GOBIN):$(PATH)
 
-.PHONY: all setup setup-go setup-chromium setup-minio setup-bench build demo test test-short bench bench-crawlers bench-100k soak lint fmt fmt-check tidy-check clean
+.PHONY: all setup setup-go setup-chromium setup-minio setup-tools setup-bench build demo test test-short bench bench-crawlers bench-100k soak lint fmt fmt-check tidy-check clean
 
 all: build
 
-setup: setup-go setup-chromium setup-minio
+setup: setup-go setup-chromium setup-minio setup-tools
 
 setup-go:
 	$(GO) mod download
@@ -27,6 +27,19 @@ setup-chromium:
 		echo "installing Debian's chromium"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
 		chromium --version; fi
+	@# CJK glyphs for screenshots of Chinese pages and for report.pdf.
+	@if fc-list 2>/dev/null | grep -qi 'noto.*cjk'; then echo "fonts: Noto CJK present"; else \
+		echo "installing Debian's fonts-noto-cjk"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq fonts-noto-cjk >/dev/null; fi
+
+# Standard tools the tests check bundles with: openssl (ts -verify, SM3),
+# sha256sum, unzip, and pdftotext to read report.pdf.
+setup-tools:
+	@missing=""; for t in openssl:openssl sha256sum:coreutils unzip:unzip pdftotext:poppler-utils; do \
+		command -v $${t%%:*} >/dev/null 2>&1 || missing="$$missing $${t#*:}"; done; \
+	if [ -z "$$missing" ]; then echo "tools: openssl, sha256sum, unzip, pdftotext present"; else \
+		echo "installing Debian's$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
 
 setup-minio:
 	@if command -v minio >/dev/null 2>&1; then echo "minio: $$(command -v minio)"; else \

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"shopwatch"
@@ -36,8 +37,25 @@ const (
 	// EnvironmentFile is the capture-environment check made before the
 	// capture session (clock, proxies, hosts file, binary digests).
 	EnvironmentFile = "environment.json"
+	// NetworkFile is the network provenance of the capture: the redirect
+	// chain hop by hop and the final URL.
+	NetworkFile = "network.json"
+	// The robots.txt exchange of the page's origin, when it was recorded.
+	RobotsRequestFile  = "robots/request.http"
+	RobotsResponseFile = "robots/response.http"
+	RobotsChainFile    = "robots/chain.pem"
+	RobotsMetaFile     = "robots/robots.json"
+	// Browser artifacts: the rendered page as MHTML and as PDF, the timed
+	// snapshots (snapshots/NNN.png, see SnapshotName) with their times, and
+	// the timeline of texts seen on a watched live page.
+	MHTMLFile     = "page.mhtml"
+	PDFFile       = "page.pdf"
+	SnapshotsFile = "snapshots.json"
+	TimelineFile  = "timeline.json"
 
-	MediaWARC = "application/warc"
+	MediaWARC  = "application/warc"
+	MediaMHTML = "multipart/related"
+	// MediaPDF ("application/pdf") is declared with the bundle files.
 )
 
 // captureStart is when the capture began: the first exchange's start, else
@@ -78,6 +96,14 @@ func ExchangeNames(i int) (request, response, meta string) {
 	p := fmt.Sprintf("exchanges/%03d", i+1)
 	return p + "-request.http", p + "-response.http", p + ".json"
 }
+
+// ChainName returns the artifact name of the certificate chain (PEM) the
+// server presented for the i-th exchange of a page (i from 0).
+func ChainName(i int) string { return fmt.Sprintf("exchanges/%03d-chain.pem", i+1) }
+
+// SnapshotName returns the artifact name of the i-th snapshot of a page (i
+// from 0).
+func SnapshotName(i int) string { return fmt.Sprintf("snapshots/%03d.png", i+1) }
 
 // Capture preserves page and the findings raised on it in store and returns
 // the record that indexes them.
@@ -196,25 +222,70 @@ type capture struct {
 	signer   *Signer
 }
 
-// exchangeRecord is the content of exchanges/NNN.json.
+// exchangeRecord is the content of exchanges/NNN.json and of
+// robots/robots.json.
 type exchangeRecord struct {
-	Index              int       `json:"index"`
-	Method             string    `json:"method"`
-	URL                string    `json:"url"`
-	Proto              string    `json:"proto,omitempty"`
-	Status             int       `json:"status"`
-	RemoteAddr         string    `json:"remote_addr,omitempty"`
-	Started            time.Time `json:"started"`
-	Finished           time.Time `json:"finished"`
-	DurationNanos      int64     `json:"duration_ns"`
-	ContentLength      int64     `json:"content_length"`
-	BodyTruncated      bool      `json:"body_truncated"`
-	Error              string    `json:"error,omitempty"`
-	Request            string    `json:"request"`
-	RequestSize        int       `json:"request_size"`
-	Response           string    `json:"response,omitempty"`
-	ResponseHeaderSize int       `json:"response_header_size"`
-	BodySize           int       `json:"body_size"`
+	Index              int        `json:"index,omitempty"`
+	Method             string     `json:"method"`
+	URL                string     `json:"url"`
+	Proto              string     `json:"proto,omitempty"`
+	Status             int        `json:"status"`
+	RemoteAddr         string     `json:"remote_addr,omitempty"`
+	ResolvedIPs        []string   `json:"resolved_ips,omitempty"`
+	TLS                *tlsRecord `json:"tls,omitempty"`
+	Started            time.Time  `json:"started"`
+	Finished           time.Time  `json:"finished"`
+	DurationNanos      int64      `json:"duration_ns"`
+	ContentLength      int64      `json:"content_length"`
+	BodyTruncated      bool       `json:"body_truncated"`
+	Error              string     `json:"error,omitempty"`
+	Request            string     `json:"request"`
+	RequestSize        int        `json:"request_size"`
+	Response           string     `json:"response,omitempty"`
+	ResponseHeaderSize int        `json:"response_header_size"`
+	BodySize           int        `json:"body_size"`
+}
+
+// tlsRecord is the "tls" object of an exchange record.
+type tlsRecord struct {
+	Version      string `json:"version"`
+	CipherSuite  string `json:"cipher_suite"`
+	ServerName   string `json:"server_name,omitempty"`
+	ALPN         string `json:"alpn,omitempty"`
+	Resumed      bool   `json:"resumed"`
+	Verified     bool   `json:"verified"`
+	Certificates int    `json:"certificates"`    // in the chain as presented
+	Chain        string `json:"chain,omitempty"` // artifact name of the PEM chain
+}
+
+// networkFile is the content of network.json.
+type networkFile struct {
+	URL           string       `json:"url"`
+	FinalURL      string       `json:"final_url"`
+	RedirectChain []networkHop `json:"redirect_chain"`
+}
+
+// networkHop is one request of the redirect chain.
+type networkHop struct {
+	Index          int      `json:"index"`
+	URL            string   `json:"url"`
+	Status         int      `json:"status"`
+	Location       string   `json:"location,omitempty"`
+	RemoteAddr     string   `json:"remote_addr,omitempty"`
+	ResolvedIPs    []string `json:"resolved_ips,omitempty"`
+	Proto          string   `json:"proto,omitempty"`
+	TLSVersion     string   `json:"tls_version,omitempty"`
+	TLSCipherSuite string   `json:"tls_cipher_suite,omitempty"`
+	Error          string   `json:"error,omitempty"`
+	Exchange       string   `json:"exchange"` // artifact name of its NNN.json
+}
+
+// snapshotEntry is one element of snapshots.json.
+type snapshotEntry struct {
+	Index int       `json:"index"`
+	Name  string    `json:"name"`
+	At    time.Time `json:"at"`
+	Size  int       `json:"size"`
 }
 
 // captureMetadata is the content of metadata.json.
@@ -233,6 +304,7 @@ type captureMetadata struct {
 	Charset          string    `json:"charset,omitempty"`
 	Title            string    `json:"title,omitempty"`
 	Rendered         bool      `json:"rendered"`
+	Mobile           bool      `json:"mobile"`
 	FetchedAt        time.Time `json:"fetched_at,omitzero"`
 	CapturedAt       string    `json:"captured_at"`
 	ClockSource      string    `json:"clock_source"`
@@ -250,46 +322,54 @@ func (c *capture) parts() ([]part, error) {
 	var parts []part
 	for i, ex := range p.Exchanges {
 		reqName, respName, metaName := ExchangeNames(i)
-		parts = append(parts, newPart(reqName, MediaHTTPRequest, ex.RequestHeader))
-		hasResponse := ex.Status != 0 || len(ex.ResponseHeader) > 0 || len(ex.Body) > 0
-		if hasResponse {
-			parts = append(parts, newPart(respName, MediaHTTPResponse, ex.ResponseHeader, ex.Body))
-		} else {
-			respName = ""
-		}
-		rec := exchangeRecord{
-			Index:              i + 1,
-			Method:             ex.Method,
-			URL:                ex.URL,
-			Proto:              ex.Proto,
-			Status:             ex.Status,
-			RemoteAddr:         ex.RemoteAddr,
-			Started:            ex.Started.UTC(),
-			Finished:           ex.Started.Add(ex.Duration).UTC(),
-			DurationNanos:      int64(ex.Duration),
-			ContentLength:      ex.ContentLength,
-			BodyTruncated:      ex.BodyTruncated,
-			Error:              ex.Err,
-			Request:            reqName,
-			RequestSize:        len(ex.RequestHeader),
-			Response:           respName,
-			ResponseHeaderSize: len(ex.ResponseHeader),
-			BodySize:           len(ex.Body),
-		}
-		b, err := marshalJSON(rec)
+		ps, err := exchangeParts(ex, i+1, reqName, respName, ChainName(i), metaName)
 		if err != nil {
 			return nil, fmt.Errorf("exchange %d: %w", i+1, err)
 		}
-		parts = append(parts, newPart(metaName, MediaJSON, b))
+		parts = append(parts, ps...)
+	}
+	if p.Robots != nil {
+		ps, err := exchangeParts(*p.Robots, 0, RobotsRequestFile, RobotsResponseFile, RobotsChainFile, RobotsMetaFile)
+		if err != nil {
+			return nil, fmt.Errorf("robots.txt exchange: %w", err)
+		}
+		parts = append(parts, ps...)
 	}
 	parts = append(parts, newPart(PageFile, MediaHTML, []byte(p.HTML)))
 	parts = append(parts, newPart(TextFile, MediaText, []byte(p.Text)))
 	if len(p.Screenshot) > 0 {
 		parts = append(parts, newPart(ScreenshotFile, MediaPNG, p.Screenshot))
 	}
+	if len(p.MHTML) > 0 {
+		parts = append(parts, newPart(MHTMLFile, MediaMHTML, p.MHTML))
+	}
+	if len(p.PDF) > 0 {
+		parts = append(parts, newPart(PDFFile, MediaPDF, p.PDF))
+	}
+	if len(p.Snapshots) > 0 {
+		entries := make([]snapshotEntry, len(p.Snapshots))
+		for i, sn := range p.Snapshots {
+			name := SnapshotName(i)
+			parts = append(parts, newPart(name, MediaPNG, sn.PNG))
+			entries[i] = snapshotEntry{Index: i + 1, Name: name, At: sn.At.UTC(), Size: len(sn.PNG)}
+		}
+		b, err := marshalJSON(entries)
+		if err != nil {
+			return nil, fmt.Errorf("snapshots: %w", err)
+		}
+		parts = append(parts, newPart(SnapshotsFile, MediaJSON, b))
+	}
+	if len(p.Timeline) > 0 {
+		b, err := warc.TimelineJSON(p.Timeline)
+		if err != nil {
+			return nil, fmt.Errorf("timeline: %w", err)
+		}
+		parts = append(parts, newPart(TimelineFile, MediaJSON, b))
+	}
 	// The same exchanges and resources as a WARC 1.1 file, for web-archive
 	// tools; the per-file artifacts above stay for plain inspection.
-	if len(p.Exchanges) > 0 || p.HTML != "" || len(p.Screenshot) > 0 {
+	if len(p.Exchanges) > 0 || p.Robots != nil || p.HTML != "" || p.Text != "" || len(p.Screenshot) > 0 ||
+		len(p.MHTML) > 0 || len(p.PDF) > 0 || len(p.Snapshots) > 0 || len(p.Timeline) > 0 {
 		var wb bytes.Buffer
 		err := warc.Write(&wb, p, warc.Info{
 			Software: "shopwatch", Version: c.meta.Version, Operator: c.meta.Operator, Host: c.meta.Host,
@@ -303,6 +383,11 @@ func (c *capture) parts() ([]part, error) {
 	if len(c.meta.Environment) > 0 {
 		parts = append(parts, newPart(EnvironmentFile, MediaJSON, c.meta.Environment))
 	}
+	b, err := marshalJSON(network(p))
+	if err != nil {
+		return nil, fmt.Errorf("network: %w", err)
+	}
+	parts = append(parts, newPart(NetworkFile, MediaJSON, b))
 
 	fl := make([]shopwatch.Finding, len(c.findings))
 	copy(fl, c.findings)
@@ -311,8 +396,7 @@ func (c *capture) parts() ([]part, error) {
 			fl[i].EvidenceID = c.id
 		}
 	}
-	b, err := marshalJSON(fl)
-	if err != nil {
+	if b, err = marshalJSON(fl); err != nil {
 		return nil, fmt.Errorf("findings: %w", err)
 	}
 	parts = append(parts, newPart(FindingsFile, MediaJSON, b))
@@ -332,6 +416,7 @@ func (c *capture) parts() ([]part, error) {
 		Charset:          p.Charset,
 		Title:            p.Title,
 		Rendered:         p.Rendered,
+		Mobile:           p.Mobile,
 		FetchedAt:        p.FetchedAt.UTC(),
 		CapturedAt:       c.now.Format(time.RFC3339Nano),
 		ClockSource:      c.meta.ClockSource,
@@ -347,6 +432,99 @@ func (c *capture) parts() ([]part, error) {
 	}
 	parts = append(parts, newPart(MetadataFile, MediaJSON, b))
 	return parts, nil
+}
+
+// exchangeParts returns the artifacts of one exchange: its request, its
+// response when one arrived, the presented certificate chain when TLS was
+// used, and its metadata record. index 0 leaves the index out.
+func exchangeParts(ex shopwatch.Exchange, index int, reqName, respName, chainName, metaName string) ([]part, error) {
+	parts := []part{newPart(reqName, MediaHTTPRequest, ex.RequestHeader)}
+	hasResponse := ex.Status != 0 || len(ex.ResponseHeader) > 0 || len(ex.Body) > 0
+	if hasResponse {
+		parts = append(parts, newPart(respName, MediaHTTPResponse, ex.ResponseHeader, ex.Body))
+	} else {
+		respName = ""
+	}
+	rec := exchangeRecord{
+		Index:              index,
+		Method:             ex.Method,
+		URL:                ex.URL,
+		Proto:              ex.Proto,
+		Status:             ex.Status,
+		RemoteAddr:         ex.RemoteAddr,
+		ResolvedIPs:        ex.ResolvedIPs,
+		Started:            ex.Started.UTC(),
+		Finished:           ex.Started.Add(ex.Duration).UTC(),
+		DurationNanos:      int64(ex.Duration),
+		ContentLength:      ex.ContentLength,
+		BodyTruncated:      ex.BodyTruncated,
+		Error:              ex.Err,
+		Request:            reqName,
+		RequestSize:        len(ex.RequestHeader),
+		Response:           respName,
+		ResponseHeaderSize: len(ex.ResponseHeader),
+		BodySize:           len(ex.Body),
+	}
+	if t := ex.TLS; t != nil {
+		rec.TLS = &tlsRecord{
+			Version: t.Version, CipherSuite: t.CipherSuite, ServerName: t.ServerName, ALPN: t.ALPN,
+			Resumed: t.Resumed, Verified: t.Verified, Certificates: len(t.PeerCertificates),
+		}
+		if len(t.PeerCertificates) > 0 {
+			rec.TLS.Chain = chainName
+			parts = append(parts, newPart(chainName, MediaPEM, warc.ChainPEM(t.PeerCertificates)))
+		}
+	}
+	b, err := marshalJSON(rec)
+	if err != nil {
+		return nil, err
+	}
+	return append(parts, newPart(metaName, MediaJSON, b)), nil
+}
+
+// network returns the content of network.json for p.
+func network(p *shopwatch.Page) networkFile {
+	n := networkFile{URL: p.URL, FinalURL: p.FinalURL, RedirectChain: []networkHop{}}
+	for i, ex := range p.Exchanges {
+		_, _, metaName := ExchangeNames(i)
+		hop := networkHop{
+			Index:       i + 1,
+			URL:         ex.URL,
+			Status:      ex.Status,
+			RemoteAddr:  ex.RemoteAddr,
+			ResolvedIPs: ex.ResolvedIPs,
+			Proto:       ex.Proto,
+			Error:       ex.Err,
+			Exchange:    metaName,
+		}
+		if ex.Status >= 300 && ex.Status < 400 {
+			hop.Location = headerField(ex.ResponseHeader, "Location")
+		}
+		if ex.TLS != nil {
+			hop.TLSVersion, hop.TLSCipherSuite = ex.TLS.Version, ex.TLS.CipherSuite
+		}
+		n.RedirectChain = append(n.RedirectChain, hop)
+	}
+	return n
+}
+
+// headerField returns the first value of a header field in the last
+// message head of a raw response head (interim 1xx heads come first), or
+// "".
+func headerField(head []byte, name string) string {
+	s := strings.ReplaceAll(string(head), "\r\n", "\n")
+	s = strings.TrimRight(s, "\n")
+	if i := strings.LastIndex(s, "\n\n"); i >= 0 {
+		s = s[i+2:]
+	}
+	lines := strings.Split(s, "\n")
+	for _, line := range lines[min(1, len(lines)):] { // skip the status line
+		k, v, ok := strings.Cut(line, ":")
+		if ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 func (c *capture) run(ctx context.Context, store Store) (*shopwatch.EvidenceRecord, error) {

@@ -169,7 +169,7 @@ func newFixture(t *testing.T) *fixture {
 var wantArtifacts = []string{
 	"exchanges/001-request.http", "exchanges/001-response.http", "exchanges/001.json",
 	"exchanges/002-request.http", "exchanges/002-response.http", "exchanges/002.json",
-	"page.html", "text.txt", "screenshot.png", "archive/capture.warc.gz", "findings.json", "metadata.json",
+	"page.html", "text.txt", "screenshot.png", "archive/capture.warc.gz", "network.json", "findings.json", "metadata.json",
 }
 
 func TestCaptureRecord(t *testing.T) {
@@ -293,7 +293,7 @@ func TestCaptureWithoutResponseOrScreenshot(t *testing.T) {
 	for _, a := range rec.Artifacts {
 		names = append(names, a.Name)
 	}
-	want := []string{"exchanges/001-request.http", "exchanges/001.json", "page.html", "text.txt", "archive/capture.warc.gz", "findings.json", "metadata.json", "manifest.json", "manifest.sig", "signer.pub"}
+	want := []string{"exchanges/001-request.http", "exchanges/001.json", "page.html", "text.txt", "archive/capture.warc.gz", "network.json", "findings.json", "metadata.json", "manifest.json", "manifest.sig", "signer.pub"}
 	if !slices.Equal(names, want) {
 		t.Errorf("artifacts = %q, want %q", names, want)
 	}
@@ -370,7 +370,8 @@ func TestExportVerifyRoundTrip(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.name)
 	}
-	want := append([]string{"manifest.json", "manifest.sig", "signer.pub", "timestamp.tsr", "tsa-root.pem", "ledger-proof.json", "SHA256SUMS", "README.txt"}, wantArtifacts...)
+	want := append([]string{"README.txt", "manifest.json", "manifest.sig", "signer.pub", "timestamp.tsr", "tsa-root.pem", "ledger-proof.json"}, wantArtifacts...)
+	want = append(want, "indexes/index.cdxj", "pages/pages.jsonl", "report.html", "SHA256SUMS", "datapackage.json", "datapackage-digest.json")
 	if !slices.Equal(names, want) {
 		t.Errorf("bundle files = %q, want %q", names, want)
 	}
@@ -494,10 +495,7 @@ func TestTamperedBundles(t *testing.T) {
 			}
 			*entryRef(t, es, "manifest.sig") = sig
 			*entryRef(t, es, "signer.pub") = otherSigner.PublicKeyPEM()
-			sums := entryRef(t, es, "SHA256SUMS")
-			*sums = rewriteSum(*sums, "manifest.sig", sig)
-			*sums = rewriteSum(*sums, "signer.pub", otherSigner.PublicKeyPEM())
-			return es
+			return reseal(t, es) // fresh SHA256SUMS, datapackage.json and datapackage-digest.json
 		}, []string{"signer.pub"}, []error{evidence.ErrKeyMismatch}},
 		{"SHA256SUMS line altered", func(t *testing.T, es []zipEntry) []zipEntry {
 			sums := entryRef(t, es, "SHA256SUMS")

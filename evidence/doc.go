@@ -39,29 +39,68 @@
 //	    (content coding and transfer framing as the crawler kept them). The
 //	    body starts at byte response_header_size (from NNN.json). Absent when
 //	    no response arrived.
+//	exchanges/NNN-chain.pem      application/x-pem-file
+//	    the certificate chain the server presented, leaf first, as PEM
+//	    CERTIFICATE blocks. Only for exchanges made over TLS.
 //	exchanges/NNN.json           application/json
 //	    {"index", "method", "url", "proto", "status", "remote_addr",
+//	     "resolved_ips" (every address the host name resolved to when the
+//	     connection was made, in the resolver's order; the address itself
+//	     for an address URL; kept for a reused connection), "tls" (over
+//	     TLS only: {"version" e.g. "TLS 1.3", "cipher_suite" (IANA name),
+//	     "server_name" (SNI sent), "alpn", "resumed", "verified" (the chain
+//	     verified against the trusted roots), "certificates" (how many
+//	     were presented), "chain" (artifact name of NNN-chain.pem)}),
 //	     "started", "finished" (RFC 3339, UTC), "duration_ns",
 //	     "content_length" (as announced, -1 unknown), "body_truncated"
 //	     (true when the crawler's size cap cut the body), "error",
 //	     "request", "response" (artifact names), "request_size",
 //	     "response_header_size", "body_size"}
 //
+// When the robots.txt of the page's origin was recorded (it is evidence
+// of what the site asked of crawlers; it never blocks an inspection), its
+// one exchange, redirects not followed, is kept the same way as
+// robots/request.http, robots/response.http, robots/chain.pem and
+// robots/robots.json (the fields of NNN.json without "index").
+//
 // Then, once per capture:
 //
 //	page.html       text/html; charset=utf-8    the page decoded to UTF-8
 //	text.txt        text/plain; charset=utf-8   the visible text the rules read
 //	screenshot.png  image/png                   the rendered page (browser path only)
+//	page.mhtml      multipart/related           the rendered page as MHTML (a MIME
+//	                                            message; browser path only)
+//	page.pdf        application/pdf             the rendered page printed to PDF, when
+//	                                            asked for
+//	snapshots/NNN.png image/png                 timed screenshots of a watched page, in
+//	                                            the order taken (NNN from 001)
+//	snapshots.json  application/json            [{"index", "name", "at" (RFC 3339,
+//	                                            UTC), "size"}], one per snapshot
+//	timeline.json   application/json            the texts seen on a watched live page:
+//	                                            [{"source", "text", "first_seen",
+//	                                            "last_seen", "offset" (into text.txt)}]
 //	archive/capture.warc.gz application/warc           the same exchanges as WARC 1.1 records
 //	                                            (warcinfo, request, response with the
 //	                                            exact bytes and sha256 block/payload
-//	                                            digests) plus resource records for the
-//	                                            markup, text and screenshot; one gzip
+//	                                            digests) for the exchanges and the
+//	                                            robots.txt exchange, a metadata record
+//	                                            per TLS session (details and PEM
+//	                                            chain), resource records for the
+//	                                            markup, text, screenshot, MHTML, PDF,
+//	                                            snapshots and timeline; one gzip
 //	                                            member per record (see evidence/warc)
 //	environment.json application/json           the capture-environment check of the
 //	                                            session (clock offset against the TSA,
 //	                                            proxy variables, hosts-file pins,
 //	                                            binary digests; see evidence/envcheck)
+//	network.json    application/json            network provenance: {"url", "final_url",
+//	                                            "redirect_chain": one object per
+//	                                            exchange, in order: {"index", "url",
+//	                                            "status", "location" (of a 3xx, as
+//	                                            sent), "remote_addr", "resolved_ips",
+//	                                            "proto", "tls_version",
+//	                                            "tls_cipher_suite", "error",
+//	                                            "exchange" (its NNN.json)}}
 //	findings.json   application/json            array of findings raised on the page
 //	                                            (rule, law, article, match, snippet,
 //	                                            offset into text.txt …)
@@ -69,7 +108,8 @@
 //	                                            final_url, kind, category, status,
 //	                                            content_type, declared_charset,
 //	                                            charset_source, charset (the decoder
-//	                                            used), title, rendered, fetched_at,
+//	                                            used), title, rendered, mobile
+//	                                            (rendered as a phone), fetched_at,
 //	                                            captured_at (UTC, RFC 3339 with
 //	                                            nanoseconds), clock_source,
 //	                                            shopwatch_version, host, operator,
@@ -113,31 +153,80 @@
 //
 // # Bundle
 //
-// Export writes a zip file with, at the root:
+// Export writes one self-contained zip file (name it .zip or .wacz) that is
+// also a WACZ 1.2 web archive. Its files, in zip order:
 //
+//	README.txt          what the bundle holds, the export time and program
+//	                    ("Exported at:", "Exported by:" lines) and the
+//	                    standard-tools script below
 //	manifest.json, manifest.sig, signer.pub   as stored, byte for byte
-//	SHA256SUMS   "<sha256 hex>  <name>" lines (the format sha256sum -c reads)
-//	             for manifest.json, manifest.sig, signer.pub and then every
-//	             artifact; not signed: a convenience for sha256sum, and the
-//	             record that lets a verifier tell which of the three signed
-//	             files changed when the signature fails
-//	README.txt   how to verify with standard tools
-//	<artifacts>  under their names, e.g. exchanges/001-response.http
+//	timestamp.tsr, tsa-root.pem               the seal, as stored
+//	ledger-proof.json   the ledger inclusion proof of manifest.json, made at
+//	                    export (see evidence/ledger)
+//	<artifacts>         every artifact the manifest lists, under its name
+//	                    (e.g. exchanges/001-response.http; the WARC is
+//	                    archive/capture.warc.gz)
+//	indexes/index.cdxj  CDXJ index of every response and resource record of
+//	                    the archive/*.warc.gz files: "<searchable URL>
+//	                    <yyyymmddhhmmss> <JSON>" lines in byte order, the JSON
+//	                    {url, digest, mime, offset, length, recordDigest,
+//	                    status, filename}, offset and length locating the
+//	                    record's gzip member, filename relative to archive/
+//	pages/pages.jsonl   {"format": "json-pages-1.0", …} then one line for the
+//	                    page: {id: evidence id, url: final URL, ts: capture
+//	                    time (RFC 3339), title}
+//	report.html         the report for people (Chinese with English labels):
+//	                    target, times, TSA time, host, operator, key id, TSA
+//	                    root digest, ledger position, every artifact with
+//	                    size, SHA-256 and SM3, the findings with legal basis,
+//	                    the screenshots (linked to their files) and the
+//	                    electronic data extraction record (电子数据提取笔录)
+//	                    with blank signature lines; rendered
+//	                    deterministically from the files above (RenderReport)
+//	report.pdf          the same report printed by a headless Chromium with
+//	                    the screenshots inlined; absent when exported without
+//	                    PDF printing (--no-pdf), which README.txt then says
+//	SHA256SUMS          "<sha256 hex>  <name>" lines (the format sha256sum -c
+//	                    reads) for every file above, in zip order
+//	datapackage.json    WACZ 1.2 package descriptor (profile "wacz"): title,
+//	                    description, created (the export time), software,
+//	                    home {url, ts} and resources [{name, path, hash
+//	                    "sha256:<hex>", bytes}] for every file above and
+//	                    SHA256SUMS, in zip order; name is the path in lower
+//	                    case with characters outside [a-z0-9._/-] as "_"
+//	datapackage-digest.json  {"path": "datapackage.json", "hash": "sha256:<hex>"}
 //
-// and nothing else. To verify a bundle without shopwatch:
+// and nothing else. WARC files, images and report.pdf are stored in the zip
+// uncompressed, everything else deflated. Only manifest.json is signed;
+// every other file outside the artifacts is derived at export and is
+// recorded twice, in SHA256SUMS and in datapackage.json, so a verifier can
+// tell which file changed: the one that disagrees with both records, or
+// the record that disagrees with the file and the other record.
+// datapackage-digest.json records datapackage.json, whose every field can
+// be recomputed from the bundle.
 //
-//	openssl pkeyutl -verify -pubin -inkey signer.pub -rawin -in manifest.json -sigfile manifest.sig
-//	sha256sum -c SHA256SUMS                 # and compare each line with manifest.json
-//	openssl dgst -sm3 FILE                  # against the "sm3" values
+// To verify a bundle without shopwatch, unpack it and run the script
+// README.txt quotes (evidence/testdata/verify-bundle.sh). It uses bash,
+// OpenSSL 3 and coreutils only and, in order: sha256sum -c SHA256SUMS;
+// checks that no file is missing from SHA256SUMS; openssl pkeyutl -verify
+// -pubin -inkey signer.pub -rawin -in manifest.json -sigfile manifest.sig;
+// derives the key id from signer.pub; openssl ts -verify -data
+// manifest.json -in timestamp.tsr -CAfile tsa-root.pem; compares every
+// artifact's sha256 in manifest.json with SHA256SUMS; checks
+// datapackage-digest.json and datapackage.json against SHA256SUMS; and
+// checks the SM3 digests with openssl dgst -sm3 where OpenSSL has SM3. It
+// stops at the first broken item. The ledger proof needs shopwatch.
 //
-// and check that every file other than the fixed ones is listed in the
-// manifest. VerifyBundle does all of this and reports each problem as an
-// *ItemError naming the damaged file.
+// VerifyBundle does all of this offline, checks the ledger proof, the
+// CDXJ index, pages.jsonl and the reports' form, and reports each problem
+// as an *ItemError naming the damaged file, the first problem naming the
+// first broken item.
 //
 // # Later versions
 //
-// Trusted timestamps (RFC 3161 tokens over manifest.json), a Merkle ledger
-// of manifests, WARC/WACZ packaging and object lock add new artifacts or new
-// fixed files beside manifest.sig, and a new format value; the digests,
-// keys and signature described here stay as they are.
+// Object lock adds no file to the bundle. A later bundle layout may add
+// derived files beside report.html; they will be listed in SHA256SUMS and
+// datapackage.json like the others, and readers refuse files they do not
+// know. The manifest format, digests, keys, signature, seal and the WACZ
+// 1.2 files described here stay as they are.
 package evidence

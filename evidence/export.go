@@ -3,11 +3,17 @@ package evidence
 import (
 	"archive/zip"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/ed25519"
+	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -15,20 +21,53 @@ import (
 	"shopwatch"
 )
 
-// Export writes the capture rec indexes as a self-contained zip bundle to
-// w: manifest.json, manifest.sig, signer.pub, SHA256SUMS and README.txt at
-// the root, then every artifact under its name (see doc.go).
-//
-// Every object is re-checked as it is read from store: its size, SHA-256
-// and SM3 must match the record and the manifest, and the manifest's
-// signature must verify. A damaged or missing object is an error naming
-// its key; nothing is exported silently. On error what was written to w is
-// an incomplete bundle and must be discarded. Export does not close w.
+// HTMLPrinter prints a complete HTML document to PDF. *pdf.Printer (the
+// evidence/pdf package, a short-lived headless Chromium) implements it.
+type HTMLPrinter interface {
+	PrintHTML(ctx context.Context, html []byte) ([]byte, error)
+}
+
+// Exporter writes evidence bundles (see doc.go, "Bundle"). The zero value
+// exports without a ledger proof and without report.pdf.
+type Exporter struct {
+	// Notary, when its Ledger is set, adds the ledger inclusion proof of
+	// the manifest (ledger-proof.json); export fails when the manifest is
+	// not in the ledger.
+	Notary *Notary
+	// PDF prints report.pdf; nil leaves it out of the bundle, which
+	// README.txt then says. A printer that fails fails the export.
+	PDF HTMLPrinter
+	// Now is the export time recorded in datapackage.json and README.txt;
+	// nil means time.Now.
+	Now func() time.Time
+	// Software names the exporting program in datapackage.json and
+	// README.txt; "" means "shopwatch <shopwatch.Version>".
+	Software string
+}
+
+// Export writes the capture rec indexes as a self-contained bundle to w
+// with an Exporter that has the options' notary and no PDF printer.
 func Export(ctx context.Context, store Store, rec *shopwatch.EvidenceRecord, w io.Writer, opts ...ExportOption) error {
 	var cfg exportConfig
 	for _, o := range opts {
 		o(&cfg)
 	}
+	return (&Exporter{Notary: cfg.notary}).Export(ctx, store, rec, w)
+}
+
+// Export writes the capture rec indexes as a self-contained zip bundle to
+// w, which is also a WACZ 1.2 package: README.txt, the signed files and
+// the seal at the root, every artifact under its name, then the CDXJ index,
+// pages.jsonl, report.html, report.pdf (with a PDF printer), SHA256SUMS,
+// datapackage.json and datapackage-digest.json (see doc.go).
+//
+// Every object is re-checked as it is read from store: its size, SHA-256
+// and SM3 must match the record and the manifest, and the manifest's
+// signature and timestamp must verify. A damaged or missing object is an
+// error naming its key; nothing is exported silently. On error what was
+// written to w is an incomplete bundle and must be discarded. Export does
+// not close w.
+func (x *Exporter) Export(ctx context.Context, store Store, rec *shopwatch.EvidenceRecord, w io.Writer) error {
 	if rec == nil {
 		return errors.New("export: nil evidence record")
 	}
@@ -89,8 +128,10 @@ func Export(ctx context.Context, store Store, rec *shopwatch.EvidenceRecord, w i
 		return fail(fmt.Errorf("%s: %w: manifest names key %s, stored key is %s", pa.Key, ErrKeyMismatch, m.SignerKeyID, KeyID(pub)))
 	}
 
-	// The manifest is authentic; check the record agrees with it.
+	// The manifest is authentic; check the record agrees with it and that
+	// every artifact can sit in a WACZ under its name.
 	keys := make([]string, len(m.Artifacts))
+	warcs := 0
 	for i, e := range m.Artifacts {
 		a, ok := byName[e.Name]
 		if !ok {
@@ -99,7 +140,16 @@ func Export(ctx context.Context, store Store, rec *shopwatch.EvidenceRecord, w i
 		if a.SHA256 != e.SHA256.String() || a.SM3 != e.SM3.String() || a.Size != e.Size {
 			return fail(fmt.Errorf("artifact %q (key %q): record and manifest disagree on size or digests", e.Name, a.Key))
 		}
+		if err := checkWACZName(e.Name); err != nil {
+			return fail(err)
+		}
+		if isWARCName(e.Name) {
+			warcs++
+		}
 		keys[i] = a.Key
+	}
+	if warcs == 0 {
+		return fail(fmt.Errorf("the capture has no WARC file under %s; a WACZ needs one", waczArchiveDir))
 	}
 	fixed := map[string][]byte{ManifestFile: manifest, SignatureFile: sig, SignerPubFile: pubPEM}
 	// The seal, when the capture has one.
@@ -113,8 +163,8 @@ func Export(ctx context.Context, store Store, rec *shopwatch.EvidenceRecord, w i
 		}
 		fixed[name] = b
 	}
-	if cfg.notary != nil && cfg.notary.Ledger != nil {
-		p, err := cfg.notary.proof(ctx, rec.ManifestDigest)
+	if x.Notary != nil && x.Notary.Ledger != nil {
+		p, err := x.Notary.proof(ctx, rec.ManifestDigest)
 		if err != nil {
 			return fail(err)
 		}
@@ -130,47 +180,249 @@ func Export(ctx context.Context, store Store, rec *shopwatch.EvidenceRecord, w i
 		return fail(fmt.Errorf("record lists %d artifacts, the manifest %d plus %d fixed files", len(byName), len(m.Artifacts), nfixed))
 	}
 
-	sums := sumsFile(m, fixed)
-	readme, err := readmeText(m)
+	now := time.Now
+	if x.Now != nil {
+		now = x.Now
+	}
+	info := exportInfo{Created: now().UTC().Truncate(time.Second), Software: x.Software, PDF: x.PDF != nil}
+	if info.Software == "" {
+		info.Software = "shopwatch " + shopwatch.Version
+	}
+	readme, err := readmeText(m, info)
 	if err != nil {
 		return fail(err)
 	}
 
-	zw := zip.NewWriter(w)
-	mod := m.CapturedAt
-	for _, f := range []struct {
-		name string
-		data []byte
-	}{
-		{ManifestFile, manifest}, {SignatureFile, sig}, {SignerPubFile, pubPEM},
-		{TimestampFile, fixed[TimestampFile]}, {TSARootFile, fixed[TSARootFile]}, {LedgerProofFile, fixed[LedgerProofFile]},
-		{SumsFile, sums}, {ReadmeFile, readme},
-	} {
-		if f.data == nil {
-			continue
-		}
-		if err := writeZipEntry(zw, f.name, "", mod, bytes.NewReader(f.data)); err != nil {
-			return fail(err)
+	bw := &bundleWriter{zw: zip.NewWriter(w), mod: m.CapturedAt}
+	if err := bw.add(ReadmeFile, "", readme); err != nil {
+		return fail(err)
+	}
+	for _, name := range []string{ManifestFile, SignatureFile, SignerPubFile, TimestampFile, TSARootFile, LedgerProofFile} {
+		if b, ok := fixed[name]; ok {
+			if err := bw.add(name, "", b); err != nil {
+				return fail(err)
+			}
 		}
 	}
+	// The report reads the signed files, the seal and a few artifacts.
+	keep := maps.Clone(fixed)
+	var index []string
 	for i, e := range m.Artifacts {
 		if err := ctx.Err(); err != nil {
 			return fail(err)
 		}
-		rc, err := OpenVerified(ctx, store, keys[i], e.Size, e.SHA256, e.SM3)
+		lines, kept, err := x.copyArtifact(ctx, store, bw, keys[i], e)
 		if err != nil {
 			return fail(fmt.Errorf("artifact %q: %w", e.Name, err))
 		}
-		err = writeZipEntry(zw, e.Name, e.MediaType, mod, rc)
-		rc.Close()
-		if err != nil {
-			return fail(fmt.Errorf("artifact %q: %w", e.Name, err))
+		index = append(index, lines...)
+		if kept != nil {
+			keep[e.Name] = kept
 		}
 	}
-	if err := zw.Close(); err != nil {
+	slices.Sort(index)
+	var idx bytes.Buffer
+	for _, l := range index {
+		idx.WriteString(l)
+		idx.WriteByte('\n')
+	}
+	if err := bw.add(IndexFile, "", idx.Bytes()); err != nil {
+		return fail(err)
+	}
+	pages, err := pagesFile(m, pageTitle(keep[MetadataFile]))
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", PagesFile, err))
+	}
+	if err := bw.add(PagesFile, "", pages); err != nil {
+		return fail(err)
+	}
+	read := func(name string) ([]byte, error) {
+		if b, ok := keep[name]; ok {
+			return b, nil
+		}
+		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+	}
+	html, err := RenderReport(read, false)
+	if err != nil {
+		return fail(err)
+	}
+	if err := bw.add(ReportHTMLFile, "", html); err != nil {
+		return fail(err)
+	}
+	if x.PDF != nil {
+		printable, err := RenderReport(read, true)
+		if err != nil {
+			return fail(err)
+		}
+		pdf, err := x.PDF.PrintHTML(ctx, printable)
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w", ReportPDFFile, err))
+		}
+		if err := bw.add(ReportPDFFile, MediaPDF, pdf); err != nil {
+			return fail(err)
+		}
+	}
+	if err := bw.add(SumsFile, "", bw.sums()); err != nil {
+		return fail(err)
+	}
+	dp, err := marshalJSONFile(datapackageFor(m, info.Created, info.Software, bw.files))
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", DatapackageFile, err))
+	}
+	if err := bw.add(DatapackageFile, "", dp); err != nil {
+		return fail(err)
+	}
+	digest, err := marshalJSONFile(DatapackageDigest{Path: DatapackageFile, Hash: SumBytes(SHA256, dp).String()})
+	if err != nil {
+		return fail(fmt.Errorf("%s: %w", DatapackageDigestFile, err))
+	}
+	if err := bw.add(DatapackageDigestFile, "", digest); err != nil {
+		return fail(err)
+	}
+	if err := bw.zw.Close(); err != nil {
 		return fail(err)
 	}
 	return nil
+}
+
+// copyArtifact streams one artifact from the store into the bundle,
+// checking it against the manifest as it goes. It returns the CDXJ lines
+// of a WARC file, and the bytes of an artifact the report reads.
+func (x *Exporter) copyArtifact(ctx context.Context, store Store, bw *bundleWriter, key string, e ManifestEntry) (lines []string, kept []byte, err error) {
+	rc, err := OpenVerified(ctx, store, key, e.Size, e.SHA256, e.SM3)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rc.Close()
+	var sinks []io.Writer
+	var keep *bytes.Buffer
+	if e.Name == MetadataFile || e.Name == FindingsFile || e.Name == EnvironmentFile || (x.PDF != nil && isReportImage(e.MediaType)) {
+		keep = bytes.NewBuffer(make([]byte, 0, e.Size))
+		sinks = append(sinks, keep)
+	}
+	var ix *warcIndexer
+	if isWARCName(e.Name) {
+		ix = startWARCIndexer(strings.TrimPrefix(e.Name, waczArchiveDir))
+		sinks = append(sinks, ix)
+	}
+	err = bw.copy(e.Name, e.MediaType, rc, e.Size, e.SHA256, sinks...)
+	if ix != nil {
+		var ierr error
+		lines, ierr = ix.finish(err)
+		if err == nil {
+			err = ierr
+		}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if keep != nil {
+		kept = keep.Bytes()
+	}
+	return lines, kept, nil
+}
+
+// warcIndexer indexes a WARC file written to it.
+type warcIndexer struct {
+	pw    *io.PipeWriter
+	done  chan struct{}
+	lines []string
+	err   error
+}
+
+func startWARCIndexer(filename string) *warcIndexer {
+	pr, pw := io.Pipe()
+	ix := &warcIndexer{pw: pw, done: make(chan struct{})}
+	go func() {
+		defer close(ix.done)
+		ix.lines, ix.err = indexWARC(pr, filename)
+		// Unblock the writer when indexing stopped early.
+		pr.CloseWithError(cmp.Or(ix.err, errors.New("index: trailing data after the last record")))
+	}()
+	return ix
+}
+
+func (ix *warcIndexer) Write(p []byte) (int, error) { return ix.pw.Write(p) }
+
+// finish ends the input (with copyErr when the copy failed) and returns the
+// index lines.
+func (ix *warcIndexer) finish(copyErr error) ([]string, error) {
+	ix.pw.CloseWithError(copyErr)
+	<-ix.done
+	return ix.lines, ix.err
+}
+
+// pageTitle returns the page title from metadata.json, "" when unknown.
+func pageTitle(metadata []byte) string {
+	var md struct {
+		Title string `json:"title"`
+	}
+	if json.Unmarshal(metadata, &md) != nil {
+		return ""
+	}
+	return md.Title
+}
+
+// bundleWriter writes zip entries and records the size and SHA-256 of
+// each file for SHA256SUMS and datapackage.json.
+type bundleWriter struct {
+	zw    *zip.Writer
+	mod   time.Time
+	files []bundleFile
+}
+
+// add writes one file held in memory.
+func (bw *bundleWriter) add(name, media string, b []byte) error {
+	return bw.copy(name, media, bytes.NewReader(b), int64(len(b)), SumBytes(SHA256, b))
+}
+
+// copy writes one file from r, which must yield size bytes with the given
+// SHA-256 (the caller's reader checks that), and hands the bytes to sinks
+// as well.
+func (bw *bundleWriter) copy(name, media string, r io.Reader, size int64, sha Digest, sinks ...io.Writer) error {
+	h := &zip.FileHeader{Name: name, Method: zip.Deflate, Modified: bw.mod.UTC()}
+	if storedInZip(name, media) {
+		h.Method = zip.Store
+	}
+	h.SetMode(0o444)
+	fw, err := bw.zw.CreateHeader(h)
+	if err != nil {
+		return fmt.Errorf("zip %s: %w", name, err)
+	}
+	w := io.Writer(fw)
+	if len(sinks) > 0 {
+		w = io.MultiWriter(append([]io.Writer{fw}, sinks...)...)
+	}
+	n, err := io.Copy(w, r)
+	if err != nil {
+		return fmt.Errorf("zip %s: %w", name, err)
+	}
+	if n != size {
+		return fmt.Errorf("zip %s: %w: wrote %d bytes, want %d", name, ErrSizeMismatch, n, size)
+	}
+	bw.files = append(bw.files, bundleFile{name: name, size: size, sha256: sha})
+	return nil
+}
+
+// storedInZip reports whether a file is stored without compression:
+// WARC files (WACZ readers seek into them) and files that are compressed
+// already.
+func storedInZip(name, media string) bool {
+	switch {
+	case isWARCName(name), strings.HasSuffix(name, ".gz"), isReportImage(media), media == MediaPDF:
+		return true
+	}
+	return false
+}
+
+// sums returns SHA256SUMS in the format sha256sum -c reads: one line per
+// file written so far, in zip order.
+func (bw *bundleWriter) sums() []byte {
+	var b strings.Builder
+	for _, f := range bw.files {
+		fmt.Fprintf(&b, "%s  %s\n", f.sha256.Hex(), f.name)
+	}
+	return []byte(b.String())
 }
 
 // ErrKeyMismatch is returned when signer.pub is not the key the manifest
@@ -191,81 +443,90 @@ func artifactSums(a shopwatch.Artifact) (Sums, error) {
 	return s, nil
 }
 
-func writeZipEntry(zw *zip.Writer, name, media string, mod time.Time, r io.Reader) error {
-	h := &zip.FileHeader{Name: name, Method: zip.Deflate, Modified: mod.UTC()}
-	if media == MediaPNG {
-		h.Method = zip.Store // already compressed
-	}
-	h.SetMode(0o444)
-	fw, err := zw.CreateHeader(h)
-	if err != nil {
-		return fmt.Errorf("zip %s: %w", name, err)
-	}
-	if _, err := io.Copy(fw, r); err != nil {
-		return err
-	}
-	return nil
+// verifyScript is the standard-tools check quoted in README.txt; the tests
+// run this very file against exported bundles.
+//
+//go:embed testdata/verify-bundle.sh
+var verifyScript string
+
+// exportInfo is what README.txt and datapackage.json record about the
+// export itself.
+type exportInfo struct {
+	Created  time.Time // export time, UTC, whole seconds
+	Software string    // the exporting program and version
+	PDF      bool      // report.pdf is in the bundle
 }
 
-// sumsFile returns SHA256SUMS in the format sha256sum -c reads: the fixed
-// files first, then every artifact in manifest order.
-func sumsFile(m *Manifest, fixed map[string][]byte) []byte {
-	var b strings.Builder
-	for _, name := range []string{ManifestFile, SignatureFile, SignerPubFile, TimestampFile, TSARootFile, LedgerProofFile} {
-		if data, ok := fixed[name]; ok {
-			fmt.Fprintf(&b, "%s  %s\n", SumBytes(SHA256, data).Hex(), name)
-		}
-	}
-	for _, e := range m.Artifacts {
-		fmt.Fprintf(&b, "%s  %s\n", e.SHA256.Hex(), e.Name)
-	}
-	return []byte(b.String())
-}
+// README.txt lines that record the export; VerifyBundle reads them back to
+// check datapackage.json.
+const (
+	readmeExportedAt = "Exported at:   "
+	readmeExportedBy = "Exported by:   "
+	readmeReportPDF  = "Report:        report.html and report.pdf"
+)
 
 var readmeTemplate = template.Must(template.New("readme").Parse(`shopwatch evidence bundle
 
-Evidence id:   {{.EvidenceID}}
-URL:           {{.URL}}
-Captured at:   {{.CapturedAt.Format "2006-01-02T15:04:05.999999999Z07:00"}} ({{.ClockSource}})
-Captured on:   {{.Host}}, shopwatch {{.ShopwatchVersion}}
-Signer key id: {{.SignerKeyID}}
-Artifacts:     {{len .Artifacts}}
+Evidence id:   {{.M.EvidenceID}}
+URL:           {{.M.URL}}
+Captured at:   {{.M.CapturedAt.Format "2006-01-02T15:04:05.999999999Z07:00"}} ({{.M.ClockSource}})
+Captured on:   {{.M.Host}}, shopwatch {{.M.ShopwatchVersion}}
+Signer key id: {{.M.SignerKeyID}}
+Artifacts:     {{len .M.Artifacts}}
+` + readmeExportedAt + `{{.Info.Created.Format "2006-01-02T15:04:05Z07:00"}}
+` + readmeExportedBy + `{{.Info.Software}}
+{{if .Info.PDF}}` + readmeReportPDF + `{{else}}Report:        report.html (no report.pdf: exported without PDF printing){{end}}
 
 manifest.json lists every artifact of the capture with its size, SHA-256
 and SM3 digest. manifest.sig is the raw 64-byte Ed25519 signature over the
 exact bytes of manifest.json. signer.pub is the signing public key (PEM).
-SHA256SUMS repeats the SHA-256 digests for sha256sum; it is not signed.
+timestamp.tsr is an RFC 3161 timestamp over manifest.json by the authority
+whose root certificate is tsa-root.pem; ledger-proof.json proves that
+manifest.json is entered in the append-only ledger.
 
-To verify with standard tools, unpack the bundle (unzip bundle.zip -d b;
-cd b) and:
+The other files are derived at export and are not signed: SHA256SUMS
+(SHA-256 of every file but itself and the two datapackage files, for
+sha256sum), this README.txt, report.html and report.pdf (the report for
+people, with the electronic data extraction record), and the WACZ 1.2
+files that make the bundle a web archive that WACZ readers open
+(rename it to .wacz): datapackage.json (every file but itself and
+datapackage-digest.json, with sha256 and size), datapackage-digest.json
+(the sha256 of datapackage.json), pages/pages.jsonl and
+indexes/index.cdxj (a CDXJ index of archive/*.warc.gz).
 
-1. Check the signature (OpenSSL 3.0 or later):
-     openssl pkeyutl -verify -pubin -inkey signer.pub -rawin \
-         -in manifest.json -sigfile manifest.sig
-   It must print "Signature Verified Successfully".
+To verify with standard tools, unpack the bundle (unzip BUNDLE.zip -d b),
+save the script below as verify-bundle.sh and run: bash verify-bundle.sh b
+It must end with "VERIFIED". Compare the key id and the TSA root
+fingerprint it prints with the ones the office publishes.
 
-2. Check that signer.pub is the key of the office that made the capture:
-     openssl pkey -pubin -in signer.pub -outform DER | tail -c 32 \
-         | sha256sum | cut -c1-16
-   prints the 16 hex digits after "ed25519:" in the key id, which must
-   match the key id the office publishes.
+"shopwatch evidence verify BUNDLE.zip" runs all of these checks and the
+ledger proof's.
 
-3. Check the files:
-     sha256sum -c SHA256SUMS
-   must report OK for every line, and every line must show the same
-   digest as the "sha256" of that name in manifest.json. SM3 digests
-   ("sm3" in manifest.json) can be checked with: openssl dgst -sm3 FILE
-
-4. Check that the bundle holds only the files manifest.json lists, plus
-   manifest.json, manifest.sig, signer.pub, SHA256SUMS and README.txt.
-
-"shopwatch evidence verify BUNDLE.zip" runs all of these checks.
+-----8<----- verify-bundle.sh -----8<-----
+{{.Script}}-----8<----- end -----8<-----
 `))
 
-func readmeText(m *Manifest) ([]byte, error) {
+func readmeText(m *Manifest, info exportInfo) ([]byte, error) {
 	var b bytes.Buffer
-	if err := readmeTemplate.Execute(&b, m); err != nil {
+	if err := readmeTemplate.Execute(&b, struct {
+		M      *Manifest
+		Info   exportInfo
+		Script string
+	}{m, info, verifyScript}); err != nil {
 		return nil, fmt.Errorf("readme: %w", err)
 	}
 	return b.Bytes(), nil
+}
+
+// readmeExport reads back the export time and software README.txt records.
+func readmeExport(readme []byte) (created, software string) {
+	for _, l := range strings.Split(string(readme), "\n") {
+		if v, ok := strings.CutPrefix(l, readmeExportedAt); ok && created == "" {
+			created = v
+		}
+		if v, ok := strings.CutPrefix(l, readmeExportedBy); ok && software == "" {
+			software = v
+		}
+	}
+	return created, software
 }

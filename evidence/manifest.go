@@ -154,13 +154,17 @@ func IsFixedFile(name string) bool {
 }
 
 // ValidateArtifactName checks that name can be an artifact: a valid key
-// (see ValidateKey) that is not a fixed file name.
+// (see ValidateKey) that is not a fixed file name nor a name the bundle's
+// WACZ layout reserves.
 func ValidateArtifactName(name string) error {
 	if err := ValidateKey(name); err != nil {
 		return fmt.Errorf("artifact name: %w", err)
 	}
 	if IsFixedFile(name) {
 		return fmt.Errorf("artifact name %q is reserved for a fixed file", name)
+	}
+	if err := checkWACZName(name); err != nil {
+		return fmt.Errorf("artifact name: %w", err)
 	}
 	if !fs.ValidPath(name) {
 		return fmt.Errorf("artifact name %q is not a valid path", name)

@@ -3,8 +3,11 @@ package evidence
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"crypto/ed25519"
 	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,15 +18,19 @@ import (
 )
 
 // Errors VerifyBundle reports, besides ErrNotFound, ErrDigestMismatch,
-// ErrSizeMismatch, ErrBadManifest, ErrBadSignature and ErrKeyMismatch.
+// ErrSizeMismatch, ErrBadManifest, ErrBadSignature, ErrKeyMismatch,
+// ErrBadTimestamp, ErrBadLedgerProof and ErrBadWACZ.
 var (
-	// ErrUnlisted: the bundle holds a file the manifest does not list.
+	// ErrUnlisted: the bundle holds a file that is neither an artifact the
+	// manifest lists nor a bundle file, or a record lists a file the
+	// bundle does not hold.
 	ErrUnlisted = errors.New("not listed in manifest.json")
 	// ErrUntrustedKey: the bundle was signed by a key outside the trusted
 	// key ids given with WithTrustedKeys.
 	ErrUntrustedKey = errors.New("signer key is not trusted")
 	// ErrBadBundle: a malformed bundle entry: an unsafe or duplicate name,
-	// an unreadable file, a malformed SHA256SUMS.
+	// an unreadable file, a malformed SHA256SUMS, a README.txt or report
+	// that does not describe the capture.
 	ErrBadBundle = errors.New("malformed bundle")
 )
 
@@ -151,15 +158,21 @@ func WithTrustedKeys(ids ...string) VerifyOption {
 // VerifyBundle checks the evidence bundle at path offline, with nothing but
 // the bundle: manifest.json parses; manifest.sig is a valid Ed25519
 // signature over the exact manifest.json bytes by signer.pub, which is the
-// key the manifest names (and, with WithTrustedKeys, a trusted one); every
-// artifact the manifest lists is present with its size, SHA-256 and SM3;
-// SHA256SUMS agrees; and the bundle holds no unlisted file.
+// key the manifest names (and, with WithTrustedKeys, a trusted one); the
+// timestamp token verifies over manifest.json and chains to the TSA root;
+// the ledger proof holds; every artifact the manifest lists is present with
+// its size, SHA-256 and SM3; SHA256SUMS and the WACZ files
+// (datapackage.json, datapackage-digest.json, pages/pages.jsonl, the CDXJ
+// index) agree with the files and with each other; README.txt and the
+// reports are as exported; and the bundle holds no other file.
 //
 // It runs every check it can and reports each problem as an *ItemError
-// naming the damaged item. When the signature fails it uses SHA256SUMS,
-// written at export, to tell which of manifest.json, manifest.sig and
-// signer.pub changed. The error is non-nil only when the bundle cannot be
-// read as a zip file at all.
+// naming the damaged item; the first problem names the first broken item.
+// The files derived at export are not signed, but each is recorded twice
+// (SHA256SUMS and datapackage.json), so a file that differs from both
+// records is the one that changed, and a record that disagrees with the
+// file and the other record is the one at fault. The error is non-nil only
+// when the bundle cannot be read as a zip file at all.
 func VerifyBundle(path string, opts ...VerifyOption) (*Report, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -192,7 +205,7 @@ func VerifyBundleReader(r io.ReaderAt, size int64, opts ...VerifyOption) (*Repor
 	if err != nil {
 		return nil, fmt.Errorf("open zip: %w", err)
 	}
-	v := &verifier{cfg: cfg, rep: &Report{}, files: map[string]*zip.File{}}
+	v := &verifier{cfg: cfg, rep: &Report{}, files: map[string]*zip.File{}, digests: map[string]fileDigest{}}
 	v.run(zr)
 	return v.rep, nil
 }
@@ -208,6 +221,30 @@ type verifier struct {
 	m                  *Manifest
 	pubKey             ed25519.PublicKey
 	authentic          bool // signature valid and key the one the manifest names
+
+	// replaced are signed files that verify but differ from both records
+	// of the export: the signed set of another capture.
+	replaced []string
+	// dp is datapackage.json (nil when missing or unparseable), dpRaw its
+	// bytes and dpRes its resources by path.
+	dp      *Datapackage
+	dpRaw   []byte
+	dpRes   map[string]DatapackageResource
+	digests map[string]fileDigest // SHA-256 of bundle files, computed once
+	readme  []byte                // README.txt when it is as exported
+}
+
+// fileDigest is the size and SHA-256 (lowercase hex) of a bundle file.
+type fileDigest struct {
+	size int64
+	hex  string
+}
+
+// trusted reports whether the manifest can be relied on to judge the
+// other files: it is authentic and it is the one the bundle was exported
+// with.
+func (v *verifier) trusted() bool {
+	return v.authentic && !slices.Contains(v.replaced, ManifestFile)
 }
 
 func (v *verifier) run(zr *zip.Reader) {
@@ -216,16 +253,27 @@ func (v *verifier) run(zr *zip.Reader) {
 	v.sig = v.readFixed(SignatureFile, maxSigSize)
 	v.pub = v.readFixed(SignerPubFile, maxPubSize)
 	v.readSums()
+	v.readDatapackage()
 	v.parse()
 	blamed := v.fixedSums()
 	v.signature(blamed)
+	v.signedReplaced()
 	v.fixedSumsAuthentic()
+	v.fixedDatapackageAuthentic()
 	v.verifySeal()
 	v.artifacts()
+	v.derived()
+	v.sumsRecorded()
+	v.checkDatapackage()
 	v.unlisted()
-	if v.sums != nil && !slices.ContainsFunc(v.rep.Problems, func(p *ItemError) bool { return p.Item == SumsFile }) {
-		v.rep.pass("sums", SumsFile, "agrees with manifest.json and the signed files")
+	if v.sums != nil && !v.named(SumsFile) {
+		v.rep.pass("sums", SumsFile, "agrees with manifest.json and the bundle's files")
 	}
+}
+
+// named reports whether a problem already names item.
+func (v *verifier) named(item string) bool {
+	return slices.ContainsFunc(v.rep.Problems, func(p *ItemError) bool { return p.Item == item })
 }
 
 // signedSet are the files the signature binds together.
@@ -357,7 +405,13 @@ func (v *verifier) parse() {
 	}
 	if v.m != nil && v.pubKey != nil {
 		if v.m.SignerKeyID != v.rep.KeyID {
-			v.rep.fail("key id", SignerPubFile, fmt.Errorf("%w: manifest names %s, signer.pub is %s", ErrKeyMismatch, v.m.SignerKeyID, v.rep.KeyID))
+			// The key is at fault unless it is as exported and the
+			// manifest is not.
+			item := SignerPubFile
+			if v.changedSinceExport(ManifestFile, v.manifest) && !v.changedSinceExport(SignerPubFile, v.pub) {
+				item = ManifestFile
+			}
+			v.rep.fail("key id", item, fmt.Errorf("%w: manifest names %s, signer.pub is %s", ErrKeyMismatch, v.m.SignerKeyID, v.rep.KeyID))
 		} else {
 			v.rep.pass("key id", SignerPubFile, "the key manifest.json names")
 		}
@@ -371,15 +425,26 @@ func (v *verifier) parse() {
 	}
 }
 
+// changedSinceExport reports whether b, the content of bundle file name,
+// differs from a digest SHA256SUMS or datapackage.json recorded at export.
+func (v *verifier) changedSinceExport(name string, b []byte) bool {
+	if b == nil {
+		return false
+	}
+	got := SumBytes(SHA256, b).Hex()
+	rec, ok := v.sums[name]
+	dpHex, dpSize, inDP := v.dpEntry(name)
+	return (ok && got != rec) || (inDP && (got != dpHex || int64(len(b)) != dpSize))
+}
+
 // fixedSums compares the three signed-set files with the digests
-// SHA256SUMS recorded at export, and returns those that differ. It reports
-// nothing yet: whom to blame depends on whether the signature holds.
+// SHA256SUMS and datapackage.json recorded at export, and returns those
+// that differ from either. It reports nothing yet: whom to blame depends
+// on whether the signature holds.
 func (v *verifier) fixedSums() []string {
 	var differ []string
 	for _, name := range signedSet {
-		b := v.fixed(name)
-		rec, ok := v.sums[name]
-		if b != nil && ok && SumBytes(SHA256, b).Hex() != rec {
+		if v.changedSinceExport(name, v.fixed(name)) {
 			differ = append(differ, name)
 		}
 	}
@@ -431,6 +496,24 @@ func (v *verifier) signature(differ []string) {
 	v.rep.fail(check, item, fmt.Errorf("%w over manifest.json with %s: %s", ErrBadSignature, v.rep.KeyID, detail))
 }
 
+// signedReplaced finds signed files that verify but differ from both
+// records of the export, which agree with each other: the bundle carries
+// the manifest (signature, key) of another capture.
+func (v *verifier) signedReplaced() {
+	if !v.authentic || v.sums == nil || v.dp == nil {
+		return
+	}
+	for _, name := range signedSet {
+		rec, ok := v.sums[name]
+		dpHex, _, inDP := v.dpEntry(name)
+		got := SumBytes(SHA256, v.fixed(name)).Hex()
+		if ok && inDP && rec == dpHex && got != rec {
+			v.replaced = append(v.replaced, name)
+			v.rep.fail("recorded", name, fmt.Errorf("%w: sha256 %s, but SHA256SUMS and datapackage.json both record %s: replaced since export by a validly signed file of another capture", ErrDigestMismatch, got, rec))
+		}
+	}
+}
+
 // fixedSumsAuthentic: with a valid signature the three files are as
 // signed, so a SHA256SUMS line that disagrees with them is SHA256SUMS's
 // fault.
@@ -445,8 +528,26 @@ func (v *verifier) fixedSumsAuthentic() {
 			continue
 		}
 		b := v.fixed(name)
-		if v.authentic && b != nil && SumBytes(SHA256, b).Hex() != rec {
+		if v.authentic && b != nil && !slices.Contains(v.replaced, name) && SumBytes(SHA256, b).Hex() != rec {
 			v.rep.fail("sums", SumsFile, fmt.Errorf("%w: line for %s disagrees with the signed file", ErrDigestMismatch, name))
+		}
+	}
+}
+
+// fixedDatapackageAuthentic is fixedSumsAuthentic for datapackage.json.
+func (v *verifier) fixedDatapackageAuthentic() {
+	if v.dp == nil {
+		return
+	}
+	for _, name := range signedSet {
+		dpHex, dpSize, ok := v.dpEntry(name)
+		if !ok {
+			v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: no resource for %s", ErrBadWACZ, name))
+			continue
+		}
+		b := v.fixed(name)
+		if v.authentic && b != nil && !slices.Contains(v.replaced, name) && (SumBytes(SHA256, b).Hex() != dpHex || int64(len(b)) != dpSize) {
+			v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: resource %s disagrees with the signed file", ErrDigestMismatch, name))
 		}
 	}
 }
@@ -462,19 +563,10 @@ func (v *verifier) artifacts() {
 
 func (v *verifier) artifact(e ManifestEntry) {
 	recorded, hasLine := v.sums[e.Name]
-	if v.sums != nil {
-		switch {
-		case !hasLine:
-			v.rep.fail("sums", SumsFile, fmt.Errorf("%w: no line for %s", ErrBadBundle, e.Name))
-		case recorded != e.SHA256.Hex():
-			// Unless the file itself matches SHA256SUMS while the
-			// manifest is unsigned — then the manifest changed, reported
-			// below.
-			if v.authentic || !v.fileMatches(e.Name, recorded) {
-				v.rep.fail("sums", SumsFile, fmt.Errorf("%w: line for %s disagrees with manifest.json", ErrDigestMismatch, e.Name))
-			}
-		}
-	}
+	dpHex, dpSize, inDP := v.dpEntry(e.Name)
+	trusted := v.trusted()
+	// The file first, then what SHA256SUMS and datapackage.json record.
+	defer v.artifactRecords(e, trusted)
 	f, ok := v.files[e.Name]
 	if !ok {
 		v.rep.fail("present", e.Name, fmt.Errorf("%w: listed in manifest.json but not in the bundle", ErrNotFound))
@@ -485,12 +577,15 @@ func (v *verifier) artifact(e ManifestEntry) {
 		v.rep.fail("read", e.Name, err)
 		return
 	}
+	if got.Size <= e.Size {
+		v.digests[e.Name] = fileDigest{size: got.Size, hex: got.SHA256.Hex()}
+	}
 	// blame is the item at fault when the file and its entry disagree: the
-	// file, unless the manifest is not authentic and the file still has
-	// the digest recorded at export.
+	// file, unless the manifest is not to be trusted and the file still
+	// has a digest recorded at export.
 	blame, what := e.Name, ""
-	if !v.authentic && hasLine && got.SHA256.Hex() == recorded {
-		blame, what = ManifestFile, fmt.Sprintf(" (entry for %s altered; the file matches SHA256SUMS)", e.Name)
+	if !trusted && ((hasLine && v.fileMatches(e.Name, recorded, -1)) || (inDP && v.fileMatches(e.Name, dpHex, dpSize))) {
+		blame, what = ManifestFile, fmt.Sprintf(" (entry for %s altered; the file is as exported)", e.Name)
 	}
 	ok = true
 	if got.Size != e.Size {
@@ -510,14 +605,94 @@ func (v *verifier) artifact(e ManifestEntry) {
 	}
 }
 
-// fileMatches reports whether the bundle's file name hashes to hexSum.
-func (v *verifier) fileMatches(name, hexSum string) bool {
+// artifactRecords checks the lines SHA256SUMS and datapackage.json hold
+// for an artifact against the manifest.
+func (v *verifier) artifactRecords(e ManifestEntry, trusted bool) {
+	recorded, hasLine := v.sums[e.Name]
+	dpHex, dpSize, inDP := v.dpEntry(e.Name)
+	if v.sums != nil {
+		switch {
+		case !hasLine:
+			v.rep.fail("sums", SumsFile, fmt.Errorf("%w: no line for %s", ErrBadBundle, e.Name))
+		case recorded != e.SHA256.Hex():
+			// Unless the file itself matches SHA256SUMS while the
+			// manifest is not to be trusted — then the manifest changed,
+			// reported with the file.
+			if trusted || !v.fileMatches(e.Name, recorded, -1) {
+				v.rep.fail("sums", SumsFile, fmt.Errorf("%w: line for %s disagrees with manifest.json", ErrDigestMismatch, e.Name))
+			}
+		}
+	}
+	if v.dp != nil {
+		switch {
+		case !inDP:
+			v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: no resource for %s", ErrBadWACZ, e.Name))
+		case dpHex != e.SHA256.Hex() || dpSize != e.Size:
+			if trusted || !v.fileMatches(e.Name, dpHex, dpSize) {
+				v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: resource %s disagrees with manifest.json", ErrDigestMismatch, e.Name))
+			}
+		}
+	}
+}
+
+// fileMatches reports whether the bundle's file name hashes to hexSum
+// (and, when size >= 0, has that size).
+func (v *verifier) fileMatches(name, hexSum string, size int64) bool {
+	d, err := v.digest(name)
+	return err == nil && d.hex == hexSum && (size < 0 || d.size == size)
+}
+
+// digest returns the size and SHA-256 of a bundle file, reading it once.
+func (v *verifier) digest(name string) (fileDigest, error) {
+	if d, ok := v.digests[name]; ok {
+		return d, nil
+	}
 	f, ok := v.files[name]
 	if !ok {
-		return false
+		return fileDigest{}, fmt.Errorf("%w: the bundle has no %s", ErrNotFound, name)
 	}
-	got, err := sumZipFile(f, int64(f.UncompressedSize64))
-	return err == nil && got.SHA256.Hex() == hexSum
+	rc, err := f.Open()
+	if err != nil {
+		return fileDigest{}, fmt.Errorf("%w: %v", ErrBadBundle, err)
+	}
+	defer rc.Close()
+	h := SHA256.New()
+	n, err := io.Copy(h, rc)
+	if err != nil {
+		return fileDigest{}, fmt.Errorf("%w: %v", ErrBadBundle, err)
+	}
+	d := fileDigest{size: n, hex: hex.EncodeToString(h.Sum(nil))}
+	v.digests[name] = d
+	return d, nil
+}
+
+// readBundleFile reads a derived file whole (at most limit bytes) and
+// records its digest.
+func (v *verifier) readBundleFile(name string, limit int64) ([]byte, error) {
+	f, ok := v.files[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: the bundle has no %s", ErrNotFound, name)
+	}
+	b, err := readZipFile(f, limit)
+	if err != nil {
+		return nil, err
+	}
+	v.digests[name] = fileDigest{size: int64(len(b)), hex: SumBytes(SHA256, b).Hex()}
+	return b, nil
+}
+
+// dpEntry returns the SHA-256 hex and size datapackage.json records for
+// path; ok is false when it has no such resource (or does not parse).
+func (v *verifier) dpEntry(path string) (hexSum string, size int64, ok bool) {
+	r, ok := v.dpRes[path]
+	if !ok {
+		return "", 0, false
+	}
+	h, found := strings.CutPrefix(r.Hash, "sha256:")
+	if !found {
+		h = r.Hash // matches no file: the resource is at fault
+	}
+	return h, r.Bytes, true
 }
 
 // sumZipFile hashes a zip entry, reading at most size+1 bytes so a file
@@ -550,21 +725,21 @@ func (v *verifier) unlisted() {
 	slices.Sort(names)
 	extra := 0
 	for _, name := range names {
-		if !listed[name] && !IsFixedFile(name) {
+		if !listed[name] && !IsBundleFile(name) {
 			v.rep.fail("listed", name, fmt.Errorf("%w: the bundle holds a file the manifest does not list", ErrUnlisted))
 			extra++
 		}
 	}
 	for _, d := range v.dirs {
 		used := false
-		for name := range listed {
+		for name := range v.files {
 			if strings.HasPrefix(name, d) {
 				used = true
 				break
 			}
 		}
 		if !used {
-			v.rep.fail("listed", d, fmt.Errorf("%w: folder holds no listed file", ErrUnlisted))
+			v.rep.fail("listed", d, fmt.Errorf("%w: folder holds no file of the bundle", ErrUnlisted))
 			extra++
 		}
 	}
@@ -575,12 +750,383 @@ func (v *verifier) unlisted() {
 		}
 		slices.Sort(sumNames)
 		for _, name := range sumNames {
-			if !listed[name] && !slices.Contains(signedSet, name) && !isSealFile(name) {
+			switch {
+			case name == SumsFile || name == DatapackageFile || name == DatapackageDigestFile:
+				v.rep.fail("sums", SumsFile, fmt.Errorf("%w: line for %s, which SHA256SUMS cannot cover", ErrBadBundle, name))
+			case !listed[name] && !IsBundleFile(name):
 				v.rep.fail("sums", SumsFile, fmt.Errorf("%w: line for %s, which manifest.json does not list", ErrUnlisted, name))
 			}
 		}
 	}
 	if extra == 0 {
-		v.rep.pass("listed", "bundle", "no file outside manifest.json and the fixed files")
+		v.rep.pass("listed", "bundle", "no file outside manifest.json and the bundle files")
 	}
+}
+
+// derivedFiles are the files a bundle holds besides the signed set, the
+// artifacts, SHA256SUMS and the two datapackage files, in the order they
+// are checked.
+var derivedFiles = []string{ReadmeFile, TimestampFile, TSARootFile, LedgerProofFile, IndexFile, PagesFile, ReportHTMLFile, ReportPDFFile}
+
+// requiredDerived reports whether every bundle must hold the derived file
+// name. The seal files are required unless AllowUnsealed (see verifySeal);
+// report.pdf is absent from bundles exported without PDF printing.
+func requiredDerived(name string) bool {
+	switch name {
+	case ReadmeFile, IndexFile, PagesFile, ReportHTMLFile:
+		return true
+	}
+	return false
+}
+
+// derived checks every derived file against its two records and its
+// content.
+func (v *verifier) derived() {
+	for _, name := range derivedFiles {
+		v.recorded(name)
+	}
+	v.checkReadme()
+	v.checkIndex()
+	v.checkPages()
+	v.checkReports()
+}
+
+// recorded compares a derived file with the two records of the export,
+// SHA256SUMS and datapackage.json, and blames the one of the three that
+// disagrees with the other two.
+func (v *verifier) recorded(name string) {
+	_, present := v.files[name]
+	sumHex, inSums := v.sums[name]
+	dpHex, dpSize, inDP := v.dpEntry(name)
+	haveSums, haveDP := v.sums != nil, v.dp != nil
+	if !present {
+		switch {
+		case v.named(name):
+			// Already reported missing (the seal files).
+		case (inSums || !haveSums) && (inDP || !haveDP) && (inSums || inDP):
+			v.rep.fail("present", name, fmt.Errorf("%w: recorded at export, missing from the bundle", ErrNotFound))
+		case inSums && haveDP:
+			v.rep.fail("sums", SumsFile, fmt.Errorf("%w: line for %s, which the bundle does not hold", ErrUnlisted, name))
+		case inDP && haveSums:
+			v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: resource %s, which the bundle does not hold", ErrUnlisted, name))
+		case requiredDerived(name):
+			v.rep.fail("present", name, fmt.Errorf("%w: the bundle has no %s", ErrNotFound, name))
+		}
+		return
+	}
+	d, err := v.digest(name)
+	if err != nil {
+		v.rep.fail("read", name, err)
+		return
+	}
+	agreeS := inSums && sumHex == d.hex
+	agreeD := inDP && dpHex == d.hex && dpSize == d.size
+	switch {
+	case (agreeS || !haveSums) && (agreeD || !haveDP):
+		if haveSums || haveDP {
+			v.rep.pass("recorded", name, "%d bytes, sha256 as recorded at export", d.size)
+		}
+	case haveSums && haveDP && agreeS:
+		v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: resource %s disagrees with the file and SHA256SUMS", ErrDigestMismatch, name))
+	case haveSums && haveDP && agreeD:
+		v.rep.fail("sums", SumsFile, fmt.Errorf("%w: line for %s disagrees with the file and datapackage.json", ErrDigestMismatch, name))
+	case !inSums && !inDP:
+		v.rep.fail("listed", name, fmt.Errorf("%w: neither SHA256SUMS nor datapackage.json lists it", ErrUnlisted))
+	default:
+		v.rep.fail("recorded", name, fmt.Errorf("%w: sha256 %s (%d bytes) is not what SHA256SUMS and datapackage.json record: changed since export", ErrDigestMismatch, d.hex, d.size))
+	}
+}
+
+// content reads a derived file for a content check; nil when it is
+// absent or unreadable (reported already).
+func (v *verifier) content(name string) []byte {
+	if _, ok := v.files[name]; !ok {
+		return nil
+	}
+	b, err := v.readBundleFile(name, maxManifestSize)
+	if err != nil {
+		if !v.named(name) {
+			v.rep.fail("read", name, err)
+		}
+		return nil
+	}
+	return b
+}
+
+func (v *verifier) checkReadme() {
+	b := v.content(ReadmeFile)
+	if b == nil {
+		return
+	}
+	if v.trusted() && !bytes.Contains(b, []byte(v.m.EvidenceID)) {
+		v.rep.fail("content", ReadmeFile, fmt.Errorf("%w: does not name evidence %s", ErrBadBundle, v.m.EvidenceID))
+		return
+	}
+	if !v.named(ReadmeFile) {
+		v.readme = b
+	}
+}
+
+func (v *verifier) checkIndex() {
+	b := v.content(IndexFile)
+	if b == nil {
+		return
+	}
+	// The WARC files the index may point into: those in the bundle, and
+	// those the trusted manifest lists (a missing one is reported as such).
+	sizes := map[string]int64{}
+	if v.trusted() {
+		for _, e := range v.m.Artifacts {
+			if isWARCName(e.Name) {
+				sizes[strings.TrimPrefix(e.Name, waczArchiveDir)] = e.Size
+			}
+		}
+	}
+	for name, f := range v.files {
+		if isWARCName(name) {
+			sizes[strings.TrimPrefix(name, waczArchiveDir)] = int64(f.UncompressedSize64)
+		}
+	}
+	if len(sizes) == 0 {
+		v.rep.fail("index", IndexFile, fmt.Errorf("%w: the bundle has no WARC file under %s", ErrBadWACZ, waczArchiveDir))
+		return
+	}
+	n, err := parseIndex(b, sizes)
+	if err != nil {
+		v.rep.fail("index", IndexFile, fmt.Errorf("%w: %v", ErrBadWACZ, err))
+		return
+	}
+	v.rep.pass("index", IndexFile, "CDXJ, %d records in %d WARC files", n, len(sizes))
+}
+
+func (v *verifier) checkPages() {
+	b := v.content(PagesFile)
+	if b == nil {
+		return
+	}
+	pages, err := parsePages(b)
+	if err != nil {
+		v.rep.fail("pages", PagesFile, fmt.Errorf("%w: %v", ErrBadWACZ, err))
+		return
+	}
+	if v.trusted() {
+		p := pages[0]
+		ts, _ := time.Parse(time.RFC3339Nano, p.TS)
+		if len(pages) != 1 || p.ID != v.m.EvidenceID || p.URL != pageURL(v.m) || !ts.Equal(v.m.CapturedAt) {
+			v.rep.fail("pages", PagesFile, fmt.Errorf("%w: page %s %s at %s is not the captured page %s %s at %s", ErrBadWACZ,
+				p.ID, p.URL, p.TS, v.m.EvidenceID, pageURL(v.m), v.m.CapturedAt.UTC().Format(time.RFC3339Nano)))
+			return
+		}
+	}
+	v.rep.pass("pages", PagesFile, "%s, %d page", PagesFormat, len(pages))
+}
+
+func (v *verifier) checkReports() {
+	if b := v.content(ReportHTMLFile); b != nil {
+		switch {
+		case !bytes.HasPrefix(b, []byte("<!DOCTYPE html>")):
+			v.rep.fail("content", ReportHTMLFile, fmt.Errorf("%w: not an HTML document", ErrBadBundle))
+		case v.trusted() && !bytes.Contains(b, []byte(v.m.EvidenceID)):
+			v.rep.fail("content", ReportHTMLFile, fmt.Errorf("%w: does not name evidence %s", ErrBadBundle, v.m.EvidenceID))
+		default:
+			v.rep.pass("content", ReportHTMLFile, "HTML report (derived, not signed)")
+		}
+	}
+	_, present := v.files[ReportPDFFile]
+	switch {
+	case present:
+		b := v.content(ReportPDFFile)
+		if b == nil {
+			return
+		}
+		tail := b[max(0, len(b)-1024):]
+		if !bytes.HasPrefix(b, []byte("%PDF-")) || !bytes.Contains(tail, []byte("%%EOF")) {
+			v.rep.fail("content", ReportPDFFile, fmt.Errorf("%w: not a complete PDF file", ErrBadBundle))
+			return
+		}
+		v.rep.pass("content", ReportPDFFile, "PDF report (derived, not signed)")
+	case v.named(ReportPDFFile):
+	case v.readme != nil && bytes.Contains(v.readme, []byte(readmeReportPDF)):
+		v.rep.fail("present", ReportPDFFile, fmt.Errorf("%w: README.txt says the bundle has report.pdf", ErrNotFound))
+	case v.readme != nil:
+		v.rep.pass("present", ReportPDFFile, "absent: the bundle was exported without PDF printing, as README.txt says")
+	default:
+		v.rep.pass("present", ReportPDFFile, "absent: the bundle was exported without PDF printing")
+	}
+}
+
+// sumsRecorded checks SHA256SUMS against its record in datapackage.json.
+// SHA256SUMS can be checked line by line against the files, so when it
+// agrees with all of them a differing resource is datapackage.json's fault.
+func (v *verifier) sumsRecorded() {
+	if v.dp == nil {
+		return
+	}
+	if _, ok := v.files[SumsFile]; !ok {
+		return // reported by readSums
+	}
+	d, err := v.digest(SumsFile)
+	if err != nil {
+		return
+	}
+	dpHex, dpSize, ok := v.dpEntry(SumsFile)
+	switch {
+	case !ok:
+		v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: no resource for %s", ErrBadWACZ, SumsFile))
+	case dpHex == d.hex && dpSize == d.size:
+		v.rep.pass("recorded", SumsFile, "%d bytes, sha256 as datapackage.json records", d.size)
+	case v.named(SumsFile):
+		// SHA256SUMS is at fault already; datapackage.json records it as exported.
+	default:
+		// Lines that disagree with datapackage.json show SHA256SUMS was
+		// rewritten (to follow files changed since export); without such
+		// lines the resource is what changed.
+		var differ []string
+		for name, h := range v.sums {
+			if dh, _, ok := v.dpEntry(name); ok && dh != h {
+				differ = append(differ, name)
+			}
+		}
+		slices.Sort(differ)
+		if len(differ) > 0 {
+			v.rep.fail("recorded", SumsFile, fmt.Errorf("%w: sha256 %s is not what datapackage.json records; its lines for %s disagree with datapackage.json: rewritten since export", ErrDigestMismatch, d.hex, strings.Join(differ, ", ")))
+			return
+		}
+		v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: resource %s disagrees with the file, whose every line agrees with datapackage.json", ErrDigestMismatch, SumsFile))
+	}
+}
+
+// readDatapackage reads and parses datapackage.json.
+func (v *verifier) readDatapackage() {
+	b := v.readFixed(DatapackageFile, maxManifestSize)
+	if b == nil {
+		return
+	}
+	v.dpRaw = b
+	v.digests[DatapackageFile] = fileDigest{size: int64(len(b)), hex: SumBytes(SHA256, b).Hex()}
+	var dp Datapackage
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&dp); err != nil || dec.More() {
+		v.rep.fail("parse", DatapackageFile, fmt.Errorf("%w: not one JSON object: %v", ErrBadWACZ, err))
+		return
+	}
+	res := make(map[string]DatapackageResource, len(dp.Resources))
+	for _, r := range dp.Resources {
+		if _, dup := res[r.Path]; dup || r.Path == "" {
+			v.rep.fail("parse", DatapackageFile, fmt.Errorf("%w: resource path %q empty or repeated", ErrBadWACZ, r.Path))
+			return
+		}
+		res[r.Path] = r
+	}
+	v.dp, v.dpRes = &dp, res
+	v.rep.pass("parse", DatapackageFile, "profile %q, %d resources", dp.Profile, len(dp.Resources))
+}
+
+// checkDatapackage checks datapackage.json's own fields, which are all
+// derived from the bundle, and datapackage-digest.json.
+func (v *verifier) checkDatapackage() {
+	if v.dp != nil {
+		if errs := v.datapackageFields(); len(errs) > 0 {
+			v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: %s", ErrBadWACZ, strings.Join(errs, "; ")))
+		} else {
+			v.rep.pass("datapackage", DatapackageFile, "WACZ 1.2 fields agree with the bundle")
+		}
+	}
+	b := v.readFixed(DatapackageDigestFile, maxPubSize)
+	if b == nil {
+		return
+	}
+	var dd DatapackageDigest
+	err := json.Unmarshal(b, &dd)
+	if err == nil {
+		var d Digest
+		switch d, err = ParseDigest(dd.Hash); {
+		case err != nil:
+		case d.Algorithm() != SHA256:
+			err = fmt.Errorf("hash %q is not sha256", dd.Hash)
+		case dd.Path != DatapackageFile:
+			err = fmt.Errorf("path %q, want %q", dd.Path, DatapackageFile)
+		default:
+			if canon, _ := marshalJSONFile(dd); !bytes.Equal(canon, b) {
+				err = errors.New("not in the form shopwatch writes")
+			}
+		}
+	}
+	if err != nil {
+		v.rep.fail("parse", DatapackageDigestFile, fmt.Errorf("%w: %v", ErrBadWACZ, err))
+		return
+	}
+	v.rep.pass("parse", DatapackageDigestFile, "path %s, hash %s", dd.Path, dd.Hash)
+	if v.dpRaw == nil {
+		return
+	}
+	got := SumBytes(SHA256, v.dpRaw).String()
+	switch {
+	case got == dd.Hash:
+		v.rep.pass("digest", DatapackageFile, "sha256 as datapackage-digest.json records")
+	case v.named(DatapackageFile):
+		v.rep.fail("digest", DatapackageFile, fmt.Errorf("%w: hashes to %s, datapackage-digest.json records %s", ErrDigestMismatch, got, dd.Hash))
+	default:
+		v.rep.fail("digest", DatapackageDigestFile, fmt.Errorf("%w: records %s, but datapackage.json hashes to %s and agrees with every file of the bundle", ErrDigestMismatch, dd.Hash, got))
+	}
+}
+
+// datapackageFields returns what is wrong with datapackage.json's fields.
+func (v *verifier) datapackageFields() []string {
+	var errs []string
+	dp := v.dp
+	if dp.Profile != WACZProfile {
+		errs = append(errs, fmt.Sprintf("profile %q, want %q", dp.Profile, WACZProfile))
+	}
+	if canon, err := marshalJSONFile(dp); err != nil || !bytes.Equal(canon, v.dpRaw) {
+		errs = append(errs, "not in the form shopwatch writes (a field added, removed or reformatted)")
+	}
+	paths := make([]string, len(dp.Resources))
+	for i, r := range dp.Resources {
+		paths[i] = r.Path
+	}
+	known := map[string]bool{SumsFile: true}
+	for _, name := range append(slices.Clone(signedSet), derivedFiles...) {
+		known[name] = true
+	}
+	if v.m != nil {
+		for _, e := range v.m.Artifacts {
+			known[e.Name] = true
+		}
+	}
+	for i, name := range resourceNames(paths) {
+		r := dp.Resources[i]
+		if r.Name != name {
+			errs = append(errs, fmt.Sprintf("resource %s is named %q, want %q", r.Path, r.Name, name))
+		}
+		if _, ok := v.files[r.Path]; !ok && !known[r.Path] {
+			errs = append(errs, fmt.Sprintf("resource %s, which the bundle does not hold", r.Path))
+		}
+	}
+	if _, err := time.Parse(time.RFC3339, dp.Created); err != nil {
+		errs = append(errs, fmt.Sprintf("created %q is not an RFC 3339 time", dp.Created))
+	}
+	if v.readme != nil {
+		created, software := readmeExport(v.readme)
+		if dp.Created != created {
+			errs = append(errs, fmt.Sprintf("created %q, README.txt records the export at %q", dp.Created, created))
+		}
+		if dp.Software != software {
+			errs = append(errs, fmt.Sprintf("software %q, README.txt records %q", dp.Software, software))
+		}
+	}
+	if v.trusted() {
+		m := v.m
+		if dp.Title != datapackageTitle(m) {
+			errs = append(errs, fmt.Sprintf("title %q, want %q", dp.Title, datapackageTitle(m)))
+		}
+		if dp.Description != datapackageDescription(m) {
+			errs = append(errs, "description does not describe this capture")
+		}
+		home := DatapackageHome{URL: pageURL(m), TS: m.CapturedAt.UTC().Format(time.RFC3339Nano)}
+		if dp.Home == nil || *dp.Home != home {
+			errs = append(errs, fmt.Sprintf("home is not %s at %s", home.URL, home.TS))
+		}
+	}
+	return errs
 }

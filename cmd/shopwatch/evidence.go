@@ -3,15 +3,18 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
 	"shopwatch"
 	"shopwatch/db"
 	"shopwatch/evidence"
+	"shopwatch/evidence/pdf"
 )
 
 func init() {
@@ -39,8 +42,9 @@ func evidenceList(ctx context.Context, a *app, args []string) error {
 }
 
 func evidenceExport(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("evidence export", "evidence export ID -o FILE.zip")
-	out := fs.String("o", "", "bundle file to write (default ID.zip)")
+	fs := a.newFlags("evidence export", "evidence export ID [-o FILE.zip|FILE.wacz] [--no-pdf]")
+	out := fs.String("o", "", "bundle file to write (default ID.zip; .wacz works as well)")
+	noPDF := fs.Bool("no-pdf", false, "leave report.pdf out instead of printing it with Chromium")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -68,19 +72,70 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := exportBundle(ctx, st, rec, path, nt); err != nil {
+	x := &evidence.Exporter{Notary: nt}
+	if !*noPDF {
+		if x.PDF, err = a.pdfPrinter(); err != nil {
+			return err
+		}
+	}
+	if err := exportBundleWith(ctx, st, rec, path, x); err != nil {
+		if x.PDF != nil && errors.Is(err, errPDF) {
+			return fmt.Errorf("%w (report.pdf needs Chromium: set browser.exec_path, or export with --no-pdf to leave report.pdf out)", err)
+		}
 		return err
 	}
-	if err := a.custody(ctx, "evidence.exported", fmt.Sprintf("%s (manifest %s) to %s", rec.ID, rec.ManifestDigest, path)); err != nil {
+	detail := fmt.Sprintf("%s (manifest %s) to %s", rec.ID, rec.ManifestDigest, path)
+	if x.PDF == nil {
+		detail += " without report.pdf"
+	}
+	if err := a.custody(ctx, "evidence.exported", detail); err != nil {
 		return err
 	}
 	fmt.Fprintln(a.stdout, path)
 	return nil
 }
 
-// exportBundle writes the bundle to a temporary file beside path and renames
-// it into place, so a failed export never leaves a half-written bundle.
-func exportBundle(ctx context.Context, st evidence.Store, rec *shopwatch.EvidenceRecord, path string, nt *evidence.Notary) error {
+// errPDF marks an export that failed while printing report.pdf.
+var errPDF = errors.New("print report.pdf")
+
+// pdfPrinter returns the printer of report.pdf: a headless Chromium
+// started for the print alone, the browser binary and timeout from the
+// browser section of the configuration.
+func (a *app) pdfPrinter() (evidence.HTMLPrinter, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	p := &pdf.Printer{ExecPath: c.Browser.ExecPath}
+	// Find the browser now rather than after the artifacts are copied.
+	if p.ExecPath == "" {
+		if p.ExecPath, err = pdf.FindChromium(); err != nil {
+			return nil, fmt.Errorf("%w: %w (report.pdf needs Chromium: set browser.exec_path, or export with --no-pdf to leave report.pdf out)", errPDF, err)
+		}
+	} else if _, err := exec.LookPath(p.ExecPath); err != nil {
+		return nil, fmt.Errorf("%w: browser.exec_path: %w (report.pdf needs Chromium: fix browser.exec_path, or export with --no-pdf to leave report.pdf out)", errPDF, err)
+	}
+	if c.Browser.Timeout > 0 {
+		p.Timeout = max(c.Browser.Timeout, pdf.DefaultTimeout)
+	}
+	return pdfMarker{p}, nil
+}
+
+// pdfMarker marks errors of the printer with errPDF.
+type pdfMarker struct{ p *pdf.Printer }
+
+func (m pdfMarker) PrintHTML(ctx context.Context, html []byte) ([]byte, error) {
+	b, err := m.p.PrintHTML(ctx, html)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errPDF, err)
+	}
+	return b, nil
+}
+
+// exportBundleWith writes the bundle to a temporary file beside path and
+// renames it into place, so a failed export never leaves a half-written
+// bundle.
+func exportBundleWith(ctx context.Context, st evidence.Store, rec *shopwatch.EvidenceRecord, path string, x *evidence.Exporter) error {
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("export %s: %s already exists; bundles are not overwritten", rec.ID, path)
 	}
@@ -89,7 +144,7 @@ func exportBundle(ctx context.Context, st evidence.Store, rec *shopwatch.Evidenc
 		return fmt.Errorf("export %s: %w", rec.ID, err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := evidence.Export(ctx, st, rec, tmp, evidence.WithNotary(nt)); err != nil {
+	if err := x.Export(ctx, st, rec, tmp); err != nil {
 		tmp.Close()
 		return fmt.Errorf("export %s: %w", rec.ID, err)
 	}
@@ -156,7 +211,8 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 		rep.WriteText(a.stdout)
 	}
 	if !rep.OK() {
-		return &errExit{code: exitFailed, err: fmt.Errorf("%s: verification failed", pos[0])}
+		first := rep.Problems[0]
+		return &errExit{code: exitFailed, err: fmt.Errorf("%s: verification failed; first broken item: %s (%s: %v)", pos[0], first.Item, first.Check, first.Err)}
 	}
 	return nil
 }

@@ -12,7 +12,8 @@
 //  1. warcinfo (application/warc-fields): software ("shopwatch/<version>"),
 //     format ("WARC File Format 1.1"), conformsTo, operator, hostname,
 //     config-digest, then the caller's extra fields in name order.
-//  2. For each exchange of the page, redirects first:
+//  2. For each exchange of the page, redirects first, then for the
+//     robots.txt exchange of the page's origin when it was recorded:
 //     request  (application/http;msgtype=request): block = the request
 //     line and header fields exactly as sent;
 //     response (application/http;msgtype=response): block = the status
@@ -21,14 +22,30 @@
 //     kept them, stay in front of the final head. An exchange that got no
 //     response has only its request record; one that sent nothing has
 //     none.
+//     metadata (application/x-pem-file), for an exchange made over TLS:
+//     the TLS session, see "TLS sessions" below. It follows the
+//     exchange's records and is concurrent to its response (to its request
+//     when no response came; to nothing when the handshake itself failed,
+//     which is when it matters most: the chain that did not verify).
 //  3. resource records for the browser and decoding artifacts, when the
 //     page has them: the markup (text/html; charset=utf-8; target
 //     urn:shopwatch:rendered-dom:<url> for a rendered page,
 //     urn:shopwatch:decoded-html:<url> for the decoded HTTP body), the
 //     visible text the rules read (text/plain; charset=utf-8,
-//     urn:shopwatch:text:<url>) and the screenshot (image/png,
-//     urn:shopwatch:screenshot:<url>). <url> is the final URL of the page,
-//     or the requested one when there is no final URL.
+//     urn:shopwatch:text:<url>), the screenshot (image/png,
+//     urn:shopwatch:screenshot:<url>), the rendered page as MHTML
+//     (multipart/related, urn:shopwatch:mhtml:<url>; the block is the
+//     whole MIME message, its own headers naming the boundary), the page
+//     printed to PDF (application/pdf, urn:shopwatch:pdf:<url>), each timed
+//     snapshot (image/png, urn:shopwatch:snapshot:NNN:<url>, NNN from 001
+//     in the order taken, as snapshots/NNN.png in the capture), each
+//     followed by a metadata record (application/warc-fields,
+//     WARC-Refers-To the snapshot, same target) whose one field
+//     "snapshot-time" is when it was taken (RFC 3339, UTC), and the
+//     timeline of texts seen on a watched live page (application/json,
+//     urn:shopwatch:timeline:<url>; the same bytes as timeline.json).
+//     <url> is the final URL of the page, or the requested one when there
+//     is no final URL.
 //
 // # Record fields
 //
@@ -44,6 +61,28 @@
 // WARC-Payload-Digest: for a response, the digest of the body bytes alone;
 // for a resource, of the whole block. A response whose body was cut by the
 // crawler's size cap carries "WARC-Truncated: length".
+//
+// request, response and TLS metadata records also carry the fields
+// proposed for WARC in the IIPC warc-specifications issues 42 and 86
+// (readers that do not know them ignore them): one WARC-Protocol per
+// protocol layer, the HTTP version first ("http/1.1", "h2" …) then the TLS
+// version ("tls/1.3"), and WARC-Cipher-Suite with the IANA name of the TLS
+// cipher suite.
+//
+// # TLS sessions
+//
+// WARC 1.1 leaves recording TLS to its users. The metadata record of an
+// exchange made over TLS has the exchange's WARC-Target-URI and
+// WARC-IP-Address, and a block that is a PEM file: "name: value" lines
+// ending in LF — tls-version ("TLS 1.3"), tls-cipher-suite (IANA name),
+// tls-server-name (the SNI sent; absent for an address), tls-alpn,
+// tls-resumed and tls-verified ("true" or "false"), then one resolved-ip
+// line per address the host name resolved to when the connection was made
+// — an empty line, and the certificate chain exactly as the server
+// presented it, leaf first, as PEM CERTIFICATE blocks. The lines before
+// the first certificate are explanatory text as RFC 7468 (section 5.2)
+// allows, so "openssl x509" or "openssl verify -untrusted" read the block
+// as it is.
 //
 // Digests are "sha256:" followed by 64 lowercase hex digits, the SHA-256
 // of the exact bytes. (WARC has no registered label for SM3; SM3 digests

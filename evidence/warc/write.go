@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +29,7 @@ const (
 	TypeRequest  = "request"
 	TypeResponse = "response"
 	TypeResource = "resource"
+	TypeMetadata = "metadata"
 )
 
 // Content types of the blocks written by this package.
@@ -37,6 +40,10 @@ const (
 	ContentTypeHTML     = "text/html; charset=utf-8"
 	ContentTypeText     = "text/plain; charset=utf-8"
 	ContentTypePNG      = "image/png"
+	ContentTypePEM      = "application/x-pem-file"
+	ContentTypeMHTML    = "multipart/related"
+	ContentTypePDF      = "application/pdf"
+	ContentTypeJSON     = "application/json"
 )
 
 // Target URI prefixes of the resource records; the page URL follows.
@@ -45,6 +52,12 @@ const (
 	URIDecodedHTML = "urn:shopwatch:decoded-html:"
 	URIText        = "urn:shopwatch:text:"
 	URIScreenshot  = "urn:shopwatch:screenshot:"
+	URIMHTML       = "urn:shopwatch:mhtml:"
+	URIPDF         = "urn:shopwatch:pdf:"
+	URITimeline    = "urn:shopwatch:timeline:"
+	// URISnapshot is followed by the snapshot's three-digit number (from
+	// 001, as in the capture's snapshots/NNN.png), a colon and the URL.
+	URISnapshot = "urn:shopwatch:snapshot:"
 )
 
 // conformsTo is the specification the warcinfo record names.
@@ -127,14 +140,22 @@ func build(page *shopwatch.Page, info Info) ([]record, error) {
 		}
 		recs = append(recs, rs...)
 	}
+	if page.Robots != nil {
+		rs, err := exchangeRecords(*page.Robots, date, infoID)
+		if err != nil {
+			return nil, fmt.Errorf("robots.txt exchange (%s): %w", page.Robots.URL, err)
+		}
+		recs = append(recs, rs...)
+	}
 
 	url := page.FinalURL
 	if url == "" {
 		url = page.URL
 	}
 	type res struct {
-		prefix, ctype string
-		block         []byte
+		uri, ctype string
+		block      []byte
+		at         time.Time // snapshots: when taken
 	}
 	var resources []res
 	if page.HTML != "" {
@@ -142,13 +163,29 @@ func build(page *shopwatch.Page, info Info) ([]record, error) {
 		if page.Rendered {
 			prefix = URIRenderedDOM
 		}
-		resources = append(resources, res{prefix, ContentTypeHTML, []byte(page.HTML)})
+		resources = append(resources, res{uri: prefix + url, ctype: ContentTypeHTML, block: []byte(page.HTML)})
 	}
 	if page.Text != "" {
-		resources = append(resources, res{URIText, ContentTypeText, []byte(page.Text)})
+		resources = append(resources, res{uri: URIText + url, ctype: ContentTypeText, block: []byte(page.Text)})
 	}
 	if len(page.Screenshot) > 0 {
-		resources = append(resources, res{URIScreenshot, ContentTypePNG, page.Screenshot})
+		resources = append(resources, res{uri: URIScreenshot + url, ctype: ContentTypePNG, block: page.Screenshot})
+	}
+	if len(page.MHTML) > 0 {
+		resources = append(resources, res{uri: URIMHTML + url, ctype: ContentTypeMHTML, block: page.MHTML})
+	}
+	if len(page.PDF) > 0 {
+		resources = append(resources, res{uri: URIPDF + url, ctype: ContentTypePDF, block: page.PDF})
+	}
+	for i, sn := range page.Snapshots {
+		resources = append(resources, res{uri: SnapshotURI(i, url), ctype: ContentTypePNG, block: sn.PNG, at: sn.At})
+	}
+	if len(page.Timeline) > 0 {
+		tl, err := TimelineJSON(page.Timeline)
+		if err != nil {
+			return nil, fmt.Errorf("timeline: %w", err)
+		}
+		resources = append(resources, res{uri: URITimeline + url, ctype: ContentTypeJSON, block: tl})
 	}
 	for _, rs := range resources {
 		if url == "" {
@@ -160,10 +197,24 @@ func build(page *shopwatch.Page, info Info) ([]record, error) {
 		}
 		d := Digest(rs.block)
 		recs = append(recs, newRecord(TypeResource, id, date, rs.ctype, rs.block, Header{
-			{"WARC-Target-URI", rs.prefix + url},
+			{"WARC-Target-URI", rs.uri},
 			{"WARC-Warcinfo-ID", infoID},
 			{"WARC-Payload-Digest", d},
 		}))
+		if !rs.at.IsZero() {
+			// WARC-Date is the capture's start on every record; when the
+			// snapshot was taken goes in a metadata record about it.
+			mid, err := newRecordID()
+			if err != nil {
+				return nil, err
+			}
+			block := []byte("snapshot-time: " + rs.at.UTC().Format(time.RFC3339Nano) + "\r\n")
+			recs = append(recs, newRecord(TypeMetadata, mid, date, ContentTypeFields, block, Header{
+				{"WARC-Target-URI", rs.uri},
+				{"WARC-Refers-To", id},
+				{"WARC-Warcinfo-ID", infoID},
+			}))
+		}
 	}
 
 	for _, r := range recs {
@@ -176,12 +227,96 @@ func build(page *shopwatch.Page, info Info) ([]record, error) {
 	return recs, nil
 }
 
+// SnapshotURI returns the WARC-Target-URI of the i-th snapshot (i from 0)
+// of the page at url.
+func SnapshotURI(i int, url string) string {
+	return fmt.Sprintf("%s%03d:%s", URISnapshot, i+1, url)
+}
+
+// TimelineJSON renders a page's timeline as the capture stores it: a JSON
+// array, two-space indent, final newline, HTML characters unescaped.
+func TimelineJSON(tl []shopwatch.TimedText) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(tl); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// protocols returns the WARC-Protocol values of an exchange, outermost
+// last: the HTTP version, then the TLS version when there was TLS.
+func protocols(x shopwatch.Exchange) []string {
+	var out []string
+	switch p := strings.ToUpper(x.Proto); p {
+	case "HTTP/1.0", "HTTP/1.1", "HTTP/0.9":
+		out = append(out, strings.ToLower(p))
+	case "HTTP/2", "HTTP/2.0":
+		if x.TLS != nil {
+			out = append(out, "h2")
+		} else {
+			out = append(out, "h2c")
+		}
+	case "HTTP/3", "HTTP/3.0":
+		out = append(out, "h3")
+	}
+	if x.TLS != nil {
+		if v, ok := strings.CutPrefix(x.TLS.Version, "TLS "); ok {
+			out = append(out, "tls/"+v)
+		} else if v, ok := strings.CutPrefix(x.TLS.Version, "SSLv"); ok {
+			out = append(out, "ssl/"+v)
+		}
+	}
+	return out
+}
+
+// TLSBlock renders the block of the metadata record that describes the TLS
+// session of an exchange: "name: value" lines (tls-version,
+// tls-cipher-suite, tls-server-name, tls-alpn, tls-resumed, tls-verified,
+// then one resolved-ip per address), an empty line, then the certificate
+// chain as presented, leaf first, as PEM CERTIFICATE blocks. Lines end in
+// LF. The lines before the first certificate are explanatory text in the
+// sense of RFC 7468, section 5.2, so PEM tools read the block as the chain.
+func TLSBlock(t *shopwatch.TLSInfo, resolved []string) []byte {
+	var b bytes.Buffer
+	line := func(name, value string) {
+		if value != "" {
+			b.WriteString(name + ": " + value + "\n")
+		}
+	}
+	line("tls-version", t.Version)
+	line("tls-cipher-suite", t.CipherSuite)
+	line("tls-server-name", t.ServerName)
+	line("tls-alpn", t.ALPN)
+	line("tls-resumed", fmt.Sprint(t.Resumed))
+	line("tls-verified", fmt.Sprint(t.Verified))
+	for _, ip := range resolved {
+		line("resolved-ip", ip)
+	}
+	b.WriteString("\n")
+	b.Write(ChainPEM(t.PeerCertificates))
+	return b.Bytes()
+}
+
+// ChainPEM returns DER certificates as consecutive PEM CERTIFICATE blocks,
+// in the order given.
+func ChainPEM(ders [][]byte) []byte {
+	var b bytes.Buffer
+	for _, der := range ders {
+		pem.Encode(&b, &pem.Block{Type: "CERTIFICATE", Bytes: der}) // a bytes.Buffer never fails
+	}
+	return b.Bytes()
+}
+
 // exchangeRecords returns the request and response records of x: both,
-// either or none, depending on what crossed the wire.
+// either or none, depending on what crossed the wire, followed by a
+// metadata record on its TLS session when it had one.
 func exchangeRecords(x shopwatch.Exchange, date, infoID string) ([]record, error) {
 	hasReq := len(x.RequestHeader) > 0
 	hasRes := len(x.ResponseHeader) > 0
-	if !hasReq && !hasRes {
+	if !hasReq && !hasRes && x.TLS == nil {
 		return nil, nil
 	}
 	if x.URL == "" {
@@ -196,6 +331,7 @@ func exchangeRecords(x shopwatch.Exchange, date, infoID string) ([]record, error
 		return nil, err
 	}
 	ip := peerIP(x.RemoteAddr)
+	protos := protocols(x)
 	common := func(other string, both bool) Header {
 		h := Header{{"WARC-Target-URI", x.URL}}
 		if ip != "" {
@@ -203,6 +339,12 @@ func exchangeRecords(x shopwatch.Exchange, date, infoID string) ([]record, error
 		}
 		if both {
 			h = append(h, Field{"WARC-Concurrent-To", other})
+		}
+		for _, p := range protos {
+			h = append(h, Field{"WARC-Protocol", p})
+		}
+		if x.TLS != nil && x.TLS.CipherSuite != "" {
+			h = append(h, Field{"WARC-Cipher-Suite", x.TLS.CipherSuite})
 		}
 		return append(h, Field{"WARC-Warcinfo-ID", infoID})
 	}
@@ -220,6 +362,30 @@ func exchangeRecords(x shopwatch.Exchange, date, infoID string) ([]record, error
 			extra = append(extra, Field{"WARC-Truncated", "length"})
 		}
 		out = append(out, newRecord(TypeResponse, resID, date, ContentTypeResponse, block, extra))
+	}
+	if x.TLS != nil {
+		id, err := newRecordID()
+		if err != nil {
+			return nil, err
+		}
+		h := Header{{"WARC-Target-URI", x.URL}}
+		if ip != "" {
+			h = append(h, Field{"WARC-IP-Address", ip})
+		}
+		switch {
+		case hasRes:
+			h = append(h, Field{"WARC-Concurrent-To", resID})
+		case hasReq:
+			h = append(h, Field{"WARC-Concurrent-To", reqID})
+		}
+		for _, p := range protos {
+			h = append(h, Field{"WARC-Protocol", p})
+		}
+		if x.TLS.CipherSuite != "" {
+			h = append(h, Field{"WARC-Cipher-Suite", x.TLS.CipherSuite})
+		}
+		h = append(h, Field{"WARC-Warcinfo-ID", infoID})
+		out = append(out, newRecord(TypeMetadata, id, date, ContentTypePEM, TLSBlock(x.TLS, x.ResolvedIPs), h))
 	}
 	return out, nil
 }

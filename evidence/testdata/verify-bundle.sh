@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# verify-bundle.sh DIR: check an unpacked shopwatch evidence bundle with
+# standard tools only (bash, OpenSSL 3, GNU coreutils, grep, sed):
+#
+#   unzip BUNDLE.zip -d DIR && bash verify-bundle.sh DIR
+#
+# It prints one line per check and stops at the first failure with
+# "FAIL <item>: <reason>" and exit status 1. The ledger inclusion proof
+# (ledger-proof.json) needs "shopwatch evidence verify BUNDLE.zip".
+set -u
+dir=${1:?usage: verify-bundle.sh UNPACKED-BUNDLE-DIR}
+cd "$dir" || exit 2
+fail() { echo "FAIL $1: $2"; exit 1; }
+ok() { echo "ok   $1: $2"; }
+sha() { sha256sum "$1" | cut -c1-64; }
+
+# 1. Every file against SHA256SUMS (written at export).
+out=$(sha256sum -c SHA256SUMS 2>&1) || {
+	bad=$(printf '%s\n' "$out" | grep -v -e ': OK$' -e '^sha256sum: ' | head -n 1)
+	fail "${bad%: *}" "sha256sum -c SHA256SUMS: ${bad##*: }"
+}
+ok SHA256SUMS "$(wc -l <SHA256SUMS) files match"
+
+# 2. Nothing in the bundle that SHA256SUMS does not list.
+extra=$(comm -23 <(find . -type f | sed 's|^\./||' | LC_ALL=C sort) \
+	<({ cut -c67- SHA256SUMS; printf '%s\n' SHA256SUMS datapackage.json datapackage-digest.json; } | LC_ALL=C sort) | head -n 1)
+[ -z "$extra" ] || fail "$extra" "file not listed in SHA256SUMS"
+ok bundle "no unlisted file"
+
+# 3. The Ed25519 signature over the exact bytes of manifest.json.
+openssl pkeyutl -verify -pubin -inkey signer.pub -rawin -in manifest.json -sigfile manifest.sig >/dev/null 2>&1 ||
+	fail manifest.sig "signature over manifest.json does not verify with signer.pub"
+ok manifest.sig "Ed25519 signature over manifest.json verifies"
+
+# 4. The key id, to compare with the one the office publishes.
+keyid="ed25519:$(openssl pkey -pubin -in signer.pub -outform DER | tail -c 32 | sha256sum | cut -c1-16)"
+grep -qF "\"signer_key_id\": \"$keyid\"" manifest.json || fail signer.pub "$keyid is not the key manifest.json names"
+ok signer.pub "key id $keyid (compare with the published one)"
+
+# 5. The RFC 3161 timestamp over manifest.json, chained to the bundled root.
+if [ -e timestamp.tsr ]; then
+	openssl ts -verify -data manifest.json -in timestamp.tsr -CAfile tsa-root.pem >/dev/null 2>&1 ||
+		fail timestamp.tsr "token does not verify over manifest.json against tsa-root.pem"
+	ok timestamp.tsr "$(openssl ts -reply -in timestamp.tsr -text 2>/dev/null | grep '^Time stamp:')"
+	ok tsa-root.pem "$(openssl x509 -in tsa-root.pem -noout -fingerprint -sha256) (compare with the published one)"
+else
+	echo "note timestamp.tsr: absent, the bundle is unsealed"
+fi
+
+# 6. manifest.json and SHA256SUMS agree on every artifact.
+n=0
+while read -r hex name; do
+	grep -qxF "$hex  $name" SHA256SUMS || fail "$name" "sha256 in manifest.json differs from SHA256SUMS"
+	n=$((n + 1))
+done < <(paste -d ' ' \
+	<(sed -n 's/^      "sha256": "sha256:\([0-9a-f]\{64\}\)",$/\1/p' manifest.json) \
+	<(sed -n 's/^      "name": "\(.*\)",$/\1/p' manifest.json))
+[ "$n" -gt 0 ] || fail manifest.json "lists no artifact"
+ok manifest.json "$n artifacts, each with the digest SHA256SUMS holds"
+
+# 7. The WACZ descriptor: datapackage-digest.json covers datapackage.json,
+#    which lists every other file with the digest SHA256SUMS holds.
+want=$(sed -n 's/^  "hash": "sha256:\([0-9a-f]\{64\}\)"$/\1/p' datapackage-digest.json)
+[ "$want" = "$(sha datapackage.json)" ] || fail datapackage.json "sha256 differs from datapackage-digest.json"
+while read -r hex path; do
+	if [ "$path" = SHA256SUMS ]; then
+		[ "$hex" = "$(sha SHA256SUMS)" ] || fail SHA256SUMS "sha256 differs from datapackage.json"
+	else
+		grep -qxF "$hex  $path" SHA256SUMS || fail "$path" "datapackage.json and SHA256SUMS disagree"
+	fi
+done < <(paste -d ' ' \
+	<(sed -n 's/^      "hash": "sha256:\([0-9a-f]\{64\}\)",$/\1/p' datapackage.json) \
+	<(sed -n 's/^      "path": "\(.*\)",$/\1/p' datapackage.json))
+ok datapackage.json "WACZ datapackage.json and datapackage-digest.json agree"
+
+# 8. SM3 digests, where OpenSSL has SM3.
+if openssl dgst -sm3 /dev/null >/dev/null 2>&1; then
+	while read -r hex name; do
+		[ "$(openssl dgst -sm3 -r "$name" | cut -c1-64)" = "$hex" ] || fail "$name" "sm3 differs from manifest.json"
+	done < <(paste -d ' ' \
+		<(sed -n 's/^      "sm3": "sm3:\([0-9a-f]\{64\}\)"$/\1/p' manifest.json) \
+		<(sed -n 's/^      "name": "\(.*\)",$/\1/p' manifest.json))
+	ok manifest.json "sm3 digests match"
+else
+	echo "note sm3: this OpenSSL has no SM3; skipped"
+fi
+echo "VERIFIED with standard tools (ledger-proof.json: run shopwatch evidence verify)"
