@@ -479,6 +479,11 @@ func (b *Browser) withTab(ctx context.Context, rawURL string, o renderOptions, f
 	if err := t.prepare(); err != nil {
 		return t.fail("open tab", err)
 	}
+	if o.beforeNavigate != nil {
+		if err := o.beforeNavigate(t); err != nil {
+			return t.fail("open tab", err)
+		}
+	}
 	if t.resp, err = chromedp.Run(tctx, chromedp.NavigateResponse(u.String())); err != nil {
 		return t.fail("navigate", err)
 	}

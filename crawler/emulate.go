@@ -26,6 +26,9 @@ type renderOptions struct {
 	scrollSteps int           // viewport-high scroll steps to trigger lazy content; 0: none
 	mobile      bool
 	pdf         bool
+	// beforeNavigate, if set, runs in the prepared tab just before the
+	// navigation (Watch uses it to watch from the document's first moment).
+	beforeNavigate func(t *tab) error
 }
 
 // WaitSelector makes Render wait, after the load event, until an element

@@ -71,6 +71,19 @@ type Fetcher interface {
 	Fetch(ctx context.Context, rawURL string) (*shopwatch.Page, error)
 }
 
+// MobileFetcher is a browser path that can render a page as a phone.
+// *crawler.LazyBrowser implements it.
+type MobileFetcher interface {
+	FetchWith(ctx context.Context, rawURL string, opts ...crawler.RenderOption) (*shopwatch.Page, error)
+}
+
+// Watcher is a browser path that can stay on a live page for a window,
+// recording every text that appears and timed screenshots.
+// *crawler.LazyBrowser implements it.
+type Watcher interface {
+	Watch(ctx context.Context, rawURL string, w crawler.WatchOptions, opts ...crawler.RenderOption) (*shopwatch.Page, error)
+}
+
 // ErrNoBrowser is recorded on a visit that needs the browser path when the
 // runner has no browser.
 var ErrNoBrowser = errors.New("target needs the browser path but no browser is configured")
@@ -97,6 +110,11 @@ type Config struct {
 	Progress func(db.Stats)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Live sets how livestream visits on the browser path are watched:
+	// Live.Window > 0 makes them stay that long (or until
+	// Live.EndSelector matches), sampling every text that appears and
+	// taking timed screenshots; zero renders them once like other pages.
+	Live crawler.WatchOptions
 }
 
 // Runner joins the queue, the fetcher, the rules and the evidence store.
@@ -123,6 +141,10 @@ func (r *Runner) cfg() Config {
 	}
 	if c.VisitTimeout <= 0 {
 		c.VisitTimeout = 2 * time.Minute
+	}
+	if c.Live.Window > 0 && c.VisitTimeout < c.Live.Window+time.Minute {
+		// A watched room needs its window plus the render and the capture.
+		c.VisitTimeout = c.Live.Window + time.Minute
 	}
 	if c.MaxAttempts <= 0 {
 		c.MaxAttempts = 3
@@ -158,7 +180,8 @@ func (r *Runner) Plan(ctx context.Context, sweepID string, targets []shopwatch.T
 			Category: t.Category,
 			Depth:    t.Depth,
 			Priority: t.Priority,
-			Browser:  t.Browser,
+			Browser:  t.Browser || t.Mobile,
+			Mobile:   t.Mobile,
 			State:    shopwatch.VisitPending,
 			Enqueued: now,
 		})
@@ -209,8 +232,12 @@ func (r *Runner) Run(ctx context.Context, sweepID string) (*Summary, error) {
 	}
 
 	progressDone := make(chan struct{})
-	if c.Progress != nil {
+	progressStopped := make(chan struct{})
+	if c.Progress == nil {
+		close(progressStopped)
+	} else {
 		go func() {
+			defer close(progressStopped)
 			t := time.NewTicker(time.Second)
 			defer t.Stop()
 			for {
@@ -240,6 +267,7 @@ func (r *Runner) Run(ctx context.Context, sweepID string) (*Summary, error) {
 	}
 	wg.Wait()
 	close(progressDone)
+	<-progressStopped // Progress is never called twice at once
 	close(errc)
 	sum.Elapsed = c.Now().Sub(start)
 	if err := <-errc; err != nil {
@@ -416,9 +444,20 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 	}
 	var page *shopwatch.Page
 	var ferr error
-	if fetch == nil {
+	var ropts []crawler.RenderOption
+	if v.Mobile {
+		ropts = append(ropts, crawler.Mobile())
+	}
+	watcher, canWatch := fetch.(Watcher)
+	mobile, canMobile := fetch.(MobileFetcher)
+	switch {
+	case fetch == nil:
 		ferr = fmt.Errorf("visit %s: %w", v.URL, ErrNoBrowser)
-	} else {
+	case v.Browser && v.Kind == shopwatch.KindLivestream && c.Live.Window > 0 && canWatch:
+		page, ferr = watcher.Watch(vctx, v.URL, c.Live, ropts...)
+	case v.Browser && len(ropts) > 0 && canMobile:
+		page, ferr = mobile.FetchWith(vctx, v.URL, ropts...)
+	default:
 		page, ferr = fetch.Fetch(vctx, v.URL)
 	}
 	if !page.Responded() {
@@ -451,6 +490,8 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 	if page.Text != "" || page.HTML != "" {
 		findings = r.Rules.Check(rules.Input{URL: page.FinalURL, Kind: v.Kind, Category: page.Category, Text: page.Text, HTML: page.HTML})
 	}
+	// On a watched live page, say when each matched text was on screen.
+	crawler.AnnotateSeen(page, findings)
 	now := c.Now().UTC()
 	for i := range findings {
 		findings[i].TargetID, findings[i].VisitID, findings[i].Time = v.TargetID, v.ID, now
@@ -834,6 +875,7 @@ func (r *Runner) children(v shopwatch.Visit, page *shopwatch.Page, now time.Time
 			Depth:    v.Depth - 1,
 			Priority: v.Priority,
 			Browser:  v.Browser,
+			Mobile:   v.Mobile,
 			Parent:   v.ID,
 			State:    shopwatch.VisitPending,
 			Enqueued: now,

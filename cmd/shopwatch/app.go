@@ -39,6 +39,13 @@ type Config struct {
 		MaxAttempts  int           `yaml:"max_attempts"`
 		CaptureAll   bool          `yaml:"capture_all"`
 	} `yaml:"sweep"`
+	// Live sets how livestream rooms on the browser path are watched.
+	Live struct {
+		Window        time.Duration `yaml:"window"`         // 0 renders rooms once
+		SnapshotEvery time.Duration `yaml:"snapshot_every"` // timed screenshots
+		Sample        time.Duration `yaml:"sample"`         // how often the visible text is read
+		EndSelector   string        `yaml:"end_selector"`   // stop early once this CSS selector matches
+	} `yaml:"live"`
 	Crawler struct {
 		UserAgent       string        `yaml:"user_agent"`
 		Timeout         time.Duration `yaml:"timeout"`
@@ -67,6 +74,10 @@ type Config struct {
 		Settle   time.Duration `yaml:"settle"`
 		Width    int           `yaml:"width"`
 		Height   int           `yaml:"height"`
+		// Tabs is how many pages render at once in the one browser
+		// process; RecycleAfter restarts the process after that many.
+		Tabs         int `yaml:"tabs"`
+		RecycleAfter int `yaml:"recycle_after"`
 	} `yaml:"browser"`
 	Rules struct {
 		Dir string `yaml:"dir"`
@@ -136,8 +147,11 @@ type app struct {
 
 	notaryOnce *evidence.Notary
 
-	cfg     *Config
-	db      *db.DB
+	cfg *Config
+	db  *db.DB
+	// limiter holds the per-host and global request limits that the
+	// static and the browser paths of one command share.
+	limiter *crawler.Limiter
 	closers []func()
 }
 
@@ -331,6 +345,10 @@ func (a *app) crawlerConfig() (crawler.Config, error) {
 	if k.MaxParallel > 0 {
 		cc.MaxParallel = k.MaxParallel
 	}
+	if a.limiter == nil {
+		a.limiter = crawler.NewLimiter(cc.PerHostParallel, cc.MaxParallel, cc.PerHostDelay)
+	}
+	cc.Limiter = a.limiter
 	cc.AllowPrivate = k.AllowPrivate || a.allowPrivate
 	cc.Allow = append(cc.Allow, k.Allow...)
 	if a.allowLoopback {
@@ -388,11 +406,23 @@ func (a *app) browser() (*crawler.LazyBrowser, error) {
 	if c.Crawler.UserAgent != "" {
 		bc.UserAgent = c.Crawler.UserAgent
 	}
+	if k.Tabs > 0 {
+		bc.Tabs = k.Tabs
+	}
+	if k.RecycleAfter > 0 {
+		bc.RecycleAfter = k.RecycleAfter
+	}
 	bc.AllowPrivate = c.Crawler.AllowPrivate || a.allowPrivate
 	bc.Allow = append(bc.Allow, c.Crawler.Allow...)
 	if a.allowLoopback {
 		bc.AllowLoopback()
 	}
+	// One set of per-host limits for both paths.
+	cc, err := a.crawlerConfig()
+	if err != nil {
+		return nil, err
+	}
+	bc.Limiter = cc.Limiter
 	lb := crawler.NewLazyBrowser(bc)
 	a.closers = append(a.closers, func() { _ = lb.Close() })
 	return lb, nil

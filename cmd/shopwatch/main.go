@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -59,6 +60,9 @@ func register(c command) { commands[c.name] = c }
 
 // Run runs shopwatch with the given arguments and returns the exit code.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	// Logs, progress lines and messages share stderr from several
+	// goroutines: one lock keeps their lines whole.
+	stderr = &lockedWriter{w: stderr}
 	a := &app{stdout: stdout, stderr: stderr}
 	rest, err := a.parseGlobal(args)
 	if err != nil {
@@ -80,7 +84,9 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	a.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: a.logLevel()}))
+	prev := slog.Default()
 	slog.SetDefault(a.logger)
+	defer slog.SetDefault(prev)
 	err = c.run(ctx, a, rest[1:])
 	defer a.close()
 	return report(stderr, rest[0], err)
@@ -154,3 +160,15 @@ func verbList(verbs map[string]func(context.Context, *app, []string) error) stri
 
 // stdin is where "-" arguments read from.
 var stdin io.Reader = os.Stdin
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}

@@ -16,8 +16,12 @@ import (
 // findings) when standard error is a terminal, plain log lines every few
 // seconds otherwise. finish ends the bar's line.
 func (a *app) progress() (update func(db.Stats), finish func()) {
-	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		return progressBar(a.stderr)
+	under := a.stderr
+	if lw, ok := under.(*lockedWriter); ok {
+		under = lw.w
+	}
+	if f, ok := under.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return progressBar(a.stderr) // through the lock, so log lines do not tear the bar
 	}
 	return progressLines(a.stderr), func() {}
 }

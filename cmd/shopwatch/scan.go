@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"strings"
 
@@ -15,10 +16,12 @@ func init() {
 }
 
 func runScan(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("scan", "scan URL [--kind K] [--category C] [--browser] [--mobile] [--json [--page]]")
+	fs := a.newFlags("scan", "scan URL [--kind K] [--category C] [--browser] [--mobile] [--watch 30s [--until CSS]] [--json [--page]]")
 	useBrowser := fs.Bool("browser", false, "render the page in headless Chromium (JavaScript pages)")
 	mobile := fs.Bool("mobile", false, "render the page as a phone (H5 pages); implies --browser")
-	kind := fs.String("kind", "product", "page kind: storefront, product or livestream")
+	watch := fs.Duration("watch", 0, "stay on the page this long (a livestream room), recording every text that appears and timed screenshots; implies --browser")
+	until := fs.String("until", "", "with --watch: stop early once this CSS selector matches")
+	kind := fs.String("kind", "product", "page kind: storefront, product or livestream (livestream with --watch)")
 	category := fs.String("category", "", "product category (food, cosmetics …)")
 	asJSON := fs.Bool("json", false, "print findings as JSON")
 	withPage := fs.Bool("page", false, "also print the page (status, final URL, exchanges …); with --json, as {\"page\", \"findings\"}")
@@ -28,6 +31,17 @@ func runScan(ctx context.Context, a *app, args []string) error {
 	}
 	if len(pos) != 1 {
 		return usagef("scan needs exactly one URL")
+	}
+	if *watch < 0 {
+		return usagef("--watch needs a positive duration")
+	}
+	if *until != "" && *watch == 0 {
+		return usagef("--until needs --watch")
+	}
+	kindSet := false
+	fs.Visit(func(f *flag.Flag) { kindSet = kindSet || f.Name == "kind" })
+	if *watch > 0 && !kindSet {
+		*kind = string(shopwatch.KindLivestream)
 	}
 	k, err := shopwatch.ParseKind(*kind)
 	if err != nil {
@@ -39,7 +53,7 @@ func runScan(ctx context.Context, a *app, args []string) error {
 	}
 	var page *shopwatch.Page
 	var ferr error
-	if *useBrowser || *mobile {
+	if *useBrowser || *mobile || *watch > 0 {
 		lb, err := a.browser()
 		if err != nil {
 			return err
@@ -48,7 +62,17 @@ func runScan(ctx context.Context, a *app, args []string) error {
 		if *mobile {
 			opts = append(opts, crawler.Mobile())
 		}
-		page, ferr = lb.FetchWith(ctx, pos[0], opts...)
+		if *watch > 0 {
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			w := a.liveOptions(c)
+			w.Window, w.EndSelector = *watch, *until
+			page, ferr = lb.Watch(ctx, pos[0], w, opts...)
+		} else {
+			page, ferr = lb.FetchWith(ctx, pos[0], opts...)
+		}
 	} else {
 		f, err := a.fetcher()
 		if err != nil {
@@ -63,6 +87,7 @@ func runScan(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(a.stderr, "shopwatch scan: %v\n", ferr)
 	}
 	fnd := rs.Check(rules.Input{URL: page.FinalURL, Kind: k, Category: *category, Text: page.Text, HTML: page.HTML})
+	crawler.AnnotateSeen(page, fnd)
 	if !*withPage {
 		return a.printFindings(fnd, *asJSON)
 	}
@@ -96,6 +121,9 @@ func (a *app) printPage(p *shopwatch.Page) {
 	if p.Rendered {
 		fmt.Fprintf(a.stdout, "  screenshot %d bytes, MHTML %d bytes\n", len(p.Screenshot), len(p.MHTML))
 	}
+	if len(p.Timeline) > 0 || len(p.Snapshots) > 0 {
+		fmt.Fprintf(a.stdout, "  watched: %d texts on screen, %d timed screenshots\n", len(p.Timeline), len(p.Snapshots))
+	}
 	fmt.Fprintf(a.stdout, "  %d exchanges\n", len(p.Exchanges))
 	for _, x := range p.Exchanges {
 		line := fmt.Sprintf("    %s %s %d %d bytes", x.Method, x.URL, x.Status, len(x.Body))
@@ -121,6 +149,9 @@ func (a *app) printFindings(fnd []shopwatch.Finding, asJSON bool) error {
 	}
 	for _, x := range fnd {
 		fmt.Fprintln(a.stdout, findingLine(x))
+		if !x.SeenFrom.IsZero() {
+			fmt.Fprintf(a.stdout, "          on screen %s – %s\n", x.SeenFrom.Local().Format("15:04:05.000"), x.SeenUntil.Local().Format("15:04:05.000"))
+		}
 		if x.Snippet != "" {
 			fmt.Fprintf(a.stdout, "          …%s…\n", strings.ReplaceAll(x.Snippet, "\n", " "))
 		}

@@ -12,6 +12,7 @@ import (
 
 	"shopwatch"
 	"shopwatch/configs"
+	"shopwatch/crawler"
 	"shopwatch/db"
 	"shopwatch/sweep"
 	"shopwatch/sweep/schedule"
@@ -187,7 +188,23 @@ func (a *app) runner(ctx context.Context, d *db.DB) (*sweep.Runner, error) {
 		Operator:     c.Operator,
 		Notary:       nt,
 		Logger:       a.logger,
+		Live:         a.liveOptions(c),
 	}}, nil
+}
+
+// liveOptions returns how livestream rooms are watched, from the live
+// section of the configuration.
+func (a *app) liveOptions(c *Config) crawler.WatchOptions {
+	w := crawler.DefaultWatchOptions()
+	w.Window = c.Live.Window
+	if c.Live.SnapshotEvery != 0 {
+		w.SnapshotEvery = c.Live.SnapshotEvery
+	}
+	if c.Live.Sample > 0 {
+		w.Sample = c.Live.Sample
+	}
+	w.EndSelector = c.Live.EndSelector
+	return w
 }
 
 func printSummary(w io.Writer, s *sweep.Summary) {
