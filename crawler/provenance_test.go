@@ -3,16 +3,10 @@ package crawler
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,62 +15,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"shopwatch"
+	"shopwatch/internal/testparts"
 	"shopwatch/marketsim"
 )
 
-// testPKI is a root CA, an intermediate CA and a server certificate the
-// intermediate issued, as an office with its own CA would have.
-type testPKI struct {
-	pool  *x509.CertPool // holds the root only
-	chain [][]byte       // server certificate, intermediate: as served
-	cert  tls.Certificate
-}
+// testPKI is the test servers' certificate authority.
+type testPKI = testparts.PKI
 
 func newTestPKI(t testing.TB, dnsNames []string, ips []net.IP) *testPKI {
-	t.Helper()
-	key := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	now := time.Now()
-	issue := func(tmpl, parent *x509.Certificate, pub, signer any) *x509.Certificate {
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	ca := func(serial int64, name string) *x509.Certificate {
-		return &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name, Organization: []string{"shopwatch test"}},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		}
-	}
-	rootKey, interKey, leafKey := key(), key(), key()
-	rootTmpl := ca(1, "shopwatch test root")
-	root := issue(rootTmpl, rootTmpl, &rootKey.PublicKey, rootKey)
-	inter := issue(ca(2, "shopwatch test intermediate"), root, &interKey.PublicKey, rootKey)
-	leaf := issue(&x509.Certificate{
-		SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "shop under test"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-		DNSNames: dnsNames, IPAddresses: ips,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}, inter, &leafKey.PublicKey, interKey)
-	p := &testPKI{pool: x509.NewCertPool(), chain: [][]byte{leaf.Raw, inter.Raw}}
-	p.pool.AddCert(root)
-	p.cert = tls.Certificate{Certificate: p.chain, PrivateKey: leafKey, Leaf: leaf}
-	return p
+	return testparts.NewPKI(t, dnsNames, ips)
 }
 
 // seenRequest is what a test server saw of one request.
@@ -117,7 +66,7 @@ func startProvServer(t testing.TB, pki *testPKI, h http.Handler) *provServer {
 		}
 	}
 	if pki != nil {
-		ps.TLS = &tls.Config{Certificates: []tls.Certificate{pki.cert}}
+		ps.TLS = &tls.Config{Certificates: []tls.Certificate{pki.Cert}}
 		ps.StartTLS()
 	} else {
 		ps.Start()
@@ -170,7 +119,7 @@ func TestProvenanceRedirectChain(t *testing.T) {
 		http.NotFound(w, r)
 	}))
 
-	f := newTestFetcher(t, Config{RootCAs: pki.pool, RecordRobots: true})
+	f := newTestFetcher(t, Config{RootCAs: pki.Pool, RecordRobots: true})
 	withNames(f, map[string][]string{"shop.test": {"127.0.0.1", "127.0.0.2"}})
 	start := plain.URL + "/go"
 	p, err := f.Fetch(context.Background(), start)
@@ -292,11 +241,11 @@ func checkTLS(t *testing.T, what string, got *shopwatch.TLSInfo, server *tls.Con
 	if !got.Verified || got.Resumed {
 		t.Errorf("%s: verified %v, resumed %v", what, got.Verified, got.Resumed)
 	}
-	if len(got.PeerCertificates) != len(pki.chain) {
-		t.Fatalf("%s: %d certificates, server presented %d", what, len(got.PeerCertificates), len(pki.chain))
+	if len(got.PeerCertificates) != len(pki.Chain) {
+		t.Fatalf("%s: %d certificates, server presented %d", what, len(got.PeerCertificates), len(pki.Chain))
 	}
-	for i := range pki.chain {
-		if !bytes.Equal(got.PeerCertificates[i], pki.chain[i]) {
+	for i := range pki.Chain {
+		if !bytes.Equal(got.PeerCertificates[i], pki.Chain[i]) {
 			t.Errorf("%s: certificate %d differs from the one presented", what, i)
 		}
 	}
@@ -307,7 +256,7 @@ func checkTLS(t *testing.T, what string, got *shopwatch.TLSInfo, server *tls.Con
 func TestProvenanceIPLiteral(t *testing.T) {
 	pki := newTestPKI(t, []string{"shop.test"}, []net.IP{net.IPv4(127, 0, 0, 1)})
 	s := startProvServer(t, pki, marketsim.New(marketsim.Config{Seed: 3, Shops: 2}))
-	p, err := newTestFetcher(t, Config{RootCAs: pki.pool}).Fetch(context.Background(), s.URL+"/shop/1/")
+	p, err := newTestFetcher(t, Config{RootCAs: pki.Pool}).Fetch(context.Background(), s.URL+"/shop/1/")
 	if err != nil {
 		t.Fatalf("Fetch: %v", err)
 	}
@@ -327,7 +276,7 @@ func TestProvenanceBadCertificate(t *testing.T) {
 	trusted := newTestPKI(t, []string{"shop.test"}, nil)
 	other := newTestPKI(t, []string{"shop.test"}, nil) // same names, unknown root
 	s := startProvServer(t, other, http.NotFoundHandler())
-	f := newTestFetcher(t, Config{RootCAs: trusted.pool})
+	f := newTestFetcher(t, Config{RootCAs: trusted.Pool})
 	withNames(f, map[string][]string{"shop.test": {"127.0.0.1"}})
 	u := "https://shop.test:" + s.port() + "/shop/1/"
 	p, err := f.Fetch(context.Background(), u)
@@ -346,7 +295,7 @@ func TestProvenanceBadCertificate(t *testing.T) {
 		t.Errorf("exchange: status %d, err %q, remote %s, resolved %v", x.Status, x.Err, x.RemoteAddr, x.ResolvedIPs)
 	}
 	if x.TLS == nil || x.TLS.Verified || len(x.TLS.PeerCertificates) != 2 ||
-		!bytes.Equal(x.TLS.PeerCertificates[0], other.chain[0]) || !bytes.Equal(x.TLS.PeerCertificates[1], other.chain[1]) {
+		!bytes.Equal(x.TLS.PeerCertificates[0], other.Chain[0]) || !bytes.Equal(x.TLS.PeerCertificates[1], other.Chain[1]) {
 		t.Fatalf("exchange TLS %+v: want the presented, unverified chain", x.TLS)
 	}
 	if x.TLS.Version == "" || x.TLS.CipherSuite == "" || x.TLS.ServerName != "shop.test" {
@@ -380,8 +329,8 @@ func TestProvenanceRefusedConnection(t *testing.T) {
 
 func TestRootCAsConfig(t *testing.T) {
 	pki := newTestPKI(t, nil, nil)
-	f := newTestFetcher(t, Config{RootCAs: pki.pool})
-	if f.Config().RootCAs != pki.pool || f.transport.tlsConf.RootCAs != pki.pool {
+	f := newTestFetcher(t, Config{RootCAs: pki.Pool})
+	if f.Config().RootCAs != pki.Pool || f.transport.tlsConf.RootCAs != pki.Pool {
 		t.Error("RootCAs not in use")
 	}
 }
@@ -405,7 +354,7 @@ func BenchmarkFetchProvenance(b *testing.B) {
 		robots bool
 	}{{"baseline", false}, {"robots", true}} {
 		b.Run(c.name, func(b *testing.B) {
-			f := newTestFetcher(b, Config{RootCAs: pki.pool, RecordRobots: c.robots})
+			f := newTestFetcher(b, Config{RootCAs: pki.Pool, RecordRobots: c.robots})
 			b.SetBytes(int64(len(page)))
 			for b.Loop() {
 				p, err := f.Fetch(context.Background(), s.URL+"/shop/1/")

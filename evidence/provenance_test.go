@@ -3,17 +3,12 @@ package evidence_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"image"
 	"image/png"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -30,6 +25,7 @@ import (
 	"shopwatch/evidence"
 	"shopwatch/evidence/folderstore"
 	"shopwatch/evidence/warc"
+	"shopwatch/internal/testparts"
 	"shopwatch/marketsim"
 )
 
@@ -37,41 +33,8 @@ import (
 // issued by an intermediate, served with the intermediate.
 func serverPKI(t *testing.T) (*x509.CertPool, tls.Certificate) {
 	t.Helper()
-	key := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	now := time.Now()
-	issue := func(tmpl, parent *x509.Certificate, pub, signer any) *x509.Certificate {
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, signer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := x509.ParseCertificate(der)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	ca := func(n int64, name string) *x509.Certificate {
-		return &x509.Certificate{SerialNumber: big.NewInt(n), Subject: pkix.Name{CommonName: name},
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
-			KeyUsage: x509.KeyUsageCertSign}
-	}
-	rk, ik, lk := key(), key(), key()
-	rt := ca(1, "evidence test root")
-	root := issue(rt, rt, &rk.PublicKey, rk)
-	inter := issue(ca(2, "evidence test intermediate"), root, &ik.PublicKey, rk)
-	leaf := issue(&x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}},
-		inter, &lk.PublicKey, ik)
-	pool := x509.NewCertPool()
-	pool.AddCert(root)
-	return pool, tls.Certificate{Certificate: [][]byte{leaf.Raw, inter.Raw}, PrivateKey: lk, Leaf: leaf}
+	p := testparts.NewPKI(t, nil, []net.IP{net.IPv4(127, 0, 0, 1)})
+	return p.Pool, p.Cert
 }
 
 func tinyPNG(t *testing.T, shade uint8) []byte {

@@ -114,7 +114,15 @@ func assertTruth(t *testing.T, g *rig, sweepID string) []shopwatch.Finding {
 	if err != nil {
 		t.Fatal(err)
 	}
-	score, err := marketsim.Compare(g.m, g.base, found)
+	checkScore(t, g.m, g.base, found)
+	return found
+}
+
+// checkScore compares found with the marketplace's ground truth: every
+// expected finding present, none unexpected.
+func checkScore(t *testing.T, m *marketsim.Market, base string, found []shopwatch.Finding) {
+	t.Helper()
+	score, err := marketsim.Compare(m, base, found)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +135,6 @@ func assertTruth(t *testing.T, g *rig, sweepID string) []shopwatch.Finding {
 	for _, x := range score.Unexpected {
 		t.Errorf("unexpected: %s %s %q", x.URL, x.Rule, x.Match)
 	}
-	return found
 }
 
 // TestSweepMatchesGroundTruth sweeps a few hundred marketplace pages and
