@@ -144,3 +144,73 @@ func read(t *testing.T, g *rig, key string) []byte {
 	}
 	return b
 }
+
+// TestSweepRendersScriptPagesAutomatically sweeps targets that did not ask
+// for the browser: the static fetch of a JavaScript room shows it needs
+// scripts, so the room is rendered (and watched) and its claims found,
+// while static pages never reach the browser.
+func TestSweepRendersScriptPagesAutomatically(t *testing.T) {
+	chromium := testparts.Chromium(t)
+	g := newRig(t, 1, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	live := marketsim.New(marketsim.Config{Seed: 7, Shops: 40, LiveJS: true, LiveSpeed: 10})
+	base, _, err := marketsim.ListenAndServe(ctx, "127.0.0.1:0", live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := crawler.DefaultBrowserConfig()
+	bc.AllowLoopback()
+	bc.ExecPath = chromium
+	lb := crawler.NewLazyBrowser(bc)
+	t.Cleanup(func() { lb.Close() })
+	g.runner.Browser = lb
+	g.runner.Config.AutoBrowser = true
+
+	var ts []shopwatch.Target
+	var room marketsim.PageTruth
+	products := 0
+	_ = live.Truth(base, func(pt marketsim.PageTruth) error {
+		switch {
+		case pt.Kind == shopwatch.KindLivestream && len(pt.Expect) > 0 && room.URL == "":
+			room = pt
+		case pt.Kind == shopwatch.KindProduct && len(pt.Expect) > 0 && products < 2:
+			products++
+		default:
+			return nil
+		}
+		ts = append(ts, shopwatch.Target{ID: "t-" + pt.URL, URL: pt.URL, Kind: pt.Kind, Category: pt.Category})
+		return nil
+	})
+	if room.URL == "" || products != 2 {
+		t.Fatal("market lacks a violating room or product pages")
+	}
+	g.runner.Config.Live = crawler.WatchOptions{Window: time.Duration(room.ProgrammeMS/int64(room.Speed))*time.Millisecond + 5*time.Second,
+		SnapshotEvery: time.Second, EndSelector: "#room[data-state=ended]"}
+	sweepID, err := g.db.CreateSweep(ctx, "auto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.runner.Plan(ctx, sweepID, ts); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err := g.runner.Run(ctx, sweepID); err != nil || sum.Done != len(ts) {
+		t.Fatalf("sweep: %+v, %v", sum, err)
+	}
+	found, err := g.db.ListFindings(ctx, db.Filter{Sweep: sweepID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range found {
+		got[f.URL+"|"+f.Rule+"|"+f.Match] = true
+	}
+	for _, e := range room.Expect {
+		if !got[room.URL+"|"+e.Rule+"|"+e.Match] {
+			t.Errorf("room %s: missed %s %q", room.URL, e.Rule, e.Match)
+		}
+	}
+	if st := lb.Stats(); st.Renders != 1 {
+		t.Errorf("%d browser renders, want 1 (the room only)", st.Renders)
+	}
+}

@@ -84,6 +84,22 @@ type Watcher interface {
 	Watch(ctx context.Context, rawURL string, w crawler.WatchOptions, opts ...crawler.RenderOption) (*shopwatch.Page, error)
 }
 
+// render fetches v on the browser path: watched for c.Live.Window when it
+// is a livestream room and the browser can watch, as a phone when v asks.
+func (r *Runner) render(ctx context.Context, c Config, v shopwatch.Visit) (*shopwatch.Page, error) {
+	var ropts []crawler.RenderOption
+	if v.Mobile {
+		ropts = append(ropts, crawler.Mobile())
+	}
+	if w, ok := r.Browser.(Watcher); ok && v.Kind == shopwatch.KindLivestream && c.Live.Window > 0 {
+		return w.Watch(ctx, v.URL, c.Live, ropts...)
+	}
+	if m, ok := r.Browser.(MobileFetcher); ok && len(ropts) > 0 {
+		return m.FetchWith(ctx, v.URL, ropts...)
+	}
+	return r.Browser.Fetch(ctx, v.URL)
+}
+
 // ErrNoBrowser is recorded on a visit that needs the browser path when the
 // runner has no browser.
 var ErrNoBrowser = errors.New("target needs the browser path but no browser is configured")
@@ -110,6 +126,10 @@ type Config struct {
 	Progress func(db.Stats)
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// AutoBrowser renders a page on the browser path when its target did
+	// not ask for it but the static fetch shows the page needs scripts to
+	// show its content (crawler.NeedsScript). Needs a Browser.
+	AutoBrowser bool
 	// Live sets how livestream visits on the browser path are watched:
 	// Live.Window > 0 makes them stay that long (or until
 	// Live.EndSelector matches), sampling every text that appears and
@@ -444,21 +464,28 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 	}
 	var page *shopwatch.Page
 	var ferr error
-	var ropts []crawler.RenderOption
-	if v.Mobile {
-		ropts = append(ropts, crawler.Mobile())
-	}
-	watcher, canWatch := fetch.(Watcher)
-	mobile, canMobile := fetch.(MobileFetcher)
-	switch {
-	case fetch == nil:
+	if fetch == nil {
 		ferr = fmt.Errorf("visit %s: %w", v.URL, ErrNoBrowser)
-	case v.Browser && v.Kind == shopwatch.KindLivestream && c.Live.Window > 0 && canWatch:
-		page, ferr = watcher.Watch(vctx, v.URL, c.Live, ropts...)
-	case v.Browser && len(ropts) > 0 && canMobile:
-		page, ferr = mobile.FetchWith(vctx, v.URL, ropts...)
-	default:
+	} else if v.Browser {
+		page, ferr = r.render(vctx, c, v)
+	} else {
 		page, ferr = fetch.Fetch(vctx, v.URL)
+		if c.AutoBrowser && r.Browser != nil && ferr == nil && crawler.NeedsScript(page) {
+			// Static first; this page draws its content with scripts.
+			log.Info("page needs scripts; rendering it in the browser")
+			if rp, rerr := r.render(vctx, c, v); rp.Responded() {
+				page, ferr = rp, rerr
+			} else {
+				log.Warn("browser rendering failed; keeping the static page", "err", rerr)
+			}
+		}
+	}
+	if page != nil && page.Rendered && page.Robots == nil {
+		// The browser path keeps robots.txt through the static fetcher's
+		// per-origin record.
+		if f, ok := r.Fetcher.(*crawler.Fetcher); ok && f.Config().RecordRobots {
+			page.Robots, _ = f.Robots(vctx, page.FinalURL)
+		}
 	}
 	if !page.Responded() {
 		lv := current()

@@ -38,6 +38,7 @@ type Config struct {
 		VisitTimeout time.Duration `yaml:"visit_timeout"`
 		MaxAttempts  int           `yaml:"max_attempts"`
 		CaptureAll   bool          `yaml:"capture_all"`
+		AutoBrowser  *bool         `yaml:"auto_browser"` // nil means true
 	} `yaml:"sweep"`
 	// Live sets how livestream rooms on the browser path are watched.
 	Live struct {

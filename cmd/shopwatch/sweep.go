@@ -189,6 +189,7 @@ func (a *app) runner(ctx context.Context, d *db.DB) (*sweep.Runner, error) {
 		Notary:       nt,
 		Logger:       a.logger,
 		Live:         a.liveOptions(c),
+		AutoBrowser:  c.Sweep.AutoBrowser == nil || *c.Sweep.AutoBrowser,
 	}}, nil
 }
 
