@@ -484,7 +484,30 @@ func (b *Browser) withTab(ctx context.Context, rawURL string, o renderOptions, f
 			return t.fail("open tab", err)
 		}
 	}
-	if t.resp, err = chromedp.Run(tctx, chromedp.NavigateResponse(u.String())); err != nil {
+	// The load event waits for every sub-resource. A page can hold one
+	// open for ever (an image that never finishes) to keep its content
+	// out of reach, so the wait for it gets two thirds of the timeout;
+	// when it runs out with the document itself in, loading is stopped
+	// and the page is captured as it shows.
+	navCtx, cancelNav := context.WithTimeout(tctx, o.timeout*2/3)
+	t.resp, err = chromedp.Run(navCtx, chromedp.NavigateResponse(u.String()))
+	cancelNav()
+	if err != nil && tctx.Err() == nil && errors.Is(navCtx.Err(), context.DeadlineExceeded) {
+		if resp := t.net.mainDocument(); resp != nil {
+			b.log.Warn("page never finished loading; capturing it as it shows", "url", rawURL)
+			if _, serr := chromedp.Call(tctx, page.StopLoading, cdp.Empty{}); serr == nil {
+				t.resp, err = resp, nil
+			}
+		}
+		if err != nil {
+			// The document itself is not in (or loading cannot be
+			// stopped): the render runs out its own timeout, as a hung
+			// page does.
+			<-tctx.Done()
+			err = tctx.Err()
+		}
+	}
+	if err != nil {
 		return t.fail("navigate", err)
 	}
 	releaseHost()

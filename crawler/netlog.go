@@ -165,6 +165,21 @@ func (l *netLog) listen(ev any) {
 	}
 }
 
+// mainDocument returns the response of the page's main document once its
+// body has arrived in full, else nil.
+func (l *netLog) mainDocument() *network.Response {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.main == "" {
+		return nil
+	}
+	h := l.current(l.main)
+	if h == nil || !h.done || h.err != "" || h.resp == nil {
+		return nil
+	}
+	return h.resp
+}
+
 func firstHop(hops []*netHop, ok func(*netHop) bool) *netHop {
 	for _, h := range hops {
 		if ok(h) {
@@ -350,9 +365,20 @@ func (l *netLog) waitBodies(ctx context.Context) {
 	l.mu.Unlock()
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
+	// A response whose end the protocol has not reported yet (events can
+	// trail the load event) gets a short grace to finish.
+	grace := time.Now().Add(time.Second)
 	for {
 		l.mu.Lock()
 		idle := len(l.queue) == 0 && !l.fetching
+		if idle && time.Now().Before(grace) {
+			for _, h := range l.hops {
+				if h.kept && h.resp != nil && !h.done && h.err == "" {
+					idle = false
+					break
+				}
+			}
+		}
 		l.mu.Unlock()
 		if idle {
 			return
