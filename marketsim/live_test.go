@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"reflect"
 	"slices"
 	"strconv"
@@ -19,6 +18,7 @@ import (
 	xhtml "golang.org/x/net/html"
 
 	"shopwatch"
+	"shopwatch/internal/testparts"
 )
 
 // roomShops returns the ids of the shops of m that have a room.
@@ -522,22 +522,6 @@ func TestLiveJSTruthAndTargets(t *testing.T) {
 	}
 }
 
-// findChromium returns a Chromium binary, skipping the test when there is
-// none, except under CI, where a missing browser is a failure.
-func findChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "headless-shell"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("no Chromium on PATH")
-	}
-	t.Skip("no Chromium on PATH")
-	return ""
-}
-
 // sample is what the test's watcher read from a stream page once.
 type sample struct {
 	T     float64     `json:"t"` // performance.now() of the page
@@ -557,7 +541,7 @@ func TestStreamPlaysInABrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
-	chromium := findChromium(t)
+	chromium := testparts.Chromium(t)
 	m := New(Config{Seed: 15, Shops: 60})
 	// A GBK room with a violating caption, which must come and go.
 	id, speed := 0, MaxLiveSpeed
