@@ -111,7 +111,9 @@ func TestBrowserKillsHungBrowser(t *testing.T) {
 	_, base := newHoldServer(t)
 	b := newTestBrowser(t, func(c *BrowserConfig) { c.Timeout = 3 * time.Second })
 	ctx := context.Background()
-	if _, err := b.Render(ctx, base+"/warm"); err != nil {
+	// Generous timeouts where the browser is healthy: only the render on
+	// the stopped process may time out, however busy the machine.
+	if _, err := b.Render(ctx, base+"/warm", RenderTimeout(30*time.Second)); err != nil {
 		t.Fatalf("first render: %v", err)
 	}
 	hung := currentInstance(t, b)
@@ -123,7 +125,7 @@ func TestBrowserKillsHungBrowser(t *testing.T) {
 	if !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrCrashed) {
 		t.Errorf("render on a stopped browser: err %v, want ErrTimeout or ErrCrashed", err)
 	}
-	if p, err := b.Render(ctx, base+"/after"); err != nil || !strings.Contains(p.Text, "还在营业 /after") {
+	if p, err := b.Render(ctx, base+"/after", RenderTimeout(30*time.Second)); err != nil || !strings.Contains(p.Text, "还在营业 /after") {
 		t.Fatalf("render after the hung browser: %v", err)
 	}
 	if st := b.Stats(); st.HungBrowsers != 1 || st.Starts != 2 || st.Crashes != 0 {

@@ -178,12 +178,14 @@ func TestBrowserRenderTimeout(t *testing.T) {
 	if !errors.Is(err, ErrTimeout) {
 		t.Errorf("err = %v, want ErrTimeout", err)
 	}
-	if took := time.Since(start); took > 10*time.Second {
+	// A hang check, not a speed test: the render ends near its timeout,
+	// not with the test's.
+	if took := time.Since(start); took > 25*time.Second {
 		t.Errorf("render took %s with a 3s timeout", took)
 	}
 	// The browser survives a tab's timeout.
 	ok := serve(t, htmlHandler("text/html; charset=utf-8", []byte("<p>还在</p>")))
-	if p, err := b.Render(context.Background(), ok.URL); err != nil || p.Text != "还在" {
+	if p, err := b.Render(context.Background(), ok.URL, RenderTimeout(30*time.Second)); err != nil || p.Text != "还在" {
 		t.Errorf("render after a timeout: %v", err)
 	}
 }

@@ -367,7 +367,7 @@ func (l *netLog) waitBodies(ctx context.Context) {
 	defer t.Stop()
 	// A response whose end the protocol has not reported yet (events can
 	// trail the load event) gets a short grace to finish.
-	grace := time.Now().Add(time.Second)
+	grace := time.Now().Add(3 * time.Second)
 	for {
 		l.mu.Lock()
 		idle := len(l.queue) == 0 && !l.fetching
