@@ -22,21 +22,8 @@ import (
 // it was there, and their evidence keeps the timeline and timed
 // screenshots; the phone page is rendered 390 CSS pixels wide at scale 3.
 func TestSweepWatchesLivestreamsAndPhones(t *testing.T) {
-	chromium := testparts.Chromium(t)
-	g := newRig(t, 1, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	live := marketsim.New(marketsim.Config{Seed: 7, Shops: 40, LiveJS: true, LiveSpeed: 10})
-	base, _, err := marketsim.ListenAndServe(ctx, "127.0.0.1:0", live)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bc := crawler.DefaultBrowserConfig()
-	bc.AllowLoopback()
-	bc.ExecPath = chromium
-	lb := crawler.NewLazyBrowser(bc)
-	t.Cleanup(func() { lb.Close() })
-	g.runner.Browser = lb
+	g, live, base, _ := newLiveRig(t)
+	ctx := context.Background()
 	g.runner.Config.Workers = 3
 
 	var ts []shopwatch.Target
@@ -150,21 +137,8 @@ func read(t *testing.T, g *rig, key string) []byte {
 // scripts, so the room is rendered (and watched) and its claims found,
 // while static pages never reach the browser.
 func TestSweepRendersScriptPagesAutomatically(t *testing.T) {
-	chromium := testparts.Chromium(t)
-	g := newRig(t, 1, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	live := marketsim.New(marketsim.Config{Seed: 7, Shops: 40, LiveJS: true, LiveSpeed: 10})
-	base, _, err := marketsim.ListenAndServe(ctx, "127.0.0.1:0", live)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bc := crawler.DefaultBrowserConfig()
-	bc.AllowLoopback()
-	bc.ExecPath = chromium
-	lb := crawler.NewLazyBrowser(bc)
-	t.Cleanup(func() { lb.Close() })
-	g.runner.Browser = lb
+	g, live, base, lb := newLiveRig(t)
+	ctx := context.Background()
 	g.runner.Config.AutoBrowser = true
 
 	var ts []shopwatch.Target
@@ -213,4 +187,27 @@ func TestSweepRendersScriptPagesAutomatically(t *testing.T) {
 	if st := lb.Stats(); st.Renders != 1 {
 		t.Errorf("%d browser renders, want 1 (the room only)", st.Renders)
 	}
+}
+
+// newLiveRig returns a rig whose runner has a browser, and a market whose
+// livestream rooms draw their text with JavaScript, ten times faster than
+// real time, served on loopback.
+func newLiveRig(t *testing.T) (*rig, *marketsim.Market, string, *crawler.LazyBrowser) {
+	t.Helper()
+	chromium := testparts.Chromium(t)
+	g := newRig(t, 1, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	live := marketsim.New(marketsim.Config{Seed: 7, Shops: 40, LiveJS: true, LiveSpeed: 10})
+	base, _, err := marketsim.ListenAndServe(ctx, "127.0.0.1:0", live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := crawler.DefaultBrowserConfig()
+	bc.AllowLoopback()
+	bc.ExecPath = chromium
+	lb := crawler.NewLazyBrowser(bc)
+	t.Cleanup(func() { lb.Close() })
+	g.runner.Browser = lb
+	return g, live, base, lb
 }
