@@ -11,7 +11,7 @@ import (
 	"shopwatch/internal/testparts"
 )
 
-// realPage reads a saved real marketplace page from shared/realpages.
+// realPage reads a saved real marketplace page from the repository's testdata.
 func realPage(t testing.TB, name string) []byte {
 	t.Helper()
 	return testparts.RealPage(t, name)

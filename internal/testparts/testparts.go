@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -279,31 +280,20 @@ func FreeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// RealPagesDir finds the folder of saved real marketplace pages: the
-// SHOPWATCH_REALPAGES variable, else shared/realpages beside the checkout
-// (found by walking up from the working directory). It ends the test when
-// none is there.
+// RealPagesDir returns the folder of saved real marketplace pages kept in
+// the repository (internal/testparts/testdata/realpages, see its README for
+// source and licence). SHOPWATCH_REALPAGES points elsewhere when set.
 func RealPagesDir(tb testing.TB) string {
 	tb.Helper()
 	if d := os.Getenv("SHOPWATCH_REALPAGES"); d != "" {
 		return d
 	}
-	wd, err := os.Getwd()
-	if err != nil {
-		Unavailable(tb, "saved real pages", err)
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		Unavailable(tb, "saved real pages", fmt.Errorf("cannot locate the testparts source folder"))
 		return ""
 	}
-	for dir := wd; ; dir = filepath.Dir(dir) {
-		cand := filepath.Join(dir, "shared", "realpages")
-		if st, err := os.Stat(cand); err == nil && st.IsDir() {
-			return cand
-		}
-		if filepath.Dir(dir) == dir {
-			break
-		}
-	}
-	Unavailable(tb, "saved real pages", fmt.Errorf("no shared/realpages above %s (set SHOPWATCH_REALPAGES)", wd))
-	return ""
+	return filepath.Join(filepath.Dir(file), "testdata", "realpages")
 }
 
 // RealPage reads one saved real marketplace page, or ends the test.
