@@ -109,6 +109,10 @@ type Exchange struct {
 	ResolvedIPs []string `json:"resolved_ips,omitempty"`
 	// TLS describes the TLS session the exchange used; nil for plain HTTP.
 	TLS *TLSInfo `json:"tls,omitempty"`
+	// BodyMissing reports a response that announced a body the browser
+	// did not hand over (Chromium lets go of the bytes of an image it could
+	// not decode, say): Body is empty but the response was not.
+	BodyMissing bool `json:"body_missing,omitempty"`
 }
 
 // TLSInfo is the TLS session an exchange crossed, as the client saw it.

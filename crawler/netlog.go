@@ -99,6 +99,7 @@ type netHop struct {
 	encoded float64 // body bytes on the wire, from loadingFinished
 	body    []byte
 	cut     bool
+	missing bool // the browser handed over no body although one was announced
 	queued  bool // its body is queued for fetching, or there is none to fetch
 }
 
@@ -330,11 +331,18 @@ func (l *netLog) fetchBodies(ctx context.Context) {
 				body, cut = body[:budget:budget], true
 			}
 		}
-		if errText != "" {
+		// Chromium answers an empty body, without error, for some
+		// responses it has let go of (an image that did not decode); the
+		// exchange says so rather than claim the response was empty.
+		missing := errText == "" && !cut && len(body) == 0 && h.bodySize() > 0
+		switch {
+		case errText != "":
 			l.log.Warn("could not keep a response body", "url", h.url, "err", errText)
+		case missing:
+			l.log.Warn("the browser kept no body of a response that had one", "url", h.url, "announced_bytes", h.bodySize())
 		}
 		l.mu.Lock()
-		h.body, h.cut = body, cut
+		h.body, h.cut, h.missing = body, cut, missing
 		l.total += int64(len(body))
 		l.mu.Unlock()
 	}
@@ -429,6 +437,7 @@ func (l *netLog) exchange(h *netHop) shopwatch.Exchange {
 		Err:           h.err,
 		Body:          h.body,
 		BodyTruncated: h.cut,
+		BodyMissing:   h.missing,
 	}
 	if h.done && h.t1 >= h.t0 {
 		x.Duration = time.Duration((float64(h.t1) - float64(h.t0)) * float64(time.Second))

@@ -238,6 +238,7 @@ type exchangeRecord struct {
 	DurationNanos      int64      `json:"duration_ns"`
 	ContentLength      int64      `json:"content_length"`
 	BodyTruncated      bool       `json:"body_truncated"`
+	BodyMissing        bool       `json:"body_missing,omitempty"`
 	Error              string     `json:"error,omitempty"`
 	Request            string     `json:"request"`
 	RequestSize        int        `json:"request_size"`
@@ -458,6 +459,7 @@ func exchangeParts(ex shopwatch.Exchange, index int, reqName, respName, chainNam
 		DurationNanos:      int64(ex.Duration),
 		ContentLength:      ex.ContentLength,
 		BodyTruncated:      ex.BodyTruncated,
+		BodyMissing:        ex.BodyMissing,
 		Error:              ex.Err,
 		Request:            reqName,
 		RequestSize:        len(ex.RequestHeader),

@@ -130,6 +130,9 @@ func (a *app) printPage(p *shopwatch.Page) {
 		if x.BodyTruncated {
 			line += " (cut)"
 		}
+		if x.BodyMissing {
+			line += " (body not kept by the browser)"
+		}
 		if x.RemoteAddr != "" {
 			line += " from " + x.RemoteAddr
 		}

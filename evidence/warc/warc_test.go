@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -209,8 +210,15 @@ func TestWriteRead(t *testing.T) {
 			t.Errorf("exchange %d: Payload() = %q, %v; want the body", i, p, ok)
 		}
 		trunc := res.Headers.Values("WARC-Truncated")
-		if x.BodyTruncated != (len(trunc) == 1 && trunc[0] == "length") || len(trunc) > 1 {
-			t.Errorf("exchange %d: WARC-Truncated %v, body truncated %v", i, trunc, x.BodyTruncated)
+		wantTrunc := []string(nil)
+		switch {
+		case x.BodyTruncated:
+			wantTrunc = []string{"length"}
+		case x.BodyMissing:
+			wantTrunc = []string{"unspecified"}
+		}
+		if !slices.Equal(trunc, wantTrunc) {
+			t.Errorf("exchange %d: WARC-Truncated %v, want %v (body truncated %v, missing %v)", i, trunc, wantTrunc, x.BodyTruncated, x.BodyMissing)
 		}
 		if req.Headers.Get("WARC-Truncated") != "" {
 			t.Errorf("exchange %d: request marked truncated", i)
@@ -441,5 +449,41 @@ print(n)
 	}
 	if strings.TrimSpace(string(out)) != "8" {
 		t.Errorf("warcio read %s records, want 8", out)
+	}
+}
+
+// TestBodyMissing: a response whose body the browser did not hand over is
+// written with its head, an empty payload and WARC-Truncated: unspecified,
+// so a reader does not take it for an empty response.
+func TestBodyMissing(t *testing.T) {
+	page := testPage(t)
+	page.Exchanges = append(page.Exchanges, shopwatch.Exchange{
+		Method:         "GET",
+		URL:            "https://shop.example/broken.png",
+		RequestHeader:  []byte("GET /broken.png HTTP/1.1\r\nHost: shop.example\r\n\r\n"),
+		Status:         404,
+		ResponseHeader: []byte("HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 19\r\n\r\n"),
+		BodyMissing:    true,
+		ContentLength:  19,
+	})
+	recs, err := Read(bytes.NewReader(writeFile(t, page, testInfo())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for _, r := range recs {
+		if r.Type != "response" || r.Headers.Get("WARC-Target-URI") != "https://shop.example/broken.png" {
+			continue
+		}
+		found = true
+		if got := r.Headers.Values("WARC-Truncated"); !slices.Equal(got, []string{"unspecified"}) {
+			t.Errorf("WARC-Truncated %v, want [unspecified]", got)
+		}
+		if p, ok := r.Payload(); !ok || len(p) != 0 {
+			t.Errorf("payload %q, %v; want empty", p, ok)
+		}
+	}
+	if !found {
+		t.Fatal("no response record for the image")
 	}
 }

@@ -358,8 +358,12 @@ func exchangeRecords(x shopwatch.Exchange, date, infoID string) ([]record, error
 		block := make([]byte, 0, len(x.ResponseHeader)+len(x.Body))
 		block = append(append(block, x.ResponseHeader...), x.Body...)
 		extra := append(common(reqID, both), Field{"WARC-Payload-Digest", Digest(x.Body)})
-		if x.BodyTruncated {
+		switch {
+		case x.BodyTruncated:
 			extra = append(extra, Field{"WARC-Truncated", "length"})
+		case x.BodyMissing:
+			// The payload is incomplete for a reason other than length.
+			extra = append(extra, Field{"WARC-Truncated", "unspecified"})
 		}
 		out = append(out, newRecord(TypeResponse, resID, date, ContentTypeResponse, block, extra))
 	}
