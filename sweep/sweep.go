@@ -268,9 +268,9 @@ type Summary struct {
 	// without evidence because their page's capture failed.
 	Findings        int            `json:"findings"`
 	EvidenceMissing int            `json:"findings_without_evidence"`
-	ByCategory map[string]int `json:"findings_by_category"`
-	ByRule     map[string]int `json:"findings_by_rule"`
-	Evidence   int            `json:"evidence"`
+	ByCategory      map[string]int `json:"findings_by_category"`
+	ByRule          map[string]int `json:"findings_by_rule"`
+	Evidence        int            `json:"evidence"`
 	// Reused counts visits completed with the capture an earlier, killed
 	// attempt had stored; Abandoned the incomplete captures of earlier
 	// attempts set aside (their objects stay in the store, unindexed).
