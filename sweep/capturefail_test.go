@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -35,64 +34,6 @@ import (
 // puts the failed visits back (as the next sweep or a resume does), and
 // checks the finished sweep against the ground truth: every finding once,
 // each with verified evidence, none still marked.
-
-// mountTmpfs mounts a tmpfs of its own (options as for mount -o) on a new
-// temporary folder and unmounts it when the test ends. It needs the
-// privilege to mount (root, as in CI).
-func mountTmpfs(t *testing.T, opts string) string {
-	t.Helper()
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, opts); err != nil {
-		testparts.Unavailable(t, "a small tmpfs of the test's own (mount -t tmpfs needs root)", err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-	return dir
-}
-
-// fillBytes writes a file on the volume of dir until the volume is full
-// and returns the file's path.
-func fillBytes(t *testing.T, dir string) string {
-	t.Helper()
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 256<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("fill %s: %v", dir, err)
-			}
-			return path
-		}
-	}
-}
-
-// fillInodes creates empty files on the volume of dir until it has no
-// inode left and returns the folder that holds them.
-func fillInodes(t *testing.T, dir string) string {
-	t.Helper()
-	fill := filepath.Join(dir, "filler")
-	if err := os.Mkdir(fill, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; ; i++ {
-		f, err := os.Create(filepath.Join(fill, fmt.Sprint(i)))
-		if err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatalf("fill inodes of %s: %v", dir, err)
-			}
-			return fill
-		}
-		f.Close()
-	}
-}
 
 // pagesWithFindings returns the URLs of the marketplace pages whose ground
 // truth expects a finding, sorted.
@@ -228,12 +169,12 @@ func (g *outageRig) retryAndCheck(t *testing.T, store evidence.Store, failed int
 }
 
 func TestCaptureFailsStoreFull(t *testing.T) {
-	vol := mountTmpfs(t, "size=48m,mode=0700")
+	vol := testparts.Tmpfs(t, "size=48m,mode=0700")
 	store, err := folderstore.New(filepath.Join(vol, "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	filler := fillBytes(t, vol)
+	filler := testparts.FillBytes(t, vol)
 	g := newOutageRig(t, 8, store)
 	sum, err := g.runner.Run(context.Background(), g.sweep)
 	g.checkCaptureFailed(t, sum, err, "no space left on device")
@@ -245,12 +186,12 @@ func TestCaptureFailsStoreFull(t *testing.T) {
 }
 
 func TestCaptureFailsStoreOutOfInodes(t *testing.T) {
-	vol := mountTmpfs(t, "size=48m,nr_inodes=6000,mode=0700")
+	vol := testparts.Tmpfs(t, "size=48m,nr_inodes=6000,mode=0700")
 	store, err := folderstore.New(filepath.Join(vol, "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	filler := fillInodes(t, vol)
+	filler := testparts.FillInodes(t, vol)
 	g := newOutageRig(t, 8, store)
 	sum, err := g.runner.Run(context.Background(), g.sweep)
 	g.checkCaptureFailed(t, sum, err, "no space left on device")
