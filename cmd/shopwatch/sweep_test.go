@@ -83,10 +83,37 @@ func TestSweepWithFullStoreExits3(t *testing.T) {
 	}
 	first := rows[0].ID
 
+	// The incomplete captures of the failed attempts are set aside, listed
+	// with their objects.
+	var partial []partialRow
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "--config", cfg, "evidence", "partial", "list", "--json", "--objects")), &partial); err != nil {
+		t.Fatal(err)
+	}
+	full := 0
+	for _, p := range partial {
+		if p.Sweep != first || p.Reason == "" || p.Objects == nil {
+			t.Errorf("partial capture %+v", p)
+		}
+		if strings.Contains(p.Reason, "no space left on device") {
+			full++
+		}
+	}
+	if full == 0 {
+		t.Errorf("evidence partial list shows none of the captures that failed on the full store: %+v", partial)
+	}
+
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
+	// A temporary file a killed capture left is removed when a sweep starts.
+	leftover := filepath.Join(vol, "store", ".tmp", "put-123456")
+	if err := os.WriteFile(leftover, []byte("half an object"), 0o444); err != nil {
+		t.Fatal(err)
+	}
 	out, errOut, code = sw(t, "--data", data, "--config", cfg, "--allow-private", "sweep", "--resume", first)
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("leftover temporary file after the sweep started: %v", err)
+	}
 	if code != exitOK {
 		t.Fatalf("resume with space again: exit %d\n%s\n%s", code, out, errOut)
 	}
