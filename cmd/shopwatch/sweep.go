@@ -124,7 +124,7 @@ func runSweep(ctx context.Context, a *app, args []string) error {
 		if len(ts) == 0 {
 			return fmt.Errorf("no targets: add some with `shopwatch target add URL` or `target import FILE.csv`")
 		}
-		sweepID, planned, err = a.planDue(ctx, d, r, ts, "manual", *all)
+		sweepID, planned, err = a.planDue(ctx, d, r, ts, "manual", *all, 0)
 	}
 	if err != nil {
 		return err
@@ -360,8 +360,10 @@ func runSweepList(ctx context.Context, a *app, args []string) error {
 
 // planDue plans the targets whose schedule (or an active festival window)
 // makes them due now, with the festival's priority boost, into a new
-// sweep. all plans every target.
-func (a *app) planDue(ctx context.Context, d *db.DB, r *sweep.Runner, ts []shopwatch.Target, name string, all bool) (string, int, error) {
+// sweep. all plans every target. every > 0 is the schedule of targets
+// without one (serve's sweep.default_interval); zero makes them due on
+// every call.
+func (a *app) planDue(ctx context.Context, d *db.DB, r *sweep.Runner, ts []shopwatch.Target, name string, all bool, every time.Duration) (string, int, error) {
 	cal, err := a.calendar()
 	if err != nil {
 		return "", 0, err
@@ -373,7 +375,11 @@ func (a *app) planDue(ctx context.Context, d *db.DB, r *sweep.Runner, ts []shopw
 			due = append(due, t)
 			continue
 		}
-		ok, prio, err := schedule.Due(t, t.LastSwept, now, cal)
+		st := t
+		if st.Schedule == "" && every > 0 {
+			st.Schedule = "@every " + every.String()
+		}
+		ok, prio, err := schedule.Due(st, t.LastSwept, now, cal)
 		if err != nil {
 			a.logger.Warn("target skipped: bad schedule", "target", t.ID, "err", err)
 			continue
