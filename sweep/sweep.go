@@ -556,7 +556,9 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 	case prev != nil:
 		lv := current()
 		children := r.children(v, prev.page, c.Now().UTC())
-		if err := r.Queue.Complete(ctx, lv, db.Result{Findings: prev.findings, Evidence: prev.rec, Children: children}); err != nil {
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer ccancel()
+		if err := r.Queue.Complete(cctx, lv, db.Result{Findings: prev.findings, Evidence: prev.rec, Children: children}); err != nil {
 			return &outcome{abandoned: abandoned}, fmt.Errorf("complete visit %s with capture %s of an earlier attempt: %w", v.URL, prev.rec.ID, err)
 		}
 		log.Info("visit completed with the capture of an earlier attempt", "evidence_id", prev.rec.ID, "findings", len(prev.findings))
@@ -1071,7 +1073,8 @@ func rootCause(err error) string {
 	}
 }
 
-// errorClass is an error's text without the URL, for counting like errors.
+// errorClass is an error's text with the URL replaced by "<url>", for
+// counting like errors (the failed pages are listed with their URLs).
 func errorClass(err error, u string) string {
-	return strings.ReplaceAll(err.Error(), u, "URL")
+	return strings.ReplaceAll(err.Error(), u, "<url>")
 }
