@@ -83,6 +83,14 @@ type Visit struct {
 	Error      string     `json:"error,omitempty"`
 	EvidenceID string     `json:"evidence_id,omitempty"`
 	Findings   int        `json:"findings"`
+	// EvidenceMissing is set when the visit's capture failed after its
+	// attempts: its findings are stored without evidence (each says why in
+	// Finding.EvidenceMissing), and the next sweep or a resume retries the
+	// visit. It is cleared when a later attempt stores its evidence.
+	EvidenceMissing bool `json:"evidence_missing,omitempty"`
+	// RetryBase is the number of attempts made before the visit was last
+	// put back for a retry; its attempt budget counts from there.
+	RetryBase int `json:"retry_base,omitempty"`
 }
 
 // Exchange is one HTTP request and its response exactly as they crossed the
@@ -247,6 +255,11 @@ type Finding struct {
 	// for findings on a watched live page.
 	SeenFrom  time.Time `json:"seen_from,omitzero"`
 	SeenUntil time.Time `json:"seen_until,omitzero"`
+	// EvidenceMissing says why the finding has no evidence yet: its page's
+	// capture failed (store full, TSA or object store unreachable …). The
+	// visit is retried, and a later capture that finds it again attaches
+	// its evidence and clears this. Empty when EvidenceID is set.
+	EvidenceMissing string `json:"evidence_missing,omitempty"`
 }
 
 // Artifact is one stored file of a capture.

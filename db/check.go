@@ -59,7 +59,8 @@ func (e *CheckError) orNil() error {
 // a done or failed one in neither), done and failed visits have Finished
 // set, index entries point at visits in the matching state, the per-sweep
 // counters equal the visits and findings actually stored, every finding
-// belongs to a done visit whose Findings count it is part of, evidence
+// belongs to a done visit whose Findings count it is part of (or, marked
+// evidence missing, to a visit awaiting evidence), evidence
 // referenced exists, every capture record agrees with its visit and the
 // evidence index (see Capture), and the audit log's hash chain is intact.
 //
@@ -194,7 +195,7 @@ func checkQueue(ctx context.Context, tx *bolt.Tx, ce *CheckError) error {
 		} else if !rec.Finished.IsZero() {
 			ce.add("visits", id, fmt.Sprintf("%s with Finished %s", rec.State, rec.Finished))
 		}
-		if rec.State != shopwatch.VisitDone && (rec.EvidenceID != "" || rec.Findings != 0) {
+		if rec.State != shopwatch.VisitDone && (rec.EvidenceID != "" || (rec.Findings != 0 && !rec.EvidenceMissing)) {
 			ce.add("visits", id, fmt.Sprintf("%s with evidence %q and %d finding(s)", rec.State, rec.EvidenceID, rec.Findings))
 		}
 		if rec.EvidenceID != "" && evidenceB.Get([]byte(rec.EvidenceID)) == nil {
@@ -274,11 +275,13 @@ func checkQueue(ctx context.Context, tx *bolt.Tx, ce *CheckError) error {
 		switch {
 		case v == nil:
 			ce.add("findings", key, fmt.Sprintf("visit %q does not exist", r.VisitID))
-		case v.State != shopwatch.VisitDone:
+		case r.EvidenceMissing != "" && r.EvidenceID != "":
+			ce.add("findings", key, fmt.Sprintf("evidence %q and marked evidence missing", r.EvidenceID))
+		case v.State != shopwatch.VisitDone && (r.EvidenceMissing == "" || !v.EvidenceMissing):
 			ce.add("findings", key, fmt.Sprintf("visit %s is %s", r.VisitID, v.State))
 		case v.Sweep != r.Sweep:
 			ce.add("findings", key, fmt.Sprintf("recorded in sweep %s, visit %s is in %s", r.Sweep, r.VisitID, v.Sweep))
-		case v.EvidenceID != r.EvidenceID:
+		case v.EvidenceID != r.EvidenceID && r.EvidenceMissing == "":
 			ce.add("findings", key, fmt.Sprintf("evidence %q, visit %s has %q", r.EvidenceID, r.VisitID, v.EvidenceID))
 		}
 		perVisit[r.VisitID]++

@@ -35,6 +35,10 @@ type visitRec struct {
 	// Turn is the place in the pending queue among visits of the same
 	// priority: Seq at first, a new sequence number after a retry.
 	Turn uint64 `json:"turn"`
+	// Missing are the sequence numbers of the visit's findings stored
+	// without evidence because its capture failed; a later attempt updates
+	// them instead of storing them again.
+	Missing []uint64 `json:"missing_findings,omitempty"`
 }
 
 func (x *txn) getVisit(id string) (*visitRec, error) {
@@ -306,6 +310,10 @@ func (x *txn) unlease(rec *visitRec) error {
 // children idempotently and appends to the audit log. Otherwise it returns
 // an error wrapping ErrLeaseLost and writes nothing.
 //
+// Findings an earlier attempt kept without evidence (see FailCapture) are
+// not stored twice: each one found again (same rule and match) gets the
+// evidence and loses its mark; only findings not kept before are added.
+//
 // When the evidence record's id was started with StartCapture for v, that
 // capture becomes indexed (an abandoned one is refused with ErrInvalid);
 // every other capture v started and left started is abandoned.
@@ -314,24 +322,7 @@ func (x *txn) unlease(rec *visitRec) error {
 // still the current lease, so a slow worker's Complete succeeds until
 // someone else leases the visit.
 func (db *DB) Complete(ctx context.Context, v shopwatch.Visit, res Result) error {
-	var children []shopwatch.Visit
-	for _, c := range res.Children {
-		if c.Sweep == "" {
-			c.Sweep = v.Sweep
-		}
-		if c.TargetID == "" {
-			c.TargetID = v.TargetID
-		}
-		if c.Parent == "" {
-			c.Parent = v.ID
-		}
-		p, err := prepareVisit(c)
-		if err != nil {
-			db.log.Warn("child visit skipped", "visit", v.ID, "url", c.URL, "err", err)
-			continue
-		}
-		children = append(children, p)
-	}
+	children := db.prepareChildren(v, res.Children)
 	err := db.update(ctx, actorFrom(ctx, v.Worker), func(x *txn) error {
 		rec, err := x.fenced(v)
 		if err != nil {
@@ -371,45 +362,25 @@ func (db *DB) Complete(ctx context.Context, v shopwatch.Visit, res Result) error
 		if err := x.settleCaptures(rec, evidenceID, fmt.Sprintf("not used: the visit was completed at attempt %d with evidence %q", rec.Attempts, evidenceID)); err != nil {
 			return err
 		}
-		for _, f := range res.Findings {
-			f.VisitID = rec.ID
-			f.EvidenceID = evidenceID
-			if f.TargetID == "" {
-				f.TargetID = rec.TargetID
-			}
-			if f.URL == "" {
-				f.URL = rec.URL
-			}
-			if f.Kind == "" {
-				f.Kind = rec.Kind
-			}
-			if f.Time.IsZero() {
-				f.Time = x.now
-			}
-			if err := x.putFinding(rec.Sweep, &f); err != nil {
-				return err
-			}
+		newFindings, err := x.recordFindings(rec, res.Findings, evidenceID, "")
+		if err != nil {
+			return err
 		}
 		rec.State = shopwatch.VisitDone
 		rec.Finished = x.now
 		rec.LeaseUntil = time.Time{}
 		rec.EvidenceID = evidenceID
-		rec.Findings = len(res.Findings)
+		rec.Findings += newFindings
+		rec.EvidenceMissing = false
 		rec.Error = res.Error
 		if err := x.putVisit(rec); err != nil {
 			return err
 		}
 		x.move(rec.Sweep, shopwatch.VisitLeased, shopwatch.VisitDone)
-		x.stats(rec.Sweep).Findings += len(res.Findings)
-		added := 0
-		for _, c := range children {
-			ok, err := x.enqueue(c)
-			if err != nil {
-				return fmt.Errorf("child %s of %s: %w", c.ID, c.URL, err)
-			}
-			if ok {
-				added++
-			}
+		x.stats(rec.Sweep).Findings += newFindings
+		added, err := x.enqueueChildren(children)
+		if err != nil {
+			return err
 		}
 		detail := fmt.Sprintf("visit %s %s attempt %d: %d finding(s), evidence %q, %d new child visit(s)",
 			rec.ID, rec.URL, rec.Attempts, rec.Findings, evidenceID, added)
@@ -422,6 +393,46 @@ func (db *DB) Complete(ctx context.Context, v shopwatch.Visit, res Result) error
 		return fmt.Errorf("complete visit %s (%s): %w", v.ID, v.URL, err)
 	}
 	return nil
+}
+
+// prepareChildren fills in and checks the child visits of v, leaving out
+// (with a warning) those that are invalid.
+func (db *DB) prepareChildren(v shopwatch.Visit, cs []shopwatch.Visit) []shopwatch.Visit {
+	var children []shopwatch.Visit
+	for _, c := range cs {
+		if c.Sweep == "" {
+			c.Sweep = v.Sweep
+		}
+		if c.TargetID == "" {
+			c.TargetID = v.TargetID
+		}
+		if c.Parent == "" {
+			c.Parent = v.ID
+		}
+		p, err := prepareVisit(c)
+		if err != nil {
+			db.log.Warn("child visit skipped", "visit", v.ID, "url", c.URL, "err", err)
+			continue
+		}
+		children = append(children, p)
+	}
+	return children
+}
+
+// enqueueChildren enqueues prepared child visits idempotently and returns
+// how many it added.
+func (x *txn) enqueueChildren(children []shopwatch.Visit) (int, error) {
+	added := 0
+	for _, c := range children {
+		ok, err := x.enqueue(c)
+		if err != nil {
+			return added, fmt.Errorf("child %s of %s: %w", c.ID, c.URL, err)
+		}
+		if ok {
+			added++
+		}
+	}
+	return added, nil
 }
 
 // Extend renews the lease of v (a heartbeat) until now+ttl and returns the
@@ -461,6 +472,32 @@ func (db *DB) Extend(ctx context.Context, v shopwatch.Visit, ttl time.Duration) 
 // failed visit's started captures are abandoned; a retried visit keeps
 // them for its next attempt to settle.
 func (db *DB) Fail(ctx context.Context, v shopwatch.Visit, cause error, maxAttempts int) error {
+	return db.fail(ctx, v, cause, maxAttempts, nil)
+}
+
+// FailCapture records, as Fail does, that the leased visit v did not
+// succeed because its evidence capture failed with cause; res is what the
+// attempt found on the page (res.Evidence is ignored). When the visit is
+// failed for good, in the same transaction, res.Findings are stored
+// without evidence, each marked with the cause in EvidenceMissing, the
+// visit is marked EvidenceMissing (so that RetryMissingEvidence can put it
+// back) and res.Children are enqueued as by Complete, so that nothing the
+// page showed is lost; findings an earlier attempt kept are updated, not
+// stored again. When the visit is retried, nothing of res is stored: the
+// next attempt finds it again.
+func (db *DB) FailCapture(ctx context.Context, v shopwatch.Visit, cause error, maxAttempts int, res Result) error {
+	if res.Findings == nil {
+		res.Findings = []shopwatch.Finding{}
+	}
+	return db.fail(ctx, v, cause, maxAttempts, &res)
+}
+
+// fail is Fail; a non-nil keep makes it FailCapture.
+func (db *DB) fail(ctx context.Context, v shopwatch.Visit, cause error, maxAttempts int, keep *Result) error {
+	var children []shopwatch.Visit
+	if keep != nil {
+		children = db.prepareChildren(v, keep.Children)
+	}
 	msg := "unknown error"
 	if cause != nil {
 		msg = cause.Error()
@@ -495,6 +532,20 @@ func (db *DB) Fail(ctx context.Context, v shopwatch.Visit, cause error, maxAttem
 			rec.State = shopwatch.VisitFailed
 			rec.Finished = x.now
 			x.move(rec.Sweep, shopwatch.VisitLeased, shopwatch.VisitFailed)
+			if keep != nil {
+				added, err := x.recordFindings(rec, keep.Findings, "", msg)
+				if err != nil {
+					return err
+				}
+				rec.Findings += added
+				x.stats(rec.Sweep).Findings += added
+				rec.EvidenceMissing = true
+				queued, err := x.enqueueChildren(children)
+				if err != nil {
+					return err
+				}
+				detail += fmt.Sprintf("; evidence missing: %d finding(s) kept without evidence, %d of them new; %d new child visit(s)", len(rec.Missing), added, queued)
+			}
 			if err := x.audit("visit.failed", detail); err != nil {
 				return err
 			}
@@ -508,6 +559,162 @@ func (db *DB) Fail(ctx context.Context, v shopwatch.Visit, cause error, maxAttem
 		return fmt.Errorf("fail visit %s (%s): %w", v.ID, v.URL, err)
 	}
 	return nil
+}
+
+// recordFindings stores the findings one attempt of visit rec made. With
+// evidenceID they carry that evidence; without it and with missing they
+// are kept marked evidence missing for that reason. Findings an earlier
+// attempt kept without evidence (rec.Missing) are not stored again: each
+// one found again (same rule and match, the same offset preferred) is
+// updated in place (given the evidence and its mark cleared, or its
+// reason renewed) and only the others are added. rec.Missing is left
+// naming the findings still without evidence. It returns how many
+// findings it added.
+func (x *txn) recordFindings(rec *visitRec, fs []shopwatch.Finding, evidenceID, missing string) (int, error) {
+	b := x.tx.Bucket(bFindings)
+	type kept struct {
+		seq  uint64
+		r    findingRec
+		used bool
+	}
+	var old []*kept
+	for _, seq := range rec.Missing {
+		k := &kept{seq: seq}
+		ok, err := getJSON(b, u64(seq), &k.r)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			return 0, fmt.Errorf("finding %s kept for visit %s: %w", findingID(seq), rec.ID, ErrNotFound)
+		}
+		old = append(old, k)
+	}
+	match := make([]*kept, len(fs))
+	for _, exact := range []bool{true, false} {
+		for i, f := range fs {
+			if match[i] != nil {
+				continue
+			}
+			for _, k := range old {
+				if !k.used && k.r.Rule == f.Rule && k.r.Match == f.Match && (!exact || k.r.Offset == f.Offset) {
+					k.used, match[i] = true, k
+					break
+				}
+			}
+		}
+	}
+	added := 0
+	var still []uint64
+	for i, f := range fs {
+		if k := match[i]; k != nil {
+			if evidenceID != "" {
+				k.r.EvidenceID, k.r.EvidenceMissing = evidenceID, ""
+				k.r.Offset, k.r.Snippet, k.r.SeenFrom, k.r.SeenUntil = f.Offset, f.Snippet, f.SeenFrom, f.SeenUntil
+			} else {
+				if missing != "" {
+					k.r.EvidenceMissing = missing
+				}
+				still = append(still, k.seq)
+			}
+			if err := putJSON(b, u64(k.seq), &k.r); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		f.VisitID = rec.ID
+		f.EvidenceID = evidenceID
+		f.EvidenceMissing = ""
+		if evidenceID == "" {
+			f.EvidenceMissing = missing
+		}
+		if f.TargetID == "" {
+			f.TargetID = rec.TargetID
+		}
+		if f.URL == "" {
+			f.URL = rec.URL
+		}
+		if f.Kind == "" {
+			f.Kind = rec.Kind
+		}
+		if f.Time.IsZero() {
+			f.Time = x.now
+		}
+		if err := x.putFinding(rec.Sweep, &f); err != nil {
+			return 0, err
+		}
+		added++
+		if f.EvidenceMissing != "" {
+			seq, _ := findingSeq(f.ID)
+			still = append(still, seq)
+		}
+	}
+	for _, k := range old {
+		if k.used {
+			continue
+		}
+		if evidenceID != "" {
+			k.r.EvidenceMissing = fmt.Sprintf("%s; capture %s of attempt %d did not find it again", k.r.EvidenceMissing, evidenceID, rec.Attempts)
+			if err := putJSON(b, u64(k.seq), &k.r); err != nil {
+				return 0, err
+			}
+		}
+		still = append(still, k.seq)
+	}
+	rec.Missing = still
+	return added, nil
+}
+
+// RetryMissingEvidence puts every failed visit of sweep whose capture
+// failed (Visit.EvidenceMissing) back in the pending queue, with a fresh
+// attempt budget (RetryBase set to its Attempts; the lease token keeps
+// counting). Its kept findings stay; the attempt that captures the page
+// attaches its evidence to them. It returns how many visits it put back.
+func (db *DB) RetryMissingEvidence(ctx context.Context, sweep string) (int, error) {
+	n := 0
+	err := db.update(ctx, actorFrom(ctx, ""), func(x *txn) error {
+		n = 0
+		var ids [][]byte
+		prefix := sweepPrefix(sweep)
+		c := x.tx.Bucket(bVisitsBySweep).Cursor()
+		for k, id := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
+			ids = append(ids, clone(id))
+		}
+		for _, id := range ids {
+			rec, err := x.getVisit(string(id))
+			if err != nil {
+				return err
+			}
+			if rec.State != shopwatch.VisitFailed || !rec.EvidenceMissing {
+				continue
+			}
+			turn, err := x.tx.Bucket(bVisits).NextSequence()
+			if err != nil {
+				return err
+			}
+			rec.State = shopwatch.VisitPending
+			rec.Worker = ""
+			rec.Finished = time.Time{}
+			rec.RetryBase = rec.Attempts
+			rec.Turn = turn
+			if err := x.tx.Bucket(bPending).Put(pendingKey(rec.Priority, rec.Turn), id); err != nil {
+				return err
+			}
+			if err := x.putVisit(rec); err != nil {
+				return err
+			}
+			x.move(rec.Sweep, shopwatch.VisitFailed, shopwatch.VisitPending)
+			if err := x.audit("visit.retry-evidence", fmt.Sprintf("visit %s %s after attempt %d: evidence missing (%s); %d finding(s) await it",
+				rec.ID, rec.URL, rec.Attempts, rec.Error, len(rec.Missing))); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("retry visits of sweep %s with missing evidence: %w", sweep, err)
+	}
+	return n, nil
 }
 
 // Release gives the leased visit v back untouched, for a worker shutting

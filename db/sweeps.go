@@ -16,6 +16,9 @@ type Sweep struct {
 	ID      string    `json:"id"`
 	Name    string    `json:"name,omitempty"`
 	Started time.Time `json:"started"`
+	// Finished is when the sweep last had no visit pending or leased; zero
+	// while it has (it is running, or was interrupted).
+	Finished time.Time `json:"finished,omitzero"`
 }
 
 // Stats counts a sweep's visits by state, and the findings they recorded.
@@ -43,20 +46,83 @@ func newSweepID(t time.Time) string {
 func (db *DB) CreateSweep(ctx context.Context, name string) (string, error) {
 	var id string
 	err := db.update(ctx, actorFrom(ctx, ""), func(x *txn) error {
-		sweeps := x.tx.Bucket(bSweeps)
-		for id == "" || sweeps.Get([]byte(id)) != nil {
-			id = newSweepID(x.now)
-		}
-		s := Sweep{ID: id, Name: name, Started: x.now}
-		if err := putJSON(sweeps, []byte(id), &s); err != nil {
-			return err
-		}
-		return x.audit("sweep.created", fmt.Sprintf("sweep %s %q", id, name))
+		var err error
+		id, err = x.createSweep(name)
+		return err
 	})
 	if err != nil {
 		return "", fmt.Errorf("create sweep %q: %w", name, err)
 	}
 	return id, nil
+}
+
+func (x *txn) createSweep(name string) (string, error) {
+	sweeps := x.tx.Bucket(bSweeps)
+	id := ""
+	for id == "" || sweeps.Get([]byte(id)) != nil {
+		id = newSweepID(x.now)
+	}
+	s := Sweep{ID: id, Name: name, Started: x.now}
+	if err := putJSON(sweeps, []byte(id), &s); err != nil {
+		return "", err
+	}
+	return id, x.audit("sweep.created", fmt.Sprintf("sweep %s %q", id, name))
+}
+
+// PlanSweep plans a new sweep in one transaction: it records a sweep named
+// name, started now, enqueues visits into it (each visit's Sweep and ID are
+// set from the new sweep's id; otherwise as by Enqueue) and records the
+// targets targetIDs as swept at swept (see MarkSwept). A crash leaves all
+// of it or none, never a sweep without its visits. No visits is an error
+// wrapping ErrInvalid, and so is an invalid visit; an unknown target is
+// ErrNotFound. It returns the sweep id and how many visits it queued.
+func (db *DB) PlanSweep(ctx context.Context, name string, visits []shopwatch.Visit, targetIDs []string, swept time.Time) (string, int, error) {
+	if len(visits) == 0 {
+		return "", 0, fmt.Errorf("plan sweep %q: %w: no visits", name, ErrInvalid)
+	}
+	var id string
+	var added int
+	err := db.update(ctx, actorFrom(ctx, ""), func(x *txn) error {
+		added = 0
+		var err error
+		if id, err = x.createSweep(name); err != nil {
+			return err
+		}
+		for _, v := range visits {
+			v.Sweep, v.ID = id, ""
+			p, err := prepareVisit(v)
+			if err != nil {
+				return err
+			}
+			ok, err := x.enqueue(p)
+			if err != nil {
+				return fmt.Errorf("visit %s of %s: %w", p.ID, p.URL, err)
+			}
+			if ok {
+				added++
+			}
+		}
+		targets := x.tx.Bucket(bTargets)
+		for _, tid := range targetIDs {
+			var t shopwatch.Target
+			ok, err := getJSON(targets, []byte(tid), &t)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("target %s: %w", tid, ErrNotFound)
+			}
+			t.LastSwept = swept.UTC()
+			if err := putJSON(targets, []byte(tid), &t); err != nil {
+				return err
+			}
+		}
+		return x.audit("visits.enqueued", fmt.Sprintf("sweep %s: %d visit(s) added, %d target(s) marked swept", id, added, len(targetIDs)))
+	})
+	if err != nil {
+		return "", 0, fmt.Errorf("plan sweep %q of %d visit(s): %w", name, len(visits), err)
+	}
+	return id, added, nil
 }
 
 // ensureSweep records a sweep the first time a visit names it, so that
@@ -189,6 +255,29 @@ func (x *txn) flushStats() error {
 		if err := putJSON(b, []byte(sweep), &st); err != nil {
 			return err
 		}
+		if err := x.markFinished(sweep, st.Pending+st.Leased == 0 && st.Visits() > 0); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// markFinished records when sweep ran out of work (finished), or clears
+// that when it has work again.
+func (x *txn) markFinished(sweep string, finished bool) error {
+	b := x.tx.Bucket(bSweeps)
+	var s Sweep
+	ok, err := getJSON(b, []byte(sweep), &s)
+	if err != nil || !ok {
+		return err
+	}
+	switch {
+	case finished && s.Finished.IsZero():
+		s.Finished = x.now
+	case !finished && !s.Finished.IsZero():
+		s.Finished = time.Time{}
+	default:
+		return nil
+	}
+	return putJSON(b, []byte(sweep), &s)
 }

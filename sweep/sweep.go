@@ -53,6 +53,15 @@ type Queue interface {
 	Extend(ctx context.Context, v shopwatch.Visit, ttl time.Duration) (shopwatch.Visit, error)
 	Complete(ctx context.Context, v shopwatch.Visit, res db.Result) error
 	Fail(ctx context.Context, v shopwatch.Visit, cause error, maxAttempts int) error
+	// FailCapture is Fail for a visit whose evidence capture failed: when
+	// the visit fails for good its findings are kept without evidence,
+	// marked evidence missing, for a later attempt to attach evidence to,
+	// and the links it found are followed.
+	FailCapture(ctx context.Context, v shopwatch.Visit, cause error, maxAttempts int, res db.Result) error
+	// Release gives a leased visit back untouched (the sweep is stopping).
+	Release(ctx context.Context, v shopwatch.Visit) error
+	// ListVisits lists the visits of a sweep in a state.
+	ListVisits(ctx context.Context, sweep string, state shopwatch.VisitState) ([]shopwatch.Visit, error)
 	SweepStats(ctx context.Context, sweep string) (db.Stats, error)
 	// StartCapture records, fenced by v's lease, that v is about to store
 	// a capture under evidenceID; AbandonCapture settles one that will not
@@ -99,6 +108,11 @@ func (r *Runner) render(ctx context.Context, c Config, v shopwatch.Visit) (*shop
 	}
 	return r.Browser.Fetch(ctx, v.URL)
 }
+
+// ErrEmptySweep is returned by Run for a sweep that has no visits at all:
+// it was never planned (say, a crash came between creating it and queueing
+// its pages in an older version), so there is nothing to resume.
+var ErrEmptySweep = errors.New("the sweep has no visits (it was never planned)")
 
 // ErrNoBrowser is recorded on a visit that needs the browser path when the
 // runner has no browser.
@@ -188,11 +202,47 @@ func (r *Runner) cfg() Config {
 // idempotent: planning the same targets into the same sweep again adds
 // nothing. It returns how many visits were added.
 func (r *Runner) Plan(ctx context.Context, sweepID string, targets []shopwatch.Target) (int, error) {
-	now := r.cfg().Now().UTC()
+	visits := rootVisits(sweepID, targets, r.cfg().Now().UTC())
+	n, err := r.Queue.Enqueue(ctx, visits...)
+	if err != nil {
+		return n, fmt.Errorf("plan sweep %s: %w", sweepID, err)
+	}
+	return n, nil
+}
+
+// Planner plans a whole new sweep in one transaction. *db.DB implements
+// it (see db.DB.PlanSweep).
+type Planner interface {
+	PlanSweep(ctx context.Context, name string, visits []shopwatch.Visit, targetIDs []string, swept time.Time) (string, int, error)
+}
+
+// NewSweep creates a sweep named name with one root visit per target and
+// records the targets as swept at now, in one transaction of the queue,
+// which must be a Planner: a crash leaves no sweep without its visits. It
+// returns the new sweep's id and how many visits it queued.
+func (r *Runner) NewSweep(ctx context.Context, name string, targets []shopwatch.Target, now time.Time) (string, int, error) {
+	p, ok := r.Queue.(Planner)
+	if !ok {
+		return "", 0, fmt.Errorf("new sweep %q: the queue (%T) cannot plan a sweep in one transaction", name, r.Queue)
+	}
+	ids := make([]string, len(targets))
+	for i, t := range targets {
+		ids[i] = t.ID
+	}
+	return p.PlanSweep(ctx, name, rootVisits("", targets, r.cfg().Now().UTC()), ids, now)
+}
+
+// rootVisits returns one pending visit per target for sweepID (empty: the
+// planner fills it in).
+func rootVisits(sweepID string, targets []shopwatch.Target, now time.Time) []shopwatch.Visit {
 	visits := make([]shopwatch.Visit, 0, len(targets))
 	for _, t := range targets {
+		id := ""
+		if sweepID != "" {
+			id = db.VisitID(sweepID, t.URL)
+		}
 		visits = append(visits, shopwatch.Visit{
-			ID:       db.VisitID(sweepID, t.URL),
+			ID:       id,
 			Sweep:    sweepID,
 			TargetID: t.ID,
 			URL:      t.URL,
@@ -206,29 +256,64 @@ func (r *Runner) Plan(ctx context.Context, sweepID string, targets []shopwatch.T
 			Enqueued: now,
 		})
 	}
-	n, err := r.Queue.Enqueue(ctx, visits...)
-	if err != nil {
-		return n, fmt.Errorf("plan sweep %s: %w", sweepID, err)
-	}
-	return n, nil
+	return visits
 }
 
 // Summary is what a sweep run did.
 type Summary struct {
-	Sweep      string         `json:"sweep"`
-	Done       int            `json:"done"`
-	Failed     int            `json:"failed"`
-	Findings   int            `json:"findings"`
-	ByCategory map[string]int `json:"findings_by_category"`
-	ByRule     map[string]int `json:"findings_by_rule"`
-	Evidence   int            `json:"evidence"`
+	Sweep  string `json:"sweep"`
+	Done   int    `json:"done"`
+	Failed int    `json:"failed"` // visits this run failed for good
+	// Findings counts every finding recorded, EvidenceMissing those kept
+	// without evidence because their page's capture failed.
+	Findings        int            `json:"findings"`
+	EvidenceMissing int            `json:"findings_without_evidence"`
+	ByCategory      map[string]int `json:"findings_by_category"`
+	ByRule          map[string]int `json:"findings_by_rule"`
+	Evidence        int            `json:"evidence"`
 	// Reused counts visits completed with the capture an earlier, killed
 	// attempt had stored; Abandoned the incomplete captures of earlier
 	// attempts set aside (their objects stay in the store, unindexed).
 	Reused    int            `json:"reused_captures,omitempty"`
 	Abandoned int            `json:"abandoned_captures,omitempty"`
-	Errors    map[string]int `json:"errors,omitempty"` // error text (URL removed) → count
-	Elapsed   time.Duration  `json:"elapsed"`
+	Errors    map[string]int `json:"errors,omitempty"` // error text (URL removed) → count of attempts
+	// FailedVisits are the sweep's visits that stand failed when the run
+	// ends (this run's and earlier runs'), FailedTargets how many distinct
+	// targets they belong to.
+	FailedVisits  []FailedVisit `json:"failed_visits,omitempty"`
+	FailedTargets int           `json:"failed_targets"`
+	Elapsed       time.Duration `json:"elapsed"`
+}
+
+// FailedVisit is a page a sweep could not finish, and why.
+type FailedVisit struct {
+	VisitID  string `json:"visit_id"`
+	TargetID string `json:"target_id"`
+	URL      string `json:"url"`
+	Error    string `json:"error"`
+	Attempts int    `json:"attempts"`
+	// EvidenceMissing: the page was fetched and checked but its capture
+	// failed; Findings findings are kept without evidence, and the next
+	// sweep or a resume retries the capture.
+	EvidenceMissing bool `json:"evidence_missing,omitempty"`
+	Findings        int  `json:"findings"`
+}
+
+// failures fills s.FailedVisits and s.FailedTargets from the queue.
+func (r *Runner) failures(ctx context.Context, s *Summary) error {
+	vs, err := r.Queue.ListVisits(ctx, s.Sweep, shopwatch.VisitFailed)
+	if err != nil {
+		return fmt.Errorf("sweep %s: failed visits: %w", s.Sweep, err)
+	}
+	s.FailedVisits = s.FailedVisits[:0]
+	targets := map[string]bool{}
+	for _, v := range vs {
+		s.FailedVisits = append(s.FailedVisits, FailedVisit{VisitID: v.ID, TargetID: v.TargetID, URL: v.URL, Error: v.Error,
+			Attempts: v.Attempts, EvidenceMissing: v.EvidenceMissing, Findings: v.Findings})
+		targets[v.TargetID] = true
+	}
+	s.FailedTargets = len(targets)
+	return nil
 }
 
 // Run works the sweep's queue with a pool of workers until no visit of the
@@ -240,6 +325,16 @@ func (r *Runner) Run(ctx context.Context, sweepID string) (*Summary, error) {
 	sum := &Summary{Sweep: sweepID, ByCategory: map[string]int{}, ByRule: map[string]int{}, Errors: map[string]int{}}
 	var mu sync.Mutex
 	record := func(f func()) { mu.Lock(); f(); mu.Unlock() }
+
+	// A sweep that was never planned has nothing to do; running it is not
+	// a success.
+	st, err := r.Queue.SweepStats(ctx, sweepID)
+	if err != nil {
+		return sum, fmt.Errorf("sweep %s: %w", sweepID, err)
+	}
+	if st.Visits() == 0 {
+		return sum, fmt.Errorf("sweep %s: %w", sweepID, ErrEmptySweep)
+	}
 
 	// Leases held by workers of a process on this host that has died are
 	// free now, not when they expire.
@@ -290,11 +385,18 @@ func (r *Runner) Run(ctx context.Context, sweepID string) (*Summary, error) {
 	<-progressStopped // Progress is never called twice at once
 	close(errc)
 	sum.Elapsed = c.Now().Sub(start)
+	// The failures are listed also when the run was stopped.
+	fctx, fcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	ferr := r.failures(fctx, sum)
+	fcancel()
 	if err := <-errc; err != nil {
 		return sum, err
 	}
 	if err := ctx.Err(); err != nil {
 		return sum, fmt.Errorf("sweep %s: %w", sweepID, err)
+	}
+	if ferr != nil {
+		return sum, ferr
 	}
 	if c.Progress != nil {
 		if st, err := r.Queue.SweepStats(ctx, sweepID); err == nil {
@@ -361,6 +463,7 @@ func (r *Runner) work(ctx context.Context, c Config, sweepID, worker string, sum
 type outcome struct {
 	done, failed bool
 	findings     []shopwatch.Finding
+	missing      int // of findings, those kept without evidence
 	evidence     bool
 	reused       bool
 	abandoned    int
@@ -381,6 +484,7 @@ func (o *outcome) addTo(s *Summary) {
 		s.Reused++
 	}
 	s.Abandoned += o.abandoned
+	s.EvidenceMissing += o.missing
 	for _, f := range o.findings {
 		s.Findings++
 		s.ByCategory[f.Category]++
@@ -418,7 +522,7 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 					lease = nv
 				}
 				leaseMu.Unlock()
-				if err != nil {
+				if err != nil && vctx.Err() == nil {
 					log.Warn("lease heartbeat failed", "err", err)
 				}
 			}
@@ -438,20 +542,23 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 	case err != nil:
 		lv := current()
 		if ctx.Err() != nil {
+			r.release(ctx, lv, log)
 			return &outcome{abandoned: abandoned}, ctx.Err()
 		}
 		if errors.Is(err, db.ErrLeaseLost) {
 			return &outcome{abandoned: abandoned}, err
 		}
 		log.Error("earlier captures of the visit could not be settled; visit will be retried", "err", err)
-		if ferr := r.Queue.Fail(ctx, lv, fmt.Errorf("settle earlier captures: %w", err), c.MaxAttempts); ferr != nil {
+		if ferr := r.Queue.Fail(ctx, lv, fmt.Errorf("settle earlier captures: %w", err), lv.RetryBase+c.MaxAttempts); ferr != nil {
 			return &outcome{abandoned: abandoned}, fmt.Errorf("record settle failure of %s: %w", v.URL, ferr)
 		}
 		return &outcome{errText: "settling earlier captures failed", abandoned: abandoned}, nil
 	case prev != nil:
 		lv := current()
 		children := r.children(v, prev.page, c.Now().UTC())
-		if err := r.Queue.Complete(ctx, lv, db.Result{Findings: prev.findings, Evidence: prev.rec, Children: children}); err != nil {
+		cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer ccancel()
+		if err := r.Queue.Complete(cctx, lv, db.Result{Findings: prev.findings, Evidence: prev.rec, Children: children}); err != nil {
 			return &outcome{abandoned: abandoned}, fmt.Errorf("complete visit %s with capture %s of an earlier attempt: %w", v.URL, prev.rec.ID, err)
 		}
 		log.Info("visit completed with the capture of an earlier attempt", "evidence_id", prev.rec.ID, "findings", len(prev.findings))
@@ -493,9 +600,10 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 			ferr = errors.New("fetch returned no page")
 		}
 		if ctx.Err() != nil {
+			r.release(ctx, lv, log)
 			return &outcome{abandoned: abandoned}, ctx.Err()
 		}
-		max := c.MaxAttempts
+		max := lv.RetryBase + c.MaxAttempts
 		if permanent(ferr) || errors.Is(ferr, ErrNoBrowser) {
 			max = lv.Attempts // retrying cannot help
 		}
@@ -545,13 +653,32 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 			Notary:      c.Notary,
 		})
 		if err != nil {
-			// Evidence is never dropped silently: the visit is retried.
+			// Evidence is never dropped silently: the visit is retried, and
+			// when its attempts are used up it fails with its findings kept,
+			// marked evidence missing, for the next sweep or a resume.
 			lv := current()
-			log.Error("evidence capture failed; visit will be retried", "err", err)
-			if ferr := r.Queue.Fail(ctx, lv, fmt.Errorf("capture evidence: %w", err), c.MaxAttempts); ferr != nil {
+			if ctx.Err() != nil {
+				// Stopped, not failed: the lease goes back for the resume.
+				r.release(ctx, lv, log)
+				return &outcome{abandoned: abandoned}, ctx.Err()
+			}
+			max := lv.RetryBase + c.MaxAttempts
+			final := lv.Attempts >= max
+			cause := fmt.Errorf("capture evidence: %w", err)
+			if final {
+				log.Error("evidence capture failed; visit failed, its findings kept without evidence", "err", err, "attempt", lv.Attempts, "findings", len(findings))
+			} else {
+				log.Warn("evidence capture failed; visit will be retried", "err", err, "attempt", lv.Attempts)
+			}
+			res := db.Result{Findings: findings, Children: r.children(v, page, now)}
+			if ferr := r.Queue.FailCapture(ctx, lv, cause, max, res); ferr != nil {
 				return &outcome{abandoned: abandoned}, fmt.Errorf("record capture failure of %s: %w", v.URL, ferr)
 			}
-			return &outcome{errText: "evidence capture failed", abandoned: abandoned}, nil
+			out := &outcome{failed: final, errText: "capture evidence: " + rootCause(err), abandoned: abandoned}
+			if final {
+				out.findings, out.missing = findings, len(findings)
+			}
+			return out, nil
 		}
 		for i := range findings {
 			findings[i].EvidenceID = rec.ID
@@ -560,7 +687,11 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 
 	children := r.children(v, page, now)
 	lv := current()
-	if err := r.Queue.Complete(ctx, lv, db.Result{Findings: findings, Evidence: rec, Children: children, Error: errString(ferr)}); err != nil {
+	// What was fetched and captured is committed even when the sweep is
+	// being stopped.
+	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer ccancel()
+	if err := r.Queue.Complete(cctx, lv, db.Result{Findings: findings, Evidence: rec, Children: children, Error: errString(ferr)}); err != nil {
 		return &outcome{abandoned: abandoned}, fmt.Errorf("complete visit %s: %w", v.URL, err)
 	}
 	out := &outcome{done: true, findings: findings, evidence: rec != nil, abandoned: abandoned}
@@ -569,6 +700,16 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 		log.Info("visit done with fetch error", "err", ferr)
 	}
 	return out, nil
+}
+
+// release gives the lease of v back when the sweep is stopped, so that a
+// resume takes the visit up at once.
+func (r *Runner) release(ctx context.Context, v shopwatch.Visit, log *slog.Logger) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := r.Queue.Release(rctx, v); err != nil && !errors.Is(err, db.ErrLeaseLost) {
+		log.Warn("lease not returned; the visit is taken up again when it expires", "err", err)
+	}
 }
 
 // earlier is a complete capture an earlier attempt of a visit stored but did
@@ -919,7 +1060,21 @@ func errString(err error) string {
 	return err.Error()
 }
 
-// errorClass is an error's text without the URL, for counting like errors.
+// rootCause is the text of the innermost error err wraps (say "no space
+// left on device"), for counting like failures whose messages name
+// different keys.
+func rootCause(err error) string {
+	for {
+		u := errors.Unwrap(err)
+		if u == nil {
+			return err.Error()
+		}
+		err = u
+	}
+}
+
+// errorClass is an error's text with the URL replaced by "<url>", for
+// counting like errors (the failed pages are listed with their URLs).
 func errorClass(err error, u string) string {
-	return strings.ReplaceAll(err.Error(), u, "URL")
+	return strings.ReplaceAll(err.Error(), u, "<url>")
 }

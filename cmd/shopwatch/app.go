@@ -39,6 +39,9 @@ type Config struct {
 		MaxAttempts  int           `yaml:"max_attempts"`
 		CaptureAll   bool          `yaml:"capture_all"`
 		AutoBrowser  *bool         `yaml:"auto_browser"` // nil means true
+		// DefaultInterval is how often serve sweeps a target without a
+		// schedule; zero means 24h.
+		DefaultInterval time.Duration `yaml:"default_interval"`
 	} `yaml:"sweep"`
 	// Live sets how livestream rooms on the browser path are watched.
 	Live struct {

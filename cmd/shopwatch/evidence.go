@@ -27,6 +27,8 @@ func runEvidence(ctx context.Context, a *app, args []string) error {
 		"export": evidenceExport,
 		"verify": evidenceVerify,
 		"ledger": evidenceLedger,
+
+		"partial": evidencePartial, // cmd/shopwatch/partial.go
 	})
 }
 

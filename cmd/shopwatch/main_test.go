@@ -359,11 +359,23 @@ func TestSchedules(t *testing.T) {
 	if out := mustSW(t, "--data", data, "--allow-private", "sweep", "--all"); !strings.Contains(out, "pages done") {
 		t.Errorf("sweep --all: %s", out)
 	}
-	// A target without a schedule is due on every check of serve.
+	// A target without a schedule is swept by serve once per
+	// sweep.default_interval (a day by default), not on every check.
 	mustSW(t, "--data", data, "target", "add", base+"/shop/2/")
 	out := mustSW(t, "--data", data, "--allow-private", "serve", "--tick", "1s", "--cycles", "2")
-	if strings.Count(out, "targets due") != 2 || !strings.Contains(out, "1 targets due") {
-		t.Errorf("serve with two checks:\n%s", out)
+	if strings.Count(out, "targets due") != 1 || !strings.Contains(out, "1 targets due") {
+		t.Errorf("serve with two checks and the daily default:\n%s", out)
+	}
+	cfg := filepath.Join(t.TempDir(), "shopwatch.yaml")
+	if err := os.WriteFile(cfg, []byte("sweep:\n  default_interval: 1s\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out = mustSW(t, "--data", data, "--config", cfg, "--allow-private", "serve", "--tick", "1s", "--cycles", "2")
+	if strings.Count(out, "1 targets due") != 2 {
+		t.Errorf("serve with two checks and default_interval 1s:\n%s", out)
+	}
+	if _, e, code := sw(t, "--data", data, "serve", "status"); code != exitUsage || !strings.Contains(e, `"status"`) {
+		t.Errorf("serve status: exit %d, %s", code, e)
 	}
 }
 

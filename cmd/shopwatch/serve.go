@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"shopwatch/db"
-	"shopwatch/sweep"
 )
 
 func init() {
@@ -14,18 +13,32 @@ func init() {
 }
 
 // runServe checks the schedules every tick, sweeps the due targets, and
-// first finishes any sweep an earlier run left unfinished. It stops on
-// SIGINT/SIGTERM; a sweep cut short resumes on the next start.
+// first finishes any sweep an earlier run left unfinished. A target
+// without a schedule is swept every sweep.default_interval (24h by
+// default). It stops on SIGINT/SIGTERM; a sweep cut short resumes on the
+// next start.
 func runServe(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("serve", "serve [--tick 1m] [--workers N]")
+	fs := a.newFlags("serve", "serve [--tick 1m] [--workers N] [--cycles N]")
 	tick := fs.Duration("tick", time.Minute, "how often to check the schedules")
 	workers := fs.Int("workers", 0, "concurrent visits (default from config)")
 	cycles := fs.Int("cycles", 0, "stop after this many checks (0: run until stopped)")
-	if _, err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(pos) > 0 {
+		return usagef("serve takes no arguments, got %q\nusage: shopwatch serve [--tick 1m] [--workers N] [--cycles N]", pos[0])
 	}
 	if *tick < time.Second {
 		return usagef("--tick must be at least 1s")
+	}
+	c, err := a.config()
+	if err != nil {
+		return err
+	}
+	every := c.Sweep.DefaultInterval
+	if every <= 0 {
+		every = 24 * time.Hour
 	}
 	d, err := a.openDB()
 	if err != nil {
@@ -38,33 +51,23 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	if *workers > 0 {
 		r.Config.Workers = *workers
 	}
-	r.Config.Progress = progressLines(a.stderr)
+	a.clearStoreLeftovers(ctx, r.Store)
+	sw := &sweeper{a: a, d: d, r: r}
 
 	// Finish what an earlier run left.
-	sweeps, err := d.ListSweeps(ctx)
+	interrupted, err := interruptedSweeps(ctx, d)
 	if err != nil {
 		return err
 	}
-	for _, s := range sweeps {
-		st, err := d.SweepStats(ctx, s.ID)
-		if err != nil {
-			return err
-		}
-		if st.Pending+st.Leased > 0 {
-			fmt.Fprintf(a.stdout, "resuming sweep %s (%d pending, %d leased)\n", s.ID, st.Pending, st.Leased)
-			sum, err := r.Run(ctx, s.ID)
-			if sum != nil {
-				printSummary(a.stdout, sum)
-			}
-			if err != nil {
-				return serveStopped(ctx, err)
-			}
+	for _, s := range interrupted {
+		if err := sw.resume(ctx, s.ID, "resuming interrupted"); err != nil {
+			return serveStopped(ctx, err)
 		}
 	}
 	t := time.NewTicker(*tick)
 	defer t.Stop()
 	for n := 1; ; n++ {
-		if err := serveCycle(ctx, a, d, r); err != nil {
+		if err := serveCycle(ctx, a, d, sw, every); err != nil {
 			return serveStopped(ctx, err)
 		}
 		if *cycles > 0 && n >= *cycles {
@@ -78,22 +81,22 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	}
 }
 
-// serveCycle plans the due targets into a new sweep and runs it.
-func serveCycle(ctx context.Context, a *app, d *db.DB, r *sweep.Runner) error {
+// serveCycle plans the due targets into a new sweep, retries the captures
+// earlier sweeps could not make, and runs the new sweep.
+func serveCycle(ctx context.Context, a *app, d *db.DB, sw *sweeper, every time.Duration) error {
 	ts, err := d.ListTargets(ctx)
 	if err != nil {
 		return err
 	}
-	id, n, err := a.planDue(ctx, d, r, ts, "scheduled", false)
+	id, n, err := a.planDue(ctx, d, sw.r, ts, "scheduled", false, every)
 	if err != nil || n == 0 {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "%s sweep %s: %d targets due\n", time.Now().UTC().Format(time.RFC3339), id, n)
-	sum, err := r.Run(ctx, id)
-	if sum != nil {
-		printSummary(a.stdout, sum)
+	if err := sw.retryMissingEvidence(ctx); err != nil {
+		return err
 	}
-	return err
+	return sw.run(ctx, id)
 }
 
 // serveStopped turns the error of a sweep cut short by a stop signal into

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"shopwatch"
@@ -19,21 +21,51 @@ import (
 )
 
 func init() {
-	register(command{name: "sweep", summary: "visit every target once: fetch, check rules, capture evidence", run: runSweep})
+	register(command{name: "sweep", summary: "visit the due targets (or the given ones): fetch, check rules, capture evidence; sweep list", run: runSweep})
 }
 
+const sweepUsage = "sweep [--workers N] [--all | --new | TARGET-ID…] [--json]\n       shopwatch sweep --resume SWEEP-ID [--workers N] [--json]\n       shopwatch sweep list [--json]"
+
+// runSweep sweeps. A plain `sweep` first resumes any sweep that was
+// interrupted (a kill, a crash, Ctrl-C) and stops there; otherwise it puts
+// back the pages of earlier sweeps whose evidence capture failed, then
+// plans the due targets into a new sweep. It exits 3 when pages failed.
 func runSweep(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("sweep", "sweep [--workers N] [--all] [--resume ID] [--json]")
+	if len(args) > 0 && args[0] == "list" {
+		return runSweepList(ctx, a, args[1:])
+	}
+	fs := a.newFlags("sweep", sweepUsage)
 	all := fs.Bool("all", false, "visit every target now, whatever its schedule")
+	fresh := fs.Bool("new", false, "start a new sweep even when an interrupted one waits to be resumed")
 	workers := fs.Int("workers", 0, "concurrent visits (default from config)")
-	resume := fs.String("resume", "", "resume an interrupted sweep by id instead of starting a new one")
-	asJSON := fs.Bool("json", false, "print the summary as JSON")
-	if _, err := parse(fs, args); err != nil {
+	resume := fs.String("resume", "", "resume the interrupted sweep `SWEEP-ID` (and retry its pages whose evidence is missing)")
+	asJSON := fs.Bool("json", false, "print each run's summary as JSON (one object per line)")
+	ids, err := parse(fs, args)
+	if err != nil {
 		return err
+	}
+	switch {
+	case *resume != "" && (*all || *fresh || len(ids) > 0):
+		return usagef("--resume takes no targets, --all or --new\nusage: shopwatch %s", sweepUsage)
+	case *all && len(ids) > 0:
+		return usagef("give --all or target ids, not both\nusage: shopwatch %s", sweepUsage)
 	}
 	d, err := a.openDB()
 	if err != nil {
 		return err
+	}
+	var picked []shopwatch.Target
+	if len(ids) > 0 {
+		if picked, err = pickTargets(ctx, d, ids); err != nil {
+			return err
+		}
+	}
+	if *resume != "" {
+		if _, err := d.GetSweep(ctx, *resume); errors.Is(err, db.ErrNotFound) {
+			return usagef("unknown sweep %q (see `shopwatch sweep list`)", *resume)
+		} else if err != nil {
+			return err
+		}
 	}
 	r, err := a.runner(ctx, d)
 	if err != nil {
@@ -42,49 +74,296 @@ func runSweep(ctx context.Context, a *app, args []string) error {
 	if *workers > 0 {
 		r.Config.Workers = *workers
 	}
-	sweepID := *resume
-	if sweepID != "" {
+	a.clearStoreLeftovers(ctx, r.Store)
+	sw := &sweeper{a: a, d: d, r: r, json: *asJSON}
+
+	if *resume != "" {
 		if err := a.checkEnvironment(ctx, r, nil); err != nil {
 			return err
 		}
-	} else {
-		ts, err := d.ListTargets(ctx)
-		if err != nil {
+		if err := sw.resume(ctx, *resume, "resuming"); err != nil {
 			return err
+		}
+		return sw.result()
+	}
+	interrupted, err := interruptedSweeps(ctx, d)
+	if err != nil {
+		return err
+	}
+	if len(interrupted) > 0 && !*all && !*fresh && len(ids) == 0 {
+		// Resume, never plan the same targets again on top.
+		if err := a.checkEnvironment(ctx, r, nil); err != nil {
+			return err
+		}
+		for _, s := range interrupted {
+			if err := sw.resume(ctx, s.ID, "resuming interrupted"); err != nil {
+				return err
+			}
+		}
+		fmt.Fprintln(a.stderr, "interrupted sweeps resumed; run `shopwatch sweep` again to start a new sweep")
+		return sw.result()
+	}
+	for _, s := range interrupted {
+		fmt.Fprintf(a.stderr, "note: sweep %s was interrupted (%d pages left); resume it with `shopwatch sweep --resume %s`\n", s.ID, s.left, s.ID)
+	}
+	if len(ids) == 0 {
+		// The next sweep retries the captures earlier sweeps could not make.
+		if err := sw.retryMissingEvidence(ctx); err != nil {
+			return err
+		}
+	}
+	var sweepID string
+	var planned int
+	if len(picked) > 0 {
+		sweepID, planned, err = a.planSweep(ctx, d, r, picked, "manual", time.Now())
+	} else {
+		ts, lerr := d.ListTargets(ctx)
+		if lerr != nil {
+			return lerr
 		}
 		if len(ts) == 0 {
 			return fmt.Errorf("no targets: add some with `shopwatch target add URL` or `target import FILE.csv`")
 		}
-		var planned int
-		sweepID, planned, err = a.planDue(ctx, d, r, ts, "manual", *all)
+		sweepID, planned, err = a.planDue(ctx, d, r, ts, "manual", *all, 0)
+	}
+	if err != nil {
+		return err
+	}
+	if planned == 0 {
+		if sw.runs == 0 {
+			fmt.Fprintln(a.stdout, "no target is due (use --all to visit every target now)")
+		}
+		return sw.result()
+	}
+	if err := sw.run(ctx, sweepID); err != nil {
+		return err
+	}
+	return sw.result()
+}
+
+// sweeper runs sweeps for one command and adds up how they went.
+type sweeper struct {
+	a    *app
+	d    *db.DB
+	r    *sweep.Runner
+	json bool
+
+	runs          int
+	failedPages   int
+	failedTargets map[string]bool
+	failedSweeps  []string
+}
+
+// resume puts back the sweep's pages whose evidence is missing and runs
+// the sweep to its end.
+func (s *sweeper) resume(ctx context.Context, id, verb string) error {
+	st, err := s.d.SweepStats(ctx, id)
+	if err != nil {
+		return err
+	}
+	if st.Visits() == 0 {
+		return fmt.Errorf("sweep %s has no pages: it was never planned, so there is nothing to resume; start a new sweep with `shopwatch sweep`", id)
+	}
+	n, err := s.d.RetryMissingEvidence(ctx, id)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(s.a.stderr, "%s sweep %s (%d pending, %d leased, %d pages whose evidence is missing put back)\n", verb, id, st.Pending, st.Leased, n)
+	return s.run(ctx, id)
+}
+
+// retryMissingEvidence puts back, and runs, the pages of earlier sweeps
+// whose evidence capture failed.
+func (s *sweeper) retryMissingEvidence(ctx context.Context) error {
+	sweeps, err := s.d.ListSweeps(ctx)
+	if err != nil {
+		return err
+	}
+	for _, sw := range sweeps {
+		st, err := s.d.SweepStats(ctx, sw.ID)
 		if err != nil {
 			return err
 		}
-		if planned == 0 {
-			fmt.Fprintln(a.stdout, "no target is due (use --all to visit every target now)")
-			return nil
+		if st.Failed == 0 {
+			continue
+		}
+		n, err := s.d.RetryMissingEvidence(ctx, sw.ID)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			continue
+		}
+		fmt.Fprintf(s.a.stderr, "retrying %d pages of sweep %s whose evidence capture failed\n", n, sw.ID)
+		if err := s.run(ctx, sw.ID); err != nil {
+			return err
 		}
 	}
-	update, finish := a.progress()
-	r.Config.Progress = update
-	sum, err := r.Run(ctx, sweepID)
+	return nil
+}
+
+// run runs one sweep and prints its summary. A stop (Ctrl-C, SIGTERM)
+// returns the leases and says how to resume.
+func (s *sweeper) run(ctx context.Context, id string) error {
+	update, finish := s.a.progress()
+	s.r.Config.Progress = update
+	sum, err := s.r.Run(ctx, id)
 	finish()
+	s.runs++
 	if sum != nil {
-		if *asJSON {
-			if jerr := a.printJSON(sum); jerr != nil {
+		if s.json {
+			if jerr := s.a.printJSON(sum); jerr != nil {
 				return jerr
 			}
 		} else {
-			printSummary(a.stdout, sum)
+			printSummary(s.a.stdout, sum)
 		}
+		if len(sum.FailedVisits) > 0 {
+			s.failedPages += len(sum.FailedVisits)
+			if s.failedTargets == nil {
+				s.failedTargets = map[string]bool{}
+			}
+			for _, f := range sum.FailedVisits {
+				s.failedTargets[f.TargetID] = true
+			}
+			s.failedSweeps = append(s.failedSweeps, id)
+		}
+	}
+	if err != nil && ctx.Err() != nil {
+		return &errExit{code: exitRuntime, err: fmt.Errorf("sweep %s stopped; resume it with: shopwatch sweep --resume %s", id, id)}
 	}
 	return err
 }
 
-// planDue creates a sweep and plans the targets whose schedule (or an
-// active festival window) makes them due now, with the festival's priority
-// boost, then records them as swept. all plans every target.
-func (a *app) planDue(ctx context.Context, d *db.DB, r *sweep.Runner, ts []shopwatch.Target, name string, all bool) (string, int, error) {
+// result is the command's outcome after its runs: exit 3 naming how many
+// pages and targets failed when any did.
+func (s *sweeper) result() error {
+	if s.failedPages == 0 {
+		return nil
+	}
+	return &errExit{code: exitRuntime, err: fmt.Errorf("%d pages of %d targets failed (listed above); `shopwatch sweep --resume %s` retries the captures that failed",
+		s.failedPages, len(s.failedTargets), s.failedSweeps[len(s.failedSweeps)-1])}
+}
+
+// interrupted is a sweep with work left.
+type interrupted struct {
+	db.Sweep
+	left int
+}
+
+// interruptedSweeps returns the sweeps with visits pending or leased,
+// oldest first. One process holds the database, so none of them is
+// running now.
+func interruptedSweeps(ctx context.Context, d *db.DB) ([]interrupted, error) {
+	sweeps, err := d.ListSweeps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []interrupted
+	for _, s := range sweeps {
+		st, err := d.SweepStats(ctx, s.ID)
+		if err != nil {
+			return nil, err
+		}
+		if st.Pending+st.Leased > 0 {
+			out = append(out, interrupted{Sweep: s, left: st.Pending + st.Leased})
+		}
+	}
+	return out, nil
+}
+
+// pickTargets returns the targets with the given ids, or a usage error
+// naming every id that is no target.
+func pickTargets(ctx context.Context, d *db.DB, ids []string) ([]shopwatch.Target, error) {
+	var out []shopwatch.Target
+	var unknown []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		t, err := d.GetTarget(ctx, id)
+		if errors.Is(err, db.ErrNotFound) {
+			unknown = append(unknown, fmt.Sprintf("%q", id))
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *t)
+	}
+	if len(unknown) > 0 {
+		return nil, usagef("no target with id %s (see `shopwatch target list`)\nusage: shopwatch %s", strings.Join(unknown, ", "), sweepUsage)
+	}
+	return out, nil
+}
+
+// sweepRow is one line of `sweep list`.
+type sweepRow struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name,omitempty"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished,omitzero"`
+	State    string    `json:"state"` // interrupted, finished, finished with failures
+	Pages    int       `json:"pages"`
+	Done     int       `json:"done"`
+	Failed   int       `json:"failed"`
+	Pending  int       `json:"pending"`
+	Leased   int       `json:"leased"`
+	Findings int       `json:"findings"`
+}
+
+func runSweepList(ctx context.Context, a *app, args []string) error {
+	return listing(a, "sweep list", args, nil,
+		func(d *db.DB) ([]sweepRow, error) {
+			sweeps, err := d.ListSweeps(ctx)
+			if err != nil {
+				return nil, err
+			}
+			rows := make([]sweepRow, 0, len(sweeps))
+			for _, s := range sweeps {
+				st, err := d.SweepStats(ctx, s.ID)
+				if err != nil && !errors.Is(err, db.ErrNotFound) {
+					return nil, err
+				}
+				row := sweepRow{ID: s.ID, Name: s.Name, Started: s.Started, Finished: s.Finished, Pages: st.Visits(),
+					Done: st.Done, Failed: st.Failed, Pending: st.Pending, Leased: st.Leased, Findings: st.Findings}
+				switch {
+				case st.Pending+st.Leased > 0 || st.Visits() == 0:
+					row.State, row.Finished = "interrupted", time.Time{}
+				case st.Failed > 0:
+					row.State = "finished with failures"
+				default:
+					row.State = "finished"
+				}
+				rows = append(rows, row)
+			}
+			return rows, nil
+		},
+		func(w io.Writer, rows []sweepRow) {
+			fmt.Fprintln(w, "ID\tSTARTED\tENDED\tPAGES\tDONE\tFAILED\tFINDINGS\tSTATE")
+			for _, r := range rows {
+				end := "-"
+				if !r.Finished.IsZero() {
+					end = r.Finished.Local().Format(time.DateTime)
+				}
+				state := r.State
+				if state == "interrupted" {
+					state += fmt.Sprintf(" (%d left: shopwatch sweep --resume %s)", r.Pending+r.Leased, r.ID)
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", r.ID, r.Started.Local().Format(time.DateTime), end,
+					r.Pages, r.Done, r.Failed, r.Findings, state)
+			}
+		})
+}
+
+// planDue plans the targets whose schedule (or an active festival window)
+// makes them due now, with the festival's priority boost, into a new
+// sweep. all plans every target. every > 0 is the schedule of targets
+// without one (serve's sweep.default_interval); zero makes them due on
+// every call.
+func (a *app) planDue(ctx context.Context, d *db.DB, r *sweep.Runner, ts []shopwatch.Target, name string, all bool, every time.Duration) (string, int, error) {
 	cal, err := a.calendar()
 	if err != nil {
 		return "", 0, err
@@ -96,7 +375,11 @@ func (a *app) planDue(ctx context.Context, d *db.DB, r *sweep.Runner, ts []shopw
 			due = append(due, t)
 			continue
 		}
-		ok, prio, err := schedule.Due(t, t.LastSwept, now, cal)
+		st := t
+		if st.Schedule == "" && every > 0 {
+			st.Schedule = "@every " + every.String()
+		}
+		ok, prio, err := schedule.Due(st, t.LastSwept, now, cal)
 		if err != nil {
 			a.logger.Warn("target skipped: bad schedule", "target", t.ID, "err", err)
 			continue
@@ -114,26 +397,21 @@ func (a *app) planDue(ctx context.Context, d *db.DB, r *sweep.Runner, ts []shopw
 			fmt.Fprintf(a.stderr, "festival window active: %s\n", w.Name())
 		}
 	}
-	// Check the capture environment first: a session it stops leaves no
-	// planned sweep behind.
-	if err := a.checkEnvironment(ctx, r, due); err != nil {
+	return a.planSweep(ctx, d, r, due, name, now)
+}
+
+// planSweep creates a sweep of the targets and records them as swept at
+// now, in one transaction, after the capture-environment check (a session
+// it stops leaves no planned sweep behind).
+func (a *app) planSweep(ctx context.Context, d *db.DB, r *sweep.Runner, targets []shopwatch.Target, name string, now time.Time) (string, int, error) {
+	if err := a.checkEnvironment(ctx, r, targets); err != nil {
 		return "", 0, err
 	}
-	id, err := d.CreateSweep(ctx, name)
+	id, _, err := r.NewSweep(ctx, name, targets, now)
 	if err != nil {
 		return "", 0, err
 	}
-	if _, err := r.Plan(ctx, id, due); err != nil {
-		return "", 0, err
-	}
-	ids := make([]string, len(due))
-	for i, t := range due {
-		ids[i] = t.ID
-	}
-	if err := d.MarkSwept(ctx, ids, now); err != nil {
-		return "", 0, err
-	}
-	return id, len(due), nil
+	return id, len(targets), nil
 }
 
 // calendar loads the festival calendar: the config's festivals file, else
@@ -211,12 +489,25 @@ func (a *app) liveOptions(c *Config) crawler.WatchOptions {
 func printSummary(w io.Writer, s *sweep.Summary) {
 	fmt.Fprintf(w, "sweep %s: %d pages done, %d failed, %d findings, %d evidence records in %s\n",
 		s.Sweep, s.Done, s.Failed, s.Findings, s.Evidence, s.Elapsed.Round(time.Millisecond))
+	if s.EvidenceMissing > 0 {
+		fmt.Fprintf(w, "  %d findings kept WITHOUT EVIDENCE: their page's capture failed; they are retried by the next sweep or `shopwatch sweep --resume %s`\n", s.EvidenceMissing, s.Sweep)
+	}
 	if s.Reused+s.Abandoned > 0 {
 		fmt.Fprintf(w, "  captures of interrupted attempts: %d reused, %d incomplete ones set aside\n", s.Reused, s.Abandoned)
 	}
 	printCounts(w, "findings by category", s.ByCategory)
 	printCounts(w, "findings by rule", s.ByRule)
-	printCounts(w, "errors", s.Errors)
+	printCounts(w, "errors met (by kind, counting attempts)", s.Errors)
+	if len(s.FailedVisits) > 0 {
+		fmt.Fprintf(w, "  FAILED: %d pages of %d targets:\n", len(s.FailedVisits), s.FailedTargets)
+		for _, f := range s.FailedVisits {
+			what := f.Error
+			if f.EvidenceMissing {
+				what = fmt.Sprintf("evidence missing, %d findings kept: %s", f.Findings, f.Error)
+			}
+			fmt.Fprintf(w, "    %s %s (after %d attempts): %s\n", f.TargetID, f.URL, f.Attempts, what)
+		}
+	}
 }
 
 func printCounts(w io.Writer, title string, m map[string]int) {

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"shopwatch/evidence"
 )
@@ -90,6 +91,12 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, sh
 	}
 	tmpName := tmp.Name()
 	defer os.Remove(tmpName) // the link, if made, keeps the data
+	// The lock tells RemoveTemp in another process that the file is in
+	// use; it goes with the process.
+	if err := syscall.Flock(int(tmp.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		tmp.Close()
+		return fmt.Errorf("folderstore: put %q: lock %s: %w", key, tmpName, err)
+	}
 	if err := s.fill(ctx, tmp, pr); err != nil {
 		tmp.Close()
 		return fmt.Errorf("folderstore: put %q: %w", key, err)
@@ -116,6 +123,57 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, sh
 		}
 	}
 	return nil
+}
+
+// RemoveTemp removes the temporary files that Puts killed half-way left
+// in the folder's .tmp subfolder (put-*), and returns how many it removed.
+// A file another Put is writing is locked and left alone. Nothing a key
+// names is touched: a temporary file is never an object.
+func (s *Store) RemoveTemp(ctx context.Context) (int, error) {
+	dir := filepath.Join(s.root, tmpDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("folderstore: remove leftovers in %s: %w", dir, err)
+	}
+	n := 0
+	for _, e := range ents {
+		if err := ctx.Err(); err != nil {
+			return n, fmt.Errorf("folderstore: remove leftovers in %s: %w", dir, err)
+		}
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), "put-") {
+			continue
+		}
+		removed, err := removeUnlocked(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return n, fmt.Errorf("folderstore: remove leftovers in %s: %w", dir, err)
+		}
+		if removed {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// removeUnlocked removes path unless another open file holds its lock.
+func removeUnlocked(path string) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return false, nil // a Put is writing it
+		}
+		return false, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false, err
+	}
+	return true, nil
 }
 
 // copyBufs recycles the copy buffers of fill: evidence is many small
