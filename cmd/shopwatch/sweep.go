@@ -78,7 +78,7 @@ func runSweep(ctx context.Context, a *app, args []string) error {
 			printSummary(a.stdout, sum)
 		}
 	}
-	return err
+	return a.drainAfterSweep(ctx, err)
 }
 
 // planDue creates a sweep and plans the targets whose schedule (or an

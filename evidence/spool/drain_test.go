@@ -231,3 +231,35 @@ func TestInspectMissingFolder(t *testing.T) {
 		t.Fatalf("Inspect created %q", names)
 	}
 }
+
+// TestStateOutlivesTheStore: the backend's state recorded by one Store is
+// what Inspect reports after it closed, and the next Store rewrites it at
+// its first answer from the backend, keeping the last error.
+func TestStateOutlivesTheStore(t *testing.T) {
+	b := newFlaky(t)
+	dir := filepath.Join(t.TempDir(), "spool")
+	s := openSpool(t, dir, b, nil)
+	b.putDown.Store(true)
+	objs := objects(t, "evidence", 4)
+	put(t, s, objs[0])
+	s.Close()
+	st, err := Inspect(dir)
+	if err != nil || !st.BackendDown || st.Objects != 1 || !strings.Contains(st.LastError, "connection refused") {
+		t.Fatalf("Inspect after Close = %+v, %v; want one object, backend down with its error", st, err)
+	}
+
+	b.putDown.Store(false)
+	again := openSpool(t, dir, b, nil)
+	put(t, again, objs[1]) // straight to the backend
+	for name, get := range map[string]func() (Status, error){"Status": again.Status, "Inspect": func() (Status, error) { return Inspect(dir) }} {
+		st, err := get()
+		if err != nil || st.BackendDown || st.Objects != 1 || !strings.Contains(st.LastError, "connection refused") {
+			t.Errorf("%s after the backend answered = %+v, %v; want up, one object, the last error kept", name, st, err)
+		}
+	}
+	if err := again.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	empty(t, again)
+	holds(t, b, objs[:2])
+}

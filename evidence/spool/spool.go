@@ -182,6 +182,7 @@ type Store struct {
 	downSince time.Time         // first failure of the current outage
 	backErr   error             // last failed backend request
 	backErrAt time.Time
+	staleDown bool // state.json says down, from an earlier Store
 	runners   int  // Run calls in progress
 	probing   bool // a Put is trying an unavailable backend
 	// up ends (with errReleased) when the backend is found unavailable,
@@ -261,6 +262,7 @@ func New(dir string, backend evidence.Store, opts ...Option) (*Store, error) {
 		s.lock.Close()
 		return nil, fmt.Errorf("spool: open %s: %w", dir, err)
 	}
+	s.loadState()
 	pending, err := s.scan()
 	if err != nil {
 		s.lock.Close()
@@ -582,14 +584,17 @@ func (s *Store) backendFailed(op string, err error) {
 // backendOK records that the backend answered.
 func (s *Store) backendOK() {
 	s.mu.Lock()
-	was := s.failures
+	was, stale := s.failures, s.staleDown
+	s.staleDown = false
 	if was > 0 {
 		s.failures, s.downUntil, s.downSince = 0, time.Time{}, time.Time{}
 		s.up, s.markUp = context.WithCancelCause(context.Background())
 	}
 	s.mu.Unlock()
-	if was > 0 {
+	if was > 0 || stale {
 		s.saveState()
+	}
+	if was > 0 {
 		s.o.log.Info("spool: backend available again", "dir", s.dir, "after_failures", was)
 		s.poke() // Run may be waiting with entries left
 	}

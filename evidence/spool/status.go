@@ -64,6 +64,37 @@ func (s *Store) saveState() {
 	}
 }
 
+// loadState takes over the last error an earlier Store recorded, and
+// whether it found the backend down, so that the first answer rewrites
+// state.json. A missing or unreadable file is no error: it is advisory.
+func (s *Store) loadState() {
+	st, err := readState(s.dir)
+	if err != nil {
+		s.o.log.Warn("spool: ignoring the recorded backend state", "err", err)
+		return
+	}
+	if st.LastError != "" {
+		s.backErr, s.backErrAt = errors.New(st.LastError), st.LastErrorAt
+	}
+	s.staleDown = st.BackendDown
+}
+
+// readState reads state.json in dir; a missing file is the zero state.
+func readState(dir string) (state, error) {
+	var st state
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return state{}, nil
+	case err != nil:
+		return state{}, err
+	}
+	if err := json.Unmarshal(b, &st); err != nil || st.Format != stateFormat {
+		return state{}, fmt.Errorf("%s is not a spool state file (%v)", filepath.Join(dir, stateFile), err)
+	}
+	return st, nil
+}
+
 // writeFileAtomic writes b to a temporary file in tmp and renames it to path.
 func writeFileAtomic(tmp, path string, b []byte) error {
 	f, err := os.CreateTemp(tmp, "state-*")
@@ -118,16 +149,9 @@ func Inspect(dir string) (Status, error) {
 	if err != nil {
 		return Status{}, fmt.Errorf("spool: inspect %s: %w", dir, err)
 	}
-	var st state
-	b, err := os.ReadFile(filepath.Join(abs, stateFile))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil:
+	st, err := readState(abs)
+	if err != nil {
 		return Status{}, fmt.Errorf("spool: inspect %s: %w", dir, err)
-	default:
-		if err := json.Unmarshal(b, &st); err != nil || st.Format != stateFormat {
-			return Status{}, fmt.Errorf("spool: inspect %s: %s is not a spool state file (%v)", dir, stateFile, err)
-		}
 	}
 	return summarise(abs, es, st), nil
 }
