@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -8,7 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"shopwatch/evidence/spool"
 	"shopwatch/internal/testparts"
 )
 
@@ -25,18 +29,15 @@ type spoolStatusJSON struct {
 	LastError   string   `json:"last_error"`
 }
 
-// TestSweepWithMinIODown: a sweep whose MinIO is stopped spools every
-// capture, waits store.spool.drain_timeout for the spool to drain, then
-// names the objects and captures left only on local disk and exits with
-// exitSpooled. `spool status --json` reports the same counts (also while
-// MinIO is down), `spool drain` fails while MinIO is down, and once MinIO
-// is back `spool drain` empties the spool, exits 0, and the evidence
-// exports and verifies from the bucket.
-func TestSweepWithMinIODown(t *testing.T) {
-	mi := testparts.StartMinIO(t)
+// sweepWithMinIODown sets up a MinIO store with a spool, two targets on a
+// loopback market, stops MinIO and sweeps. It returns the server, the
+// config file and data directory, and the sweep's output and exit code.
+func sweepWithMinIODown(t *testing.T) (mi *testparts.MinIO, cfg, data, stdout, stderr string, code int) {
+	t.Helper()
+	mi = testparts.StartMinIO(t)
 	_, base := market(t, 3)
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "shopwatch.yaml")
+	cfg = filepath.Join(dir, "shopwatch.yaml")
 	if err := os.WriteFile(cfg, []byte(`store:
   kind: minio
   minio:
@@ -55,17 +56,29 @@ func TestSweepWithMinIODown(t *testing.T) {
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	data := filepath.Join(dir, "data")
-	sw1 := func(args ...string) (string, string, int) {
-		return sw(t, append([]string{"--config", cfg, "--data", data}, args...)...)
-	}
+	data = filepath.Join(dir, "data")
 	mustSW(t, "--config", cfg, "--data", data, "target", "add", base+"/shop/1/", "--category", "food")
 	mustSW(t, "--config", cfg, "--data", data, "target", "add", base+"/shop/2/", "--category", "food")
 	if err := mi.Stop(); err != nil {
 		t.Fatal(err)
 	}
+	stdout, stderr, code = sw(t, "--config", cfg, "--data", data, "--allow-private", "sweep")
+	return mi, cfg, data, stdout, stderr, code
+}
 
-	o, e, code := sw1("--allow-private", "sweep")
+// TestSweepWithMinIODown: a sweep whose MinIO is stopped spools every
+// capture, waits store.spool.drain_timeout for the spool to drain, then
+// names the objects and captures left only on local disk and exits with
+// exitSpooled. `spool status --json` reports the same counts (also while
+// MinIO is down), `spool drain` fails while MinIO is down, and once MinIO
+// is back `spool drain` empties the spool, exits 0, and the evidence
+// exports and verifies from the bucket.
+func TestSweepWithMinIODown(t *testing.T) {
+	mi, cfg, data, o, e, code := sweepWithMinIODown(t)
+	dir := filepath.Dir(cfg)
+	sw1 := func(args ...string) (string, string, int) {
+		return sw(t, append([]string{"--config", cfg, "--data", data}, args...)...)
+	}
 	m := regexp.MustCompile(`(?m)(\d+) objects of (\d+) captures .* are only in the local spool (\S+)$`).FindStringSubmatch(e)
 	if code != exitSpooled || m == nil || !strings.Contains(e, "spool drain") {
 		t.Fatalf("sweep with MinIO down: exit %d, want %d naming what is left in the spool\nstdout: %s\nstderr: %s", code, exitSpooled, o, e)
@@ -158,5 +171,53 @@ func TestSpoolCommandsWithoutSpool(t *testing.T) {
 		if _, e, code := sw(t, append([]string{"--data", data}, args...)...); code != exitUsage {
 			t.Errorf("shopwatch %s: exit %d, want %d\n%s", strings.Join(args, " "), code, exitUsage, e)
 		}
+	}
+}
+
+// TestServeUploadsSpool: serve uploads what an earlier sweep left in the
+// spool while it runs, not only when it stops; spool status works beside
+// it (it takes no lock).
+func TestServeUploadsSpool(t *testing.T) {
+	mi, cfg, data, o, e, code := sweepWithMinIODown(t)
+	if code != exitSpooled {
+		t.Fatalf("sweep with MinIO down: exit %d, want %d\n%s%s", code, exitSpooled, o, e)
+	}
+	mi.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var so, se bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"--config", cfg, "--data", data, "--allow-private", "serve", "--tick", "1h"}, &so, &se)
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, err := spool.Inspect(filepath.Join(data, "spool"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Objects == 0 {
+			break
+		}
+		select {
+		case c := <-done:
+			t.Fatalf("serve exited (%d) with %d objects still spooled\n%s%s", c, st.Objects, so.String(), se.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			<-done
+			t.Fatalf("serve left %d objects in the spool for 2 minutes\n%s%s", st.Objects, so.String(), se.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case c := <-done:
+		t.Fatalf("serve exited (%d) before the spool was seen empty\n%s%s", c, so.String(), se.String())
+	default:
+	}
+	cancel()
+	if c := <-done; c != exitOK {
+		t.Errorf("serve stopped with exit %d\n%s%s", c, so.String(), se.String())
 	}
 }
