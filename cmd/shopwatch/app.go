@@ -106,6 +106,7 @@ type Config struct {
 			AttemptTimeout time.Duration `yaml:"attempt_timeout"`
 			MinBackoff     time.Duration `yaml:"min_backoff"`
 			MaxBackoff     time.Duration `yaml:"max_backoff"`
+			DrainTimeout   time.Duration `yaml:"drain_timeout"`
 		} `yaml:"spool"`
 	} `yaml:"store"`
 }
@@ -156,7 +157,11 @@ type app struct {
 	// limiter holds the per-host and global request limits that the
 	// static and the browser paths of one command share.
 	limiter *crawler.Limiter
-	closers []func()
+	// spool is the local spool in front of MinIO, when the store opened
+	// one; spoolDrained says the command already waited for it.
+	spool        *spool.Store
+	spoolDrained bool
+	closers      []func()
 }
 
 func (a *app) logLevel() slog.Level {
@@ -265,13 +270,9 @@ func (a *app) spooled(mcfg miniostore.Config) (evidence.Store, error) {
 		return nil, err
 	}
 	sc := c.Store.Spool
-	dir := sc.Dir
-	if dir == "" {
-		d, err := a.dataDir()
-		if err != nil {
-			return nil, err
-		}
-		dir = filepath.Join(d, "spool")
+	dir, err := a.spoolDir()
+	if err != nil {
+		return nil, err
 	}
 	minB, maxB, attempt := sc.MinBackoff, sc.MaxBackoff, sc.AttemptTimeout
 	if minB <= 0 {
@@ -287,12 +288,17 @@ func (a *app) spooled(mcfg miniostore.Config) (evidence.Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	a.spool = sp
 	runCtx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = sp.Run(runCtx) }()
 	a.closers = append(a.closers, func() {
 		stop()
 		<-done
+		if a.spoolDrained { // waited for and reported already
+			_ = sp.Close()
+			return
+		}
 		fctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := sp.Flush(fctx); err != nil {

@@ -30,6 +30,7 @@ const (
 	exitFailed  = 1 // the command ran and found a problem (e.g. a bundle failed verification)
 	exitUsage   = 2 // the command line was wrong
 	exitRuntime = 3 // an error stopped the command
+	exitSpooled = 4 // evidence is still only in the local spool, not in MinIO
 )
 
 // usageError marks an error in the command line.

@@ -232,7 +232,7 @@ func (s *sweeper) run(ctx context.Context, id string) error {
 	if err != nil && ctx.Err() != nil {
 		return &errExit{code: exitRuntime, err: fmt.Errorf("sweep %s stopped; resume it with: shopwatch sweep --resume %s", id, id)}
 	}
-	return err
+	return a.drainAfterSweep(ctx, err)
 }
 
 // result is the command's outcome after its runs: exit 3 naming how many

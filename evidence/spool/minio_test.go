@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -124,6 +125,23 @@ func (m *minioServer) kill() {
 		<-m.done
 	}
 	m.cmd = nil
+}
+
+// pause stops the server process with SIGSTOP: it keeps its sockets, the
+// kernel accepts connections for it, and nothing answers, as a hung
+// server looks to a client. resume continues it with SIGCONT.
+func (m *minioServer) pause(t *testing.T) {
+	t.Helper()
+	if err := m.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatalf("SIGSTOP MinIO: %v", err)
+	}
+}
+
+func (m *minioServer) resume(t *testing.T) {
+	t.Helper()
+	if err := m.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatalf("SIGCONT MinIO: %v", err)
+	}
 }
 
 var bucketSeq atomic.Int64
@@ -308,5 +326,106 @@ func TestMinIODownAtStart(t *testing.T) {
 	}
 	if state, _, _, _, err := client.GetObjectLockConfig(ctx, cfg.Bucket); err != nil || state != "Enabled" {
 		t.Fatalf("object lock of the bucket = %q, %v; want Enabled", state, err)
+	}
+}
+
+// TestHungMinIO stops the MinIO server process with SIGSTOP while four
+// writers store objects through the spool, and continues it with SIGCONT
+// afterwards. The stall costs each writer at most the one Put it had in
+// flight (one attempt timeout, once); every later Put spools at once.
+// After SIGCONT the uploader finds the server again and every object
+// reaches the bucket, intact and under retention, and the spool empties.
+func TestHungMinIO(t *testing.T) {
+	srv := startMinIOServer(t)
+	ctx := context.Background()
+	cfg := srv.lockedConfig()
+	backend, err := miniostore.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	const timeout = 3 * time.Second
+	s := newSpool(t, backend, &logs, WithBackoff(50*time.Millisecond, 500*time.Millisecond), WithAttemptTimeout(timeout))
+	runCtx, stopRun := context.WithCancel(ctx)
+	runDone := make(chan error, 1)
+	go func() { runDone <- s.Run(runCtx) }()
+	defer func() {
+		stopRun()
+		if err := <-runDone; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	}()
+
+	objs := objects(t, "evidence", 45)
+	before, during := objs[:5], objs[5:]
+	for _, o := range before {
+		put(t, s, o)
+	}
+	if es := pending(t, s); len(es) != 0 {
+		t.Fatalf("with MinIO up %d objects were spooled", len(es))
+	}
+
+	srv.pause(t)
+	paused := true
+	defer func() {
+		if paused {
+			srv.resume(t)
+		}
+	}()
+	const writers = 4
+	start := time.Now()
+	took := timedPuts(t, s, during, writers)
+	elapsed := time.Since(start)
+	checkStallCost(t, took, writers, timeout)
+	t.Logf("%d puts with MinIO stopped took %v (%d × the attempt timeout would be %v)", len(during), elapsed, len(during)/writers, time.Duration(len(during)/writers)*timeout)
+	if limit := 2*timeout + 5*time.Second; elapsed > limit {
+		t.Errorf("puts with MinIO stopped took %v, want under %v", elapsed, limit)
+	}
+	if es := pending(t, s); len(es) != len(during) {
+		t.Fatalf("%d objects spooled, want %d", len(es), len(during))
+	}
+	holds(t, s, during) // readable from the spool while MinIO hangs
+	st, err := Inspect(s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Objects != len(during) || !st.BackendDown || !strings.Contains(st.LastError, "backend stalled") {
+		t.Errorf("Inspect while MinIO hangs: %d objects, down %v, last error %q; want %d, down, stalled", st.Objects, st.BackendDown, st.LastError, len(during))
+	}
+
+	srv.resume(t)
+	paused = false
+	resumed := time.Now()
+	waitEmpty(t, s, 60*time.Second)
+	t.Logf("spool empty %v after SIGCONT", time.Since(resumed))
+
+	// In the bucket itself, through a fresh client: every object once,
+	// with its bytes and its retention.
+	fresh, err := miniostore.New(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holds(t, fresh, objs)
+	var n int
+	if err := fresh.List(ctx, "", func(evidence.Info) error { n++; return nil }); err != nil || n != len(objs) {
+		t.Fatalf("bucket lists %d objects (%v), want %d", n, err, len(objs))
+	}
+	raw, err := minio.New(srv.addr, &minio.Options{Creds: credentials.NewStaticV4(srv.access, srv.secret, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range during {
+		mode, until, err := raw.GetObjectRetention(ctx, cfg.Bucket, o.key, "")
+		if err != nil || mode == nil || *mode != minio.Compliance || until == nil || until.Before(time.Now().Add(23*time.Hour)) {
+			t.Fatalf("retention of uploaded %s = %v, %v, %v; want COMPLIANCE for a day", o.key, mode, until, err)
+		}
+	}
+	for _, want := range []string{"backend stalled", "backend available again"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("spool log:\n%s", logs.String())
 	}
 }

@@ -17,13 +17,22 @@
 // key, the folder entry is synced, and Put returns nil. After such a
 // failure Put stops trying the backend for a back-off period and spools
 // straight away, so an outage costs the sweep one failed request, not one
-// per object. When the caller's ctx ends during the attempt, Put returns
-// the error and spools nothing.
+// per object. A backend that hangs is noticed the same way, once: the
+// first request that gets no answer within the attempt timeout marks the
+// backend unavailable, every other request then in flight is cut short
+// and its object spooled, and later Puts spool at once without waiting on
+// the backend until it answers again. While Run is running it alone tries
+// the backend again (uploading the oldest entry, or asking for a key when
+// nothing can be uploaded) and Put never waits on an unavailable backend;
+// without Run one Put at a time tries it after each back-off. When the
+// caller's ctx ends during the attempt, Put returns the error and spools
+// nothing.
 //
 // # Upload
 //
-// Run (in the background) or Flush (once) upload the spooled objects,
-// oldest first. Each spool file is read back and its size and SHA-256
+// Run (in the background), Flush (once) or Drain (until the spool is
+// empty or a deadline) upload the spooled objects, oldest first, each
+// request bounded by the attempt timeout. Each spool file is read back and its size and SHA-256
 // checked before the upload; a file that no longer matches the digest
 // recorded when it was spooled is never uploaded: it is kept, logged and
 // reported by Pending and Flush with ErrDamaged. An entry is deleted only
@@ -44,8 +53,10 @@
 // # On disk
 //
 // The folder holds lock (an exclusive flock held by the one Store using the
-// folder), tmp/ (staging files; whatever a crash leaves there was never
-// acknowledged and is removed by New) and entries/, one file per spooled
+// folder), state.json (the backend's last known state and error, for
+// Inspect from another process; advisory, rewritten on every change), tmp/
+// (staging files; whatever a crash leaves there was never acknowledged
+// and is removed by New) and entries/, one file per spooled
 // object named by the lowercase hex SHA-256 of its key plus ".spool". Each
 // entry file is one line of JSON, then the object's bytes:
 //
@@ -101,12 +112,19 @@ var (
 	ErrConflict = errors.New("backend holds other bytes under the key")
 	// ErrClosed: the Store was closed.
 	ErrClosed = errors.New("spool closed")
+	// ErrStalled: the backend gave no answer within the attempt timeout.
+	ErrStalled = errors.New("backend stalled")
+	// errReleased cuts short a backend request in flight when another
+	// request has found the backend unavailable.
+	errReleased = errors.New("backend found unavailable by another request")
 )
 
 const (
-	format    = "shopwatch-spool/1"
-	entryExt  = ".spool"
-	maxHeader = 16 << 10 // a key is at most 1024 bytes, escaped at most 6 bytes each
+	format      = "shopwatch-spool/1"
+	stateFormat = "shopwatch-spool-state/1"
+	stateFile   = "state.json"
+	entryExt    = ".spool"
+	maxHeader   = 16 << 10 // a key is at most 1024 bytes, escaped at most 6 bytes each
 
 	dirMode  = 0o750
 	fileMode = 0o444
@@ -151,7 +169,8 @@ type Store struct {
 	o       options
 	lock    *os.File
 	wake    chan struct{}
-	upload  sync.Mutex // one upload pass at a time
+	upload  chan struct{} // holds a token while an upload pass runs: one at a time
+	stateMu sync.Mutex    // one write of state.json at a time
 
 	mu        sync.Mutex
 	closed    bool
@@ -160,6 +179,17 @@ type Store struct {
 	lastErr   map[string]error  // last failed upload of an entry
 	failures  int               // consecutive failed backend requests
 	downUntil time.Time         // back-off: no backend attempts before this
+	downSince time.Time         // first failure of the current outage
+	backErr   error             // last failed backend request
+	backErrAt time.Time
+	staleDown bool // state.json says down, from an earlier Store
+	runners   int  // Run calls in progress
+	probing   bool // a Put is trying an unavailable backend
+	// up ends (with errReleased) when the backend is found unavailable,
+	// cutting short the requests then in flight; a new one starts when
+	// it answers again.
+	up     context.Context
+	markUp context.CancelCauseFunc
 }
 
 var _ evidence.Store = (*Store)(nil)
@@ -214,10 +244,12 @@ func New(dir string, backend evidence.Store, opts ...Option) (*Store, error) {
 		backend: backend,
 		o:       o,
 		wake:    make(chan struct{}, 1),
+		upload:  make(chan struct{}, 1),
 		headers: map[string]header{},
 		stuck:   map[string]error{},
 		lastErr: map[string]error{},
 	}
+	s.up, s.markUp = context.WithCancelCause(context.Background())
 	for _, d := range []string{s.entries, s.tmp} {
 		if err := os.MkdirAll(d, dirMode); err != nil {
 			return nil, fmt.Errorf("spool: open %s: %w", dir, err)
@@ -230,6 +262,7 @@ func New(dir string, backend evidence.Store, opts ...Option) (*Store, error) {
 		s.lock.Close()
 		return nil, fmt.Errorf("spool: open %s: %w", dir, err)
 	}
+	s.loadState()
 	pending, err := s.scan()
 	if err != nil {
 		s.lock.Close()
@@ -271,8 +304,8 @@ func (s *Store) Close() error {
 	s.closed = true
 	s.mu.Unlock()
 	s.poke() // a waiting Run returns
-	s.upload.Lock()
-	defer s.upload.Unlock()
+	s.upload <- struct{}{}
+	defer func() { <-s.upload }()
 	if err := s.lock.Close(); err != nil {
 		return fmt.Errorf("spool: close %s: %w", s.dir, err)
 	}
@@ -334,18 +367,27 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, size int64, sh
 	}
 	defer st.discard()
 
-	if s.backoffLeft() == 0 {
-		err := s.tryBackend(ctx, st)
-		if err == nil {
+	if try := s.admit(); try != spoolOnly {
+		err := s.attempt(ctx, func(ctx context.Context) error {
+			return s.backend.Put(ctx, st.h.Key, st.body(), st.h.Size, st.h.SHA256)
+		})
+		if try == probe {
+			s.endProbe()
+		}
+		switch {
+		case err == nil:
+			s.backendOK()
 			return nil
-		}
-		if final(err) {
+		case final(err):
+			s.backendOK()
 			return fmt.Errorf("spool: %w", err)
-		}
-		if ctx.Err() != nil {
+		case ctx.Err() != nil:
 			return fmt.Errorf("spool: put %q: %w", key, err)
+		case errors.Is(err, errReleased):
+			s.o.log.Debug("spool: put cut short: backend unavailable", "key", key)
+		default:
+			s.backendFailed("put", err)
 		}
-		s.backendFailed("put", err)
 	}
 	if err := st.commit(s.entries, name); err != nil {
 		if errors.Is(err, fs.ErrExist) {
@@ -443,18 +485,59 @@ func (st *staged) discard() {
 	os.Remove(st.f.Name())
 }
 
-// tryBackend offers the staged object to the backend, within the attempt
-// timeout.
-func (s *Store) tryBackend(ctx context.Context, st *staged) error {
-	actx := ctx
-	if s.o.attempt > 0 {
-		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(ctx, s.o.attempt)
-		defer cancel()
+// How Put uses the backend, decided by admit.
+const (
+	direct    = iota // the backend is available
+	probe            // unavailable, back-off over, no Run: this Put tries it
+	spoolOnly        // unavailable: spool without trying
+)
+
+// admit decides whether a Put tries the backend.
+func (s *Store) admit() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.failures == 0:
+		return direct
+	case s.runners > 0 || s.probing || time.Now().Before(s.downUntil):
+		return spoolOnly
+	default:
+		s.probing = true
+		return probe
 	}
-	err := s.backend.Put(actx, st.h.Key, st.body(), st.h.Size, st.h.SHA256)
-	if err == nil || final(err) {
-		s.backendOK()
+}
+
+func (s *Store) endProbe() {
+	s.mu.Lock()
+	s.probing = false
+	s.mu.Unlock()
+}
+
+// attempt runs one backend request, fn, within the attempt timeout. The
+// request is cut short (its error wraps errReleased) when another request
+// finds the backend unavailable meanwhile, and its error wraps ErrStalled
+// when the timeout ended it. The caller records the outcome with
+// backendOK or backendFailed.
+func (s *Store) attempt(ctx context.Context, fn func(context.Context) error) error {
+	s.mu.Lock()
+	up := s.up
+	s.mu.Unlock()
+	actx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if up.Err() == nil {
+		stop := context.AfterFunc(up, func() { cancel(errReleased) })
+		defer stop()
+	}
+	if s.o.attempt > 0 {
+		var stop context.CancelFunc
+		actx, stop = context.WithTimeoutCause(actx, s.o.attempt, fmt.Errorf("%w: no answer within %v", ErrStalled, s.o.attempt))
+		defer stop()
+	}
+	err := fn(actx)
+	if err != nil && ctx.Err() == nil && actx.Err() != nil {
+		if cause := context.Cause(actx); cause != nil && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w: %w", cause, err)
+		}
 	}
 	return err
 }
@@ -482,8 +565,15 @@ func (s *Store) backendFailed(op string, err error) {
 	}
 	d = min(d, s.o.maxBackoff)
 	d = time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-	s.downUntil = time.Now().Add(d)
+	now := time.Now()
+	s.downUntil = now.Add(d)
+	s.backErr, s.backErrAt = err, now
+	if n == 1 {
+		s.downSince = now
+		s.markUp(errReleased) // requests in flight spool now
+	}
 	s.mu.Unlock()
+	s.saveState()
 	if n == 1 {
 		s.o.log.Warn("spool: backend unavailable; spooling objects locally", "dir", s.dir, "op", op, "err", err)
 	} else {
@@ -494,9 +584,16 @@ func (s *Store) backendFailed(op string, err error) {
 // backendOK records that the backend answered.
 func (s *Store) backendOK() {
 	s.mu.Lock()
-	was := s.failures
-	s.failures, s.downUntil = 0, time.Time{}
+	was, stale := s.failures, s.staleDown
+	s.staleDown = false
+	if was > 0 {
+		s.failures, s.downUntil, s.downSince = 0, time.Time{}, time.Time{}
+		s.up, s.markUp = context.WithCancelCause(context.Background())
+	}
 	s.mu.Unlock()
+	if was > 0 || stale {
+		s.saveState()
+	}
 	if was > 0 {
 		s.o.log.Info("spool: backend available again", "dir", s.dir, "after_failures", was)
 		s.poke() // Run may be waiting with entries left

@@ -17,11 +17,21 @@ import (
 // Run uploads spooled objects until ctx ends, then returns nil (or
 // ErrClosed once the Store is closed). It starts with whatever is spooled,
 // then wakes whenever Put spools an object or the backend answers again;
-// after a failed upload it waits out the back-off before retrying. Entries
+// after a failed upload it waits out the back-off before retrying. While
+// it runs, it alone tries an unavailable backend again, so Put never waits
+// on one. Entries
 // stuck with ErrDamaged or ErrConflict are reported once and skipped.
 // Running it in several goroutines is safe but gains nothing: one upload
 // pass runs at a time.
 func (s *Store) Run(ctx context.Context) error {
+	s.mu.Lock()
+	s.runners++
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.runners--
+		s.mu.Unlock()
+	}()
 	for {
 		if s.isClosed() {
 			return ErrClosed
@@ -58,11 +68,59 @@ func (s *Store) Flush(ctx context.Context) error {
 	return err
 }
 
+// Drain uploads the spooled objects until the spool is empty or ctx ends.
+// Between failed passes it waits with its own back-off (from the minimum
+// of WithBackoff, doubling), not the one an outage has built up, so a
+// backend that came back is found soon. It returns nil when nothing is
+// left; otherwise an error saying why entries remain, as Flush does,
+// joined with ctx's error when ctx ended first. It returns at once when
+// only entries stuck with ErrDamaged or ErrConflict remain: no wait uploads
+// those. Safe to call while Run runs (their passes take turns).
+func (s *Store) Drain(ctx context.Context) error {
+	wait := s.o.minBackoff
+	var last error // of the last pass that ctx did not cut short
+	for {
+		_, err := s.pass(ctx)
+		if errors.Is(err, ErrClosed) {
+			return err
+		}
+		if ctx.Err() == nil || last == nil {
+			last = err
+		}
+		es, serr := s.scan()
+		if serr != nil {
+			return errors.Join(err, fmt.Errorf("spool: drain: %w", serr))
+		}
+		movable := 0
+		for _, e := range es {
+			if !errors.Is(e.Err, ErrDamaged) && !errors.Is(e.Err, ErrConflict) {
+				movable++
+			}
+		}
+		switch {
+		case len(es) == 0:
+			return nil
+		case movable == 0:
+			return err
+		case ctx.Err() != nil:
+			return errors.Join(last, fmt.Errorf("spool: drain: %d entries left: %w", len(es), ctx.Err()))
+		case err == nil:
+			continue // spooled while the pass ran
+		}
+		sleep(ctx, wait)
+		wait = min(2*wait, s.o.maxBackoff)
+	}
+}
+
 // pass uploads the spooled entries in order until the backend fails.
 // retry reports that it stopped on a backend failure with entries left.
 func (s *Store) pass(ctx context.Context) (retry bool, err error) {
-	s.upload.Lock()
-	defer s.upload.Unlock()
+	select {
+	case s.upload <- struct{}{}:
+	case <-ctx.Done():
+		return false, fmt.Errorf("spool: upload: %w", ctx.Err())
+	}
+	defer func() { <-s.upload }()
 	if s.isClosed() {
 		return false, ErrClosed
 	}
@@ -72,7 +130,7 @@ func (s *Store) pass(ctx context.Context) (retry bool, err error) {
 		s.o.log.Error("spool: cannot read the spool folder", "dir", s.dir, "err", err)
 		return false, err
 	}
-	uploaded := 0
+	uploaded, tried := 0, 0
 	defer func() {
 		if uploaded > 0 {
 			s.o.log.Info("spool: uploaded spooled objects", "count", uploaded, "left", len(entries)-uploaded)
@@ -88,6 +146,7 @@ func (s *Store) pass(ctx context.Context) (retry bool, err error) {
 			errs = append(errs, err)
 			continue
 		}
+		tried++
 		err := s.uploadOne(ctx, name)
 		switch {
 		case err == nil:
@@ -101,13 +160,49 @@ func (s *Store) pass(ctx context.Context) (retry bool, err error) {
 			if ctx.Err() != nil {
 				return false, errors.Join(append(errs, err)...)
 			}
-			s.backendFailed("upload", err)
+			if !errors.Is(err, errReleased) {
+				s.backendFailed("upload", err)
+			}
 			left := len(entries) - i
 			errs = append(errs, fmt.Errorf("spool: upload stopped with %d entries left: %w", left, err))
 			return true, errors.Join(errs...)
 		}
 	}
+	if tried == 0 && s.isDown() {
+		// Nothing to upload with, and Put does not try an unavailable
+		// backend while Run runs: ask it for a key instead.
+		if err := s.probe(ctx); err != nil {
+			return ctx.Err() == nil, errors.Join(append(errs, err)...)
+		}
+	}
 	return false, errors.Join(errs...)
+}
+
+// probeKey is the key probe asks the backend for; it need not exist.
+const probeKey = "spool-probe/backend-available"
+
+// probe asks the backend for one key's metadata: any answer, found or not,
+// means it is available again.
+func (s *Store) probe(ctx context.Context) error {
+	err := s.attempt(ctx, func(ctx context.Context) error {
+		_, err := s.backend.Stat(ctx, probeKey)
+		return err
+	})
+	if err == nil || errors.Is(err, evidence.ErrNotFound) {
+		s.backendOK()
+		return nil
+	}
+	if ctx.Err() == nil && !errors.Is(err, errReleased) {
+		s.backendFailed("probe", err)
+	}
+	return fmt.Errorf("spool: backend still unavailable: %w", err)
+}
+
+// isDown reports whether the last backend request failed.
+func (s *Store) isDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failures > 0
 }
 
 // uploadOne checks one entry file against its header, uploads it and
@@ -124,7 +219,9 @@ func (s *Store) uploadOne(ctx context.Context, name string) error {
 	if err := verify(f, h); err != nil {
 		return fmt.Errorf("spool: upload %q from %s: %w", h.Key, path, err)
 	}
-	err = s.backend.Put(ctx, h.Key, io.NewSectionReader(f, h.off, h.Size), h.Size, h.SHA256)
+	err = s.attempt(ctx, func(ctx context.Context) error {
+		return s.backend.Put(ctx, h.Key, io.NewSectionReader(f, h.off, h.Size), h.Size, h.SHA256)
+	})
 	switch {
 	case err == nil:
 		s.backendOK()
@@ -132,7 +229,7 @@ func (s *Store) uploadOne(ctx context.Context, name string) error {
 		// Uploaded before (a crash came between upload and delete), or
 		// the key was taken while the backend was out of reach.
 		s.backendOK()
-		if err := s.confirm(ctx, h); err != nil {
+		if err := s.attempt(ctx, func(ctx context.Context) error { return s.confirm(ctx, h) }); err != nil {
 			return fmt.Errorf("spool: upload %q from %s: %w", h.Key, path, err)
 		}
 		s.o.log.Info("spool: backend already holds the same object", "key", h.Key)
