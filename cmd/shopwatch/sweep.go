@@ -84,7 +84,7 @@ func runSweep(ctx context.Context, a *app, args []string) error {
 		if err := sw.resume(ctx, *resume, "resuming"); err != nil {
 			return err
 		}
-		return sw.result()
+		return sw.result(ctx)
 	}
 	interrupted, err := interruptedSweeps(ctx, d)
 	if err != nil {
@@ -101,7 +101,7 @@ func runSweep(ctx context.Context, a *app, args []string) error {
 			}
 		}
 		fmt.Fprintln(a.stderr, "interrupted sweeps resumed; run `shopwatch sweep` again to start a new sweep")
-		return sw.result()
+		return sw.result(ctx)
 	}
 	for _, s := range interrupted {
 		fmt.Fprintf(a.stderr, "note: sweep %s was interrupted (%d pages left); resume it with `shopwatch sweep --resume %s`\n", s.ID, s.left, s.ID)
@@ -133,12 +133,12 @@ func runSweep(ctx context.Context, a *app, args []string) error {
 		if sw.runs == 0 {
 			fmt.Fprintln(a.stdout, "no target is due (use --all to visit every target now)")
 		}
-		return sw.result()
+		return sw.result(ctx)
 	}
 	if err := sw.run(ctx, sweepID); err != nil {
 		return err
 	}
-	return sw.result()
+	return sw.result(ctx)
 }
 
 // sweeper runs sweeps for one command and adds up how they went.
@@ -230,19 +230,25 @@ func (s *sweeper) run(ctx context.Context, id string) error {
 		}
 	}
 	if err != nil && ctx.Err() != nil {
-		return &errExit{code: exitRuntime, err: fmt.Errorf("sweep %s stopped; resume it with: shopwatch sweep --resume %s", id, id)}
+		err = &errExit{code: exitRuntime, err: fmt.Errorf("sweep %s stopped; resume it with: shopwatch sweep --resume %s", id, id)}
 	}
-	return a.drainAfterSweep(ctx, err)
+	if err != nil {
+		// The sweep ends here: say what is left in the spool beside it.
+		return s.a.drainAfterSweep(ctx, err)
+	}
+	return nil
 }
 
 // result is the command's outcome after its runs: exit 3 naming how many
-// pages and targets failed when any did.
-func (s *sweeper) result() error {
-	if s.failedPages == 0 {
-		return nil
+// pages and targets failed when any did; else, once the spool has had its
+// time to drain, exit 4 when evidence is still only on local disk.
+func (s *sweeper) result(ctx context.Context) error {
+	var err error
+	if s.failedPages > 0 {
+		err = &errExit{code: exitRuntime, err: fmt.Errorf("%d pages of %d targets failed (listed above); `shopwatch sweep --resume %s` retries the captures that failed",
+			s.failedPages, len(s.failedTargets), s.failedSweeps[len(s.failedSweeps)-1])}
 	}
-	return &errExit{code: exitRuntime, err: fmt.Errorf("%d pages of %d targets failed (listed above); `shopwatch sweep --resume %s` retries the captures that failed",
-		s.failedPages, len(s.failedTargets), s.failedSweeps[len(s.failedSweeps)-1])}
+	return s.a.drainAfterSweep(ctx, err)
 }
 
 // interrupted is a sweep with work left.
