@@ -147,6 +147,7 @@ type app struct {
 	allowLoopback  bool // the demo's own marketplace is on loopback
 
 	notaryOnce *evidence.Notary
+	started    bool // the configuration was loaded and checked
 
 	cfg *Config
 	db  *db.DB

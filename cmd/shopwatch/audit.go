@@ -16,6 +16,8 @@ import (
 
 func init() {
 	register(command{name: "audit", summary: "list and verify the hash-chained audit log (chain of custody)", run: runAudit})
+	verbSummaries["audit list"] = "list audit log entries"
+	verbSummaries["audit verify"] = "check the audit log's hash chain; exit 1 when broken"
 }
 
 func runAudit(ctx context.Context, a *app, args []string) error {
@@ -92,11 +94,16 @@ func (a *app) custodyIfData(ctx context.Context, action, detail string) error {
 
 // evidenceLedger handles "evidence ledger verify".
 func evidenceLedger(ctx context.Context, a *app, args []string) error {
-	if len(args) == 0 || args[0] != "verify" {
-		return usagef("evidence ledger needs the verb verify")
-	}
+	return subcommands(ctx, a, "evidence ledger", args, map[string]func(context.Context, *app, []string) error{
+		"verify": ledgerVerify,
+	})
+}
+
+// ledgerVerify checks the whole ledger: every record, every checkpoint's
+// signature and timestamp.
+func ledgerVerify(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("evidence ledger verify", "evidence ledger verify")
-	if _, err := parse(fs, args[1:]); err != nil {
+	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	dir, err := a.dataDir()

@@ -19,6 +19,11 @@ import (
 
 func init() {
 	register(command{name: "evidence", summary: "list, export and verify evidence bundles", run: runEvidence})
+	verbSummaries["evidence list"] = "list evidence records"
+	verbSummaries["evidence export"] = "write one evidence record as a bundle (zip or WACZ)"
+	verbSummaries["evidence verify"] = "verify a bundle offline; exit 1 naming every broken item"
+	verbSummaries["evidence ledger"] = "verify the append-only ledger (evidence ledger verify)"
+	verbSummaries["evidence ledger verify"] = "verify every ledger record and checkpoint"
 }
 
 func runEvidence(ctx context.Context, a *app, args []string) error {
@@ -45,12 +50,9 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("evidence export", "evidence export ID [-o FILE.zip|FILE.wacz] [--no-pdf]")
 	out := fs.String("o", "", "bundle file to write (default ID.zip; .wacz works as well)")
 	noPDF := fs.Bool("no-pdf", false, "leave report.pdf out instead of printing it with Chromium")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("evidence export needs one evidence id")
 	}
 	d, err := a.openDB()
 	if err != nil {
@@ -167,12 +169,9 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 	tsaRoot := fs.String("tsa-root", "", "PEM file of the TSA root(s) to trust instead of the bundled tsa-root.pem")
 	trusted := fs.String("trusted-key", "", "comma-separated signer key ids (ed25519:…) to require")
 	unsealed := fs.Bool("allow-unsealed", false, "accept a bundle without timestamp and ledger proof")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("evidence verify needs one bundle file")
 	}
 	var opts []evidence.VerifyOption
 	if *tsaRoot != "" {

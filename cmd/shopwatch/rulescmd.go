@@ -18,6 +18,10 @@ import (
 
 func init() {
 	register(command{name: "rules", summary: "check a file against the rules, list, lint and test rule files", run: runRules})
+	verbSummaries["rules check"] = "check a text or HTML file (or standard input) against the rules"
+	verbSummaries["rules list"] = "list the rules with their legal basis"
+	verbSummaries["rules lint"] = "check rule files without running their examples"
+	verbSummaries["rules test"] = "run every rule's own examples"
 }
 
 func runRules(ctx context.Context, a *app, args []string) error {
@@ -37,12 +41,9 @@ func rulesCheck(ctx context.Context, a *app, args []string) error {
 	category := fs.String("category", "", "product category (food, cosmetics …); detected from the page when not given")
 	enable := fs.String("enable", "", "comma-separated ids of rules that are off by default to switch on (e.g. licence.psb-missing)")
 	asJSON := fs.Bool("json", false, "print findings as JSON")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 0, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) > 1 {
-		return usagef("rules check takes at most one file")
 	}
 	name := "-"
 	if len(pos) == 1 {
@@ -167,7 +168,7 @@ func (a *app) loadRulesFor(args []string, opt rules.Options) (*rules.RuleSet, st
 // file:line:column and exits 1 when there is one.
 func rulesLint(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("rules lint", "rules lint [DIR | FILE…]")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 0, -1)
 	if err != nil {
 		return err
 	}
@@ -192,7 +193,7 @@ func rulesLint(ctx context.Context, a *app, args []string) error {
 func rulesTest(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("rules test", "rules test [DIR | FILE…] [--all]")
 	verbose := fs.Bool("all", false, "print every example, not only failures")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 0, -1)
 	if err != nil {
 		return err
 	}

@@ -25,12 +25,9 @@ func runScan(ctx context.Context, a *app, args []string) error {
 	category := fs.String("category", "", "product category (food, cosmetics …)")
 	asJSON := fs.Bool("json", false, "print findings as JSON")
 	withPage := fs.Bool("page", false, "also print the page (status, final URL, exchanges …); with --json, as {\"page\", \"findings\"}")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("scan needs exactly one URL")
 	}
 	if *watch < 0 {
 		return usagef("--watch needs a positive duration")

@@ -17,6 +17,9 @@ import (
 
 func init() {
 	register(command{name: "target", summary: "add, import and list targets (storefronts, products, livestream rooms)", run: runTarget})
+	verbSummaries["target add"] = "add one target by URL"
+	verbSummaries["target import"] = "add targets from a CSV file"
+	verbSummaries["target list"] = "list targets with schedule, last sweep and failures"
 }
 
 func runTarget(ctx context.Context, a *app, args []string) error {
@@ -39,12 +42,9 @@ func targetAdd(ctx context.Context, a *app, args []string) error {
 	depth := fs.Int("depth", -1, "link levels to follow on the same host (default 1 for storefronts, else 0)")
 	browser := fs.Bool("browser", false, "render with the browser")
 	mobile := fs.Bool("mobile", false, "render as a phone (H5 page); implies --browser")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("target add needs exactly one URL")
 	}
 	k, err := shopwatch.ParseKind(*kind)
 	if err != nil {
@@ -91,12 +91,9 @@ func splitTags(s string) []string {
 // mobile (true renders as a phone and implies browser).
 func targetImport(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("target import", "target import FILE.csv|-")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("target import needs one CSV file (or - for standard input)")
 	}
 	var r io.Reader = stdin
 	if pos[0] != "-" {
