@@ -1,6 +1,9 @@
 package main
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,5 +113,65 @@ func TestHelpAndNoCommand(t *testing.T) {
 				t.Errorf("%v: usage lists %s, which means nothing there:\n%s", tc.args, n, o)
 			}
 		}
+	}
+}
+
+// pageServer serves fixed pages on loopback for the test's lifetime.
+func pageServer(t *testing.T, pages map[string]func(w http.ResponseWriter)) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	for path, h := range pages {
+		mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) { h(w) })
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func htmlPage(status int, body string) func(w http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(status)
+		io.WriteString(w, body)
+	}
+}
+
+// A page that could not be checked is an error (exit 3 naming why), never
+// "0 findings"; --fail-on-findings makes findings exit 1.
+func TestScanExitCodes(t *testing.T) {
+	food := `<html><head><title>牛肉干 食品</title></head><body><p>全网最佳口碑，坚持食用可治疗糖尿病。</p></body></html>`
+	base := pageServer(t, map[string]func(http.ResponseWriter){
+		"/ok":  htmlPage(200, food),
+		"/404": htmlPage(404, food),
+		"/500": htmlPage(500, "<html><body>oops</body></html>"),
+		"/pdf": func(w http.ResponseWriter) {
+			w.Header().Set("Content-Type", "application/pdf")
+			io.WriteString(w, "%PDF-1.4 not a page")
+		},
+		"/big": htmlPage(200, "<html><body>"+strings.Repeat("最佳", 4000)+"</body></html>"),
+	})
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfg, []byte("crawler:\n  max_body_size: 4096\n"), 0o644)
+	for path, want := range map[string]string{"/404": "404", "/500": "500", "/pdf": "not html", "/big": "body too large"} {
+		o, e, code := sw(t, "--config", cfg, "--allow-private", "scan", base+path)
+		if code != exitRuntime || !strings.Contains(e, want) || !strings.Contains(e, "not checked") || strings.Contains(o, "findings") {
+			t.Errorf("scan %s: exit %d, stdout %q, stderr %q; want exit 3 naming %q", path, code, o, e, want)
+		}
+	}
+	if o := mustSW(t, "--allow-private", "scan", base+"/ok"); !strings.Contains(o, "ad.absolute-term") {
+		t.Errorf("scan of a good page: %s", o)
+	}
+	if _, _, code := sw(t, "--allow-private", "scan", base+"/ok", "--fail-on-findings"); code != exitFailed {
+		t.Errorf("scan --fail-on-findings of a page with findings: exit %d, want 1", code)
+	}
+	page := filepath.Join(t.TempDir(), "p.html")
+	os.WriteFile(page, []byte(food), 0o644)
+	if _, _, code := sw(t, "rules", "check", page, "--fail-on-findings"); code != exitFailed {
+		t.Errorf("rules check --fail-on-findings: exit %d, want 1", code)
+	}
+	clean := filepath.Join(t.TempDir(), "clean.txt")
+	os.WriteFile(clean, []byte("普通的商品介绍"), 0o644)
+	if _, _, code := sw(t, "rules", "check", clean, "--fail-on-findings"); code != exitOK {
+		t.Errorf("rules check --fail-on-findings without findings: exit %d, want 0", code)
 	}
 }

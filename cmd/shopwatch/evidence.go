@@ -191,6 +191,9 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 	if *unsealed {
 		opts = append(opts, evidence.AllowUnsealed())
 	}
+	if _, err := os.Stat(pos[0]); err != nil {
+		return fmt.Errorf("evidence verify: %w", err)
+	}
 	rep, err := evidence.VerifyBundle(pos[0], opts...)
 	if err != nil {
 		return &errExit{code: exitFailed, err: err}

@@ -144,7 +144,11 @@ Global flags (also accepted after the command):
   -v               verbose logs
   --allow-private  allow targets on loopback and private networks (the URL guard refuses them by default)
 
-Run "shopwatch COMMAND -h" for a command's flags.`)
+Exit codes: 0 success; 1 checked and found problems (a bundle, the ledger or the
+audit log does not verify, or findings with --fail-on-findings); 2 the command
+line or the configuration is wrong; 3 an error stopped the command.
+
+Run "shopwatch COMMAND -h" for a command's flags and "shopwatch GROUP -h" for a group's verbs.`)
 }
 
 // verbSummaries holds the one-line summary of each second-level verb, by

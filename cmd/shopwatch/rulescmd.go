@@ -36,11 +36,12 @@ func runRules(ctx context.Context, a *app, args []string) error {
 // rulesCheck runs the rule set on a text or HTML file (or standard input).
 // Without --category the category is detected from the page.
 func rulesCheck(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("rules check", "rules check [FILE|-] [--kind storefront|product|livestream] [--category C] [--enable ID,…] [--json]")
+	fs := a.newFlags("rules check", "rules check [FILE|-] [--kind storefront|product|livestream] [--category C] [--enable ID,…] [--json] [--fail-on-findings]")
 	kind := fs.String("kind", "product", "page kind: storefront, product or livestream")
 	category := fs.String("category", "", "product category (food, cosmetics …); detected from the page when not given")
 	enable := fs.String("enable", "", "comma-separated ids of rules that are off by default to switch on (e.g. licence.psb-missing)")
 	asJSON := fs.Bool("json", false, "print findings as JSON")
+	failOn := fs.Bool("fail-on-findings", false, "exit 1 when there are findings")
 	pos, err := parseArgs(fs, args, 0, 1)
 	if err != nil {
 		return err
@@ -92,7 +93,11 @@ func rulesCheck(ctx context.Context, a *app, args []string) error {
 			fmt.Fprintf(a.stdout, "category: %s (detected; give --category to set it)\n", in.Category)
 		}
 	}
-	return a.printFindings(rs.Check(in), *asJSON)
+	fnd := rs.Check(in)
+	if err := a.printFindings(fnd, *asJSON); err != nil {
+		return err
+	}
+	return failOnFindings(*failOn, len(fnd))
 }
 
 func looksHTML(name string, b []byte) bool {

@@ -16,7 +16,7 @@ func init() {
 }
 
 func runScan(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("scan", "scan URL [--kind K] [--category C] [--browser] [--mobile] [--watch 30s [--until CSS]] [--json [--page]]")
+	fs := a.newFlags("scan", "scan URL [--kind K] [--category C] [--browser] [--mobile] [--watch 30s [--until CSS]] [--json [--page]] [--fail-on-findings]")
 	useBrowser := fs.Bool("browser", false, "render the page in headless Chromium (JavaScript pages)")
 	mobile := fs.Bool("mobile", false, "render the page as a phone (H5 pages); implies --browser")
 	watch := fs.Duration("watch", 0, "stay on the page this long (a livestream room), recording every text that appears and timed screenshots; implies --browser")
@@ -25,6 +25,7 @@ func runScan(ctx context.Context, a *app, args []string) error {
 	category := fs.String("category", "", "product category (food, cosmetics …)")
 	asJSON := fs.Bool("json", false, "print findings as JSON")
 	withPage := fs.Bool("page", false, "also print the page (status, final URL, exchanges …); with --json, as {\"page\", \"findings\"}")
+	failOn := fs.Bool("fail-on-findings", false, "exit 1 when the page has findings")
 	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -77,18 +78,37 @@ func runScan(ctx context.Context, a *app, args []string) error {
 		}
 		page, ferr = f.Fetch(ctx, pos[0])
 	}
-	if !page.Responded() {
-		return ferr
-	}
 	if ferr != nil {
-		fmt.Fprintf(a.stderr, "shopwatch scan: %v\n", ferr)
+		// A 404, a server error, a page that is not HTML or one cut at the
+		// size limit was not checked: that is a failure, never "0 findings".
+		if *withPage && page.Responded() && !*asJSON {
+			a.printPage(page)
+		}
+		return fmt.Errorf("%w (the page was not checked)", ferr)
 	}
 	fnd := rs.Check(rules.Input{URL: page.FinalURL, Kind: k, Category: *category, Text: page.Text, HTML: page.HTML})
 	crawler.AnnotateSeen(page, fnd)
-	if !*withPage {
-		return a.printFindings(fnd, *asJSON)
+	if err := a.printScan(page, fnd, *withPage, *asJSON); err != nil {
+		return err
 	}
-	if *asJSON {
+	return failOnFindings(*failOn, len(fnd))
+}
+
+// failOnFindings is the exit of a check asked to fail when it finds
+// something: 1, "checked and found problems".
+func failOnFindings(asked bool, n int) error {
+	if asked && n > 0 {
+		return &errExit{code: exitFailed, err: fmt.Errorf("%d findings", n)}
+	}
+	return nil
+}
+
+// printScan prints the findings of a scan, with the page when asked.
+func (a *app) printScan(page *shopwatch.Page, fnd []shopwatch.Finding, withPage, asJSON bool) error {
+	if !withPage {
+		return a.printFindings(fnd, asJSON)
+	}
+	if asJSON {
 		if fnd == nil {
 			fnd = []shopwatch.Finding{}
 		}
