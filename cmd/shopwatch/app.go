@@ -32,6 +32,7 @@ type Config struct {
 	Data      string `yaml:"data"`
 	Operator  string `yaml:"operator"`
 	Festivals string `yaml:"festivals"`
+	Timezone  string `yaml:"timezone"` // of every time shown to people; JSON keeps the offset
 	Sweep     struct {
 		Workers      int           `yaml:"workers"`
 		LeaseTTL     time.Duration `yaml:"lease_ttl"`
@@ -147,7 +148,8 @@ type app struct {
 	allowLoopback  bool // the demo's own marketplace is on loopback
 
 	notaryOnce *evidence.Notary
-	started    bool // the configuration was loaded and checked
+	started    bool           // the configuration was loaded and checked
+	loc        *time.Location // the configured time zone, once looked up
 
 	cfg *Config
 	db  *db.DB

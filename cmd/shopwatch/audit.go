@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
-	"time"
 
 	"shopwatch/db"
 	"shopwatch/evidence/ledger"
@@ -31,15 +30,16 @@ func auditList(ctx context.Context, a *app, args []string) error {
 	return listing(a, "audit list", args, nil,
 		func(d *db.DB) ([]db.AuditEntry, error) { return d.ListAudit(ctx, 0, 0) },
 		func(w io.Writer, es []db.AuditEntry) {
-			fmt.Fprintln(w, "SEQ\tTIME\tACTOR\tACTION\tDETAIL")
+			fmt.Fprintf(w, "SEQ\t%s\tACTOR\tACTION\tDETAIL\n", a.timeHeader("TIME"))
 			for _, e := range es {
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.UTC().Format(time.RFC3339), e.Actor, e.Action, e.Detail)
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", e.Seq, a.localTime(e.Time), cell(e.Actor), e.Action, cell(e.Detail))
 			}
 		})
 }
 
 func auditVerify(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("audit verify", "audit verify")
+	fs := a.newFlags("audit verify", "audit verify [--json]")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -47,14 +47,30 @@ func auditVerify(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := d.VerifyAudit(ctx); err != nil {
-		return &errExit{code: exitFailed, err: err}
-	}
+	verr := d.VerifyAudit(ctx)
 	es, err := d.ListAudit(ctx, 0, 0)
-	if err != nil {
+	if err != nil && verr == nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "audit log intact: %d entries, hash chain unbroken\n", len(es))
+	if *asJSON {
+		out := struct {
+			OK      bool   `json:"ok"`
+			Entries int    `json:"entries"`
+			Error   string `json:"error,omitempty"`
+		}{OK: verr == nil, Entries: len(es)}
+		if verr != nil {
+			out.Error = verr.Error()
+		}
+		if err := a.printJSON(out); err != nil {
+			return err
+		}
+	}
+	if verr != nil {
+		return &errExit{code: exitFailed, err: verr}
+	}
+	if !*asJSON {
+		fmt.Fprintf(a.stdout, "audit log intact: %d entries, hash chain unbroken\n", len(es))
+	}
 	return nil
 }
 
@@ -102,7 +118,8 @@ func evidenceLedger(ctx context.Context, a *app, args []string) error {
 // ledgerVerify checks the whole ledger: every record, every checkpoint's
 // signature and timestamp.
 func ledgerVerify(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("evidence ledger verify", "evidence ledger verify")
+	fs := a.newFlags("evidence ledger verify", "evidence ledger verify [--json]")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -130,6 +147,28 @@ func ledgerVerify(ctx context.Context, a *app, args []string) error {
 	rep, err := ledger.VerifyDir(ctx, filepath.Join(dir, "ledger"), sg.PublicKey(), roots)
 	if err != nil {
 		return &errExit{code: exitFailed, err: err}
+	}
+	if *asJSON {
+		out := struct {
+			LogID             string   `json:"log_id"`
+			OK                bool     `json:"ok"`
+			Records           uint64   `json:"records"`
+			Checkpoints       int      `json:"checkpoints"`
+			Root              string   `json:"root"`
+			TimestampsChecked bool     `json:"timestamps_checked"`
+			Problems          []string `json:"problems"`
+		}{LogID: rep.LogID, OK: rep.OK(), Records: rep.Leaves, Checkpoints: rep.Checkpoints,
+			Root: fmt.Sprintf("%x", rep.Root), TimestampsChecked: rep.TimestampsChecked, Problems: []string{}}
+		for _, p := range rep.Problems {
+			out.Problems = append(out.Problems, p.Error())
+		}
+		if err := a.printJSON(out); err != nil {
+			return err
+		}
+		if !rep.OK() {
+			return &errExit{code: exitFailed, err: fmt.Errorf("ledger does not verify: %d problem(s)", len(rep.Problems))}
+		}
+		return nil
 	}
 	fmt.Fprintf(a.stdout, "ledger %s: %d records, %d checkpoints, root %x, timestamps checked: %v\n",
 		rep.LogID, rep.Leaves, rep.Checkpoints, rep.Root, rep.TimestampsChecked)

@@ -1,13 +1,17 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Every command refuses arguments it does not take, with its usage line
@@ -173,5 +177,185 @@ func TestScanExitCodes(t *testing.T) {
 	os.WriteFile(clean, []byte("普通的商品介绍"), 0o644)
 	if _, _, code := sw(t, "rules", "check", clean, "--fail-on-findings"); code != exitOK {
 		t.Errorf("rules check --fail-on-findings without findings: exit %d, want 0", code)
+	}
+}
+
+// sweptData returns a data directory holding one sweep of a one-shop
+// market (targets, findings, evidence, audit entries) and a bundle of its
+// first evidence record.
+func sweptData(t *testing.T) (data, bundle, base string) {
+	t.Helper()
+	_, base = market(t, 1)
+	data = t.TempDir()
+	mustSW(t, "--data", data, "target", "add", base+"/shop/1/", "--category", "food", "--platform", "淘宝", "--jurisdiction", "杭州市西湖区")
+	mustSW(t, "--data", data, "--allow-private", "sweep")
+	var recs []struct{ ID string }
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "evidence", "list", "--json")), &recs); err != nil || len(recs) == 0 {
+		t.Fatalf("no evidence after the sweep: %v", err)
+	}
+	bundle = filepath.Join(t.TempDir(), "case.zip")
+	mustSW(t, "--data", data, "evidence", "export", recs[0].ID, "-o", bundle, "--no-pdf")
+	return data, bundle, base
+}
+
+var snakeKey = regexp.MustCompile(`^[a-z0-9]+(_[a-z0-9]+)*$`)
+
+// checkJSONConvention fails unless every key in doc is snake_case, every
+// string that looks like a time is RFC 3339 with an offset, and no value is
+// an empty object standing for an error.
+func checkJSONConvention(t *testing.T, what, doc string) {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(doc), &v); err != nil {
+		t.Errorf("%s: not JSON: %v\n%s", what, err, doc)
+		return
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				if !snakeKey.MatchString(k) {
+					t.Errorf("%s: key %q at %s is not snake_case", what, k, path)
+				}
+				if m, ok := e.(map[string]any); ok && len(m) == 0 && (k == "error" || k == "err") {
+					t.Errorf("%s: error at %s.%s is an empty object", what, path, k)
+				}
+				walk(path+"."+k, e)
+			}
+		case []any:
+			for i, e := range x {
+				walk(fmt.Sprintf("%s[%d]", path, i), e)
+			}
+		case string:
+			if len(x) >= 19 && x[4] == '-' && x[7] == '-' && x[10] == 'T' {
+				if _, err := time.Parse(time.RFC3339Nano, x); err != nil {
+					t.Errorf("%s: time %q at %s is not RFC 3339 with offset", what, x, path)
+				}
+			}
+		}
+	}
+	walk("$", v)
+}
+
+// JSON is one convention, and every list, verify and check command has
+// --json.
+func TestJSONConvention(t *testing.T) {
+	data, bundle, _ := sweptData(t)
+	tampered := filepath.Join(t.TempDir(), "tampered.zip")
+	flipByte(t, bundle, tampered, "page.html")
+	page := filepath.Join(t.TempDir(), "p.html")
+	os.WriteFile(page, []byte(`<html><body>全网最佳</body></html>`), 0o644)
+	for _, args := range [][]string{
+		{"target", "list"},
+		{"evidence", "list"},
+		{"evidence", "verify", bundle},
+		{"evidence", "verify", tampered},
+		{"evidence", "ledger", "verify"},
+		{"audit", "list"},
+		{"audit", "verify"},
+		{"rules", "list"},
+		{"rules", "check", page},
+		{"rules", "lint"},
+		{"rules", "test"},
+		{"findings"},
+	} {
+		o, e, code := sw(t, append(append([]string{"--data", data}, args...), "--json")...)
+		if code != exitOK && code != exitFailed {
+			t.Errorf("%v --json: exit %d, %s", args, code, e)
+			continue
+		}
+		checkJSONConvention(t, strings.Join(args, " "), o)
+	}
+	o, _, code := sw(t, "evidence", "verify", tampered, "--json")
+	var rep struct {
+		OK       bool `json:"ok"`
+		Problems []struct {
+			Item  string `json:"item"`
+			Error string `json:"error"`
+		} `json:"problems"`
+	}
+	if err := json.Unmarshal([]byte(o), &rep); err != nil || code != exitFailed || rep.OK || len(rep.Problems) == 0 ||
+		rep.Problems[0].Error == "" || !strings.Contains(o, "page.html") {
+		t.Errorf("verify --json of a tampered bundle: exit %d, %v, %+v", code, err, rep)
+	}
+}
+
+// Human tables have a header row, show times in the configured zone
+// (Asia/Shanghai by default) and line Chinese text up by display width.
+func TestTablesLocalTimeAndCJK(t *testing.T) {
+	data, _, _ := sweptData(t)
+	var recs []struct {
+		ID         string    `json:"id"`
+		CapturedAt time.Time `json:"captured_at"`
+	}
+	json.Unmarshal([]byte(mustSW(t, "--data", data, "evidence", "list", "--json")), &recs)
+	shanghai, _ := time.LoadLocation("Asia/Shanghai")
+	out := mustSW(t, "--data", data, "evidence", "list")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if !strings.HasPrefix(lines[0], "ID ") || !strings.Contains(lines[0], "CAPTURED (Asia/Shanghai)") {
+		t.Errorf("evidence list header: %q", lines[0])
+	}
+	if want := recs[0].CapturedAt.In(shanghai).Format("2006-01-02 15:04:05"); !strings.Contains(out, want) {
+		t.Errorf("evidence list does not show the capture time in Asia/Shanghai (%s):\n%s", want, out)
+	}
+	cfg := filepath.Join(t.TempDir(), "utc.yaml")
+	os.WriteFile(cfg, []byte("timezone: UTC\n"), 0o644)
+	out = mustSW(t, "--config", cfg, "--data", data, "evidence", "list")
+	if want := recs[0].CapturedAt.UTC().Format("2006-01-02 15:04:05"); !strings.Contains(out, want) || !strings.Contains(out, "(UTC)") {
+		t.Errorf("with timezone UTC, evidence list does not show %s:\n%s", want, out)
+	}
+	os.WriteFile(cfg, []byte("timezone: Mars/Olympus\n"), 0o644)
+	if _, e, code := sw(t, "--config", cfg, "--data", data, "evidence", "list"); code != exitUsage || !strings.Contains(e, "Mars/Olympus") || !strings.Contains(e, "timezone") {
+		t.Errorf("unknown timezone: exit %d, %s", code, e)
+	}
+	// The audit log shows local times and a header too.
+	if out := mustSW(t, "--data", data, "audit", "list"); !strings.HasPrefix(out, "SEQ ") || !strings.Contains(out, "TIME (Asia/Shanghai)") {
+		t.Errorf("audit list:\n%s", out)
+	}
+	// A column of Chinese text lines up by display width: the cell after it
+	// starts at the same terminal column on every row.
+	var b strings.Builder
+	tw := newTable(&b)
+	fmt.Fprintln(tw, "PLATFORM\tJURISDICTION\tURL")
+	fmt.Fprintln(tw, "淘宝\t杭州市西湖区\thttp://a/")
+	fmt.Fprintln(tw, "jd\tＮＯ．１ 区\thttp://b/")
+	fmt.Fprintln(tw, "拼多多 shop\t-\thttp://c/")
+	tw.Flush()
+	col := -1
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		i := strings.Index(l, "http://")
+		if strings.HasPrefix(l, "PLATFORM") {
+			i = strings.Index(l, "URL")
+		}
+		c := displayWidth(l[:i])
+		if col >= 0 && c != col {
+			t.Errorf("URL column starts at %d, want %d:\n%s", c, col, b.String())
+		}
+		col = c
+	}
+}
+
+func TestParseSince(t *testing.T) {
+	a := &app{}
+	now := time.Date(2026, 6, 18, 12, 0, 0, 0, time.UTC)
+	shanghai, _ := time.LoadLocation("Asia/Shanghai")
+	for in, want := range map[string]time.Time{
+		"7d":                        now.Add(-7 * 24 * time.Hour),
+		"24h":                       now.Add(-24 * time.Hour),
+		"90m":                       now.Add(-90 * time.Minute),
+		"2026-06-01":                time.Date(2026, 6, 1, 0, 0, 0, 0, shanghai),
+		"2026-06-01 09:30":          time.Date(2026, 6, 1, 9, 30, 0, 0, shanghai),
+		"2026-06-01T09:30:00+02:00": time.Date(2026, 6, 1, 7, 30, 0, 0, time.UTC),
+	} {
+		got, err := a.parseSince("since", in, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("parseSince(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"7x", "yesterday", "2026-13-01"} {
+		if _, err := a.parseSince("since", in, now); err == nil || !strings.Contains(err.Error(), in) {
+			t.Errorf("parseSince(%q): %v, want an error naming it", in, err)
+		}
 	}
 }

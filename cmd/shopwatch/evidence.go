@@ -39,9 +39,9 @@ func evidenceList(ctx context.Context, a *app, args []string) error {
 	return listing(a, "evidence list", args, nil,
 		func(d *db.DB) ([]shopwatch.EvidenceRecord, error) { return d.ListEvidence(ctx) },
 		func(w io.Writer, recs []shopwatch.EvidenceRecord) {
-			fmt.Fprintln(w, "ID\tCAPTURED\tFINDINGS\tARTIFACTS\tURL")
+			fmt.Fprintf(w, "ID\t%s\tTARGET\tFINDINGS\tARTIFACTS\tURL\n", a.timeHeader("CAPTURED"))
 			for _, r := range recs {
-				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\n", r.ID, r.CapturedAt.UTC().Format(time.RFC3339), r.Findings, len(r.Artifacts), r.URL)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, a.localTime(r.CapturedAt), cell(r.TargetID), r.Findings, len(r.Artifacts), r.URL)
 			}
 		})
 }
@@ -206,7 +206,7 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 		a.logger.Warn("verification not recorded in the audit log", "err", err)
 	}
 	if *asJSON {
-		if err := a.printJSON(rep); err != nil {
+		if err := a.printJSON(verifyView(rep)); err != nil {
 			return err
 		}
 	} else {
@@ -217,4 +217,48 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 		return &errExit{code: exitFailed, err: fmt.Errorf("%s: verification failed; first broken item: %s (%s: %v)", pos[0], first.Item, first.Check, first.Err)}
 	}
 	return nil
+}
+
+// verifyJSON is the JSON form of a bundle verification: snake_case keys,
+// RFC 3339 times, errors as strings.
+type verifyJSON struct {
+	Bundle        string             `json:"bundle"`
+	OK            bool               `json:"ok"`
+	EvidenceID    string             `json:"evidence_id"`
+	KeyID         string             `json:"key_id"`
+	TSARootSHA256 string             `json:"tsa_root_sha256,omitempty"`
+	TimestampTime time.Time          `json:"timestamp_time,omitzero"`
+	Manifest      *evidence.Manifest `json:"manifest"`
+	Checks        []verifyCheckJSON  `json:"checks"`
+	Problems      []itemProblemJSON  `json:"problems"`
+}
+
+type verifyCheckJSON struct {
+	Name   string `json:"name"`
+	Item   string `json:"item"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+type itemProblemJSON struct {
+	Item  string `json:"item"`
+	Check string `json:"check"`
+	Error string `json:"error"`
+}
+
+func verifyView(rep *evidence.Report) verifyJSON {
+	v := verifyJSON{Bundle: rep.Bundle, OK: rep.OK(), EvidenceID: rep.EvidenceID, KeyID: rep.KeyID,
+		TSARootSHA256: rep.TSARootSHA256, TimestampTime: rep.TimestampTime, Manifest: rep.Manifest,
+		Checks: []verifyCheckJSON{}, Problems: []itemProblemJSON{}}
+	for _, c := range rep.Checks {
+		v.Checks = append(v.Checks, verifyCheckJSON{Name: c.Name, Item: c.Item, OK: c.OK, Detail: c.Detail})
+	}
+	for _, p := range rep.Problems {
+		msg := ""
+		if p.Err != nil {
+			msg = p.Err.Error()
+		}
+		v.Problems = append(v.Problems, itemProblemJSON{Item: p.Item, Check: p.Check, Error: msg})
+	}
+	return v
 }

@@ -125,14 +125,16 @@ func rulesList(ctx context.Context, a *app, args []string) error {
 	if *asJSON {
 		return a.printJSON(rs.Rules())
 	}
+	tw := newTable(a.stdout)
+	fmt.Fprintln(tw, "ID\tCATEGORY\tSEVERITY\tLEGAL BASIS")
 	for _, r := range rs.Rules() {
 		off := ""
 		if r.Disabled {
 			off = " (off by default)"
 		}
-		fmt.Fprintf(a.stdout, "%-40s %-11s %-9s %s%s%s%s\n", r.ID, r.Category, r.Severity, r.Law, r.Article, r.Item, off)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s%s%s\n", r.ID, r.Category, r.Severity, r.Law, r.Article, r.Item, off)
 	}
-	return nil
+	return tw.Flush()
 }
 
 // loadRulesFor loads the rule files or directories named in args (all as
@@ -172,21 +174,49 @@ func (a *app) loadRulesFor(args []string, opt rules.Options) (*rules.RuleSet, st
 // duplicate ids, references to unknown rules. It prints every problem as
 // file:line:column and exits 1 when there is one.
 func rulesLint(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("rules lint", "rules lint [DIR | FILE…]")
+	fs := a.newFlags("rules lint", "rules lint [DIR | FILE…] [--json]")
+	asJSON := fs.Bool("json", false, "print the problems as JSON")
 	pos, err := parseArgs(fs, args, 0, -1)
 	if err != nil {
 		return err
 	}
+	type problemJSON struct {
+		File    string `json:"file"`
+		Line    int    `json:"line"`
+		Column  int    `json:"column"`
+		Rule    string `json:"rule,omitempty"`
+		Message string `json:"message"`
+	}
+	out := struct {
+		Source   string        `json:"source"`
+		OK       bool          `json:"ok"`
+		Rules    int           `json:"rules"`
+		Problems []problemJSON `json:"problems"`
+	}{Problems: []problemJSON{}}
 	rs, what, err := a.loadRulesFor(pos, rules.Options{SkipExamples: true})
+	out.Source = what
 	if err != nil {
 		var le *rules.LoadError
 		if !errors.As(err, &le) {
 			return err
 		}
 		for _, p := range le.Problems {
-			fmt.Fprintln(a.stdout, p.Error())
+			if *asJSON {
+				out.Problems = append(out.Problems, problemJSON{File: p.File, Line: p.Line, Column: p.Column, Rule: p.Rule, Message: p.Msg})
+			} else {
+				fmt.Fprintln(a.stdout, p.Error())
+			}
+		}
+		if *asJSON {
+			if err := a.printJSON(out); err != nil {
+				return err
+			}
 		}
 		return &errExit{code: exitFailed, err: fmt.Errorf("%s: %d problems", what, len(le.Problems))}
+	}
+	if *asJSON {
+		out.OK, out.Rules = true, len(rs.Rules())
+		return a.printJSON(out)
 	}
 	fmt.Fprintf(a.stdout, "%s: %d rules, no problems\n", what, len(rs.Rules()))
 	return nil
@@ -196,8 +226,9 @@ func rulesLint(ctx context.Context, a *app, args []string) error {
 // prints one line per rule (and one per failing example); it exits 1 when
 // an example fails.
 func rulesTest(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("rules test", "rules test [DIR | FILE…] [--all]")
+	fs := a.newFlags("rules test", "rules test [DIR | FILE…] [--all] [--json]")
 	verbose := fs.Bool("all", false, "print every example, not only failures")
+	asJSON := fs.Bool("json", false, "print every example's result as JSON")
 	pos, err := parseArgs(fs, args, 0, -1)
 	if err != nil {
 		return err
@@ -207,6 +238,9 @@ func rulesTest(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	results := rs.RunExamples()
+	if *asJSON {
+		return a.printExampleResults(what, results)
+	}
 	failed := 0
 	byRule := map[string][2]int{}
 	var order []string
@@ -251,6 +285,42 @@ func rulesTest(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintf(a.stdout, "%d passed, %d failed\n", len(results)-failed, failed)
 	if failed > 0 {
 		return &errExit{code: exitFailed, err: fmt.Errorf("%s: %d of %d examples failed", what, failed, len(results))}
+	}
+	return nil
+}
+
+// printExampleResults prints the results of rules test as JSON and exits 1
+// when an example failed.
+func (a *app) printExampleResults(what string, results []rules.ExampleResult) error {
+	type resultJSON struct {
+		Rule     string   `json:"rule"`
+		Source   string   `json:"source"`
+		Positive bool     `json:"positive"`
+		Text     string   `json:"text"`
+		OK       bool     `json:"ok"`
+		Matches  []string `json:"matches,omitempty"`
+		Problem  string   `json:"problem,omitempty"`
+	}
+	out := struct {
+		Source  string       `json:"source"`
+		Passed  int          `json:"passed"`
+		Failed  int          `json:"failed"`
+		Results []resultJSON `json:"results"`
+	}{Source: what, Results: []resultJSON{}}
+	for _, r := range results {
+		if r.Problem == "" {
+			out.Passed++
+		} else {
+			out.Failed++
+		}
+		out.Results = append(out.Results, resultJSON{Rule: r.Rule, Source: r.Example.Source, Positive: r.Positive,
+			Text: r.Example.Text, OK: r.Problem == "", Matches: r.Matches, Problem: r.Problem})
+	}
+	if err := a.printJSON(out); err != nil {
+		return err
+	}
+	if out.Failed > 0 {
+		return &errExit{code: exitFailed, err: fmt.Errorf("%s: %d of %d examples failed", what, out.Failed, len(results))}
 	}
 	return nil
 }

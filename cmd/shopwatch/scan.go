@@ -164,15 +164,24 @@ func (a *app) printFindings(fnd []shopwatch.Finding, asJSON bool) error {
 		}
 		return a.printJSON(fnd)
 	}
+	tw := newTable(a.stdout)
+	if len(fnd) > 0 {
+		fmt.Fprintln(tw, "SEVERITY\tRULE\tMATCH\tLAW\tURL")
+	}
 	for _, x := range fnd {
-		fmt.Fprintln(a.stdout, findingLine(x))
+		m := x.Match
+		if m == "" {
+			m = "(absent)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", x.Severity, x.Rule, cell(m), cell(strings.TrimSpace(x.Law+" "+x.Article)), x.URL)
 		if !x.SeenFrom.IsZero() {
-			fmt.Fprintf(a.stdout, "          on screen %s – %s\n", x.SeenFrom.Local().Format("15:04:05.000"), x.SeenUntil.Local().Format("15:04:05.000"))
+			loc := a.location()
+			fmt.Fprintf(tw, "          on screen %s – %s (%s)\n", x.SeenFrom.In(loc).Format("15:04:05.000"), x.SeenUntil.In(loc).Format("15:04:05.000"), loc)
 		}
 		if x.Snippet != "" {
-			fmt.Fprintf(a.stdout, "          …%s…\n", strings.ReplaceAll(x.Snippet, "\n", " "))
+			fmt.Fprintf(tw, "          …%s…\n", strings.ReplaceAll(x.Snippet, "\n", " "))
 		}
 	}
-	fmt.Fprintf(a.stdout, "%d findings\n", len(fnd))
-	return nil
+	fmt.Fprintf(tw, "%d findings\n", len(fnd))
+	return tw.Flush()
 }
