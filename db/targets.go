@@ -90,6 +90,32 @@ func (db *DB) GetTarget(ctx context.Context, id string) (*shopwatch.Target, erro
 	return &t, nil
 }
 
+// FindTarget returns the target with the given id or whose URL normalises
+// (see NormalizeURL) to that of ref, or an error wrapping ErrNotFound that
+// names ref.
+func (db *DB) FindTarget(ctx context.Context, ref string) (*shopwatch.Target, error) {
+	ref = strings.TrimSpace(ref)
+	var t shopwatch.Target
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		id := []byte(ref)
+		if norm, err := NormalizeURL(ref); err == nil && strings.Contains(ref, "://") {
+			id = tx.Bucket(bTargetURLs).Get([]byte(norm))
+			if id == nil {
+				return ErrNotFound
+			}
+		}
+		ok, err := getJSON(tx.Bucket(bTargets), id, &t)
+		if err == nil && !ok {
+			err = ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", ref, err)
+	}
+	return &t, nil
+}
+
 // ListTargets returns every target, highest priority first, then in the
 // order they were added.
 func (db *DB) ListTargets(ctx context.Context) ([]shopwatch.Target, error) {

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"shopwatch/db"
 	"shopwatch/evidence/ledger"
@@ -27,8 +30,29 @@ func runAudit(ctx context.Context, a *app, args []string) error {
 }
 
 func auditList(ctx context.Context, a *app, args []string) error {
-	return listing(a, "audit list", args, nil,
-		func(d *db.DB) ([]db.AuditEntry, error) { return d.ListAudit(ctx, 0, 0) },
+	var since, actor string
+	return listing(a, "audit list", args,
+		func(fs *flag.FlagSet) {
+			fs.StringVar(&since, "since", "", "only entries since then: 7d, 24h, a date (2006-01-02) or a time")
+			fs.StringVar(&actor, "actor", "", "only entries of this actor (operator or system user)")
+		},
+		func(d *db.DB) ([]db.AuditEntry, error) {
+			from, err := a.parseSince("since", since, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			es, err := d.ListAudit(ctx, 0, 0)
+			if err != nil {
+				return nil, err
+			}
+			out := es[:0]
+			for _, e := range es {
+				if (actor == "" || strings.EqualFold(e.Actor, actor)) && (from.IsZero() || !e.Time.Before(from)) {
+					out = append(out, e)
+				}
+			}
+			return out, nil
+		},
 		func(w io.Writer, es []db.AuditEntry) {
 			fmt.Fprintf(w, "SEQ\t%s\tACTOR\tACTION\tDETAIL\n", a.timeHeader("TIME"))
 			for _, e := range es {

@@ -359,3 +359,78 @@ func TestParseSince(t *testing.T) {
 		}
 	}
 }
+
+// evidence list --since --target and audit list --since --actor filter;
+// an unknown target is an error naming it.
+func TestListFilters(t *testing.T) {
+	data, _, base := sweptData(t)
+	type rec struct {
+		ID       string `json:"id"`
+		TargetID string `json:"target_id"`
+	}
+	list := func(args ...string) []rec {
+		t.Helper()
+		var rs []rec
+		if err := json.Unmarshal([]byte(mustSW(t, append([]string{"--data", data, "evidence", "list", "--json"}, args...)...)), &rs); err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	all := list()
+	if len(all) == 0 {
+		t.Fatal("no evidence")
+	}
+	tid := all[0].TargetID
+	for _, args := range [][]string{{"--since", "1h"}, {"--since", "7d"}, {"--target", tid}, {"--target", base + "/shop/1/"}, {"--since", "2000-01-01", "--target", tid}} {
+		if got := list(args...); len(got) != len(all) {
+			t.Errorf("evidence list %v: %d records, want %d", args, len(got), len(all))
+		}
+	}
+	if got := list("--since", time.Now().Add(time.Hour).Format(time.RFC3339)); len(got) != 0 {
+		t.Errorf("evidence list --since an hour ahead: %d records", len(got))
+	}
+	for _, ref := range []string{"t-nope", "http://127.0.0.1:9/elsewhere"} {
+		if _, e, code := sw(t, "--data", data, "evidence", "list", "--target", ref); code != exitUsage || !strings.Contains(e, ref) {
+			t.Errorf("evidence list --target %s: exit %d, %s", ref, code, e)
+		}
+	}
+	if _, e, code := sw(t, "--data", data, "evidence", "list", "--since", "last week"); code != exitUsage || !strings.Contains(e, "last week") {
+		t.Errorf("evidence list --since 'last week': exit %d, %s", code, e)
+	}
+
+	type entry struct {
+		Actor  string    `json:"actor"`
+		Action string    `json:"action"`
+		Time   time.Time `json:"time"`
+	}
+	audit := func(args ...string) []entry {
+		t.Helper()
+		var es []entry
+		if err := json.Unmarshal([]byte(mustSW(t, append([]string{"--data", data, "audit", "list", "--json"}, args...)...)), &es); err != nil {
+			t.Fatal(err)
+		}
+		return es
+	}
+	es := audit()
+	byActor := map[string]int{}
+	for _, e := range es {
+		byActor[e.Actor]++
+	}
+	for actor, n := range byActor {
+		got := audit("--actor", actor, "--since", "24h")
+		if len(got) != n {
+			t.Errorf("audit list --actor %q: %d entries, want %d", actor, len(got), n)
+		}
+		for _, e := range got {
+			if e.Actor != actor {
+				t.Errorf("audit list --actor %q lists an entry of %q", actor, e.Actor)
+			}
+		}
+	}
+	if got := audit("--actor", "nobody-such"); len(got) != 0 {
+		t.Errorf("audit list --actor nobody-such: %d entries", len(got))
+	}
+	if got := audit("--since", "2099-01-01"); len(got) != 0 {
+		t.Errorf("audit list --since 2099-01-01: %d entries", len(got))
+	}
+}

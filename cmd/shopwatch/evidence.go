@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -36,8 +37,33 @@ func runEvidence(ctx context.Context, a *app, args []string) error {
 }
 
 func evidenceList(ctx context.Context, a *app, args []string) error {
-	return listing(a, "evidence list", args, nil,
-		func(d *db.DB) ([]shopwatch.EvidenceRecord, error) { return d.ListEvidence(ctx) },
+	var since, target string
+	return listing(a, "evidence list", args,
+		func(fs *flag.FlagSet) {
+			fs.StringVar(&since, "since", "", "only records captured since then: 7d, 24h, a date (2006-01-02) or a time")
+			fs.StringVar(&target, "target", "", "only records of this target (id or URL)")
+		},
+		func(d *db.DB) ([]shopwatch.EvidenceRecord, error) {
+			from, err := a.parseSince("since", since, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			targetID, err := a.resolveTarget(ctx, d, target)
+			if err != nil {
+				return nil, err
+			}
+			recs, err := d.ListEvidence(ctx)
+			if err != nil {
+				return nil, err
+			}
+			out := recs[:0]
+			for _, r := range recs {
+				if (targetID == "" || r.TargetID == targetID) && (from.IsZero() || !r.CapturedAt.Before(from)) {
+					out = append(out, r)
+				}
+			}
+			return out, nil
+		},
 		func(w io.Writer, recs []shopwatch.EvidenceRecord) {
 			fmt.Fprintf(w, "ID\t%s\tTARGET\tFINDINGS\tARTIFACTS\tURL\n", a.timeHeader("CAPTURED"))
 			for _, r := range recs {

@@ -69,6 +69,22 @@ func targetAdd(ctx context.Context, a *app, args []string) error {
 	return nil
 }
 
+// resolveTarget returns the id of the target ref names (an id or a URL),
+// "" for an empty ref; an unknown target is a usage error naming it.
+func (a *app) resolveTarget(ctx context.Context, d *db.DB, ref string) (string, error) {
+	if ref == "" {
+		return "", nil
+	}
+	t, err := d.FindTarget(ctx, ref)
+	if errors.Is(err, db.ErrNotFound) {
+		return "", usagef("unknown target %q (see shopwatch target list)", ref)
+	}
+	if err != nil {
+		return "", err
+	}
+	return t.ID, nil
+}
+
 func defaultDepth(k shopwatch.Kind) int {
 	if k == shopwatch.KindStorefront {
 		return 1
