@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -432,5 +433,63 @@ func TestListFilters(t *testing.T) {
 	}
 	if got := audit("--since", "2099-01-01"); len(got) != 0 {
 		t.Errorf("audit list --since 2099-01-01: %d entries", len(got))
+	}
+}
+
+// An unknown category is refused wherever one is given; scan, rules check
+// and sweep judge the same page under the same category, detected from the
+// page when none is given.
+func TestCategories(t *testing.T) {
+	data := t.TempDir()
+	page := filepath.Join(t.TempDir(), "p.html")
+	os.WriteFile(page, []byte("<html><body>x</body></html>"), 0o644)
+	csvFile := filepath.Join(t.TempDir(), "t.csv")
+	os.WriteFile(csvFile, []byte("url,category\nhttp://127.0.0.1:9/a,fod\n"), 0o644)
+	for _, args := range [][]string{
+		{"target", "add", "http://127.0.0.1:9/a", "--category", "fod"},
+		{"target", "import", csvFile},
+		{"scan", "http://127.0.0.1:9/a", "--category", "fod"},
+		{"rules", "check", page, "--category", "fod"},
+	} {
+		_, e, code := sw(t, append([]string{"--data", data}, args...)...)
+		if code != exitUsage || !strings.Contains(e, `"fod"`) || !strings.Contains(e, "food") {
+			t.Errorf("%v: exit %d, stderr %q; want exit 2 naming fod and the known categories", args, code, e)
+		}
+	}
+	if ts := mustSW(t, "--data", data, "target", "list", "--json"); strings.Contains(ts, "fod") {
+		t.Errorf("a target with an unknown category was stored: %s", ts)
+	}
+	// Case does not matter.
+	mustSW(t, "--data", data, "target", "add", "http://127.0.0.1:9/b", "--category", "Food")
+
+	// One food page without a category: every path detects food and cites
+	// the food law for the medical claim.
+	food := `<html><head><title>手工牛肉干 休闲食品 零食</title></head><body><h1>牛肉干</h1><p>坚持食用可治疗糖尿病。</p></body></html>`
+	base := pageServer(t, map[string]func(http.ResponseWriter){"/item/1": htmlPage(200, food)})
+	os.WriteFile(page, []byte(food), 0o644)
+	rulesOf := func(doc string) string {
+		t.Helper()
+		var fs []struct{ Rule, Law, Article string }
+		if err := json.Unmarshal([]byte(doc), &fs); err != nil {
+			t.Fatalf("%v: %s", err, doc)
+		}
+		var out []string
+		for _, f := range fs {
+			out = append(out, f.Rule+" "+f.Law+f.Article)
+		}
+		sort.Strings(out)
+		return strings.Join(out, "; ")
+	}
+	fromCheck := rulesOf(mustSW(t, "rules", "check", page, "--json"))
+	fromScan := rulesOf(mustSW(t, "--allow-private", "scan", base+"/item/1", "--json"))
+	sweepData := t.TempDir()
+	mustSW(t, "--data", sweepData, "target", "add", base+"/item/1", "--kind", "product")
+	mustSW(t, "--data", sweepData, "--allow-private", "sweep")
+	fromSweep := rulesOf(mustSW(t, "--data", sweepData, "findings", "--json"))
+	if !strings.Contains(fromCheck, "食品安全法") || fromCheck != fromScan || fromScan != fromSweep {
+		t.Errorf("the same food page judged differently:\nrules check: %s\nscan:        %s\nsweep:       %s", fromCheck, fromScan, fromSweep)
+	}
+	if out := mustSW(t, "--allow-private", "scan", base+"/item/1"); !strings.Contains(out, "category: food (detected") {
+		t.Errorf("scan does not say it detected the category:\n%s", out)
 	}
 }

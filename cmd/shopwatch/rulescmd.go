@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"shopwatch"
@@ -72,7 +73,11 @@ func rulesCheck(ctx context.Context, a *app, args []string) error {
 			return usagef("%v", err)
 		}
 	}
-	in := rules.Input{URL: name, Kind: k, Category: *category}
+	cat, err := checkCategory(rs, *category)
+	if err != nil {
+		return err
+	}
+	in := rules.Input{URL: name, Kind: k, Category: cat}
 	if looksHTML(name, raw) {
 		html, _, _, _, err := crawler.DecodeHTML(raw, "")
 		if err != nil {
@@ -87,12 +92,7 @@ func rulesCheck(ctx context.Context, a *app, args []string) error {
 		}
 		in.Text = text
 	}
-	if in.Category == "" {
-		in.Category = rules.DetectCategory("", in.Text, in.HTML)
-		if in.Category != "" && !*asJSON {
-			fmt.Fprintf(a.stdout, "category: %s (detected; give --category to set it)\n", in.Category)
-		}
-	}
+	in.Category = a.pageCategory(in.Category, "", in.Text, in.HTML, *asJSON)
 	fnd := rs.Check(in)
 	if err := a.printFindings(fnd, *asJSON); err != nil {
 		return err
@@ -323,4 +323,30 @@ func (a *app) printExampleResults(what string, results []rules.ExampleResult) er
 		return &errExit{code: exitFailed, err: fmt.Errorf("%s: %d of %d examples failed", what, out.Failed, len(results))}
 	}
 	return nil
+}
+
+// checkCategory returns the product category c in its normal form ("" for
+// none), or a usage error naming c and the categories rs knows: a typo
+// must never switch the category rules off.
+func checkCategory(rs *rules.RuleSet, c string) (string, error) {
+	norm := strings.ToLower(strings.TrimSpace(c))
+	if norm == "" {
+		return "", nil
+	}
+	known := rs.Categories()
+	if !slices.Contains(known, norm) {
+		return "", usagef("unknown category %q (known: %s)", c, strings.Join(known, ", "))
+	}
+	return norm, nil
+}
+
+// pageCategory is the category a page is judged under, as a sweep judges
+// it (rules.PageCategory); a detected one is announced unless the output
+// is JSON.
+func (a *app) pageCategory(given, title, text, html string, asJSON bool) string {
+	c := rules.PageCategory(given, title, text, html)
+	if given == "" && c != "" && !asJSON {
+		fmt.Fprintf(a.stdout, "category: %s (detected; give --category to set it)\n", c)
+	}
+	return c
 }

@@ -22,7 +22,7 @@ func runScan(ctx context.Context, a *app, args []string) error {
 	watch := fs.Duration("watch", 0, "stay on the page this long (a livestream room), recording every text that appears and timed screenshots; implies --browser")
 	until := fs.String("until", "", "with --watch: stop early once this CSS selector matches")
 	kind := fs.String("kind", "product", "page kind: storefront, product or livestream (livestream with --watch)")
-	category := fs.String("category", "", "product category (food, cosmetics …)")
+	category := fs.String("category", "", "product category (food, cosmetics …); detected from the page when not given, as a sweep does")
 	asJSON := fs.Bool("json", false, "print findings as JSON")
 	withPage := fs.Bool("page", false, "also print the page (status, final URL, exchanges …); with --json, as {\"page\", \"findings\"}")
 	failOn := fs.Bool("fail-on-findings", false, "exit 1 when the page has findings")
@@ -46,6 +46,10 @@ func runScan(ctx context.Context, a *app, args []string) error {
 		return usagef("%v", err)
 	}
 	rs, err := a.ruleset()
+	if err != nil {
+		return err
+	}
+	cat, err := checkCategory(rs, *category)
 	if err != nil {
 		return err
 	}
@@ -86,7 +90,8 @@ func runScan(ctx context.Context, a *app, args []string) error {
 		}
 		return fmt.Errorf("%w (the page was not checked)", ferr)
 	}
-	fnd := rs.Check(rules.Input{URL: page.FinalURL, Kind: k, Category: *category, Text: page.Text, HTML: page.HTML})
+	page.Category = a.pageCategory(cat, page.Title, page.Text, page.HTML, *asJSON)
+	fnd := rs.Check(rules.Input{URL: page.FinalURL, Kind: k, Category: page.Category, Text: page.Text, HTML: page.HTML})
 	crawler.AnnotateSeen(page, fnd)
 	if err := a.printScan(page, fnd, *withPage, *asJSON); err != nil {
 		return err

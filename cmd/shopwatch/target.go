@@ -58,6 +58,9 @@ func targetAdd(ctx context.Context, a *app, args []string) error {
 	if err := schedule.Validate(t); err != nil {
 		return usagef("%v", err)
 	}
+	if err := a.checkTargetCategory(&t); err != nil {
+		return err
+	}
 	d, err := a.openDB()
 	if err != nil {
 		return err
@@ -67,6 +70,20 @@ func targetAdd(ctx context.Context, a *app, args []string) error {
 	}
 	fmt.Fprintln(a.stdout, t.ID)
 	return nil
+}
+
+// checkTargetCategory puts t's category in its normal form, or refuses an
+// unknown one naming it.
+func (a *app) checkTargetCategory(t *shopwatch.Target) error {
+	if t.Category == "" {
+		return nil
+	}
+	rs, err := a.ruleset()
+	if err != nil {
+		return err
+	}
+	t.Category, err = checkCategory(rs, t.Category)
+	return err
 }
 
 // resolveTarget returns the id of the target ref names (an id or a URL),
@@ -123,6 +140,11 @@ func targetImport(ctx context.Context, a *app, args []string) error {
 	targets, err := readTargetsCSV(r, pos[0])
 	if err != nil {
 		return err
+	}
+	for i := range targets {
+		if err := a.checkTargetCategory(&targets[i]); err != nil {
+			return fmt.Errorf("%s: target %d (%s): %w", pos[0], i+1, targets[i].URL, err)
+		}
 	}
 	d, err := a.openDB()
 	if err != nil {
