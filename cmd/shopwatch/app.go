@@ -84,6 +84,11 @@ type Config struct {
 	Rules struct {
 		Dir string `yaml:"dir"`
 	} `yaml:"rules"`
+	Targets struct {
+		// TrackingParams are the query parameters duplicate detection
+		// ignores ("utm_*" matches a prefix); [] ignores none.
+		TrackingParams []string `yaml:"tracking_params"`
+	} `yaml:"targets"`
 	Store struct {
 		Kind   string `yaml:"kind"`
 		Folder string `yaml:"folder"`
@@ -214,6 +219,9 @@ func (a *app) openDB() (*db.DB, error) {
 	d, err := db.Open(filepath.Join(dir, "shopwatch.db"))
 	if err != nil {
 		return nil, err
+	}
+	if c, err := a.config(); err == nil {
+		d.SetTrackingParams(c.Targets.TrackingParams)
 	}
 	a.db = d
 	a.closers = append(a.closers, func() { _ = d.Close() })

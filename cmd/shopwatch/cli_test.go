@@ -493,3 +493,151 @@ func TestCategories(t *testing.T) {
 		t.Errorf("scan does not say it detected the category:\n%s", out)
 	}
 }
+
+// target add refuses ports out of range and depths above the maximum,
+// strips credentials (never stored, logged or audited) and treats URLs that
+// differ only in tracking parameters as one target.
+func TestTargetAddChecks(t *testing.T) {
+	data := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"http://127.0.0.1:70000/shop"}, "70000"},
+		{[]string{"http://127.0.0.1:9/shop", "--depth", "6"}, "maximum of 5"},
+	} {
+		_, e, code := sw(t, append([]string{"--data", data, "target", "add"}, tc.args...)...)
+		if code != exitUsage || !strings.Contains(e, tc.want) {
+			t.Errorf("target add %v: exit %d, %s; want exit 2 naming %s", tc.args, code, e, tc.want)
+		}
+	}
+	o, e, code := sw(t, "--data", data, "-v", "target", "add", "https://inspector:s3cret@127.0.0.1:9/shop/7")
+	if code != exitOK || !strings.Contains(e, "removed the user name and password") || strings.Contains(o+e, "s3cret") {
+		t.Errorf("target add with credentials: exit %d, stdout %q, stderr %q", code, o, e)
+	}
+	for _, args := range [][]string{{"target", "list", "--json"}, {"audit", "list", "--json"}} {
+		if out := mustSW(t, append([]string{"--data", data}, args...)...); strings.Contains(out, "s3cret") || strings.Contains(out, "inspector@") {
+			t.Errorf("%v shows the credentials:\n%s", args, out)
+		}
+	}
+	raw, _ := os.ReadFile(filepath.Join(data, "shopwatch.db"))
+	if strings.Contains(string(raw), "s3cret") {
+		t.Error("the database file holds the password")
+	}
+
+	mustSW(t, "--data", data, "target", "add", "http://127.0.0.1:9/item?id=42&spm=a21.b")
+	for _, dup := range []string{
+		"http://127.0.0.1:9/item?id=42",
+		"http://127.0.0.1:9/item?spm=zzz&id=42&utm_source=wechat&scm=1.2",
+		"HTTP://127.0.0.1:9/item?id=42&utm_campaign=618#reviews",
+	} {
+		if _, e, code := sw(t, "--data", data, "target", "add", dup); code != exitUsage || !strings.Contains(e, "already exists") {
+			t.Errorf("target add %s: exit %d, %s; want a duplicate", dup, code, e)
+		}
+	}
+	mustSW(t, "--data", data, "target", "add", "http://127.0.0.1:9/shop/8")
+	if _, e, code := sw(t, "--data", data, "target", "add", "http://127.0.0.1:9/shop/8?"); code != exitUsage || !strings.Contains(e, "already exists") {
+		t.Errorf("a bare ? is a new target: exit %d, %s", code, e)
+	}
+	// Other parameters still tell pages apart.
+	mustSW(t, "--data", data, "target", "add", "http://127.0.0.1:9/item?id=43&spm=a21.b")
+	// Configurable: with no tracking parameters, spm tells pages apart.
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfg, []byte("targets:\n  tracking_params: []\n"), 0o644)
+	mustSW(t, "--config", cfg, "--data", data, "target", "add", "http://127.0.0.1:9/item?id=42&spm=other")
+}
+
+// target show, edit, pause, resume and remove; target list shows schedule,
+// platform, jurisdiction, last sweep, last status and failures.
+func TestTargetLifecycle(t *testing.T) {
+	data, _, base := sweptData(t)
+	var ts []struct {
+		ID           string `json:"id"`
+		URL          string `json:"url"`
+		Platform     string `json:"platform"`
+		Jurisdiction string `json:"jurisdiction"`
+		Paused       bool   `json:"paused"`
+		Priority     int    `json:"priority"`
+		Schedule     string `json:"schedule"`
+		LastVisit    *struct {
+			State  string `json:"state"`
+			Pages  int    `json:"pages"`
+			Failed int    `json:"failed"`
+		} `json:"last_visit"`
+	}
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "target", "list", "--json")), &ts); err != nil || len(ts) != 1 {
+		t.Fatalf("target list: %v %+v", err, ts)
+	}
+	id := ts[0].ID
+	if lv := ts[0].LastVisit; lv == nil || lv.State != "done" || lv.Pages < 2 || lv.Failed != 0 {
+		t.Errorf("last visit of the swept target: %+v", lv)
+	}
+	out := mustSW(t, "--data", data, "target", "list")
+	head := strings.SplitN(out, "\n", 2)[0]
+	for _, col := range []string{"ID", "SCHEDULE", "PLATFORM", "JURISDICTION", "LAST SWEPT", "LAST STATUS", "FAILED", "URL"} {
+		if !strings.Contains(head, col) {
+			t.Errorf("target list header lacks %s: %q", col, head)
+		}
+	}
+	if !strings.Contains(out, "淘宝") || !strings.Contains(out, "杭州市西湖区") || !strings.Contains(out, "done") || !strings.Contains(out, "0/") {
+		t.Errorf("target list:\n%s", out)
+	}
+	// show, by id and by URL.
+	for _, ref := range []string{id, base + "/shop/1/?spm=x"} {
+		if o := mustSW(t, "--data", data, "target", "show", ref); !strings.Contains(o, id) || !strings.Contains(o, "last status") || !strings.Contains(o, "淘宝") {
+			t.Errorf("target show %s:\n%s", ref, o)
+		}
+	}
+	if _, e, code := sw(t, "--data", data, "target", "show", "t-nope"); code != exitUsage || !strings.Contains(e, "t-nope") {
+		t.Errorf("target show t-nope: exit %d, %s", code, e)
+	}
+	// edit changes only what is given, checks it, and is audited.
+	mustSW(t, "--data", data, "target", "edit", id, "--priority", "7", "--schedule", "0 3 * * *")
+	for _, bad := range [][]string{{"--depth", "9"}, {"--category", "fod"}, {"--schedule", "61 * * * *"}, {"--kind", "shop"}, {}} {
+		if _, e, code := sw(t, append([]string{"--data", data, "target", "edit", id}, bad...)...); code != exitUsage {
+			t.Errorf("target edit %v: exit %d, %s", bad, code, e)
+		}
+	}
+	json.Unmarshal([]byte(mustSW(t, "--data", data, "target", "list", "--json")), &ts)
+	if ts[0].Priority != 7 || ts[0].Schedule != "0 3 * * *" || ts[0].Platform != "淘宝" {
+		t.Errorf("after edit: %+v", ts[0])
+	}
+	// pause: sweeps leave it out, even --all; resume puts it back.
+	mustSW(t, "--data", data, "target", "pause", id)
+	if o := mustSW(t, "--data", data, "target", "list"); !strings.Contains(o, "paused") {
+		t.Errorf("target list does not show the pause:\n%s", o)
+	}
+	if o, e, code := sw(t, "--data", data, "--allow-private", "sweep", "--all"); code == exitOK && strings.Contains(o, "pages done") {
+		t.Errorf("a sweep visited a paused target:\n%s%s", o, e)
+	}
+	mustSW(t, "--data", data, "target", "resume", id)
+	if o := mustSW(t, "--data", data, "--allow-private", "sweep", "--all"); !strings.Contains(o, "pages done") {
+		t.Errorf("sweep after resume:\n%s", o)
+	}
+	// remove: the target goes, its findings and evidence stay, the audit
+	// log keeps every step.
+	nFindings := strings.Count(mustSW(t, "--data", data, "findings", "--json"), `"rule"`)
+	nEvidence := strings.Count(mustSW(t, "--data", data, "evidence", "list", "--json"), `"manifest_key"`)
+	mustSW(t, "--data", data, "target", "remove", id)
+	if o := mustSW(t, "--data", data, "target", "list", "--json"); strings.TrimSpace(o) != "[]" {
+		t.Errorf("target list after remove: %s", o)
+	}
+	if n := strings.Count(mustSW(t, "--data", data, "findings", "--json"), `"rule"`); n != nFindings || n == 0 {
+		t.Errorf("findings after remove: %d, before %d", n, nFindings)
+	}
+	if n := strings.Count(mustSW(t, "--data", data, "evidence", "list", "--json"), `"manifest_key"`); n != nEvidence || n == 0 {
+		t.Errorf("evidence after remove: %d, before %d", n, nEvidence)
+	}
+	audit := mustSW(t, "--data", data, "audit", "list")
+	for _, action := range []string{"target.edited", "target.paused", "target.resumed", "target.deleted"} {
+		if !strings.Contains(audit, action) {
+			t.Errorf("audit log lacks %s", action)
+		}
+	}
+	if !strings.Contains(audit, "priority=0→7") {
+		t.Errorf("audit log does not say what the edit changed:\n%s", audit)
+	}
+	mustSW(t, "--data", data, "audit", "verify")
+	// The URL can be added again.
+	mustSW(t, "--data", data, "target", "add", base+"/shop/1/")
+}
