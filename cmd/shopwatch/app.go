@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -11,8 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"shopwatch"
 	"shopwatch/configs"
@@ -114,32 +111,24 @@ type Config struct {
 }
 
 // loadConfig reads the built-in defaults and then, when path is set, the
-// file on top of them. Unknown keys are errors naming the file.
+// file on top of them. Unknown keys and bad values are errors naming the
+// file, line and key (see decodeConfig).
 func loadConfig(path string) (*Config, error) {
 	var c Config
-	if err := decodeStrict(configs.DefaultConfig, &c); err != nil {
-		return nil, fmt.Errorf("built-in config: %w", err)
+	if err := decodeConfig("built-in", configs.DefaultConfig, &c); err != nil {
+		return nil, err
 	}
 	if path == "" {
 		return &c, nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
-	if err := decodeStrict(b, &c); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+	if err := decodeConfig(path, b, &c); err != nil {
+		return nil, err
 	}
 	return &c, nil
-}
-
-func decodeStrict(b []byte, v any) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil && err != io.EOF {
-		return err
-	}
-	return nil
 }
 
 // app holds what one command invocation opened.
