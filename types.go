@@ -46,6 +46,7 @@ type Target struct {
 	Mobile       bool      `json:"mobile,omitempty"`   // render as a phone (H5 page); implies the browser path
 	Added        time.Time `json:"added"`
 	LastSwept    time.Time `json:"last_swept,omitzero"` // when a sweep last planned it
+	Paused       bool      `json:"paused,omitempty"`    // sweeps leave it out until it is resumed
 }
 
 // VisitState is where a visit stands in the queue.

@@ -3,6 +3,8 @@ package crawler
 import (
 	"crypto/x509"
 	"fmt"
+	"net"
+	"strings"
 	"time"
 )
 
@@ -129,4 +131,26 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("crawler config: negative robots.txt timeout %s", c.RobotsTimeout)
 	}
 	return c, nil
+}
+
+// Validate reports the first setting of c that New would refuse (a
+// negative limit, a body cap above 1 GiB) or that cannot work (an Allow
+// entry that is neither an address, a CIDR nor a host name). Zero fields
+// are valid: they take DefaultConfig's values. Call it once at start-up,
+// so that a bad setting stops a command before it does anything.
+func (c Config) Validate() error {
+	if _, err := c.withDefaults(); err != nil {
+		return err
+	}
+	for _, a := range c.Allow {
+		switch {
+		case strings.Contains(a, "/"):
+			if _, _, err := net.ParseCIDR(a); err != nil {
+				return fmt.Errorf("crawler config: allow entry %q is not a CIDR: %w", a, err)
+			}
+		case a == "" || strings.ContainsAny(a, " \t\\:") && net.ParseIP(a) == nil:
+			return fmt.Errorf("crawler config: allow entry %q is not an address, CIDR or host name", a)
+		}
+	}
+	return nil
 }

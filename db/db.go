@@ -97,6 +97,7 @@ type DB struct {
 	now       func() time.Time
 	log       *slog.Logger
 	maxLeases int
+	tracking  []string // query parameters TargetKey drops; nil: DefaultTrackingParams
 
 	mu     sync.Mutex
 	closed bool

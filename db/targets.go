@@ -12,29 +12,63 @@ import (
 	"shopwatch"
 )
 
+// MaxDepth is the most link levels a target may follow on its host: at 5
+// levels a shop of 20 links a page already reaches millions of pages.
+const MaxDepth = 5
+
+// SetTrackingParams sets the query parameters that duplicate detection of
+// targets ignores (see TargetKey); nil restores DefaultTrackingParams. Set
+// it before adding targets.
+func (db *DB) SetTrackingParams(params []string) {
+	db.tracking = nil
+	if params != nil {
+		db.tracking = append(make([]string, 0, len(params)), params...)
+	}
+}
+
+// checkTarget validates the fields of a target that AddTarget and
+// UpdateTarget store. Its errors never repeat credentials.
+func checkTarget(t *shopwatch.Target) error {
+	if HasCredentials(t.URL) {
+		return fmt.Errorf("%w: URL %s carries a user name or password; give it without them", ErrInvalid, StripCredentials(t.URL))
+	}
+	if !validKind(t.Kind) {
+		return fmt.Errorf("%w: kind %q (want storefront, product or livestream)", ErrInvalid, t.Kind)
+	}
+	if t.Depth < 0 {
+		return fmt.Errorf("%w: negative depth %d", ErrInvalid, t.Depth)
+	}
+	if t.Depth > MaxDepth {
+		return fmt.Errorf("%w: depth %d is above the maximum of %d", ErrInvalid, t.Depth, MaxDepth)
+	}
+	return nil
+}
+
 // AddTarget stores t. An empty t.ID is filled with "t-" and a short random
 // id, a zero t.Added with the current time; t is updated in place once the
 // target is stored. The URL must be an absolute http or https URL and the
 // kind one of storefront, product or livestream.
 //
-// A target whose URL normalises (see NormalizeURL) to that of a stored
-// target, or whose ID is taken, is refused with an error wrapping
-// ErrTargetExists that names the URL and the stored target's id.
+// A target whose URL has the same key (see TargetKey: normalised, tracking
+// parameters dropped) as a stored target's, or whose ID is taken, is
+// refused with an error wrapping ErrTargetExists that names the URL and
+// the stored target's id. A URL with credentials in it, a port out of range
+// or a depth above MaxDepth is ErrInvalid.
 func (db *DB) AddTarget(ctx context.Context, t *shopwatch.Target) error {
 	if t == nil {
 		return fmt.Errorf("add target: %w: nil target", ErrInvalid)
 	}
 	rec := *t
 	rec.URL = strings.TrimSpace(rec.URL)
-	norm, err := NormalizeURL(rec.URL)
+	if HasCredentials(rec.URL) {
+		return fmt.Errorf("add target: %w", checkTarget(&rec))
+	}
+	norm, err := TargetKey(rec.URL, db.tracking)
 	if err != nil {
 		return fmt.Errorf("add target %q: %w", t.URL, err)
 	}
-	if !validKind(rec.Kind) {
-		return fmt.Errorf("add target %s: %w: kind %q (want storefront, product or livestream)", rec.URL, ErrInvalid, rec.Kind)
-	}
-	if rec.Depth < 0 {
-		return fmt.Errorf("add target %s: %w: negative depth %d", rec.URL, ErrInvalid, rec.Depth)
+	if err := checkTarget(&rec); err != nil {
+		return fmt.Errorf("add target %s: %w", rec.URL, err)
 	}
 	if rec.ID != "" {
 		if err := validID(rec.ID); err != nil {
@@ -90,9 +124,51 @@ func (db *DB) GetTarget(ctx context.Context, id string) (*shopwatch.Target, erro
 	return &t, nil
 }
 
-// ListTargets returns every target, highest priority first, then in the
-// order they were added.
+// FindTarget returns the target with the given id or whose URL normalises
+// (see NormalizeURL) to that of ref, or an error wrapping ErrNotFound that
+// names ref.
+func (db *DB) FindTarget(ctx context.Context, ref string) (*shopwatch.Target, error) {
+	ref = strings.TrimSpace(ref)
+	var t shopwatch.Target
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		id := []byte(ref)
+		if norm, err := TargetKey(ref, db.tracking); err == nil && strings.Contains(ref, "://") {
+			id = tx.Bucket(bTargetURLs).Get([]byte(norm))
+			if id == nil {
+				return ErrNotFound
+			}
+		}
+		ok, err := getJSON(tx.Bucket(bTargets), id, &t)
+		if err == nil && !ok {
+			err = ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("target %s: %w", ref, err)
+	}
+	return &t, nil
+}
+
+// ListTargets returns the targets sweeps visit: every target that is not
+// paused, highest priority first, then in the order they were added.
 func (db *DB) ListTargets(ctx context.Context) ([]shopwatch.Target, error) {
+	all, err := db.ListAllTargets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0]
+	for _, t := range all {
+		if !t.Paused {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// ListAllTargets returns every target, paused ones included, in the order
+// of ListTargets.
+func (db *DB) ListAllTargets(ctx context.Context) ([]shopwatch.Target, error) {
 	var out []shopwatch.Target
 	err := db.view(ctx, func(tx *bolt.Tx) error {
 		return tx.Bucket(bTargets).ForEach(func(k, v []byte) error {
@@ -121,7 +197,8 @@ func (db *DB) ListTargets(ctx context.Context) ([]shopwatch.Target, error) {
 }
 
 // DeleteTarget removes the target with the given id, or returns an error
-// wrapping ErrNotFound. Visits already queued for it are left alone.
+// wrapping ErrNotFound. Visits already queued for it, its findings and its
+// evidence are left alone; the audit log records the removal.
 func (db *DB) DeleteTarget(ctx context.Context, id string) error {
 	err := db.update(ctx, actorFrom(ctx, ""), func(x *txn) error {
 		targets := x.tx.Bucket(bTargets)
@@ -136,15 +213,24 @@ func (db *DB) DeleteTarget(ctx context.Context, id string) error {
 		if err := targets.Delete([]byte(id)); err != nil {
 			return err
 		}
-		if norm, err := NormalizeURL(t.URL); err == nil {
-			urls := x.tx.Bucket(bTargetURLs)
-			if string(urls.Get([]byte(norm))) == id {
-				if err := urls.Delete([]byte(norm)); err != nil {
-					return err
-				}
+		// Every key that names the target, whatever tracking parameters
+		// were configured when it was added.
+		urls := x.tx.Bucket(bTargetURLs)
+		var keys [][]byte
+		if err := urls.ForEach(func(k, v []byte) error {
+			if string(v) == id {
+				keys = append(keys, append([]byte(nil), k...))
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if err := urls.Delete(k); err != nil {
+				return err
 			}
 		}
-		return x.audit("target.deleted", fmt.Sprintf("target %s %s", id, t.URL))
+		return x.audit("target.deleted", fmt.Sprintf("target %s %s kind=%s category=%s (its findings and evidence are kept)", id, t.URL, t.Kind, t.Category))
 	})
 	if err != nil {
 		return fmt.Errorf("delete target %s: %w", id, err)
@@ -178,4 +264,134 @@ func (db *DB) MarkSwept(ctx context.Context, ids []string, at time.Time) error {
 		return fmt.Errorf("mark %d targets swept: %w", len(ids), err)
 	}
 	return nil
+}
+
+// UpdateTarget applies change to the stored target id and stores the
+// result, in one transaction, recording action ("target.edited",
+// "target.paused" …) and the fields that changed in the audit log. The id,
+// URL and time added cannot change; the result is checked as AddTarget
+// checks a new target. It returns the stored target.
+func (db *DB) UpdateTarget(ctx context.Context, id, action string, change func(*shopwatch.Target) error) (*shopwatch.Target, error) {
+	var out shopwatch.Target
+	err := db.update(ctx, actorFrom(ctx, ""), func(x *txn) error {
+		targets := x.tx.Bucket(bTargets)
+		var before shopwatch.Target
+		ok, err := getJSON(targets, []byte(id), &before)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotFound
+		}
+		t := before
+		t.Tags = append([]string(nil), before.Tags...)
+		if err := change(&t); err != nil {
+			return err
+		}
+		t.ID, t.URL, t.Added = before.ID, before.URL, before.Added
+		if err := checkTarget(&t); err != nil {
+			return err
+		}
+		if err := putJSON(targets, []byte(id), &t); err != nil {
+			return err
+		}
+		out = t
+		return x.audit(action, fmt.Sprintf("target %s %s %s", id, t.URL, targetChanges(before, t)))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", action, id, err)
+	}
+	return &out, nil
+}
+
+// targetChanges lists the fields that differ between a and b as
+// "field=old→new".
+func targetChanges(a, b shopwatch.Target) string {
+	var out []string
+	diff := func(name string, x, y any) {
+		if fmt.Sprint(x) != fmt.Sprint(y) {
+			out = append(out, fmt.Sprintf("%s=%v→%v", name, x, y))
+		}
+	}
+	diff("kind", a.Kind, b.Kind)
+	diff("platform", a.Platform, b.Platform)
+	diff("category", a.Category, b.Category)
+	diff("tags", strings.Join(a.Tags, ","), strings.Join(b.Tags, ","))
+	diff("jurisdiction", a.Jurisdiction, b.Jurisdiction)
+	diff("priority", a.Priority, b.Priority)
+	diff("schedule", a.Schedule, b.Schedule)
+	diff("depth", a.Depth, b.Depth)
+	diff("browser", a.Browser, b.Browser)
+	diff("mobile", a.Mobile, b.Mobile)
+	diff("paused", a.Paused, b.Paused)
+	if len(out) == 0 {
+		return "(no change)"
+	}
+	return strings.Join(out, " ")
+}
+
+// TargetStatus is what the last sweep that visited a target found.
+type TargetStatus struct {
+	Sweep    string               `json:"sweep"`           // the latest sweep with a visit of the target
+	State    shopwatch.VisitState `json:"state"`           // of the visit of the target's own page in that sweep
+	Error    string               `json:"error,omitempty"` // its error, when it failed
+	Finished time.Time            `json:"finished,omitzero"`
+	Pages    int                  `json:"pages"`  // visits of the target in that sweep (its page and pages found from it)
+	Failed   int                  `json:"failed"` // of which failed
+}
+
+// TargetStatuses returns, by target id, what the latest sweep that
+// visited each target found. Targets never visited are absent.
+func (db *DB) TargetStatuses(ctx context.Context) (map[string]TargetStatus, error) {
+	type agg struct {
+		latest time.Time
+		st     TargetStatus
+	}
+	bySweep := map[string]map[string]*agg{} // target → sweep → counts
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bVisits).ForEach(func(k, v []byte) error {
+			var vis shopwatch.Visit
+			if _, err := getJSON(tx.Bucket(bVisits), k, &vis); err != nil {
+				return err
+			}
+			if vis.TargetID == "" {
+				return nil
+			}
+			m := bySweep[vis.TargetID]
+			if m == nil {
+				m = map[string]*agg{}
+				bySweep[vis.TargetID] = m
+			}
+			a := m[vis.Sweep]
+			if a == nil {
+				a = &agg{st: TargetStatus{Sweep: vis.Sweep}}
+				m[vis.Sweep] = a
+			}
+			if vis.Enqueued.After(a.latest) {
+				a.latest = vis.Enqueued
+			}
+			a.st.Pages++
+			if vis.State == shopwatch.VisitFailed {
+				a.st.Failed++
+			}
+			if vis.Parent == "" {
+				a.st.State, a.st.Error, a.st.Finished = vis.State, vis.Error, vis.Finished
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("target statuses: %w", err)
+	}
+	out := make(map[string]TargetStatus, len(bySweep))
+	for id, m := range bySweep {
+		var best *agg
+		for _, a := range m {
+			if best == nil || a.latest.After(best.latest) || (a.latest.Equal(best.latest) && a.st.Sweep > best.st.Sweep) {
+				best = a
+			}
+		}
+		out[id] = best.st
+	}
+	return out, nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -39,6 +41,11 @@ func NormalizeURL(raw string) (string, error) {
 	host, port := u.Hostname(), u.Port()
 	if host == "" {
 		return "", fmt.Errorf("%w: URL %q has no host", ErrInvalid, raw)
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("%w: URL %q: port %s is out of range (1–65535)", ErrInvalid, raw, port)
+		}
 	}
 	if !isASCII(host) {
 		h, err := idna.Punycode.ToASCII(host)
@@ -89,4 +96,73 @@ func VisitID(sweep, rawURL string) string {
 	h.Write([]byte{0})
 	h.Write([]byte(u))
 	return "v-" + hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// DefaultTrackingParams are the query parameters that only track where a
+// visitor came from (Taobao/Tmall's spm and scm, the utm_ family); two
+// target URLs that differ only in them are the same target. A trailing
+// "*" matches any suffix.
+var DefaultTrackingParams = []string{"spm", "scm", "utm_*"}
+
+// TargetKey is the form under which a target URL is known for duplicate
+// detection: NormalizeURL's, without the query parameters that tracking
+// matches (see DefaultTrackingParams; nil uses it) and without an empty
+// query ("http://shop/?" is "http://shop/"). The remaining parameters keep
+// their order and spelling.
+func TargetKey(raw string, tracking []string) (string, error) {
+	norm, err := NormalizeURL(raw)
+	if err != nil {
+		return "", err
+	}
+	if tracking == nil {
+		tracking = DefaultTrackingParams
+	}
+	base, query, hasQuery := strings.Cut(norm, "?")
+	if !hasQuery {
+		return norm, nil
+	}
+	var kept []string
+	for _, p := range strings.Split(query, "&") {
+		if p == "" {
+			continue
+		}
+		name, _, _ := strings.Cut(p, "=")
+		if n, err := url.QueryUnescape(name); err == nil {
+			name = n
+		}
+		if !trackingParam(name, tracking) {
+			kept = append(kept, p)
+		}
+	}
+	if len(kept) == 0 {
+		return base, nil
+	}
+	return base + "?" + strings.Join(kept, "&"), nil
+}
+
+func trackingParam(name string, tracking []string) bool {
+	name = strings.ToLower(name)
+	for _, t := range tracking {
+		if ok, _ := path.Match(strings.ToLower(t), name); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// HasCredentials reports whether raw carries a user name or password
+// (https://user:pass@host/).
+func HasCredentials(raw string) bool {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	return err == nil && u.User != nil
+}
+
+// StripCredentials returns raw without its user name and password.
+func StripCredentials(raw string) string {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
 }

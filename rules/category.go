@@ -210,3 +210,42 @@ func ldNames(data []byte) []string {
 	walk(v, false, 0)
 	return out
 }
+
+// Categories returns the ids of the known product categories (those of
+// configs/lexicon/categories.yaml), sorted.
+func Categories() []string {
+	l := lex()
+	out := make([]string, 0, len(l.categories))
+	for _, cw := range l.categories {
+		out = append(out, cw.id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Categories returns the product categories rs knows: the built-in ones
+// (see Categories) and every category its rules name in applies_to,
+// sorted.
+func (rs *RuleSet) Categories() []string {
+	out := Categories()
+	for _, r := range rs.Rules() {
+		for _, c := range append(append([]string(nil), r.AppliesTo.Categories...), r.AppliesTo.NotCategories...) {
+			if c = normCategory(c); c != "" && !slices.Contains(out, c) {
+				out = append(out, c)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// PageCategory is the product category a page is judged under: the one
+// configured for it when set, else the one DetectCategory reads off the
+// page's title, text and markup. A sweep, scan and rules check of the same
+// page judge it under the same category.
+func PageCategory(configured, title, text, markup string) string {
+	if c := normCategory(configured); c != "" {
+		return c
+	}
+	return DetectCategory(title, text, markup)
+}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -11,8 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 
 	"shopwatch"
 	"shopwatch/configs"
@@ -32,6 +29,7 @@ type Config struct {
 	Data      string `yaml:"data"`
 	Operator  string `yaml:"operator"`
 	Festivals string `yaml:"festivals"`
+	Timezone  string `yaml:"timezone"` // of every time shown to people; JSON keeps the offset
 	Sweep     struct {
 		Workers      int           `yaml:"workers"`
 		LeaseTTL     time.Duration `yaml:"lease_ttl"`
@@ -86,6 +84,11 @@ type Config struct {
 	Rules struct {
 		Dir string `yaml:"dir"`
 	} `yaml:"rules"`
+	Targets struct {
+		// TrackingParams are the query parameters duplicate detection
+		// ignores ("utm_*" matches a prefix); [] ignores none.
+		TrackingParams []string `yaml:"tracking_params"`
+	} `yaml:"targets"`
 	Store struct {
 		Kind   string `yaml:"kind"`
 		Folder string `yaml:"folder"`
@@ -112,32 +115,24 @@ type Config struct {
 }
 
 // loadConfig reads the built-in defaults and then, when path is set, the
-// file on top of them. Unknown keys are errors naming the file.
+// file on top of them. Unknown keys and bad values are errors naming the
+// file, line and key (see decodeConfig).
 func loadConfig(path string) (*Config, error) {
 	var c Config
-	if err := decodeStrict(configs.DefaultConfig, &c); err != nil {
-		return nil, fmt.Errorf("built-in config: %w", err)
+	if err := decodeConfig("built-in", configs.DefaultConfig, &c); err != nil {
+		return nil, err
 	}
 	if path == "" {
 		return &c, nil
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, fmt.Errorf("config: %w", err)
 	}
-	if err := decodeStrict(b, &c); err != nil {
-		return nil, fmt.Errorf("config %s: %w", path, err)
+	if err := decodeConfig(path, b, &c); err != nil {
+		return nil, err
 	}
 	return &c, nil
-}
-
-func decodeStrict(b []byte, v any) error {
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil && err != io.EOF {
-		return err
-	}
-	return nil
 }
 
 // app holds what one command invocation opened.
@@ -151,6 +146,8 @@ type app struct {
 	allowLoopback  bool // the demo's own marketplace is on loopback
 
 	notaryOnce *evidence.Notary
+	started    bool           // the configuration was loaded and checked
+	loc        *time.Location // the configured time zone, once looked up
 
 	cfg *Config
 	db  *db.DB
@@ -219,6 +216,9 @@ func (a *app) openDB() (*db.DB, error) {
 	d, err := db.Open(filepath.Join(dir, "shopwatch.db"))
 	if err != nil {
 		return nil, err
+	}
+	if c, err := a.config(); err == nil {
+		d.SetTrackingParams(c.Targets.TrackingParams)
 	}
 	a.db = d
 	a.closers = append(a.closers, func() { _ = d.Close() })

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"crypto/x509"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"shopwatch/db"
@@ -16,6 +18,8 @@ import (
 
 func init() {
 	register(command{name: "audit", summary: "list and verify the hash-chained audit log (chain of custody)", run: runAudit})
+	verbSummaries["audit list"] = "list audit log entries"
+	verbSummaries["audit verify"] = "check the audit log's hash chain; exit 1 when broken"
 }
 
 func runAudit(ctx context.Context, a *app, args []string) error {
@@ -26,18 +30,40 @@ func runAudit(ctx context.Context, a *app, args []string) error {
 }
 
 func auditList(ctx context.Context, a *app, args []string) error {
-	return listing(a, "audit list", args, nil,
-		func(d *db.DB) ([]db.AuditEntry, error) { return d.ListAudit(ctx, 0, 0) },
-		func(w io.Writer, es []db.AuditEntry) {
-			fmt.Fprintln(w, "SEQ\tTIME\tACTOR\tACTION\tDETAIL")
+	var since, actor string
+	return listing(a, "audit list", args,
+		func(fs *flag.FlagSet) {
+			fs.StringVar(&since, "since", "", "only entries since then: 7d, 24h, a date (2006-01-02) or a time")
+			fs.StringVar(&actor, "actor", "", "only entries of this actor (operator or system user)")
+		},
+		func(d *db.DB) ([]db.AuditEntry, error) {
+			from, err := a.parseSince("since", since, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			es, err := d.ListAudit(ctx, 0, 0)
+			if err != nil {
+				return nil, err
+			}
+			out := es[:0]
 			for _, e := range es {
-				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", e.Seq, e.Time.UTC().Format(time.RFC3339), e.Actor, e.Action, e.Detail)
+				if (actor == "" || strings.EqualFold(e.Actor, actor)) && (from.IsZero() || !e.Time.Before(from)) {
+					out = append(out, e)
+				}
+			}
+			return out, nil
+		},
+		func(w io.Writer, es []db.AuditEntry) {
+			fmt.Fprintf(w, "SEQ\t%s\tACTOR\tACTION\tDETAIL\n", a.timeHeader("TIME"))
+			for _, e := range es {
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\n", e.Seq, a.localTime(e.Time), cell(e.Actor), e.Action, cell(e.Detail))
 			}
 		})
 }
 
 func auditVerify(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("audit verify", "audit verify")
+	fs := a.newFlags("audit verify", "audit verify [--json]")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -45,14 +71,30 @@ func auditVerify(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := d.VerifyAudit(ctx); err != nil {
-		return &errExit{code: exitFailed, err: err}
-	}
+	verr := d.VerifyAudit(ctx)
 	es, err := d.ListAudit(ctx, 0, 0)
-	if err != nil {
+	if err != nil && verr == nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "audit log intact: %d entries, hash chain unbroken\n", len(es))
+	if *asJSON {
+		out := struct {
+			OK      bool   `json:"ok"`
+			Entries int    `json:"entries"`
+			Error   string `json:"error,omitempty"`
+		}{OK: verr == nil, Entries: len(es)}
+		if verr != nil {
+			out.Error = verr.Error()
+		}
+		if err := a.printJSON(out); err != nil {
+			return err
+		}
+	}
+	if verr != nil {
+		return &errExit{code: exitFailed, err: verr}
+	}
+	if !*asJSON {
+		fmt.Fprintf(a.stdout, "audit log intact: %d entries, hash chain unbroken\n", len(es))
+	}
 	return nil
 }
 
@@ -92,11 +134,17 @@ func (a *app) custodyIfData(ctx context.Context, action, detail string) error {
 
 // evidenceLedger handles "evidence ledger verify".
 func evidenceLedger(ctx context.Context, a *app, args []string) error {
-	if len(args) == 0 || args[0] != "verify" {
-		return usagef("evidence ledger needs the verb verify")
-	}
-	fs := a.newFlags("evidence ledger verify", "evidence ledger verify")
-	if _, err := parse(fs, args[1:]); err != nil {
+	return subcommands(ctx, a, "evidence ledger", args, map[string]func(context.Context, *app, []string) error{
+		"verify": ledgerVerify,
+	})
+}
+
+// ledgerVerify checks the whole ledger: every record, every checkpoint's
+// signature and timestamp.
+func ledgerVerify(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("evidence ledger verify", "evidence ledger verify [--json]")
+	asJSON := fs.Bool("json", false, "print the result as JSON")
+	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	dir, err := a.dataDir()
@@ -123,6 +171,28 @@ func evidenceLedger(ctx context.Context, a *app, args []string) error {
 	rep, err := ledger.VerifyDir(ctx, filepath.Join(dir, "ledger"), sg.PublicKey(), roots)
 	if err != nil {
 		return &errExit{code: exitFailed, err: err}
+	}
+	if *asJSON {
+		out := struct {
+			LogID             string   `json:"log_id"`
+			OK                bool     `json:"ok"`
+			Records           uint64   `json:"records"`
+			Checkpoints       int      `json:"checkpoints"`
+			Root              string   `json:"root"`
+			TimestampsChecked bool     `json:"timestamps_checked"`
+			Problems          []string `json:"problems"`
+		}{LogID: rep.LogID, OK: rep.OK(), Records: rep.Leaves, Checkpoints: rep.Checkpoints,
+			Root: fmt.Sprintf("%x", rep.Root), TimestampsChecked: rep.TimestampsChecked, Problems: []string{}}
+		for _, p := range rep.Problems {
+			out.Problems = append(out.Problems, p.Error())
+		}
+		if err := a.printJSON(out); err != nil {
+			return err
+		}
+		if !rep.OK() {
+			return &errExit{code: exitFailed, err: fmt.Errorf("ledger does not verify: %d problem(s)", len(rep.Problems))}
+		}
+		return nil
 	}
 	fmt.Fprintf(a.stdout, "ledger %s: %d records, %d checkpoints, root %x, timestamps checked: %v\n",
 		rep.LogID, rep.Leaves, rep.Checkpoints, rep.Root, rep.TimestampsChecked)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +20,11 @@ import (
 
 func init() {
 	register(command{name: "evidence", summary: "list, export and verify evidence bundles", run: runEvidence})
+	verbSummaries["evidence list"] = "list evidence records"
+	verbSummaries["evidence export"] = "write one evidence record as a bundle (zip or WACZ)"
+	verbSummaries["evidence verify"] = "verify a bundle offline; exit 1 naming every broken item"
+	verbSummaries["evidence ledger"] = "verify the append-only ledger (evidence ledger verify)"
+	verbSummaries["evidence ledger verify"] = "verify every ledger record and checkpoint"
 }
 
 func runEvidence(ctx context.Context, a *app, args []string) error {
@@ -33,12 +39,37 @@ func runEvidence(ctx context.Context, a *app, args []string) error {
 }
 
 func evidenceList(ctx context.Context, a *app, args []string) error {
-	return listing(a, "evidence list", args, nil,
-		func(d *db.DB) ([]shopwatch.EvidenceRecord, error) { return d.ListEvidence(ctx) },
-		func(w io.Writer, recs []shopwatch.EvidenceRecord) {
-			fmt.Fprintln(w, "ID\tCAPTURED\tFINDINGS\tARTIFACTS\tURL")
+	var since, target string
+	return listing(a, "evidence list", args,
+		func(fs *flag.FlagSet) {
+			fs.StringVar(&since, "since", "", "only records captured since then: 7d, 24h, a date (2006-01-02) or a time")
+			fs.StringVar(&target, "target", "", "only records of this target (id or URL)")
+		},
+		func(d *db.DB) ([]shopwatch.EvidenceRecord, error) {
+			from, err := a.parseSince("since", since, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			targetID, err := a.resolveTarget(ctx, d, target)
+			if err != nil {
+				return nil, err
+			}
+			recs, err := d.ListEvidence(ctx)
+			if err != nil {
+				return nil, err
+			}
+			out := recs[:0]
 			for _, r := range recs {
-				fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\n", r.ID, r.CapturedAt.UTC().Format(time.RFC3339), r.Findings, len(r.Artifacts), r.URL)
+				if (targetID == "" || r.TargetID == targetID) && (from.IsZero() || !r.CapturedAt.Before(from)) {
+					out = append(out, r)
+				}
+			}
+			return out, nil
+		},
+		func(w io.Writer, recs []shopwatch.EvidenceRecord) {
+			fmt.Fprintf(w, "ID\t%s\tTARGET\tFINDINGS\tARTIFACTS\tURL\n", a.timeHeader("CAPTURED"))
+			for _, r := range recs {
+				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%d\t%s\n", r.ID, a.localTime(r.CapturedAt), cell(r.TargetID), r.Findings, len(r.Artifacts), r.URL)
 			}
 		})
 }
@@ -47,12 +78,9 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("evidence export", "evidence export ID [-o FILE.zip|FILE.wacz] [--no-pdf]")
 	out := fs.String("o", "", "bundle file to write (default ID.zip; .wacz works as well)")
 	noPDF := fs.Bool("no-pdf", false, "leave report.pdf out instead of printing it with Chromium")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("evidence export needs one evidence id")
 	}
 	d, err := a.openDB()
 	if err != nil {
@@ -169,12 +197,9 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 	tsaRoot := fs.String("tsa-root", "", "PEM file of the TSA root(s) to trust instead of the bundled tsa-root.pem")
 	trusted := fs.String("trusted-key", "", "comma-separated signer key ids (ed25519:…) to require")
 	unsealed := fs.Bool("allow-unsealed", false, "accept a bundle without timestamp and ledger proof")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("evidence verify needs one bundle file")
 	}
 	var opts []evidence.VerifyOption
 	if *tsaRoot != "" {
@@ -194,6 +219,9 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 	if *unsealed {
 		opts = append(opts, evidence.AllowUnsealed())
 	}
+	if _, err := os.Stat(pos[0]); err != nil {
+		return fmt.Errorf("evidence verify: %w", err)
+	}
 	rep, err := evidence.VerifyBundle(pos[0], opts...)
 	if err != nil {
 		return &errExit{code: exitFailed, err: err}
@@ -206,7 +234,7 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 		a.logger.Warn("verification not recorded in the audit log", "err", err)
 	}
 	if *asJSON {
-		if err := a.printJSON(rep); err != nil {
+		if err := a.printJSON(verifyView(rep)); err != nil {
 			return err
 		}
 	} else {
@@ -217,4 +245,48 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 		return &errExit{code: exitFailed, err: fmt.Errorf("%s: verification failed; first broken item: %s (%s: %v)", pos[0], first.Item, first.Check, first.Err)}
 	}
 	return nil
+}
+
+// verifyJSON is the JSON form of a bundle verification: snake_case keys,
+// RFC 3339 times, errors as strings.
+type verifyJSON struct {
+	Bundle        string             `json:"bundle"`
+	OK            bool               `json:"ok"`
+	EvidenceID    string             `json:"evidence_id"`
+	KeyID         string             `json:"key_id"`
+	TSARootSHA256 string             `json:"tsa_root_sha256,omitempty"`
+	TimestampTime time.Time          `json:"timestamp_time,omitzero"`
+	Manifest      *evidence.Manifest `json:"manifest"`
+	Checks        []verifyCheckJSON  `json:"checks"`
+	Problems      []itemProblemJSON  `json:"problems"`
+}
+
+type verifyCheckJSON struct {
+	Name   string `json:"name"`
+	Item   string `json:"item"`
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail,omitempty"`
+}
+
+type itemProblemJSON struct {
+	Item  string `json:"item"`
+	Check string `json:"check"`
+	Error string `json:"error"`
+}
+
+func verifyView(rep *evidence.Report) verifyJSON {
+	v := verifyJSON{Bundle: rep.Bundle, OK: rep.OK(), EvidenceID: rep.EvidenceID, KeyID: rep.KeyID,
+		TSARootSHA256: rep.TSARootSHA256, TimestampTime: rep.TimestampTime, Manifest: rep.Manifest,
+		Checks: []verifyCheckJSON{}, Problems: []itemProblemJSON{}}
+	for _, c := range rep.Checks {
+		v.Checks = append(v.Checks, verifyCheckJSON{Name: c.Name, Item: c.Item, OK: c.OK, Detail: c.Detail})
+	}
+	for _, p := range rep.Problems {
+		msg := ""
+		if p.Err != nil {
+			msg = p.Err.Error()
+		}
+		v.Problems = append(v.Problems, itemProblemJSON{Item: p.Item, Check: p.Check, Error: msg})
+	}
+	return v
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"flag"
 	"io"
-	"text/tabwriter"
 
 	"shopwatch/db"
 )
@@ -34,7 +33,7 @@ func listing[T any](a *app, name string, args []string, flags func(*flag.FlagSet
 		}
 		return a.printJSON(items)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	tw := newTable(a.stdout)
 	table(tw, items)
 	return tw.Flush()
 }

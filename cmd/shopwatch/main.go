@@ -70,11 +70,21 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "shopwatch:", err)
 		return exitUsage
 	}
-	if len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help" {
+	if len(rest) == 0 {
+		printHelp(stderr)
+		return exitUsage
+	}
+	if rest[0] == "help" && len(rest) > 1 {
+		rest = append(rest[1:], "-h") // help COMMAND [VERB] is COMMAND [VERB] -h
+	} else if rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help" {
 		printHelp(stdout)
 		return exitOK
 	}
 	if rest[0] == "version" {
+		if len(rest) > 1 {
+			fmt.Fprintf(stderr, "shopwatch version: takes no arguments, got %q\n", rest[1])
+			return exitUsage
+		}
 		fmt.Fprintln(stdout, "shopwatch", versionString())
 		return exitOK
 	}
@@ -135,28 +145,50 @@ Global flags (also accepted after the command):
   -v               verbose logs
   --allow-private  allow targets on loopback and private networks (the URL guard refuses them by default)
 
-Run "shopwatch COMMAND -h" for a command's flags.`)
+Exit codes: 0 success; 1 checked and found problems (a bundle, the ledger or the
+audit log does not verify, or findings with --fail-on-findings); 2 the command
+line or the configuration is wrong; 3 an error stopped the command.
+
+Run "shopwatch COMMAND -h" for a command's flags and "shopwatch GROUP -h" for a group's verbs.`)
 }
 
-// subcommands dispatches to a second-level verb (target add, evidence verify…).
+// verbSummaries holds the one-line summary of each second-level verb, by
+// "group verb" ("target add"), for "shopwatch GROUP -h".
+var verbSummaries = map[string]string{}
+
+// subcommands dispatches to a second-level verb (target add, evidence
+// verify…). "GROUP -h" lists the verbs with their summaries.
 func subcommands(ctx context.Context, a *app, group string, args []string, verbs map[string]func(context.Context, *app, []string) error) error {
 	if len(args) == 0 {
-		return usagef("%s needs a verb: %s", group, verbList(verbs))
+		return usagef("%s needs a verb\n%s", group, verbHelp(group, verbs))
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(a.stdout, verbHelp(group, verbs))
+		return nil
 	}
 	f, ok := verbs[args[0]]
 	if !ok {
-		return usagef("unknown verb %q for %s (want %s)", args[0], group, verbList(verbs))
+		return usagef("unknown verb %q for %s\n%s", args[0], group, verbHelp(group, verbs))
 	}
 	return f(ctx, a, args[1:])
 }
 
-func verbList(verbs map[string]func(context.Context, *app, []string) error) string {
+// verbHelp is the usage of a group of verbs: one line per verb with its
+// summary.
+func verbHelp(group string, verbs map[string]func(context.Context, *app, []string) error) string {
 	names := make([]string, 0, len(verbs))
 	for n := range verbs {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	return strings.Join(names, ", ")
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: shopwatch %s VERB [ARGS] [flags]\n\nVerbs:\n", group)
+	for _, n := range names {
+		fmt.Fprintf(&b, "  %-8s %s\n", n, verbSummaries[group+" "+n])
+	}
+	fmt.Fprintf(&b, "\nRun \"shopwatch %s VERB -h\" for a verb's flags.\n", group)
+	return b.String()
 }
 
 // stdin is where "-" arguments read from.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"shopwatch"
@@ -18,6 +19,10 @@ import (
 
 func init() {
 	register(command{name: "rules", summary: "check a file against the rules, list, lint and test rule files", run: runRules})
+	verbSummaries["rules check"] = "check a text or HTML file (or standard input) against the rules"
+	verbSummaries["rules list"] = "list the rules with their legal basis"
+	verbSummaries["rules lint"] = "check rule files without running their examples"
+	verbSummaries["rules test"] = "run every rule's own examples"
 }
 
 func runRules(ctx context.Context, a *app, args []string) error {
@@ -32,17 +37,15 @@ func runRules(ctx context.Context, a *app, args []string) error {
 // rulesCheck runs the rule set on a text or HTML file (or standard input).
 // Without --category the category is detected from the page.
 func rulesCheck(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("rules check", "rules check [FILE|-] [--kind storefront|product|livestream] [--category C] [--enable ID,…] [--json]")
+	fs := a.newFlags("rules check", "rules check [FILE|-] [--kind storefront|product|livestream] [--category C] [--enable ID,…] [--json] [--fail-on-findings]")
 	kind := fs.String("kind", "product", "page kind: storefront, product or livestream")
 	category := fs.String("category", "", "product category (food, cosmetics …); detected from the page when not given")
 	enable := fs.String("enable", "", "comma-separated ids of rules that are off by default to switch on (e.g. licence.psb-missing)")
 	asJSON := fs.Bool("json", false, "print findings as JSON")
-	pos, err := parse(fs, args)
+	failOn := fs.Bool("fail-on-findings", false, "exit 1 when there are findings")
+	pos, err := parseArgs(fs, args, 0, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) > 1 {
-		return usagef("rules check takes at most one file")
 	}
 	name := "-"
 	if len(pos) == 1 {
@@ -70,7 +73,11 @@ func rulesCheck(ctx context.Context, a *app, args []string) error {
 			return usagef("%v", err)
 		}
 	}
-	in := rules.Input{URL: name, Kind: k, Category: *category}
+	cat, err := checkCategory(rs, *category)
+	if err != nil {
+		return err
+	}
+	in := rules.Input{URL: name, Kind: k, Category: cat}
 	if looksHTML(name, raw) {
 		html, _, _, _, err := crawler.DecodeHTML(raw, "")
 		if err != nil {
@@ -85,13 +92,12 @@ func rulesCheck(ctx context.Context, a *app, args []string) error {
 		}
 		in.Text = text
 	}
-	if in.Category == "" {
-		in.Category = rules.DetectCategory("", in.Text, in.HTML)
-		if in.Category != "" && !*asJSON {
-			fmt.Fprintf(a.stdout, "category: %s (detected; give --category to set it)\n", in.Category)
-		}
+	in.Category = a.pageCategory(in.Category, "", in.Text, in.HTML, *asJSON)
+	fnd := rs.Check(in)
+	if err := a.printFindings(fnd, *asJSON); err != nil {
+		return err
 	}
-	return a.printFindings(rs.Check(in), *asJSON)
+	return failOnFindings(*failOn, len(fnd))
 }
 
 func looksHTML(name string, b []byte) bool {
@@ -119,14 +125,16 @@ func rulesList(ctx context.Context, a *app, args []string) error {
 	if *asJSON {
 		return a.printJSON(rs.Rules())
 	}
+	tw := newTable(a.stdout)
+	fmt.Fprintln(tw, "ID\tCATEGORY\tSEVERITY\tLEGAL BASIS")
 	for _, r := range rs.Rules() {
 		off := ""
 		if r.Disabled {
 			off = " (off by default)"
 		}
-		fmt.Fprintf(a.stdout, "%-40s %-11s %-9s %s%s%s%s\n", r.ID, r.Category, r.Severity, r.Law, r.Article, r.Item, off)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s%s%s%s\n", r.ID, r.Category, r.Severity, r.Law, r.Article, r.Item, off)
 	}
-	return nil
+	return tw.Flush()
 }
 
 // loadRulesFor loads the rule files or directories named in args (all as
@@ -166,21 +174,49 @@ func (a *app) loadRulesFor(args []string, opt rules.Options) (*rules.RuleSet, st
 // duplicate ids, references to unknown rules. It prints every problem as
 // file:line:column and exits 1 when there is one.
 func rulesLint(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("rules lint", "rules lint [DIR | FILE…]")
-	pos, err := parse(fs, args)
+	fs := a.newFlags("rules lint", "rules lint [DIR | FILE…] [--json]")
+	asJSON := fs.Bool("json", false, "print the problems as JSON")
+	pos, err := parseArgs(fs, args, 0, -1)
 	if err != nil {
 		return err
 	}
+	type problemJSON struct {
+		File    string `json:"file"`
+		Line    int    `json:"line"`
+		Column  int    `json:"column"`
+		Rule    string `json:"rule,omitempty"`
+		Message string `json:"message"`
+	}
+	out := struct {
+		Source   string        `json:"source"`
+		OK       bool          `json:"ok"`
+		Rules    int           `json:"rules"`
+		Problems []problemJSON `json:"problems"`
+	}{Problems: []problemJSON{}}
 	rs, what, err := a.loadRulesFor(pos, rules.Options{SkipExamples: true})
+	out.Source = what
 	if err != nil {
 		var le *rules.LoadError
 		if !errors.As(err, &le) {
 			return err
 		}
 		for _, p := range le.Problems {
-			fmt.Fprintln(a.stdout, p.Error())
+			if *asJSON {
+				out.Problems = append(out.Problems, problemJSON{File: p.File, Line: p.Line, Column: p.Column, Rule: p.Rule, Message: p.Msg})
+			} else {
+				fmt.Fprintln(a.stdout, p.Error())
+			}
+		}
+		if *asJSON {
+			if err := a.printJSON(out); err != nil {
+				return err
+			}
 		}
 		return &errExit{code: exitFailed, err: fmt.Errorf("%s: %d problems", what, len(le.Problems))}
+	}
+	if *asJSON {
+		out.OK, out.Rules = true, len(rs.Rules())
+		return a.printJSON(out)
 	}
 	fmt.Fprintf(a.stdout, "%s: %d rules, no problems\n", what, len(rs.Rules()))
 	return nil
@@ -190,9 +226,10 @@ func rulesLint(ctx context.Context, a *app, args []string) error {
 // prints one line per rule (and one per failing example); it exits 1 when
 // an example fails.
 func rulesTest(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("rules test", "rules test [DIR | FILE…] [--all]")
+	fs := a.newFlags("rules test", "rules test [DIR | FILE…] [--all] [--json]")
 	verbose := fs.Bool("all", false, "print every example, not only failures")
-	pos, err := parse(fs, args)
+	asJSON := fs.Bool("json", false, "print every example's result as JSON")
+	pos, err := parseArgs(fs, args, 0, -1)
 	if err != nil {
 		return err
 	}
@@ -201,6 +238,9 @@ func rulesTest(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	results := rs.RunExamples()
+	if *asJSON {
+		return a.printExampleResults(what, results)
+	}
 	failed := 0
 	byRule := map[string][2]int{}
 	var order []string
@@ -247,4 +287,66 @@ func rulesTest(ctx context.Context, a *app, args []string) error {
 		return &errExit{code: exitFailed, err: fmt.Errorf("%s: %d of %d examples failed", what, failed, len(results))}
 	}
 	return nil
+}
+
+// printExampleResults prints the results of rules test as JSON and exits 1
+// when an example failed.
+func (a *app) printExampleResults(what string, results []rules.ExampleResult) error {
+	type resultJSON struct {
+		Rule     string   `json:"rule"`
+		Source   string   `json:"source"`
+		Positive bool     `json:"positive"`
+		Text     string   `json:"text"`
+		OK       bool     `json:"ok"`
+		Matches  []string `json:"matches,omitempty"`
+		Problem  string   `json:"problem,omitempty"`
+	}
+	out := struct {
+		Source  string       `json:"source"`
+		Passed  int          `json:"passed"`
+		Failed  int          `json:"failed"`
+		Results []resultJSON `json:"results"`
+	}{Source: what, Results: []resultJSON{}}
+	for _, r := range results {
+		if r.Problem == "" {
+			out.Passed++
+		} else {
+			out.Failed++
+		}
+		out.Results = append(out.Results, resultJSON{Rule: r.Rule, Source: r.Example.Source, Positive: r.Positive,
+			Text: r.Example.Text, OK: r.Problem == "", Matches: r.Matches, Problem: r.Problem})
+	}
+	if err := a.printJSON(out); err != nil {
+		return err
+	}
+	if out.Failed > 0 {
+		return &errExit{code: exitFailed, err: fmt.Errorf("%s: %d of %d examples failed", what, out.Failed, len(results))}
+	}
+	return nil
+}
+
+// checkCategory returns the product category c in its normal form ("" for
+// none), or a usage error naming c and the categories rs knows: a typo
+// must never switch the category rules off.
+func checkCategory(rs *rules.RuleSet, c string) (string, error) {
+	norm := strings.ToLower(strings.TrimSpace(c))
+	if norm == "" {
+		return "", nil
+	}
+	known := rs.Categories()
+	if !slices.Contains(known, norm) {
+		return "", usagef("unknown category %q (known: %s)", c, strings.Join(known, ", "))
+	}
+	return norm, nil
+}
+
+// pageCategory is the category a page is judged under, as a sweep judges
+// it (rules.PageCategory); a detected one is announced unless the output
+// is JSON.
+func (a *app) pageCategory(given, title, text, html string, asJSON bool) string {
+	c := rules.PageCategory(given, title, text, html)
+	if given == "" && c != "" && !asJSON {
+		fmt.Fprintf(a.stdout, "category: %s (detected; give --category to set it)\n", c)
+	}
+	return c
 }

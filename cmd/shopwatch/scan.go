@@ -16,21 +16,19 @@ func init() {
 }
 
 func runScan(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("scan", "scan URL [--kind K] [--category C] [--browser] [--mobile] [--watch 30s [--until CSS]] [--json [--page]]")
+	fs := a.newFlags("scan", "scan URL [--kind K] [--category C] [--browser] [--mobile] [--watch 30s [--until CSS]] [--json [--page]] [--fail-on-findings]")
 	useBrowser := fs.Bool("browser", false, "render the page in headless Chromium (JavaScript pages)")
 	mobile := fs.Bool("mobile", false, "render the page as a phone (H5 pages); implies --browser")
 	watch := fs.Duration("watch", 0, "stay on the page this long (a livestream room), recording every text that appears and timed screenshots; implies --browser")
 	until := fs.String("until", "", "with --watch: stop early once this CSS selector matches")
 	kind := fs.String("kind", "product", "page kind: storefront, product or livestream (livestream with --watch)")
-	category := fs.String("category", "", "product category (food, cosmetics …)")
+	category := fs.String("category", "", "product category (food, cosmetics …); detected from the page when not given, as a sweep does")
 	asJSON := fs.Bool("json", false, "print findings as JSON")
 	withPage := fs.Bool("page", false, "also print the page (status, final URL, exchanges …); with --json, as {\"page\", \"findings\"}")
-	pos, err := parse(fs, args)
+	failOn := fs.Bool("fail-on-findings", false, "exit 1 when the page has findings")
+	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("scan needs exactly one URL")
 	}
 	if *watch < 0 {
 		return usagef("--watch needs a positive duration")
@@ -48,6 +46,10 @@ func runScan(ctx context.Context, a *app, args []string) error {
 		return usagef("%v", err)
 	}
 	rs, err := a.ruleset()
+	if err != nil {
+		return err
+	}
+	cat, err := checkCategory(rs, *category)
 	if err != nil {
 		return err
 	}
@@ -80,18 +82,38 @@ func runScan(ctx context.Context, a *app, args []string) error {
 		}
 		page, ferr = f.Fetch(ctx, pos[0])
 	}
-	if !page.Responded() {
-		return ferr
-	}
 	if ferr != nil {
-		fmt.Fprintf(a.stderr, "shopwatch scan: %v\n", ferr)
+		// A 404, a server error, a page that is not HTML or one cut at the
+		// size limit was not checked: that is a failure, never "0 findings".
+		if *withPage && page.Responded() && !*asJSON {
+			a.printPage(page)
+		}
+		return fmt.Errorf("%w (the page was not checked)", ferr)
 	}
-	fnd := rs.Check(rules.Input{URL: page.FinalURL, Kind: k, Category: *category, Text: page.Text, HTML: page.HTML})
+	page.Category = a.pageCategory(cat, page.Title, page.Text, page.HTML, *asJSON)
+	fnd := rs.Check(rules.Input{URL: page.FinalURL, Kind: k, Category: page.Category, Text: page.Text, HTML: page.HTML})
 	crawler.AnnotateSeen(page, fnd)
-	if !*withPage {
-		return a.printFindings(fnd, *asJSON)
+	if err := a.printScan(page, fnd, *withPage, *asJSON); err != nil {
+		return err
 	}
-	if *asJSON {
+	return failOnFindings(*failOn, len(fnd))
+}
+
+// failOnFindings is the exit of a check asked to fail when it finds
+// something: 1, "checked and found problems".
+func failOnFindings(asked bool, n int) error {
+	if asked && n > 0 {
+		return &errExit{code: exitFailed, err: fmt.Errorf("%d findings", n)}
+	}
+	return nil
+}
+
+// printScan prints the findings of a scan, with the page when asked.
+func (a *app) printScan(page *shopwatch.Page, fnd []shopwatch.Finding, withPage, asJSON bool) error {
+	if !withPage {
+		return a.printFindings(fnd, asJSON)
+	}
+	if asJSON {
 		if fnd == nil {
 			fnd = []shopwatch.Finding{}
 		}
@@ -150,15 +172,24 @@ func (a *app) printFindings(fnd []shopwatch.Finding, asJSON bool) error {
 		}
 		return a.printJSON(fnd)
 	}
+	tw := newTable(a.stdout)
+	if len(fnd) > 0 {
+		fmt.Fprintln(tw, "SEVERITY\tRULE\tMATCH\tLAW\tURL")
+	}
 	for _, x := range fnd {
-		fmt.Fprintln(a.stdout, findingLine(x))
+		m := x.Match
+		if m == "" {
+			m = "(absent)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", x.Severity, x.Rule, cell(m), cell(strings.TrimSpace(x.Law+" "+x.Article)), x.URL)
 		if !x.SeenFrom.IsZero() {
-			fmt.Fprintf(a.stdout, "          on screen %s – %s\n", x.SeenFrom.Local().Format("15:04:05.000"), x.SeenUntil.Local().Format("15:04:05.000"))
+			loc := a.location()
+			fmt.Fprintf(tw, "          on screen %s – %s (%s)\n", x.SeenFrom.In(loc).Format("15:04:05.000"), x.SeenUntil.In(loc).Format("15:04:05.000"), loc)
 		}
 		if x.Snippet != "" {
-			fmt.Fprintf(a.stdout, "          …%s…\n", strings.ReplaceAll(x.Snippet, "\n", " "))
+			fmt.Fprintf(tw, "          …%s…\n", strings.ReplaceAll(x.Snippet, "\n", " "))
 		}
 	}
-	fmt.Fprintf(a.stdout, "%d findings\n", len(fnd))
-	return nil
+	fmt.Fprintf(tw, "%d findings\n", len(fnd))
+	return tw.Flush()
 }
