@@ -40,7 +40,7 @@ func runSweep(ctx context.Context, a *app, args []string) error {
 	workers := fs.Int("workers", 0, "concurrent visits (default from config)")
 	resume := fs.String("resume", "", "resume the interrupted sweep `SWEEP-ID` (and retry its pages whose evidence is missing)")
 	asJSON := fs.Bool("json", false, "print each run's summary as JSON (one object per line)")
-	ids, err := parse(fs, args)
+	ids, err := parseArgs(fs, args, 0, -1)
 	if err != nil {
 		return err
 	}
