@@ -29,8 +29,8 @@ var importColumns = []string{"url", "platform", "kind", "category", "tags", "jur
 // maxImportFile bounds the file target import reads into memory.
 const maxImportFile = 512 << 20
 
-// targetImport reads a table of targets, a CSV file or the first sheet of
-// an .xlsx workbook, whose first row names its columns (importColumns).
+// targetImport reads a table of targets, a CSV file or a sheet of an .xlsx
+// workbook, whose first non-empty row names its columns (importColumns).
 // Every row is checked before anything is stored: when any row is bad,
 // every problem is listed with its file and line (sheet and row) and
 // nothing is imported. Rows whose URL is already a target are skipped.
@@ -45,11 +45,11 @@ func targetImport(ctx context.Context, a *app, args []string) error {
 	if len(pos) != 1 {
 		return usagef("target import needs one CSV or .xlsx file (or - for standard input)")
 	}
-	switch *enc {
+	switch *enc = strings.ToLower(*enc); *enc {
 	case "auto", "utf-8", "gb18030":
-	case "utf8", "UTF-8":
+	case "utf8":
 		*enc = "utf-8"
-	case "gbk", "GBK", "GB18030":
+	case "gbk":
 		*enc = "gb18030" // a superset of GBK
 	default:
 		return usagef("--encoding %q: want auto, utf-8 or gb18030", *enc)
@@ -75,18 +75,13 @@ func targetImport(ctx context.Context, a *app, args []string) error {
 		return &errExit{code: exitFailed, err: fmt.Errorf("%s: %d %s; nothing imported", name, len(problems), plural(len(problems), "problem", "problems"))}
 	}
 	var ts []shopwatch.Target
-	repeats := 0
+	var repeats []importTarget
 	for _, t := range targets {
 		if t.repeats == "" {
 			ts = append(ts, t.Target)
-			continue
+		} else {
+			repeats = append(repeats, t)
 		}
-		if repeats++; repeats <= 10 {
-			note("%s repeats %s: imported once", t.at, lineName(t.repeats))
-		}
-	}
-	if repeats > 10 {
-		note("%d more rows repeat an earlier row", repeats-10)
 	}
 	d, err := a.openDB()
 	if err != nil {
@@ -98,9 +93,16 @@ func targetImport(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: nothing imported: %w", name, err)
 	}
+	for i, t := range repeats {
+		if i == 10 {
+			note("%d more rows repeat an earlier row", len(repeats)-i)
+			break
+		}
+		note("%s repeats %s: imported once", t.at, lineName(t.repeats))
+	}
 	msg := fmt.Sprintf("imported %d targets (%d already present", len(ts)-len(existing), len(existing))
-	if repeats > 0 {
-		msg += fmt.Sprintf(", %d repeated in the file", repeats)
+	if len(repeats) > 0 {
+		msg += fmt.Sprintf(", %d repeated in the file", len(repeats))
 	}
 	fmt.Fprintln(a.stdout, msg+")")
 	return nil
@@ -156,8 +158,11 @@ type importTarget struct {
 func readImport(name string, raw []byte, opt importOptions, note func(string, ...any), set func(string, int, int)) ([]importTarget, []string) {
 	var rows []importRow
 	var problems []string
+	workbook := bytes.HasPrefix(raw, []byte("PK\x03\x04")) // a zip file
 	switch {
-	case bytes.HasPrefix(raw, []byte("PK\x03\x04")):
+	case workbook && opt.encoding != "auto":
+		return nil, []string{name + ": --encoding is for CSV files; this is a workbook"}
+	case workbook:
 		rows, problems = readXLSXRows(name, raw, opt.sheet, note)
 	case bytes.HasPrefix(raw, []byte("\xd0\xcf\x11\xe0")):
 		return nil, []string{name + ": an old binary Excel (.xls) or encrypted workbook: save it as .xlsx (Excel Workbook) or CSV"}
@@ -177,7 +182,7 @@ func readImport(name string, raw []byte, opt importOptions, note func(string, ..
 	if len(rows) == 0 {
 		return nil, append(problems, name+": no header row (want a first row naming the columns: "+strings.Join(importColumns, ",")+")")
 	}
-	targets, more := checkImportRows(rows, set)
+	targets, more := checkImportRows(rows, workbook, set)
 	return targets, append(problems, more...)
 }
 
@@ -413,9 +418,13 @@ func blankRow(cells []string) bool {
 // checkImportRows checks the header (rows[0]) and every row after it, and
 // returns the targets they make or every problem found. A column with an
 // empty header cell holds nothing: a value in it is an extra cell. A row
-// whose URL normalises to that of an earlier row is left out when it asks
-// for the same target, and a problem when it asks for a different one.
-func checkImportRows(rows []importRow, set func(string, int, int)) ([]importTarget, []string) {
+// whose URL normalises to that of an earlier row is marked as repeating it
+// when it asks for the same target, and a problem when it asks for a
+// different one.
+//
+// In a spreadsheet (sheet) a row has every column: empty cells at its end
+// are not stored, so a short row is no problem there.
+func checkImportRows(rows []importRow, sheet bool, set func(string, int, int)) ([]importTarget, []string) {
 	head, body := rows[0], rows[1:]
 	if head.broken != "" {
 		return nil, []string{fmt.Sprintf("%s: header: %s", head.at, head.broken)}
@@ -429,10 +438,10 @@ func checkImportRows(rows []importRow, set func(string, int, int)) ([]importTarg
 		case h == "":
 			continue
 		case !slices.Contains(importColumns, h):
-			problems = append(problems, fmt.Sprintf("%s: unknown column %q (column %s; known columns: %s)", head.at, head.cells[i], columnName(head, i), strings.Join(importColumns, ",")))
+			problems = append(problems, fmt.Sprintf("%s: unknown column %q (column %s; known columns: %s)", head.at, head.cells[i], columnName(i, sheet), strings.Join(importColumns, ",")))
 		default:
 			if j, ok := col[h]; ok {
-				problems = append(problems, fmt.Sprintf("%s: column %q appears twice (columns %s and %s)", head.at, h, columnName(head, j), columnName(head, i)))
+				problems = append(problems, fmt.Sprintf("%s: column %q appears twice (columns %s and %s)", head.at, h, columnName(j, sheet), columnName(i, sheet)))
 				continue
 			}
 			col[h] = i
@@ -442,7 +451,6 @@ func checkImportRows(rows []importRow, set func(string, int, int)) ([]importTarg
 	if _, ok := col["url"]; !ok {
 		return nil, append(problems, fmt.Sprintf("%s: the header has no url column (got %s)", head.at, strings.Join(head.cells, ",")))
 	}
-	xlsx := strings.Contains(head.at, ": sheet ")
 	seen := make(map[string]int, len(body))
 	out := make([]importTarget, 0, len(body))
 	for n, row := range body {
@@ -453,7 +461,7 @@ func checkImportRows(rows []importRow, set func(string, int, int)) ([]importTarg
 			problems = append(problems, row.at+": "+row.broken)
 			continue
 		}
-		t, bad := checkImportRow(row, head, col, width, xlsx)
+		t, bad := checkImportRow(row, head, col, width, sheet)
 		if len(bad) > 0 {
 			problems = append(problems, bad...)
 			continue
@@ -478,7 +486,7 @@ func checkImportRows(rows []importRow, set func(string, int, int)) ([]importTarg
 }
 
 // checkImportRow makes a target of one row, or says everything wrong with it.
-func checkImportRow(row, head importRow, col map[string]int, width int, xlsx bool) (importTarget, []string) {
+func checkImportRow(row, head importRow, col map[string]int, width int, sheet bool) (importTarget, []string) {
 	var bad []string
 	fail := func(format string, args ...any) { bad = append(bad, row.at+": "+fmt.Sprintf(format, args...)) }
 	cells := row.cells
@@ -487,12 +495,12 @@ func checkImportRow(row, head importRow, col map[string]int, width int, xlsx boo
 		extra := cells[len(head.cells):]
 		fail("%d extra %s beyond the header's %d columns (%s)", len(extra), plural(len(extra), "cell", "cells"), len(head.cells), quoteList(extra))
 		cells = cells[:len(head.cells)]
-	case len(cells) < width && !xlsx: // a spreadsheet row has every column; empty cells at its end are not stored
+	case len(cells) < width && !sheet:
 		fail("short row: %d %s, the header has %d columns", len(cells), plural(len(cells), "cell", "cells"), width)
 	}
 	for i, c := range cells {
 		if strings.TrimSpace(c) != "" && (i >= len(head.cells) || strings.TrimSpace(head.cells[i]) == "") {
-			fail("a value in column %s, which has no name in the header (%q)", columnName(head, i), c)
+			fail("a value in column %s, which has no name in the header (%q)", columnName(i, sheet), c)
 		}
 	}
 	get := func(k string) string {
@@ -569,10 +577,10 @@ func targetDiff(a, b shopwatch.Target) string {
 	return strings.Join(d, ", ")
 }
 
-// columnName names column i of the header for messages: its spreadsheet
-// letter for a workbook, its number for CSV.
-func columnName(head importRow, i int) string {
-	if strings.Contains(head.at, ": sheet ") {
+// columnName names column i (from 0) for messages: its letter in a
+// spreadsheet, its number in CSV.
+func columnName(i int, sheet bool) string {
+	if sheet {
 		if n, err := excelize.ColumnNumberToName(i + 1); err == nil {
 			return n
 		}
