@@ -2,7 +2,9 @@ package db
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -394,4 +396,182 @@ func (db *DB) TargetStatuses(ctx context.Context) (map[string]TargetStatus, erro
 		out[id] = best.st
 	}
 	return out, nil
+}
+
+// ExistingTarget names a target given to AddTargets whose URL was already
+// stored: Index is its place in the slice given, ID the stored target's id
+// and URL the normalised URL they share.
+type ExistingTarget struct {
+	Index int
+	ID    string
+	URL   string
+}
+
+// addTargetsProgressEvery is how many targets AddTargets writes between
+// calls of its progress function.
+const addTargetsProgressEvery = 1000
+
+// AddTargets stores many targets in one transaction: either every new one is
+// stored or, on any error, none is. Each target is checked as AddTarget
+// checks it; ts is updated in place (ID, Added, the trimmed URL) once the
+// transaction has committed, and each stored target gets its own
+// target.added audit entry, as with AddTarget.
+//
+// A target whose URL normalises to that of a stored target is skipped, not
+// refused: it is reported in existing and left unchanged in ts. Invalid
+// targets, two targets in ts sharing a normalised URL or an ID, and a given
+// ID that is already taken are errors (wrapping ErrInvalid or
+// ErrTargetExists) that name every such target by its index, and nothing is
+// written.
+//
+// progress, when not nil, is called from the calling goroutine with the
+// number of targets written or skipped so far, every thousand targets and
+// once with len(ts) before the commit, which then writes the file and waits
+// for it to reach the disk.
+//
+// Cost: one durable commit however many targets are given, where AddTarget
+// makes one per target; memory grows with len(ts) until the commit (about
+// 1 KB per target).
+func (db *DB) AddTargets(ctx context.Context, ts []shopwatch.Target, progress func(done int)) (existing []ExistingTarget, err error) {
+	if progress == nil {
+		progress = func(int) {}
+	}
+	recs := make([]shopwatch.Target, len(ts))
+	norms := make([]string, len(ts))
+	var bad []error
+	byURL := make(map[string]int, len(ts))
+	byID := map[string]int{}
+	for i := range ts {
+		if i%scanCheckPeriod == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("add %d targets: %w", len(ts), err)
+			}
+		}
+		rec, norm, err := db.checkNewTarget(ts[i])
+		if err != nil {
+			bad = append(bad, fmt.Errorf("target %d: %w", i, err))
+			continue
+		}
+		if j, ok := byURL[norm]; ok {
+			bad = append(bad, fmt.Errorf("target %d: %w: %s is target %d too (%s)", i, ErrTargetExists, rec.URL, j, norm))
+			continue
+		}
+		byURL[norm] = i
+		if rec.ID != "" {
+			if j, ok := byID[rec.ID]; ok {
+				bad = append(bad, fmt.Errorf("target %d: %w: id %s is target %d's too", i, ErrTargetExists, rec.ID, j))
+				continue
+			}
+			byID[rec.ID] = i
+		}
+		recs[i], norms[i] = rec, norm
+	}
+	if len(bad) > 0 {
+		return nil, fmt.Errorf("add %d targets: %d refused: %w", len(ts), len(bad), errors.Join(bad...))
+	}
+	err = db.update(ctx, actorFrom(ctx, ""), func(x *txn) error {
+		urls, targets := x.tx.Bucket(bTargetURLs), x.tx.Bucket(bTargets)
+		var fresh []int // indexes of the targets to store
+		var taken []error
+		for i := range recs {
+			if id := urls.Get([]byte(norms[i])); id != nil {
+				existing = append(existing, ExistingTarget{Index: i, ID: string(id), URL: norms[i]})
+				continue
+			}
+			if id := recs[i].ID; id != "" && targets.Get([]byte(id)) != nil {
+				taken = append(taken, fmt.Errorf("target %d: %w: id %s is taken", i, ErrTargetExists, id))
+				continue
+			}
+			fresh = append(fresh, i)
+		}
+		if len(taken) > 0 {
+			return fmt.Errorf("%d refused: %w", len(taken), errors.Join(taken...))
+		}
+		used := make(map[string]bool, len(byID))
+		for id := range byID {
+			used[id] = true
+		}
+		for _, i := range fresh {
+			rec := &recs[i]
+			for rec.ID == "" {
+				if id := "t-" + shortID(); !used[id] && targets.Get([]byte(id)) == nil {
+					rec.ID, used[id] = id, true
+				}
+			}
+			if rec.Added.IsZero() {
+				rec.Added = x.now
+			}
+			rec.Added = rec.Added.UTC().Round(0)
+		}
+		// bbolt keeps a transaction's new keys in sorted in-memory nodes
+		// until the commit: writing each bucket in key order appends instead
+		// of shifting every later key, which for a large import is the
+		// difference between seconds and hours.
+		byKey := slices.Clone(fresh)
+		slices.SortFunc(byKey, func(a, b int) int { return strings.Compare(recs[a].ID, recs[b].ID) })
+		for n, i := range byKey {
+			if n%scanCheckPeriod == 0 {
+				if err := ctx.Err(); err != nil {
+					return err
+				}
+			}
+			if err := putJSON(targets, []byte(recs[i].ID), &recs[i]); err != nil {
+				return err
+			}
+			if (n+1)%addTargetsProgressEvery == 0 {
+				progress(len(existing) + n + 1)
+			}
+		}
+		slices.SortFunc(byKey, func(a, b int) int { return strings.Compare(norms[a], norms[b]) })
+		for _, i := range byKey {
+			if err := urls.Put([]byte(norms[i]), []byte(recs[i].ID)); err != nil {
+				return err
+			}
+		}
+		for _, i := range fresh {
+			rec := &recs[i]
+			if err := x.audit("target.added", fmt.Sprintf("target %s %s kind=%s category=%s priority=%d depth=%d",
+				rec.ID, rec.URL, rec.Kind, rec.Category, rec.Priority, rec.Depth)); err != nil {
+				return err
+			}
+		}
+		progress(len(ts))
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("add %d targets: %w", len(ts), err)
+	}
+	skip := make([]bool, len(ts))
+	for _, e := range existing {
+		skip[e.Index] = true
+	}
+	for i := range ts {
+		if !skip[i] {
+			ts[i] = recs[i]
+		}
+	}
+	return existing, nil
+}
+
+// checkNewTarget returns t as it would be stored (its URL trimmed) and its
+// key (see TargetKey), or an error naming the URL and what is wrong with
+// it. AddTargets uses it; it checks what AddTarget checks.
+func (db *DB) checkNewTarget(t shopwatch.Target) (shopwatch.Target, string, error) {
+	t.URL = strings.TrimSpace(t.URL)
+	if HasCredentials(t.URL) {
+		return t, "", checkTarget(&t)
+	}
+	norm, err := TargetKey(t.URL, db.tracking)
+	if err != nil {
+		return t, "", err
+	}
+	if err := checkTarget(&t); err != nil {
+		return t, "", fmt.Errorf("%s: %w", t.URL, err)
+	}
+	if t.ID != "" {
+		if err := validID(t.ID); err != nil {
+			return t, "", fmt.Errorf("%s: %w: %v", t.URL, ErrInvalid, err)
+		}
+	}
+	return t, norm, nil
 }
