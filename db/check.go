@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 
 	bolt "go.etcd.io/bbolt"
@@ -70,7 +71,7 @@ func (e *CheckError) orNil() error {
 func (db *DB) Check(ctx context.Context) error {
 	var ce CheckError
 	err := db.view(ctx, func(tx *bolt.Tx) error {
-		checkTargets(tx, &ce)
+		checkTargets(tx, db.tracking, &ce)
 		if err := checkQueue(ctx, tx, &ce); err != nil {
 			return err
 		}
@@ -83,7 +84,21 @@ func (db *DB) Check(ctx context.Context) error {
 	return ce.orNil()
 }
 
-func checkTargets(tx *bolt.Tx, ce *CheckError) {
+// targetKeys are the keys a target may be indexed under: its key with
+// tracking parameters dropped (see TargetKey), and its normalised URL (as
+// stored before tracking parameters were dropped, or with other ones).
+func targetKeys(u string, tracking []string) []string {
+	norm, err := NormalizeURL(u)
+	if err != nil {
+		return nil
+	}
+	if key, err := TargetKey(u, tracking); err == nil && key != norm {
+		return []string{key, norm}
+	}
+	return []string{norm}
+}
+
+func checkTargets(tx *bolt.Tx, tracking []string, ce *CheckError) {
 	targets, urls := tx.Bucket(bTargets), tx.Bucket(bTargetURLs)
 	_ = targets.ForEach(func(k, _ []byte) error {
 		var t shopwatch.Target
@@ -97,13 +112,13 @@ func checkTargets(tx *bolt.Tx, ce *CheckError) {
 		if !validKind(t.Kind) {
 			ce.add("targets", string(k), fmt.Sprintf("invalid kind %q", t.Kind))
 		}
-		norm, err := NormalizeURL(t.URL)
-		if err != nil {
+		if _, err := NormalizeURL(t.URL); err != nil {
 			ce.add("targets", string(k), err.Error())
 			return nil
 		}
-		if got := urls.Get([]byte(norm)); string(got) != string(k) {
-			ce.add("targets", string(k), fmt.Sprintf("URL index has %s -> %q", norm, got))
+		keys := targetKeys(t.URL, tracking)
+		if !slices.ContainsFunc(keys, func(key string) bool { return string(urls.Get([]byte(key))) == string(k) }) {
+			ce.add("targets", string(k), fmt.Sprintf("URL index has %s -> %q", keys[0], urls.Get([]byte(keys[0]))))
 		}
 		return nil
 	})
@@ -115,7 +130,7 @@ func checkTargets(tx *bolt.Tx, ce *CheckError) {
 		case !ok:
 			ce.add("target_urls", string(k), fmt.Sprintf("points at missing target %s", v))
 		default:
-			if norm, _ := NormalizeURL(t.URL); norm != string(k) {
+			if !slices.Contains(targetKeys(t.URL, tracking), string(k)) {
 				ce.add("target_urls", string(k), fmt.Sprintf("points at target %s whose URL is %s", v, t.URL))
 			}
 		}

@@ -223,6 +223,23 @@ func Categories() []string {
 	return out
 }
 
+// CategoryNamed returns the category id a word of
+// configs/lexicon/categories.yaml names (食品 is food, 化妆品 cosmetics,
+// 保健食品 healthfood), compared after normalisation, or false when no
+// category has the word.
+func CategoryNamed(word string) (string, bool) {
+	w := Normalize(strings.TrimSpace(word)).Text
+	if w == "" {
+		return "", false
+	}
+	for _, cw := range lex().categories {
+		if slices.Contains(cw.words, w) {
+			return cw.id, true
+		}
+	}
+	return "", false
+}
+
 // Categories returns the product categories rs knows: the built-in ones
 // (see Categories) and every category its rules name in applies_to,
 // sorted.

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"shopwatch"
 )
 
 // Every command refuses arguments it does not take, with its usage line
@@ -452,8 +454,17 @@ func TestCategories(t *testing.T) {
 		{"rules", "check", page, "--category", "fod"},
 	} {
 		_, e, code := sw(t, append([]string{"--data", data}, args...)...)
-		if code != exitUsage || !strings.Contains(e, `"fod"`) || !strings.Contains(e, "food") {
-			t.Errorf("%v: exit %d, stderr %q; want exit 2 naming fod and the known categories", args, code, e)
+		want := exitUsage
+		if args[1] == "import" {
+			// A problem inside an import file is named with its line and
+			// exits 1, like every other problem in the file.
+			want = exitFailed
+			if !strings.Contains(e, csvFile+":2:") {
+				t.Errorf("%v: stderr %q does not name the line", args, e)
+			}
+		}
+		if code != want || !strings.Contains(e, `"fod"`) || !strings.Contains(e, "food") {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d naming fod and the known categories", args, code, e, want)
 		}
 	}
 	if ts := mustSW(t, "--data", data, "target", "list", "--json"); strings.Contains(ts, "fod") {
@@ -640,4 +651,34 @@ func TestTargetLifecycle(t *testing.T) {
 	mustSW(t, "--data", data, "audit", "verify")
 	// The URL can be added again.
 	mustSW(t, "--data", data, "target", "add", base+"/shop/1/")
+}
+
+// A category may be given by a Chinese name of the lexicon: 食品 is food.
+func TestCategoryChineseNames(t *testing.T) {
+	data := t.TempDir()
+	for _, c := range []struct{ url, given string }{
+		{"http://127.0.0.1:9/a", "食品"},
+		{"http://127.0.0.1:9/b", " 保健食品 "},
+		{"http://127.0.0.1:9/c", "Cosmetics"},
+	} {
+		mustSW(t, "--data", data, "target", "add", c.url, "--category", c.given)
+	}
+	var ts []shopwatch.Target
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "target", "list", "--json")), &ts); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, x := range ts {
+		got[x.URL] = x.Category
+	}
+	for _, c := range []struct{ url, want string }{
+		{"http://127.0.0.1:9/a", "food"}, {"http://127.0.0.1:9/b", "healthfood"}, {"http://127.0.0.1:9/c", "cosmetics"},
+	} {
+		if got[c.url] != c.want {
+			t.Errorf("%s stored with category %q, want %q", c.url, got[c.url], c.want)
+		}
+	}
+	if _, e, code := sw(t, "--data", data, "target", "add", "http://127.0.0.1:9/d", "--category", "食"); code != exitUsage || !strings.Contains(e, `"食"`) {
+		t.Errorf("a part of a category name: exit %d, %s", code, e)
+	}
 }

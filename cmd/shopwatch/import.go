@@ -166,8 +166,8 @@ func readImportFile(name string) ([]byte, error) {
 }
 
 type importOptions struct {
-	encoding string // auto, utf-8 or gb18030 (CSV only)
-	sheet    string // worksheet (xlsx only); empty for the first
+	encoding string   // auto, utf-8 or gb18030 (CSV only)
+	sheet    string   // worksheet (xlsx only); empty for the first
 	tracking []string // query parameters duplicate detection ignores (targets.tracking_params)
 }
 
@@ -550,7 +550,7 @@ func checkImportRow(row, head importRow, col map[string]int, width int, sheet bo
 		Category: get("category"), Tags: splitTags(get("tags")), Jurisdiction: get("jurisdiction"), Schedule: get("schedule")}}
 	if t.URL == "" {
 		fail("empty url")
-	} else if norm, err := db.TargetKey(t.URL, tracking); err != nil {
+	} else if norm, err := db.TargetKey(db.StripCredentials(t.URL), tracking); err != nil {
 		fail("url: %s", strings.TrimPrefix(err.Error(), db.ErrInvalid.Error()+": "))
 	} else {
 		t.norm = norm

@@ -78,7 +78,8 @@ func storedTargets(t *testing.T, data string) (map[string]shopwatch.Target, int)
 }
 
 // wantImported checks that the three targets of importBody are stored as
-// written, the third with tag.
+// written, the third with tag, their categories named in Chinese stored
+// as the category ids (食品 is food).
 func wantImported(t *testing.T, data, tag string) {
 	t.Helper()
 	got, added := storedTargets(t, data)
@@ -86,15 +87,15 @@ func wantImported(t *testing.T, data, tag string) {
 		t.Fatalf("%d targets stored, %d audit entries; want 3 and 3: %v", len(got), added, got)
 	}
 	shop, item, h5 := got["https://shop.example.com/"], got["https://item.example.com/1"], got["https://h5.example.com/p/9"]
-	if shop.Platform != "淘宝" || shop.Kind != shopwatch.KindStorefront || shop.Category != "食品" ||
+	if shop.Platform != "淘宝" || shop.Kind != shopwatch.KindStorefront || shop.Category != "food" ||
 		strings.Join(shop.Tags, "|") != "618|双十一" || shop.Jurisdiction != "上海市徐汇区" || shop.Priority != 5 ||
 		shop.Depth != 2 || shop.Schedule != "0 */6 * * *" || shop.Browser || shop.Mobile {
 		t.Errorf("storefront stored as %+v", shop)
 	}
-	if item.Platform != "京东" || item.Kind != shopwatch.KindProduct || item.Category != "化妆品" || item.Depth != 0 || !item.Browser || item.Mobile {
+	if item.Platform != "京东" || item.Kind != shopwatch.KindProduct || item.Category != "cosmetics" || item.Depth != 0 || !item.Browser || item.Mobile {
 		t.Errorf("product stored as %+v", item)
 	}
-	if h5.Platform != "拼多多" || h5.Category != "保健食品" || strings.Join(h5.Tags, "|") != tag || !h5.Mobile || !h5.Browser {
+	if h5.Platform != "拼多多" || h5.Category != "healthfood" || strings.Join(h5.Tags, "|") != tag || !h5.Mobile || !h5.Browser {
 		t.Errorf("H5 page stored as %+v", h5)
 	}
 }
@@ -177,7 +178,7 @@ func TestImportRefusesUndecodableText(t *testing.T) {
 	data := t.TempDir()
 	f := writeImport(t, "t.csv", encode(t, simplifiedchinese.GBK, "url,category\nhttps://a.example.com/,食品\n"))
 	mustSW(t, "--data", data, "target", "import", "--encoding", "gbk", f)
-	if got, _ := storedTargets(t, data); got["https://a.example.com/"].Category != "食品" {
+	if got, _ := storedTargets(t, data); got["https://a.example.com/"].Category != "food" {
 		t.Errorf("stored %+v", got)
 	}
 }
@@ -229,7 +230,7 @@ func TestImportDuplicates(t *testing.T) {
 	mustSW(t, "--data", data, "target", "add", "https://old.example.com/shop", "--category", "food", "--priority", "7")
 	f := writeImport(t, "dups.csv", []byte("url,kind,category\n"+
 		"https://new.example.com/a,product,cosmetics\n"+
-		"https://old.example.com/shop,storefront,toys\n"+ // stored already: skipped, not changed
+		"https://old.example.com/shop,storefront,baby\n"+ // stored already: skipped, not changed
 		"https://NEW.example.com:443/a#reviews,product,cosmetics\n"+ // repeats line 2: imported once
 		"https://new.example.com/b,product,\n"))
 	o, e, code := sw(t, "--data", data, "target", "import", f)
@@ -398,4 +399,33 @@ func BenchmarkTargetImport(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// An import treats URLs as target add does: credentials are removed with a
+// warning and never stored; URLs that differ only in tracking parameters
+// are one target.
+func TestImportCredentialsAndTracking(t *testing.T) {
+	data := t.TempDir()
+	f := writeImport(t, "t.csv", []byte("url,kind\n"+
+		"https://inspector:secret@a.example.com/item?id=1&spm=a1.b2,product\n"+
+		"https://a.example.com/item?id=1&spm=zz,product\n"))
+	o, e, code := sw(t, "--data", data, "target", "import", f)
+	if code != 0 || !strings.Contains(o, "imported 1 targets") || !strings.Contains(e, "t.csv:3 repeats line 2") {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", code, o, e)
+	}
+	if !strings.Contains(e, "t.csv:2: warning: removed the user name and password") || strings.Contains(e, "secret") {
+		t.Errorf("stderr: %s", e)
+	}
+	got, _ := storedTargets(t, data)
+	for u := range got {
+		if strings.Contains(u, "secret") || strings.Contains(u, "inspector") {
+			t.Errorf("stored %s", u)
+		}
+	}
+	if len(got) != 1 {
+		t.Errorf("%d targets stored: %v", len(got), got)
+	}
+	if b, err := os.ReadFile(filepath.Join(data, "shopwatch.db")); err != nil || bytes.Contains(b, []byte("secret")) {
+		t.Errorf("the database holds the password (read err %v)", err)
+	}
 }

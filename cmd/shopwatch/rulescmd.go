@@ -325,7 +325,8 @@ func (a *app) printExampleResults(what string, results []rules.ExampleResult) er
 	return nil
 }
 
-// checkCategory returns the product category c in its normal form ("" for
+// checkCategory returns the product category c (an id, or a Chinese name
+// from configs/lexicon/categories.yaml such as 食品) in its normal form ("" for
 // none), or a usage error naming c and the categories rs knows: a typo
 // must never switch the category rules off.
 func checkCategory(rs *rules.RuleSet, c string) (string, error) {
@@ -334,6 +335,9 @@ func checkCategory(rs *rules.RuleSet, c string) (string, error) {
 		return "", nil
 	}
 	known := rs.Categories()
+	if id, ok := rules.CategoryNamed(c); ok && !slices.Contains(known, norm) {
+		norm = id // a Chinese name of a category: 食品 is food
+	}
 	if !slices.Contains(known, norm) {
 		return "", usagef("unknown category %q (known: %s)", c, strings.Join(known, ", "))
 	}
