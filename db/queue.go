@@ -371,36 +371,23 @@ func (db *DB) Complete(ctx context.Context, v shopwatch.Visit, res Result) error
 		if err := x.settleCaptures(rec, evidenceID, fmt.Sprintf("not used: the visit was completed at attempt %d with evidence %q", rec.Attempts, evidenceID)); err != nil {
 			return err
 		}
-		for _, f := range res.Findings {
-			f.VisitID = rec.ID
-			f.EvidenceID = evidenceID
-			if f.TargetID == "" {
-				f.TargetID = rec.TargetID
-			}
-			if f.URL == "" {
-				f.URL = rec.URL
-			}
-			if f.Kind == "" {
-				f.Kind = rec.Kind
-			}
-			if f.Time.IsZero() {
-				f.Time = x.now
-			}
-			if err := x.putFinding(rec.Sweep, &f); err != nil {
-				return err
-			}
+		// A visit that met a problem (res.Error) did not read its page in
+		// full: it marks nothing gone.
+		n, err := x.recordFindings(rec, res.Findings, evidenceID, res.Error == "")
+		if err != nil {
+			return err
 		}
 		rec.State = shopwatch.VisitDone
 		rec.Finished = x.now
 		rec.LeaseUntil = time.Time{}
 		rec.EvidenceID = evidenceID
-		rec.Findings = len(res.Findings)
+		rec.Findings = n
 		rec.Error = res.Error
 		if err := x.putVisit(rec); err != nil {
 			return err
 		}
 		x.move(rec.Sweep, shopwatch.VisitLeased, shopwatch.VisitDone)
-		x.stats(rec.Sweep).Findings += len(res.Findings)
+		x.stats(rec.Sweep).Findings += n
 		added := 0
 		for _, c := range children {
 			ok, err := x.enqueue(c)
