@@ -202,7 +202,9 @@ func TestFindingIdentity(t *testing.T) {
 		func(f *shopwatch.Finding) { f.Match = "最 佳" },
 		func(f *shopwatch.Finding) { f.Match = "最.佳" },
 		func(f *shopwatch.Finding) { f.URL = "HTTPS://Shop.Example.com:443/a?x=1#top" },
-		func(f *shopwatch.Finding) { f.Snippet, f.Time, f.VisitID, f.EvidenceID = "other", time.Now(), "v-x", "e-x" },
+		func(f *shopwatch.Finding) {
+			f.Snippet, f.Time, f.VisitID, f.EvidenceID = "other", time.Now(), "v-x", "e-x"
+		},
 	}
 	other := []func(*shopwatch.Finding){
 		func(f *shopwatch.Finding) { f.TargetID = "t-2" },
