@@ -31,9 +31,10 @@ var (
 type Filter struct {
 	Sweep    string // seen in this sweep
 	TargetID string
-	VisitID  string // seen on this visit
+	Targets  []string // any of these target ids (in addition to TargetID); nil means all, empty none
+	VisitID  string   // seen on this visit
 	Rule     string
-	Rules    []string // any of these rule ids (in addition to Rule)
+	Rules    []string // any of these rule ids (in addition to Rule); nil means all
 	Category string   // rule category: licence, advertising …
 	Severity shopwatch.Severity
 	State    shopwatch.FindingState
@@ -48,6 +49,7 @@ func (f Filter) match(r *findingRec) bool {
 	visit := f.VisitID == "" || r.VisitID == f.VisitID || slices.Contains(r.Visits, f.VisitID)
 	return visit &&
 		(f.TargetID == "" || r.TargetID == f.TargetID) &&
+		(f.Targets == nil || slices.Contains(f.Targets, r.TargetID)) &&
 		(f.Rule == "" || r.Rule == f.Rule) &&
 		(len(f.Rules) == 0 || slices.Contains(f.Rules, r.Rule)) &&
 		(f.Category == "" || r.Category == f.Category) &&
