@@ -316,6 +316,18 @@ func TestFindingsFromBeforeIdentities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Before the upgrade (as a read-only reader sees it): the old rows,
+	// each seen once, and consistent.
+	legacy, err := d.ListFindings(context.Background(), Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(legacy) != 2 || legacy[0].TimesSeen != 1 || legacy[0].State != shopwatch.FindingOpen || !legacy[0].FirstSeen.Equal(v1.Finished) || !slices.Equal(legacy[1].EvidenceIDs, []string{v2.EvidenceID}) {
+		t.Errorf("old rows read as %+v", legacy)
+	}
+	if err := d.Check(context.Background()); err != nil {
+		t.Errorf("old layout: %v", err)
+	}
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -360,4 +372,65 @@ func countAudit(t *testing.T, d *DB, action string) int {
 		}
 	}
 	return n
+}
+
+// TestCheckReportsFindingDamage damages the finding records and indexes one
+// way at a time and expects Check to name the damage.
+func TestCheckReportsFindingDamage(t *testing.T) {
+	ctx := context.Background()
+	patch := func(tx *bolt.Tx, f func(*findingRec)) error {
+		b := tx.Bucket(bFindings)
+		var r findingRec
+		if _, err := getJSON(b, u64(1), &r); err != nil {
+			return err
+		}
+		f(&r)
+		return putJSON(b, u64(1), &r)
+	}
+	for _, c := range []struct {
+		name   string
+		damage func(tx *bolt.Tx) error
+		want   string
+	}{
+		{"identity index entry lost", func(tx *bolt.Tx) error {
+			k, _ := tx.Bucket(bFindingKeys).Cursor().First()
+			return tx.Bucket(bFindingKeys).Delete(k)
+		}, "identity index has"},
+		{"page index entry lost", func(tx *bolt.Tx) error {
+			k, _ := tx.Bucket(bFindingsByPage).Cursor().First()
+			return tx.Bucket(bFindingsByPage).Delete(k)
+		}, "missing from findings_by_page"},
+		{"gone without a time", func(tx *bolt.Tx) error {
+			return patch(tx, func(r *findingRec) { r.State = shopwatch.FindingGone })
+		}, "state gone with gone_at"},
+		{"evidence id unknown", func(tx *bolt.Tx) error {
+			return patch(tx, func(r *findingRec) { r.EvidenceIDs = append(r.EvidenceIDs, "e-nonesuch") })
+		}, "evidence e-nonesuch is not recorded"},
+		{"sighting of a visit not indexed under its sweep", func(tx *bolt.Tx) error {
+			c := tx.Bucket(bFindingsBySwp).Cursor()
+			k, _ := c.Last()
+			return tx.Bucket(bFindingsBySwp).Delete(k)
+		}, "missing from findings_by_sweep"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clk := newClock()
+			d, err := Open(filepath.Join(t.TempDir(), "damaged.db"), WithClock(clk.Now))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { d.Close() })
+			pass(t, d, clk, "s-1", "https://shop.example.com/1", []shopwatch.Finding{claim("ad.absolute-term", "最佳", 1)}, "", false)
+			pass(t, d, clk, "s-2", "https://shop.example.com/1", []shopwatch.Finding{claim("ad.absolute-term", "最佳", 1)}, "", false)
+			if err := d.Check(ctx); err != nil {
+				t.Fatalf("healthy database: %v", err)
+			}
+			if err := d.bolt.Update(c.damage); err != nil {
+				t.Fatal(err)
+			}
+			err = d.Check(ctx)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Check = %v, want it to mention %q", err, c.want)
+			}
+		})
+	}
 }

@@ -107,7 +107,7 @@ func runFindings(ctx context.Context, a *app, args []string) error {
 		return a.printJSON(found)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	printFindings(tw, found)
+	findingsTable(tw, found)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -121,9 +121,9 @@ func runFindings(ctx context.Context, a *app, args []string) error {
 	return nil
 }
 
-// printFindings writes the findings table: one row per problem, with the
+// findingsTable writes the findings table: one row per problem, with the
 // latest evidence id a case handler exports.
-func printFindings(w io.Writer, found []shopwatch.Finding) {
+func findingsTable(w io.Writer, found []shopwatch.Finding) {
 	if len(found) == 0 {
 		return
 	}
