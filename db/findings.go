@@ -176,7 +176,8 @@ func findingSeq(id string) (uint64, bool) {
 // none yet, and merges the findings stored before identities existed (one
 // row per visit) into one row per problem: the oldest row keeps its id and
 // takes the others' sightings, which are deleted (their ids are listed in
-// the row's "merged"). It does nothing when the buckets exist.
+// the row's "merged"). Rows it cannot read are left alone for Check to
+// report. It does nothing when the buckets exist.
 func ensureFindingIndex(tx *bolt.Tx) error {
 	if tx.Bucket(bFindingKeys) != nil {
 		return nil
@@ -197,11 +198,11 @@ func ensureFindingIndex(tx *bolt.Tx) error {
 	var rows []*row
 	if err := b.ForEach(func(k, v []byte) error {
 		if len(k) != 8 {
-			return fmt.Errorf("finding key %x is not a sequence number", k)
+			return nil // left as it is, for Check to report
 		}
 		r := &row{seq: binary.BigEndian.Uint64(k)}
 		if _, err := getJSON(b, k, &r.rec); err != nil {
-			return fmt.Errorf("finding %s: %w", findingID(r.seq), err)
+			return nil // left as it is, for Check to report
 		}
 		rows = append(rows, r)
 		return nil

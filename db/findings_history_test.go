@@ -434,3 +434,33 @@ func TestCheckReportsFindingDamage(t *testing.T) {
 		})
 	}
 }
+
+// TestUpgradeLeavesUnreadableRows: a damaged finding row does not stop an
+// old database from opening; it stays as it is and Check names it.
+func TestUpgradeLeavesUnreadableRows(t *testing.T) {
+	c := newClock()
+	path := filepath.Join(t.TempDir(), "old.db")
+	d, err := Open(path, WithClock(c.Now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass(t, d, c, "s-1", "https://shop.example.com/1", []shopwatch.Finding{claim("ad.absolute-term", "最佳", 1)}, "", false)
+	err = d.bolt.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bFindingKeys); err != nil {
+			return err
+		}
+		return tx.Bucket(bFindings).Put(u64(1), []byte("{not json"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
+	d, err = Open(path, WithClock(c.Now))
+	if err != nil {
+		t.Fatalf("open with a damaged finding row: %v", err)
+	}
+	defer d.Close()
+	if err := d.Check(context.Background()); err == nil || !strings.Contains(err.Error(), "findings") {
+		t.Errorf("Check = %v, want the damaged finding named", err)
+	}
+}

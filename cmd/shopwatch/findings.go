@@ -21,7 +21,7 @@ func init() {
 }
 
 const findingsUsage = `findings [--rule ID,ID] [--severity S] [--category C] [--platform P] [--jurisdiction J]
-       [--target ID|URL] [--since WHEN] [--until WHEN] [--state open|gone] [--sweep ID] [--json]
+       [--target ID|URL] [--since WHEN] [--until WHEN] [--state open|gone] [--sweep ID] [--json] [--exit-code]
 
 Each problem is listed once: the latest evidence id can be passed to
 "shopwatch evidence export". WHEN is a duration back from now (7d, 24h, 90m),
@@ -42,6 +42,7 @@ func runFindings(ctx context.Context, a *app, args []string) error {
 	until := fs.String("until", "", "only findings first seen at or before WHEN")
 	state := fs.String("state", "", "only findings in this state: open or gone")
 	asJSON := fs.Bool("json", false, "print JSON: every field, snake_case keys, RFC 3339 times")
+	exitCode := fs.Bool("exit-code", false, "exit 1 when any finding is listed")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -100,11 +101,18 @@ func runFindings(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	var some error
+	if *exitCode && len(found) > 0 {
+		some = &errExit{code: exitFailed, err: errors.New("")}
+	}
 	if *asJSON {
 		if found == nil {
 			found = []shopwatch.Finding{}
 		}
-		return a.printJSON(found)
+		if err := a.printJSON(found); err != nil {
+			return err
+		}
+		return some
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	findingsTable(tw, found)
@@ -118,7 +126,7 @@ func runFindings(ctx context.Context, a *app, args []string) error {
 		}
 	}
 	fmt.Fprintf(a.stdout, "%d findings (%d open, %d gone)\n", len(found), open, len(found)-open)
-	return nil
+	return some
 }
 
 // findingsTable writes the findings table: one row per problem, with the

@@ -289,6 +289,14 @@ func TestFindingsWhenPagesChange(t *testing.T) {
 			t.Errorf("findings %q = %q, want %q", c.args, got, c.want)
 		}
 	}
+	// --exit-code: 1 when something is listed, 0 when nothing is.
+	if _, _, code := sw(t, append(g, "findings", "--exit-code", "--state", "gone")...); code != exitFailed {
+		t.Errorf("findings --exit-code with a finding listed: exit %d", code)
+	}
+	if _, _, code := sw(t, append(g, "findings", "--exit-code", "--json", "--severity", "info")...); code != exitOK {
+		t.Errorf("findings --exit-code with nothing listed: exit %d", code)
+	}
+
 	// Unknown names are usage errors naming them.
 	for _, c := range []struct {
 		args []string
