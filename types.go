@@ -261,6 +261,41 @@ type Finding struct {
 	// visit is retried, and a later capture that finds it again attaches
 	// its evidence and clears this. Empty when EvidenceID is set.
 	EvidenceMissing string `json:"evidence_missing,omitempty"`
+
+	// A stored finding is one problem seen on one or more visits of its
+	// page (see db). VisitID, EvidenceID, Match, Snippet, Offset and Time
+	// above are those of the latest sighting; the fields below span all.
+
+	// FirstSeen and LastSeen are when the problem was first and last seen.
+	FirstSeen time.Time `json:"first_seen,omitzero"`
+	LastSeen  time.Time `json:"last_seen,omitzero"`
+	// TimesSeen counts the visits that saw it.
+	TimesSeen int `json:"times_seen,omitempty"`
+	// EvidenceIDs are the evidence records of those visits, oldest first.
+	EvidenceIDs []string `json:"evidence_ids,omitempty"`
+	// State is open while the problem is on the page, gone once a later
+	// full visit of the page no longer showed it (at GoneAt).
+	State  FindingState `json:"state,omitempty"`
+	GoneAt time.Time    `json:"gone_at,omitzero"`
+	// History records each change of State, oldest first.
+	History []FindingChange `json:"history,omitempty"`
+}
+
+// FindingState is whether a stored finding is still on its page.
+type FindingState string
+
+// Finding states.
+const (
+	FindingOpen FindingState = "open"
+	FindingGone FindingState = "gone"
+)
+
+// FindingChange is one change of a stored finding's state.
+type FindingChange struct {
+	At      time.Time    `json:"at"`
+	State   FindingState `json:"state"`
+	VisitID string       `json:"visit_id,omitempty"` // the visit that showed the change
+	Note    string       `json:"note"`
 }
 
 // Artifact is one stored file of a capture.

@@ -262,64 +262,7 @@ func checkQueue(ctx context.Context, tx *bolt.Tx, ce *CheckError) error {
 		return ""
 	})
 
-	// Findings.
-	findingsB, fBySweep := tx.Bucket(bFindings), tx.Bucket(bFindingsBySwp)
-	perVisit := map[string]int{}
-	sweepOf := map[uint64]string{}
-	_ = findingsB.ForEach(func(k, _ []byte) error {
-		key := fmt.Sprintf("%x", k)
-		var r findingRec
-		if _, err := getJSON(findingsB, k, &r); err != nil {
-			ce.add("findings", key, err.Error())
-			return nil
-		}
-		if len(k) != 8 {
-			ce.add("findings", key, "key is not a sequence number")
-			return nil
-		}
-		seq := binary.BigEndian.Uint64(k)
-		key = r.ID
-		sweepOf[seq] = r.Sweep
-		if r.ID != findingID(seq) {
-			ce.add("findings", key, fmt.Sprintf("stored under %d", seq))
-		}
-		if fBySweep.Get(sweepKey(r.Sweep, seq)) == nil {
-			ce.add("findings", key, fmt.Sprintf("missing from findings_by_sweep for sweep %s", r.Sweep))
-		}
-		v := visits[r.VisitID]
-		switch {
-		case v == nil:
-			ce.add("findings", key, fmt.Sprintf("visit %q does not exist", r.VisitID))
-		case r.EvidenceMissing != "" && r.EvidenceID != "":
-			ce.add("findings", key, fmt.Sprintf("evidence %q and marked evidence missing", r.EvidenceID))
-		case v.State != shopwatch.VisitDone && (r.EvidenceMissing == "" || !v.EvidenceMissing):
-			ce.add("findings", key, fmt.Sprintf("visit %s is %s", r.VisitID, v.State))
-		case v.Sweep != r.Sweep:
-			ce.add("findings", key, fmt.Sprintf("recorded in sweep %s, visit %s is in %s", r.Sweep, r.VisitID, v.Sweep))
-		case v.EvidenceID != r.EvidenceID && r.EvidenceMissing == "":
-			ce.add("findings", key, fmt.Sprintf("evidence %q, visit %s has %q", r.EvidenceID, r.VisitID, v.EvidenceID))
-		}
-		perVisit[r.VisitID]++
-		count(r.Sweep).Findings++
-		return nil
-	})
-	_ = fBySweep.ForEach(func(k, _ []byte) error {
-		i := bytes.IndexByte(k, 0)
-		if i < 0 || len(k) != i+9 {
-			ce.add("findings_by_sweep", fmt.Sprintf("%x", k), "malformed key")
-			return nil
-		}
-		seq := binary.BigEndian.Uint64(k[i+1:])
-		if s, ok := sweepOf[seq]; !ok || s != string(k[:i]) {
-			ce.add("findings_by_sweep", fmt.Sprintf("%s/%d", k[:i], seq), "no such finding in that sweep")
-		}
-		return nil
-	})
-	for id, rec := range visits {
-		if perVisit[id] != rec.Findings {
-			ce.add("visits", id, fmt.Sprintf("says %d finding(s), %d stored", rec.Findings, perVisit[id]))
-		}
-	}
+	checkFindings(tx, visits, count, ce)
 
 	// Evidence.
 	seen := map[string]int{}

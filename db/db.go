@@ -185,6 +185,9 @@ func Open(path string, opts ...Option) (*DB, error) {
 				return fmt.Errorf("create bucket %s: %w", name, err)
 			}
 		}
+		if err := ensureFindingIndex(tx); err != nil { // rolled back with the rest on an unsupported schema
+			return err
+		}
 		meta := tx.Bucket(bMeta)
 		switch v := meta.Get(keySchema); {
 		case v == nil:

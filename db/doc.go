@@ -57,9 +57,18 @@
 //	                   (exactly the pending visits; first key = next to lease)
 //	queue_leased       lease expiry in Unix ns (sign bit flipped), seq → visit id
 //	                   (exactly the leased visits; earliest expiry first)
-//	findings           seq → shopwatch.Finding plus "sweep"; the finding id is
-//	                   "f-" + seq in decimal
-//	findings_by_sweep  sweep id, 0x00, seq → empty
+//	findings           seq → one problem: shopwatch.Finding (its latest sighting,
+//	                   first/last seen, times seen, evidence ids, state, history)
+//	                   plus "sweep" (of the first sighting), "key" (the identity:
+//	                   target, NUL, normalised URL, NUL, rule, NUL, location,
+//	                   NUL, normalised match), "page" (normalised URL of the
+//	                   visit that last saw it), "visits" (that saw it, oldest
+//	                   first) and "merged" (ids of pre-identity rows merged
+//	                   into it); the finding id is "f-" + seq in decimal
+//	findings_by_sweep  sweep id, 0x00, seq → empty (every sweep that saw it)
+//	finding_keys       SHA-256 of the identity → seq
+//	findings_by_page   first 16 bytes of SHA-256 of target id, NUL, page; seq →
+//	                   empty (the findings a full visit of that page can mark gone)
 //	evidence           evidence id → shopwatch.EvidenceRecord (never overwritten)
 //	evidence_order     seq → evidence id (order of recording)
 //	audit              seq → AuditEntry{seq, time, actor, action, detail, prev, hash}
@@ -77,7 +86,7 @@
 // target.added, target.deleted, sweep.created, visits.enqueued,
 // visit.completed, visit.retry, visit.failed, visit.lease-expired,
 // visit.lease-revoked, evidence.capture-started, evidence.recorded and
-// evidence.abandoned. Leasing itself is not logged (Attempts counts it).
+// evidence.abandoned, findings.gone and findings.reopened. Leasing itself is not logged (Attempts counts it).
 // Hash is "sha256:" and the hex SHA-256 of, in order, the strings
 // "shopwatch audit v1", the decimal seq, the time in RFC 3339 with
 // nanoseconds in UTC, actor, action, detail and prev, each preceded by its

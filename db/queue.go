@@ -362,7 +362,9 @@ func (db *DB) Complete(ctx context.Context, v shopwatch.Visit, res Result) error
 		if err := x.settleCaptures(rec, evidenceID, fmt.Sprintf("not used: the visit was completed at attempt %d with evidence %q", rec.Attempts, evidenceID)); err != nil {
 			return err
 		}
-		newFindings, err := x.recordFindings(rec, res.Findings, evidenceID, "")
+		// A visit that met a problem (res.Error) did not read its page in
+		// full: it marks nothing gone.
+		newFindings, err := x.recordFindings(rec, res.Findings, evidenceID, res.Error == "", "")
 		if err != nil {
 			return err
 		}
@@ -533,7 +535,7 @@ func (db *DB) fail(ctx context.Context, v shopwatch.Visit, cause error, maxAttem
 			rec.Finished = x.now
 			x.move(rec.Sweep, shopwatch.VisitLeased, shopwatch.VisitFailed)
 			if keep != nil {
-				added, err := x.recordFindings(rec, keep.Findings, "", msg)
+				added, err := x.recordFindings(rec, keep.Findings, "", false, msg)
 				if err != nil {
 					return err
 				}
@@ -559,109 +561,6 @@ func (db *DB) fail(ctx context.Context, v shopwatch.Visit, cause error, maxAttem
 		return fmt.Errorf("fail visit %s (%s): %w", v.ID, v.URL, err)
 	}
 	return nil
-}
-
-// recordFindings stores the findings one attempt of visit rec made. With
-// evidenceID they carry that evidence; without it and with missing they
-// are kept marked evidence missing for that reason. Findings an earlier
-// attempt kept without evidence (rec.Missing) are not stored again: each
-// one found again (same rule and match, the same offset preferred) is
-// updated in place (given the evidence and its mark cleared, or its
-// reason renewed) and only the others are added. rec.Missing is left
-// naming the findings still without evidence. It returns how many
-// findings it added.
-func (x *txn) recordFindings(rec *visitRec, fs []shopwatch.Finding, evidenceID, missing string) (int, error) {
-	b := x.tx.Bucket(bFindings)
-	type kept struct {
-		seq  uint64
-		r    findingRec
-		used bool
-	}
-	var old []*kept
-	for _, seq := range rec.Missing {
-		k := &kept{seq: seq}
-		ok, err := getJSON(b, u64(seq), &k.r)
-		if err != nil {
-			return 0, err
-		}
-		if !ok {
-			return 0, fmt.Errorf("finding %s kept for visit %s: %w", findingID(seq), rec.ID, ErrNotFound)
-		}
-		old = append(old, k)
-	}
-	match := make([]*kept, len(fs))
-	for _, exact := range []bool{true, false} {
-		for i, f := range fs {
-			if match[i] != nil {
-				continue
-			}
-			for _, k := range old {
-				if !k.used && k.r.Rule == f.Rule && k.r.Match == f.Match && (!exact || k.r.Offset == f.Offset) {
-					k.used, match[i] = true, k
-					break
-				}
-			}
-		}
-	}
-	added := 0
-	var still []uint64
-	for i, f := range fs {
-		if k := match[i]; k != nil {
-			if evidenceID != "" {
-				k.r.EvidenceID, k.r.EvidenceMissing = evidenceID, ""
-				k.r.Offset, k.r.Snippet, k.r.SeenFrom, k.r.SeenUntil = f.Offset, f.Snippet, f.SeenFrom, f.SeenUntil
-			} else {
-				if missing != "" {
-					k.r.EvidenceMissing = missing
-				}
-				still = append(still, k.seq)
-			}
-			if err := putJSON(b, u64(k.seq), &k.r); err != nil {
-				return 0, err
-			}
-			continue
-		}
-		f.VisitID = rec.ID
-		f.EvidenceID = evidenceID
-		f.EvidenceMissing = ""
-		if evidenceID == "" {
-			f.EvidenceMissing = missing
-		}
-		if f.TargetID == "" {
-			f.TargetID = rec.TargetID
-		}
-		if f.URL == "" {
-			f.URL = rec.URL
-		}
-		if f.Kind == "" {
-			f.Kind = rec.Kind
-		}
-		if f.Time.IsZero() {
-			f.Time = x.now
-		}
-		if err := x.putFinding(rec.Sweep, &f); err != nil {
-			return 0, err
-		}
-		added++
-		if f.EvidenceMissing != "" {
-			seq, _ := findingSeq(f.ID)
-			still = append(still, seq)
-		}
-	}
-	for _, k := range old {
-		if k.used {
-			continue
-		}
-		if evidenceID != "" {
-			k.r.EvidenceMissing = fmt.Sprintf("%s; capture %s of attempt %d did not find it again", k.r.EvidenceMissing, evidenceID, rec.Attempts)
-			if err := putJSON(b, u64(k.seq), &k.r); err != nil {
-				return 0, err
-			}
-		}
-		still = append(still, k.seq)
-	}
-	rec.Missing = still
-	return added, nil
 }
 
 // RetryMissingEvidence puts every failed visit of sweep whose capture

@@ -419,7 +419,7 @@ func readXLSXRows(name string, raw []byte, sheet string, note func(string, ...an
 			note("%s: reading sheet %q, the first of %d (--sheet chooses another)", name, sheet, len(sheets))
 		}
 	case !slices.Contains(sheets, sheet):
-		return nil, []string{fmt.Sprintf("%s: no sheet %q (the workbook has %s)", name, sheet, quoteList(sheets))}
+		return nil, []string{fmt.Sprintf("%s: no sheet %q (the workbook has %s)", name, sheet, quoteFew(sheets))}
 	}
 	it, err := f.Rows(sheet)
 	if err != nil {
@@ -530,7 +530,7 @@ func checkImportRow(row, head importRow, col map[string]int, width int, sheet bo
 	switch {
 	case len(cells) > len(head.cells):
 		extra := cells[len(head.cells):]
-		fail("%d extra %s beyond the header's %d columns (%s)", len(extra), plural(len(extra), "cell", "cells"), len(head.cells), quoteList(extra))
+		fail("%d extra %s beyond the header's %d columns (%s)", len(extra), plural(len(extra), "cell", "cells"), len(head.cells), quoteFew(extra))
 		cells = cells[:len(head.cells)]
 	case len(cells) < width && !sheet:
 		fail("short row: %d %s, the header has %d columns", len(cells), plural(len(cells), "cell", "cells"), width)
@@ -637,7 +637,7 @@ func lineName(at string) string {
 	return at
 }
 
-func quoteList(ss []string) string {
+func quoteFew(ss []string) string {
 	const max = 5
 	q := make([]string, 0, max+1)
 	for i, s := range ss {

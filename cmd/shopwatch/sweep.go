@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -529,31 +528,4 @@ func printCounts(w io.Writer, title string, m map[string]int) {
 	for _, k := range keys {
 		fmt.Fprintf(w, "    %-34s %d\n", k, m[k])
 	}
-}
-
-func init() {
-	register(command{name: "findings", summary: "list findings", run: runFindings})
-}
-
-func runFindings(ctx context.Context, a *app, args []string) error {
-	var f db.Filter
-	n := 0
-	err := listing(a, "findings", args,
-		func(fs *flag.FlagSet) {
-			fs.StringVar(&f.Sweep, "sweep", "", "only this sweep")
-			fs.StringVar(&f.Rule, "rule", "", "only this rule id")
-			fs.StringVar(&f.Category, "category", "", "only this rule category (licence, advertising …)")
-			fs.StringVar(&f.TargetID, "target", "", "only this target id")
-		},
-		func(d *db.DB) ([]shopwatch.Finding, error) { return d.ListFindings(ctx, f) },
-		func(w io.Writer, fnd []shopwatch.Finding) {
-			n = len(fnd)
-			for _, x := range fnd {
-				fmt.Fprintln(w, findingLine(x))
-			}
-		})
-	if err == nil && n > 0 {
-		fmt.Fprintf(a.stdout, "%d findings\n", n)
-	}
-	return err
 }
