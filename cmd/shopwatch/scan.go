@@ -86,7 +86,7 @@ func runScan(ctx context.Context, a *app, args []string) error {
 	if ferr != nil {
 		fmt.Fprintf(a.stderr, "shopwatch scan: %v\n", ferr)
 	}
-	fnd := rs.Check(rules.Input{URL: page.FinalURL, Kind: k, Category: *category, Text: page.Text, HTML: page.HTML})
+	fnd := rs.Check(rules.Input{URL: page.FinalURL, Kind: k, Category: *category, Text: page.Text, HTML: page.HTML, Regions: page.Regions})
 	crawler.AnnotateSeen(page, fnd)
 	if !*withPage {
 		return a.printFindings(fnd, *asJSON)
