@@ -44,7 +44,9 @@ func TestClassify(t *testing.T) {
 }
 
 func TestFill(t *testing.T) {
-	tr := func(r shopwatch.Region, s, e int) shopwatch.TextRegion { return shopwatch.TextRegion{Region: r, Start: s, End: e} }
+	tr := func(r shopwatch.Region, s, e int) shopwatch.TextRegion {
+		return shopwatch.TextRegion{Region: r, Start: s, End: e}
+	}
 	N, D, S := shopwatch.RegionNavigation, shopwatch.RegionDescription, shopwatch.RegionSeller
 	spans := []shopwatch.TextRegion{tr(D, 10, 20), tr(S, 30, 40)}
 	got := Fill(spans, []shopwatch.TextRegion{tr(N, 15, 35), tr(N, 0, 5), tr(N, 2, 12), tr(N, 50, 60)})
