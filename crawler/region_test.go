@@ -1,10 +1,14 @@
 package crawler
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"shopwatch"
+	"shopwatch/internal/testparts"
 )
 
 // regionOfText returns the region ExtractRegions gives the first
@@ -144,6 +148,86 @@ func TestExtractRegionsWellFormed(t *testing.T) {
 				t.Errorf("no navigation found on %s", name)
 			}
 			t.Logf("%d spans, regions %v", len(regs), seen)
+		})
+	}
+}
+
+// On the saved real marketplace product pages, the extractor finds the
+// parts a regulator reads from the sites' own markup: the product title,
+// the price panel and the description, and the seller, comments and menus
+// around them. Every Taobao, Tmall or JD page in the folder must show at
+// least a title, a price and a description; the known pages are checked
+// text by text.
+func TestExtractRegionsRealMarketplaces(t *testing.T) {
+	const (
+		N = shopwatch.RegionNavigation
+		C = shopwatch.RegionComments
+		S = shopwatch.RegionSeller
+		P = shopwatch.RegionPrice
+		D = shopwatch.RegionDescription
+		T = shopwatch.RegionTitle
+	)
+	known := map[string][]struct {
+		text string
+		want shopwatch.Region
+	}{
+		"tmall.html": {
+			{"【官网价直降】Apple/苹果 iPhone 11 4G全网通智能手机", T},
+			{"5499.00-6799.00", P},
+			{"原封国行 苏宁直发", D},
+			{"产品名称：Apple/苹果 iPhone 11", D},
+			{"开店时长", S},
+			{"累计评价38287", C},
+			{"喵，欢迎来天猫", N},
+		},
+		"taobao.html": {
+			{"乳白亚克力外壳 60%键盘外壳", T},
+			{"¥149.00 - 159.00", P},
+			{"是否支持人体工程学", D},
+			{"掌柜：", S},
+			{"累计评论", C},
+			{"已买到的宝贝", N},
+		},
+	}
+	dir := testparts.RealPagesDir(t)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		testparts.Unavailable(t, "saved real pages in "+dir, err)
+	}
+	var names []string
+	for _, e := range entries {
+		n := e.Name()
+		if filepath.Ext(n) == ".html" && (strings.HasPrefix(n, "taobao") || strings.HasPrefix(n, "tmall") || strings.HasPrefix(n, "jd")) {
+			names = append(names, n)
+		}
+	}
+	for n := range known {
+		if !slices.Contains(names, n) {
+			t.Errorf("%s is missing from %s", n, dir)
+		}
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			h, _, _, _, err := DecodeHTML(realPage(t, name), "text/html")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, text, _, regs := ExtractRegions(h)
+			size := map[shopwatch.Region]int{}
+			for _, r := range regs {
+				size[r.Region] += r.End - r.Start
+			}
+			for _, r := range []shopwatch.Region{T, P, D} {
+				if size[r] == 0 {
+					t.Errorf("no %s region found", r)
+				}
+			}
+			for _, c := range known[name] {
+				if got := regionOfText(t, text, regs, c.text); got != c.want {
+					t.Errorf("%q in %s, want %s", c.text, got, c.want)
+				}
+			}
+			t.Logf("%d bytes of text; bytes by region %v", len(text), size)
 		})
 	}
 }

@@ -73,6 +73,7 @@ func extract(htmlText string) extracted {
 	depth := 0
 	var nav []shopwatch.TextRegion // link-dense blocks
 	var ld []string                // JSON-LD scripts
+	var cl region.Classifier
 	var walk func(n *html.Node, visible, inTemplate bool, reg shopwatch.Region)
 	walk = func(n *html.Node, visible, inTemplate bool, reg shopwatch.Region) {
 		switch n.Type {
@@ -132,7 +133,7 @@ func extract(htmlText string) extracted {
 				}
 			}
 			var own shopwatch.Region
-			own, aside = region.Classify(a, at)
+			own, aside = cl.Classify(a, at)
 			reg = region.Inherit(reg, own)
 		}
 		block := !foreign && blockElements[a]

@@ -60,6 +60,7 @@ func readMarkup(markup string) []element {
 	var link *element
 	var linkText strings.Builder
 	var stack []open
+	var cl region.Classifier
 	cur := func() shopwatch.Region {
 		if len(stack) == 0 {
 			return ""
@@ -119,7 +120,7 @@ func readMarkup(markup string) []element {
 					href = string(v)
 				}
 			}
-			own, _ := region.Classify(a, at)
+			own, _ := cl.Classify(a, at)
 			here := region.Inherit(cur(), own)
 			if tt == html.StartTagToken && !voidElement(a) && len(stack) < maxOpen {
 				stack = append(stack, open{tag: a, region: here})

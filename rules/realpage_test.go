@@ -60,7 +60,7 @@ func checkRealPage(t *testing.T, name string) {
 
 // extractRealPage reads a saved real page the way a sweep does: decoded,
 // its text and regions extracted by the crawler.
-func extractRealPage(t *testing.T, name string) Input {
+func extractRealPage(t testing.TB, name string) Input {
 	t.Helper()
 	path := filepath.Join(testparts.RealPagesDir(t), name)
 	raw, err := os.ReadFile(path)

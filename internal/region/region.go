@@ -220,6 +220,21 @@ func better(a, b shopwatch.Region) shopwatch.Region {
 // html and body, whose classes describe the whole page) only when those
 // name nothing.
 func Classify(a atom.Atom, at Attrs) (r shopwatch.Region, aside bool) {
+	return (*Classifier)(nil).Classify(a, at)
+}
+
+// Classifier is Classify with a memory of the class and id values it has
+// judged: pages repeat the same few values on thousands of elements. The
+// zero Classifier is ready to use; it is not safe for concurrent use.
+type Classifier struct {
+	seen map[string]shopwatch.Region
+}
+
+// maxSeen bounds the values a Classifier remembers.
+const maxSeen = 4096
+
+// Classify is the package's Classify.
+func (cl *Classifier) Classify(a atom.Atom, at Attrs) (r shopwatch.Region, aside bool) {
 	aside = a == atom.Aside
 	r = elements[a]
 	if at.Role != "" {
@@ -247,12 +262,29 @@ func Classify(a atom.Atom, at Attrs) (r shopwatch.Region, aside bool) {
 		return r, aside
 	}
 	if at.Class != "" {
-		r = better(r, classWords(at.Class))
+		r = better(r, cl.words(at.Class))
 	}
 	if at.ID != "" {
-		r = better(r, classWords(at.ID))
+		r = better(r, cl.words(at.ID))
 	}
 	return r, aside
+}
+
+func (cl *Classifier) words(v string) shopwatch.Region {
+	if cl == nil {
+		return classWords(v)
+	}
+	if r, ok := cl.seen[v]; ok {
+		return r
+	}
+	r := classWords(v)
+	if cl.seen == nil {
+		cl.seen = make(map[string]shopwatch.Region, 64)
+	}
+	if len(cl.seen) < maxSeen {
+		cl.seen[v] = r
+	}
+	return r
 }
 
 // classWords judges the words of a class or id value.

@@ -1,6 +1,7 @@
 package region
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -43,6 +44,44 @@ func TestClassify(t *testing.T) {
 	}
 }
 
+// A Classifier answers as Classify does, from its memory the second time,
+// without allocating once it has seen a value, and remembers a bounded
+// number of values.
+func TestClassifier(t *testing.T) {
+	vals := []Attrs{
+		{Class: "tb-main-title J_TMySize"}, {Class: "tm-price-panel"}, {ID: "J_DivItemDesc"},
+		{Class: "shop-info clearfix"}, {Class: "match-information-list"}, {Class: "box"},
+		{Class: "tm-price-panel", ID: "J_Reviews"}, {Class: "box", ID: "site-footer"},
+		{Class: "navigator"}, {Role: "navigation", Class: "price"},
+	}
+	var cl Classifier
+	for round := range 3 {
+		for _, at := range vals {
+			for _, a := range []atom.Atom{atom.Div, atom.Body, atom.Aside} {
+				want, wantAside := Classify(a, at)
+				if got, aside := cl.Classify(a, at); got != want || aside != wantAside {
+					t.Errorf("round %d: Classifier.Classify(%s, %+v) = %q %v, Classify says %q %v", round, a, at, got, aside, want, wantAside)
+				}
+			}
+		}
+	}
+	at := Attrs{Class: "J_DivItemDesc tb-main-title"}
+	cl.Classify(atom.Div, at)
+	if n := testing.AllocsPerRun(100, func() { cl.Classify(atom.Div, at) }); n != 0 {
+		t.Errorf("Classifier.Classify of a value it has seen allocates %v times", n)
+	}
+	var big Classifier
+	for i := range 2 * maxSeen {
+		v := fmt.Sprintf("c%d price", i)
+		if got, _ := big.Classify(atom.Div, Attrs{Class: v}); got != shopwatch.RegionPrice {
+			t.Fatalf("%q: %q after %d values, want price", v, got, i)
+		}
+	}
+	if len(big.seen) != maxSeen {
+		t.Errorf("remembers %d values, want the bound %d", len(big.seen), maxSeen)
+	}
+}
+
 func TestFill(t *testing.T) {
 	tr := func(r shopwatch.Region, s, e int) shopwatch.TextRegion {
 		return shopwatch.TextRegion{Region: r, Start: s, End: e}
@@ -69,4 +108,30 @@ func TestLinkDense(t *testing.T) {
 	if LinkDense(2, 12, 12, false) || LinkDense(3, 15, 30, false) || !LinkDense(3, 15, 30, true) {
 		t.Error("thresholds wrong")
 	}
+}
+
+// BenchmarkClassify compares, in one run, judging the class values real
+// product pages repeat on every element afresh (Classify) and from a
+// Classifier's memory, as the extractor does.
+func BenchmarkClassify(b *testing.B) {
+	vals := []Attrs{
+		{Class: "tb-main-title J_TMySize clearfix"}, {Class: "tm-price-panel"},
+		{ID: "J_DivItemDesc", Class: "content ke-post"}, {Class: "item"},
+		{Class: "col-sub mod-shop-info"}, {Class: "tb-detail-hd"}, {Class: "a"},
+	}
+	b.Run("Classify", func(b *testing.B) {
+		for b.Loop() {
+			for _, at := range vals {
+				Classify(atom.Div, at)
+			}
+		}
+	})
+	b.Run("Classifier", func(b *testing.B) {
+		var cl Classifier
+		for b.Loop() {
+			for _, at := range vals {
+				cl.Classify(atom.Div, at)
+			}
+		}
+	})
 }
