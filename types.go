@@ -187,6 +187,10 @@ type Page struct {
 	Timeline []TimedText `json:"timeline,omitempty"`
 	// Snapshots are the timed screenshots of a watched page.
 	Snapshots []Snapshot `json:"snapshots,omitempty"`
+	// Regions mark the parts of Text that belong to a page region other
+	// than RegionOther (navigation, comments, price …), in order and not
+	// overlapping; text outside every span is RegionOther.
+	Regions []TextRegion `json:"-"`
 }
 
 // TimelineAt returns the timeline entry whose text holds byte offset off of
@@ -233,6 +237,76 @@ const (
 	SeverityInfo      Severity = "info"
 )
 
+// Region is the part of a page a text belongs to. Rules judge only the
+// regions they apply to: the seller's advertising is in the title,
+// description, price, seller information and the rest of the page, not in
+// the site's navigation, the users' comments or the footer.
+type Region string
+
+// The page regions.
+const (
+	RegionTitle       Region = "title"       // the product's or room's title
+	RegionDescription Region = "description" // the product description
+	RegionPrice       Region = "price"       // price and offer
+	RegionSeller      Region = "seller"      // seller or shop information, licences
+	RegionNavigation  Region = "navigation"  // menus, breadcrumbs, link and news lists, site and game interface
+	RegionComments    Region = "comments"    // user comments, reviews, ratings, chat
+	RegionFooter      Region = "footer"      // the page or site footer
+	RegionOther       Region = "other"       // everything else
+)
+
+// Regions lists every region, in the order above.
+var Regions = []Region{RegionTitle, RegionDescription, RegionPrice, RegionSeller,
+	RegionNavigation, RegionComments, RegionFooter, RegionOther}
+
+// ParseRegion returns the Region named by s, or an error naming s when it
+// is not one of Regions.
+func ParseRegion(s string) (Region, error) {
+	r := Region(strings.ToLower(strings.TrimSpace(s)))
+	for _, k := range Regions {
+		if r == k {
+			return r, nil
+		}
+	}
+	names := make([]string, len(Regions))
+	for i, k := range Regions {
+		names[i] = string(k)
+	}
+	return "", fmt.Errorf("unknown page region %q (want %s)", s, strings.Join(names, ", "))
+}
+
+// TextRegion marks the bytes Start to End of a page's Text as Region.
+type TextRegion struct {
+	Region Region `json:"region"`
+	Start  int    `json:"start"`
+	End    int    `json:"end"`
+}
+
+// RegionAt returns the region of byte offset off of a text whose region
+// spans are sorted and do not overlap: RegionOther outside every span.
+func RegionAt(spans []TextRegion, off int) Region {
+	lo, hi := 0, len(spans)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if spans[m].End <= off {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(spans) && spans[lo].Start <= off {
+		return spans[lo].Region
+	}
+	return RegionOther
+}
+
+// Location is one place on a page where a finding's text was seen.
+type Location struct {
+	Offset  int    `json:"offset"` // byte offset in Page.Text
+	Region  Region `json:"region,omitempty"`
+	Snippet string `json:"snippet,omitempty"`
+}
+
 // Finding is one rule that one page broke, or may have broken.
 type Finding struct {
 	ID         string    `json:"id,omitempty"`
@@ -256,6 +330,12 @@ type Finding struct {
 	// for findings on a watched live page.
 	SeenFrom  time.Time `json:"seen_from,omitzero"`
 	SeenUntil time.Time `json:"seen_until,omitzero"`
+	// Region is the page region of the match (of its first location);
+	// empty for an absence.
+	Region Region `json:"region,omitempty"`
+	// Locations lists every place on the page where the same text broke
+	// the rule, the first (Offset) included, when there is more than one.
+	Locations []Location `json:"locations,omitempty"`
 	// EvidenceMissing says why the finding has no evidence yet: its page's
 	// capture failed (store full, TSA or object store unreachable …). The
 	// visit is retried, and a later capture that finds it again attaches

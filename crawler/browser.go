@@ -855,7 +855,7 @@ func (b *Browser) capture(t *tab) (*shopwatch.Page, error) {
 		b.log.Warn("page made more requests than are kept", "url", t.raw, "kept", len(p.Exchanges), "dropped", n)
 	}
 	ex := extract(p.HTML)
-	p.Title, p.Text = strings.TrimSpace(title), ex.text
+	p.Title, p.Text, p.Regions = strings.TrimSpace(title), ex.text, ex.regions
 	if p.Title == "" {
 		p.Title = ex.title
 	}

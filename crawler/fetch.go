@@ -270,7 +270,7 @@ func (f *Fetcher) fillHTML(page *shopwatch.Page, body []byte) error {
 	}
 	page.HTML, page.Charset, page.DeclaredCharset, page.CharsetSource = h, cs, declared, source
 	ex := extract(h)
-	page.Title, page.Text = ex.title, ex.text
+	page.Title, page.Text, page.Regions = ex.title, ex.text, ex.regions
 	page.Links = sameHostLinks(page.FinalURL, ex.base, ex.links)
 	return nil
 }

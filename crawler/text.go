@@ -6,6 +6,9 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
+
+	"shopwatch"
+	"shopwatch/internal/region"
 )
 
 // ExtractText parses HTML and returns its title, its visible text and the
@@ -28,12 +31,31 @@ func ExtractText(htmlText string) (title, text string, links []string) {
 	return ex.title, ex.text, ex.links
 }
 
-type extracted struct {
-	title string
-	text  string
-	links []string
-	base  string // href of the first <base href>, raw
+// ExtractRegions is ExtractText that also returns the page regions of the
+// text (see [shopwatch.Page.Regions]), found in the same walk over the
+// parsed page: the elements, ARIA roles, schema.org microdata and class and
+// id words that name a region (package shopwatch/internal/region holds
+// their tables), blocks whose text is mostly short links (navigation), and
+// the texts JSON-LD product data names (the product's name and
+// description, the seller's name).
+func ExtractRegions(htmlText string) (title, text string, links []string, regions []shopwatch.TextRegion) {
+	ex := extract(htmlText)
+	return ex.title, ex.text, ex.links, ex.regions
 }
+
+type extracted struct {
+	title   string
+	text    string
+	links   []string
+	base    string // href of the first <base href>, raw
+	regions []shopwatch.TextRegion
+}
+
+// Bounds of JSON-LD reading: scripts read per page and bytes per script.
+const (
+	maxLDScripts = 8
+	maxLDBytes   = 256 << 10
+)
 
 func extract(htmlText string) extracted {
 	var ex extracted
@@ -49,18 +71,22 @@ func extract(htmlText string) extracted {
 	}
 	w := newTextWriter()
 	depth := 0
-	var walk func(n *html.Node, visible, inTemplate bool)
-	walk = func(n *html.Node, visible, inTemplate bool) {
+	var nav []shopwatch.TextRegion // link-dense blocks
+	var ld []string                // JSON-LD scripts
+	var cl region.Classifier
+	var walk func(n *html.Node, visible, inTemplate bool, reg shopwatch.Region)
+	walk = func(n *html.Node, visible, inTemplate bool, reg shopwatch.Region) {
 		switch n.Type {
 		case html.TextNode:
 			if visible {
+				w.region = reg
 				w.text(n.Data)
 			}
 			return
 		case html.ElementNode:
 		case html.DocumentNode:
 			for c := n.FirstChild; c != nil; c = c.NextSibling {
-				walk(c, visible, inTemplate)
+				walk(c, visible, inTemplate, reg)
 			}
 			return
 		default: // comments, doctype
@@ -69,11 +95,13 @@ func extract(htmlText string) extracted {
 
 		a := n.DataAtom
 		foreign := n.Namespace != "" // svg, math
+		link := false
 		if !foreign {
 			switch a {
 			case atom.A, atom.Area:
 				if href, ok := attr(n, "href"); ok && !inTemplate {
 					ex.links = append(ex.links, strings.TrimSpace(href))
+					link = a == atom.A
 				}
 			case atom.Base:
 				if href, ok := attr(n, "href"); ok && ex.base == "" && !inTemplate {
@@ -83,16 +111,42 @@ func extract(htmlText string) extracted {
 				if ex.title == "" && !inTemplate {
 					ex.title = collapseSpace(nodeText(n))
 				}
+			case atom.Script:
+				if t, _ := attr(n, "type"); len(ld) < maxLDScripts && !inTemplate &&
+					strings.Contains(strings.ToLower(t), "ld+json") {
+					if s := nodeText(n); len(s) <= maxLDBytes {
+						ld = append(ld, s)
+					}
+				}
 			}
 		}
 		childVisible := visible && !hiddenElement(n)
 		if a == atom.Template && !foreign {
 			inTemplate = true
 		}
+		aside := false
+		if !foreign && (len(n.Attr) > 0 || elementRegion(a)) {
+			var at region.Attrs
+			for _, x := range n.Attr {
+				if x.Namespace == "" {
+					at.Set(x.Key, x.Val)
+				}
+			}
+			var own shopwatch.Region
+			own, aside = cl.Classify(a, at)
+			reg = region.Inherit(reg, own)
+		}
 		block := !foreign && blockElements[a]
 		if block {
 			w.lineBreak()
 		}
+		if link {
+			w.links++
+			w.inLink++
+			defer func() { w.inLink-- }()
+		}
+		// What the block holds, for its link density.
+		start, chars, linkChars, links := w.b.Len(), w.chars, w.linkChars, w.links
 		switch {
 		case foreign:
 		case a == atom.Br && visible:
@@ -107,7 +161,7 @@ func extract(htmlText string) extracted {
 			if depth < 3 {
 				depth++
 				for _, c := range parseFragment(nodeText(n)) {
-					walk(c, true, inTemplate)
+					walk(c, true, inTemplate, reg)
 				}
 				depth--
 			}
@@ -117,24 +171,60 @@ func extract(htmlText string) extracted {
 			w.lineBreak()
 			w.pre++
 			for c := n.FirstChild; c != nil; c = c.NextSibling {
-				walk(c, childVisible, inTemplate)
+				walk(c, childVisible, inTemplate, reg)
 			}
 			w.pre--
 			w.lineBreak()
 			return
 		}
 		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c, childVisible, inTemplate)
+			walk(c, childVisible, inTemplate, reg)
 		}
 		if block {
+			if reg != shopwatch.RegionNavigation && reg != shopwatch.RegionComments &&
+				region.LinkDense(w.links-links, w.linkChars-linkChars, w.chars-chars, aside) {
+				nav = append(nav, shopwatch.TextRegion{Region: shopwatch.RegionNavigation, Start: start, End: w.b.Len()})
+			}
 			w.lineBreak()
 		}
 	}
 	for _, n := range doc.Nodes {
-		walk(n, true, false)
+		walk(n, true, false, "")
 	}
 	ex.text = w.String()
+	ex.regions = region.Fill(w.spans, nav)
+	if len(ld) > 0 {
+		ex.regions = region.Fill(ex.regions, ldRegions(ex.text, ld))
+	}
 	return ex
+}
+
+// elementRegion reports whether element a names a region without
+// attributes.
+func elementRegion(a atom.Atom) bool {
+	switch a {
+	case atom.Nav, atom.Menu, atom.Footer, atom.H1, atom.Address, atom.Aside:
+		return true
+	}
+	return false
+}
+
+// ldRegions marks where the texts that JSON-LD scripts name appear in text:
+// the first occurrence of each, with its spacing collapsed as in text.
+func ldRegions(text string, scripts []string) []shopwatch.TextRegion {
+	var out []shopwatch.TextRegion
+	for _, s := range scripts {
+		for _, c := range region.LDClaims(s) {
+			t := collapseSpace(c.Text)
+			if len(t) < region.MinClaimBytes {
+				continue
+			}
+			if i := strings.Index(text, t); i >= 0 {
+				out = append(out, shopwatch.TextRegion{Region: c.Region, Start: i, End: i + len(t)})
+			}
+		}
+	}
+	return out
 }
 
 // parseFragment parses markup as the content of a <div>.
@@ -215,13 +305,36 @@ func isSpace(c byte) bool {
 }
 
 // textWriter builds text with collapsed spaces and one newline between
-// lines.
+// lines, and marks the regions of what it writes.
 type textWriter struct {
 	b            strings.Builder
 	pre          int  // inside elements that keep their whitespace
 	lineStart    bool // nothing visible since the last line break
 	pendingSpace bool
 	pendingBreak bool
+
+	region    shopwatch.Region       // of the text written next
+	spans     []shopwatch.TextRegion // regions other than RegionOther
+	chars     int                    // visible bytes written
+	linkChars int                    // of which inside links
+	links     int                    // links opened
+	inLink    int                    // inside a link
+}
+
+// wrote records that text[s:e] was written in the current region.
+func (w *textWriter) wrote(s, e int) {
+	w.chars += e - s
+	if w.inLink > 0 {
+		w.linkChars += e - s
+	}
+	if w.region == "" || w.region == shopwatch.RegionOther {
+		return
+	}
+	if k := len(w.spans) - 1; k >= 0 && w.spans[k].Region == w.region && s-w.spans[k].End <= 1 {
+		w.spans[k].End = e // the same region, one separator apart
+		return
+	}
+	w.spans = append(w.spans, shopwatch.TextRegion{Region: w.region, Start: s, End: e})
 }
 
 func newTextWriter() *textWriter { return &textWriter{lineStart: true} }
@@ -269,7 +382,9 @@ func (w *textWriter) text(s string) {
 			j++
 		}
 		w.flush()
+		at := w.b.Len()
 		w.b.WriteString(s[i:j])
+		w.wrote(at, w.b.Len())
 		i = j
 	}
 }
@@ -290,7 +405,9 @@ func (w *textWriter) preText(s string) {
 			continue
 		}
 		w.flush()
+		at := w.b.Len()
 		w.b.WriteString(line)
+		w.wrote(at, w.b.Len())
 	}
 }
 

@@ -57,6 +57,53 @@ func BenchmarkCheck(b *testing.B) {
 	b.ReportMetric(float64(n), "findings")
 }
 
+// BenchmarkCheckRegions measures what judging by region costs, against a
+// baseline in the same run: each page is checked without regions (the
+// baseline, every rule reads all text) and with them (each candidate looked
+// up in the page's regions, rules skipping text outside theirs). The pages
+// are the 100 KB text of BenchmarkCheck with a region on every line, and the
+// saved Tmall product page as the crawler extracts it (its real regions).
+//
+//	go test -run '^$' -bench 'CheckRegions' -benchtime 2s ./rules
+func BenchmarkCheckRegions(b *testing.B) {
+	rs := builtin(b)
+	text := benchText(100 << 10)
+	var lines []shopwatch.TextRegion
+	kinds := []shopwatch.Region{shopwatch.RegionNavigation, shopwatch.RegionDescription, shopwatch.RegionComments, shopwatch.RegionPrice}
+	start := 0
+	for i, line := range strings.SplitAfter(text, "\n") {
+		lines = append(lines, shopwatch.TextRegion{Region: kinds[i%len(kinds)], Start: start, End: start + len(line)})
+		start += len(line)
+	}
+	tmall := extractRealPage(b, "tmall.html")
+	tmall.Kind, tmall.Category = shopwatch.KindProduct, DetectCategory("", tmall.Text, tmall.HTML)
+	pages := []struct {
+		name string
+		in   Input
+	}{
+		{"synthetic-100KB", Input{URL: "bench", Kind: shopwatch.KindStorefront, Category: "food", Text: text, Regions: lines}},
+		{"tmall", tmall},
+	}
+	for _, p := range pages {
+		for _, mode := range []string{"baseline-no-regions", "regions"} {
+			in := p.in
+			if mode != "regions" {
+				in.Regions = nil
+			}
+			b.Run(p.name+"/"+mode, func(b *testing.B) {
+				b.SetBytes(int64(len(in.Text)))
+				b.ReportAllocs()
+				n := 0
+				for b.Loop() {
+					n = len(rs.Check(in))
+				}
+				b.ReportMetric(float64(n), "findings")
+				b.ReportMetric(float64(len(in.Regions)), "regions")
+			})
+		}
+	}
+}
+
 // BenchmarkNaiveContains is the baseline: strings.Contains of every literal
 // pattern of every rule over the raw text. It does less than Check (no
 // normalisation, no offsets beyond the first, no exceptions, no

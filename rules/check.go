@@ -18,13 +18,19 @@ type Input struct {
 	Category string // product category: food, cosmetics … (case-insensitive)
 	Text     string // visible text; what the rules read, and what Finding.Offset indexes
 	HTML     string // decoded markup; read by rules whose scope is images or links
+	// Regions mark the page regions of Text (shopwatch.Page.Regions); a
+	// rule judges only text in the regions it applies to. Text outside
+	// every span, and all of Text when Regions is empty, is
+	// shopwatch.RegionOther.
+	Regions []shopwatch.TextRegion
 }
 
-// MaxRepeats is how many findings one rule reports for the same matched
-// text on one page. Further occurrences are counted in the last reported
-// finding's Reason instead: a page that repeats 最佳 in two hundred product
-// tiles is one problem, and three located examples prove it.
-const MaxRepeats = 3
+// MaxLocations is how many places one finding lists for the same matched
+// text on one page. A rule reports the same text seen several times on a
+// page as one finding whose Locations list where (the first one is its
+// Offset); further occurrences are counted in its Reason: a page that
+// repeats 最佳 in two hundred product tiles is one problem.
+const MaxLocations = 20
 
 // MaxText is the most text Check judges; a longer Text is judged on its
 // first MaxText bytes (cut at a character boundary). Check's working memory
@@ -81,7 +87,7 @@ type scratch struct {
 
 type repeat struct {
 	count int
-	last  int // index in the findings of the last reported occurrence
+	first int // index in the findings of the first occurrence
 }
 
 // Check judges one page against every rule that applies to its kind and
@@ -154,14 +160,19 @@ func (rs *RuleSet) check(in Input, force int32) []shopwatch.Finding {
 					sc.cands = append(sc.cands, cd)
 				}
 			case TypeRequire:
-				sc.sat[ref.rule] = true
+				if sc.inRegion(rs.rules[ref.rule], in, start) {
+					sc.sat[ref.rule] = true
+				}
 			case TypeCode:
 				cd.kind = candLabel
 				sc.cands = append(sc.cands, cd)
 			}
 		}
 	}
-	rs.runRegexes(sc, text)
+	rs.runRegexes(sc, in, text)
+	if len(in.Regions) > 0 {
+		rs.dropOutOfRegion(sc, in)
+	}
 	rs.applyExceptions(sc, in)
 
 	var out []shopwatch.Finding
@@ -230,7 +241,7 @@ func (c *compiled) unlessPage(text []byte) bool {
 
 // runRegexes runs the expressions of regex and require rules: anchored ones
 // in windows around their anchors, the others over the whole text.
-func (rs *RuleSet) runRegexes(sc *scratch, text []byte) {
+func (rs *RuleSet) runRegexes(sc *scratch, in Input, text []byte) {
 	slices.SortFunc(sc.anchors, func(a, b cand) int {
 		return cmp.Or(cmp.Compare(a.rule, b.rule), cmp.Compare(a.idx, b.idx), cmp.Compare(a.start, b.start))
 	})
@@ -253,6 +264,9 @@ func (rs *RuleSet) runRegexes(sc *scratch, text []byte) {
 			}
 			emit := func(s, e int) bool {
 				if c.Type == TypeRequire {
+					if !sc.inRegion(c, in, int32(s)) {
+						return true // look on
+					}
 					sc.sat[ri] = true
 					return false
 				}
@@ -279,6 +293,23 @@ func (rs *RuleSet) runRegexes(sc *scratch, text []byte) {
 			}
 		}
 	}
+}
+
+// inRegion reports whether the normalised text at byte s lies in a region
+// rule c judges.
+func (sc *scratch) inRegion(c *compiled, in Input, s int32) bool {
+	if len(in.Regions) == 0 {
+		return c.where.has(shopwatch.RegionOther)
+	}
+	return c.where.has(shopwatch.RegionAt(in.Regions, int(sc.nb.start[s])))
+}
+
+// dropOutOfRegion drops the candidates that lie outside the regions their
+// rule judges.
+func (rs *RuleSet) dropOutOfRegion(sc *scratch, in Input) {
+	sc.cands = slices.DeleteFunc(sc.cands, func(cd cand) bool {
+		return !sc.inRegion(rs.rules[cd.rule], in, cd.start)
+	})
 }
 
 // searchAll reports every match of cr in text[from:to] until emit returns
@@ -519,7 +550,6 @@ func (c *compiled) coveredBy(cx *context, cd cand, checked *[]string) int32 {
 // reported. Exceptions were applied before.
 func (rs *RuleSet) matchFindings(c *compiled, in Input, sc *scratch, cands []cand, out []shopwatch.Finding) []shopwatch.Finding {
 	nb := &sc.nb
-	text := nb.out
 	lastEnd := int32(-1)
 	var reps map[string]*repeat
 	var cx context
@@ -531,19 +561,21 @@ func (rs *RuleSet) matchFindings(c *compiled, in Input, sc *scratch, cands []can
 		if reps == nil {
 			reps = map[string]*repeat{}
 		}
-		key := string(text[cd.start:cd.end])
-		rp := reps[key]
-		if rp == nil {
-			rp = &repeat{}
-			reps[key] = rp
-		}
-		rp.count++
-		if rp.count > MaxRepeats {
-			continue
-		}
-		rp.last = len(out)
 		os, oe := nb.original(int(cd.start), int(cd.end))
 		match := in.Text[os:oe]
+		// The same text again: one more location of the first finding.
+		if rp := reps[match]; rp != nil {
+			rp.count++
+			if rp.count <= MaxLocations {
+				f := &out[rp.first]
+				if len(f.Locations) == 0 {
+					f.Locations = append(f.Locations, shopwatch.Location{Offset: f.Offset, Region: f.Region, Snippet: f.Snippet})
+				}
+				f.Locations = append(f.Locations, shopwatch.Location{Offset: os, Region: regionOf(in, os), Snippet: snippet(in.Text, os, oe)})
+			}
+			continue
+		}
+		reps[match] = &repeat{count: 1, first: len(out)}
 		src := c
 		if cd.from >= 0 {
 			src = rs.rules[cd.from]
@@ -582,9 +614,11 @@ func (rs *RuleSet) matchFindings(c *compiled, in Input, sc *scratch, cands []can
 		out = append(out, c.finding(in, os, oe, match, why.String()))
 	}
 	for key, rp := range reps {
-		if rp.count > MaxRepeats {
-			f := &out[rp.last]
-			f.Reason += fmt.Sprintf("本页“%s”共出现 %d 处，仅列前 %d 处。", key, rp.count, MaxRepeats)
+		switch {
+		case rp.count > MaxLocations:
+			out[rp.first].Reason += fmt.Sprintf("本页“%s”共出现 %d 处，仅列前 %d 处。", key, rp.count, MaxLocations)
+		case rp.count > 1:
+			out[rp.first].Reason += fmt.Sprintf("本页“%s”共出现 %d 处，均列于此。", key, rp.count)
 		}
 	}
 	return out
@@ -639,6 +673,7 @@ func (c *compiled) finding(in Input, os, oe int, match, why string) shopwatch.Fi
 	}
 	if os >= 0 {
 		f.Snippet = snippet(in.Text, os, oe)
+		f.Region = regionOf(in, os)
 	}
 	var b strings.Builder
 	if c.Reason != "" {
@@ -656,6 +691,11 @@ func (c *compiled) finding(in Input, os, oe int, match, why string) shopwatch.Fi
 	}
 	f.Reason = b.String()
 	return f
+}
+
+// regionOf returns the region of byte offset off of in.Text.
+func regionOf(in Input, off int) shopwatch.Region {
+	return shopwatch.RegionAt(in.Regions, off)
 }
 
 // original maps a normalised byte range back to the original text.

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -231,9 +232,10 @@ func TestFindingFields(t *testing.T) {
 		Law: "《中华人民共和国食品安全法》", Article: "第七十三条；另见《中华人民共和国广告法》第十七条",
 		Severity: shopwatch.SeverityViolation, Match: "降血压", Snippet: in.Text,
 		Offset: strings.Index(in.Text, "降血压"), URL: in.URL, Kind: shopwatch.KindProduct,
+		Region: shopwatch.RegionOther,
 	}
 	f.Reason = ""
-	if f != want {
+	if !reflect.DeepEqual(f, want) {
 		t.Errorf("finding\n got %+v\nwant %+v", f, want)
 	}
 	if !strings.Contains(fs[0].Reason, "降血压") || !strings.Contains(fs[0].Reason, "疾病预防、治疗功能") {
@@ -314,33 +316,43 @@ func TestOverlapsAndWordEdges(t *testing.T) {
 	}
 }
 
-func TestRepeatsCapped(t *testing.T) {
+func TestRepeatsOneFindingWithLocations(t *testing.T) {
 	rs := builtin(t)
 	text := strings.Repeat("最佳好物，", 6) + "最 佳" + strings.Repeat("，顶级", 2)
 	fs := check(t, rs, Input{Kind: shopwatch.KindProduct, Text: text})
-	var best, top []shopwatch.Finding
+	byMatch := map[string][]shopwatch.Finding{}
 	for _, f := range fs {
-		switch Normalize(f.Match).Text {
-		case "最佳":
-			best = append(best, f)
-		case "顶级":
-			top = append(top, f)
-		}
+		byMatch[f.Match] = append(byMatch[f.Match], f)
 	}
-	if len(best) != MaxRepeats || len(top) != 2 {
-		t.Fatalf("got %d 最佳 and %d 顶级 findings, want %d and 2", len(best), len(top), MaxRepeats)
+	// The same text is one finding listing every place; another spelling
+	// of it is a finding of its own.
+	if len(byMatch["最佳"]) != 1 || len(byMatch["最 佳"]) != 1 || len(byMatch["顶级"]) != 1 {
+		t.Fatalf("got %v, want one finding each for 最佳, 最 佳 and 顶级", hits(fs))
 	}
+	best := byMatch["最佳"][0]
 	step := len("最佳好物，")
-	for i, f := range best {
-		if f.Offset != i*step {
-			t.Errorf("最佳 finding %d at %d, want the first occurrences (%d)", i, f.Offset, i*step)
+	if best.Offset != 0 || len(best.Locations) != 6 {
+		t.Fatalf("最佳 at %d with %d locations, want 0 and 6", best.Offset, len(best.Locations))
+	}
+	for i, l := range best.Locations {
+		if l.Offset != i*step || l.Region != shopwatch.RegionOther || !strings.Contains(l.Snippet, "最佳") {
+			t.Errorf("location %d = %+v, want offset %d in region other with a snippet", i, l, i*step)
 		}
 	}
-	if !strings.Contains(best[MaxRepeats-1].Reason, "共出现 7 处") {
-		t.Errorf("last kept finding's reason %q does not count the 7 occurrences", best[MaxRepeats-1].Reason)
+	if !strings.Contains(best.Reason, "共出现 6 处") {
+		t.Errorf("reason %q does not count the 6 occurrences", best.Reason)
 	}
-	if strings.Contains(best[0].Reason, "共出现") || strings.Contains(top[1].Reason, "共出现") {
-		t.Error("repeat count on a finding that is not the last of a capped group")
+	if top := byMatch["顶级"][0]; len(top.Locations) != 2 || byMatch["最 佳"][0].Locations != nil {
+		t.Errorf("顶级 has %d locations (want 2); 最 佳 has %v (want none)", len(top.Locations), byMatch["最 佳"][0].Locations)
+	}
+
+	// Past MaxLocations the rest are counted, not listed.
+	fs = check(t, rs, Input{Kind: shopwatch.KindProduct, Text: strings.Repeat("最佳好物，", MaxLocations+5)})
+	if len(fs) != 1 || len(fs[0].Locations) != MaxLocations {
+		t.Fatalf("got %d findings, first with %d locations; want 1 with %d", len(fs), len(fs[0].Locations), MaxLocations)
+	}
+	if want := fmt.Sprintf("共出现 %d 处，仅列前 %d 处", MaxLocations+5, MaxLocations); !strings.Contains(fs[0].Reason, want) {
+		t.Errorf("reason %q does not say %q", fs[0].Reason, want)
 	}
 }
 
@@ -496,7 +508,7 @@ func TestCheckConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for r := 0; r < 20; r++ {
 				for i, in := range inputs {
-					if got := rs.Check(in); !slices.Equal(got, want[i]) {
+					if got := rs.Check(in); !reflect.DeepEqual(got, want[i]) {
 						t.Errorf("goroutine %d input %d: results differ", g, i)
 						return
 					}

@@ -75,6 +75,8 @@ type compiled struct {
 	only   []int32
 	valid  *validator
 	looked string // require: what was looked for, for the reason text
+	// where are the page regions the rule judges.
+	where regionSet
 }
 
 // patEntry is one literal the automaton looks for on behalf of a rule.
@@ -284,6 +286,10 @@ func (l *loader) build() *RuleSet {
 
 func (l *loader) compileRule(r *ruleSrc) *compiled {
 	c := &compiled{Rule: r.Rule.clone()}
+	if len(c.Regions) == 0 {
+		c.Regions = DefaultRegions(c.Category)
+	}
+	c.where = makeRegionSet(c.Regions)
 	bad := func(p pos, format string, args ...any) {
 		l.problemAt(r.file, p, r.ID, format, args...)
 	}

@@ -32,6 +32,7 @@
 //	      not_categories: [drug]  # categories the rule never judges
 //	    type: terms             # terms, regex, require or code (uscc: code with validator uscc)
 //	    scope: text             # terms only: text (default), images or links
+//	    regions: [seller, footer, other]   # page regions judged; default by category (below)
 //	    validator: uscc         # code only: uscc, uscc-org, regno, food-permit, food-production-permit, psb
 //	    patterns: [最佳, 第一]  # literal text (terms, require; labels for code)
 //	    regex: ['ICP备\d+号']   # regular expressions (regex, require)
@@ -54,7 +55,7 @@
 //
 // Unknown or repeated fields, missing required fields (the legal basis:
 // law, article and penalty), unknown severities, types, scopes, validators
-// or page kinds, bad or empty-matching regular expressions, duplicate ids,
+// or page kinds, unknown or repeated regions, bad or empty-matching regular expressions, duplicate ids,
 // references (refer, yields_to, only_with) to unknown rules, patterns that
 // normalise to nothing, an exception that contains none of its rule's
 // patterns, and examples that do not behave are all errors; loading
@@ -112,9 +113,22 @@
 //     time and place is lawful only with proof: ad.absolute-term refers it
 //     to ad.claim-needs-proof, severity review). Then, per rule, the
 //     longest match at the leftmost position wins and matches overlapping
-//     it are dropped (全网第一 rather than 全网第一 and 第一). Then at most
-//     MaxRepeats findings are kept per distinct normalised match text; the
-//     last kept one's Reason counts the rest.
+//     it are dropped (全网第一 rather than 全网第一 and 第一). Then the
+//     same matched text seen again on the page is one finding: its
+//     Locations list up to MaxLocations places (offset, region, snippet)
+//     and its Reason counts them.
+//   - regions: Input.Regions (the crawler's shopwatch.Page.Regions) mark
+//     the page regions of the text: title, description, price, seller,
+//     navigation, comments, footer; the rest is other. A rule judges only
+//     matches (and, for require rules, only the text) in its regions, and
+//     images and links in them. A rule file that names no regions gets
+//     AdvertisingRegions (title, description, price, seller, other: not
+//     the site's navigation and news, the users' comments or the footer),
+//     or for category licence LicenceRegions (everything but comments:
+//     the seller information and footer where licences are usually shown,
+//     and wherever else the seller shows one). Text without regions (a
+//     plain-text page, an example) is all other. Findings carry the region
+//     of their match.
 //   - require: one finding with Offset -1 when none of the patterns occurs
 //     and none of the expressions matches. Not judged on blank text.
 //   - code: after each label, the validator finds its code within window

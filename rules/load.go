@@ -369,7 +369,7 @@ func (l *loader) list(n *yaml.Node, rule, what string) []srcItem {
 
 var ruleFields = []string{
 	"id", "title", "category", "law", "article", "item", "also", "penalty", "severity", "applies_to", "type",
-	"scope", "validator", "patterns", "regex", "exceptions", "unless", "yields_to", "only_with", "enabled",
+	"scope", "regions", "validator", "patterns", "regex", "exceptions", "unless", "yields_to", "only_with", "enabled",
 	"window", "reason", "examples",
 }
 
@@ -461,6 +461,26 @@ func (l *loader) parseRule(n *yaml.Node) *ruleSrc {
 		default:
 			l.problem(f["scope"], id, "unknown scope %q (want text, images or links)", sc)
 		}
+	}
+	if v := f["regions"]; v != nil {
+		items := l.list(v, id, "regions")
+		if len(items) == 0 {
+			l.problem(v, id, "regions: want at least one region")
+		}
+		for _, it := range items {
+			rg, err := shopwatch.ParseRegion(it.val)
+			if err != nil {
+				l.problems = append(l.problems, Problem{File: l.file, Line: it.line, Column: it.col, Rule: id, Msg: err.Error()})
+				continue
+			}
+			if slices.Contains(r.Regions, rg) {
+				l.problems = append(l.problems, Problem{File: l.file, Line: it.line, Column: it.col, Rule: id, Msg: fmt.Sprintf("region %q listed twice", rg)})
+				continue
+			}
+			r.Regions = append(r.Regions, rg)
+		}
+	} else if r.Category != "" {
+		r.Regions = DefaultRegions(r.Category)
 	}
 	if v := f["also"]; v != nil {
 		for _, it := range l.list(v, id, "also") {

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/net/html/atom"
 
 	"shopwatch"
+	"shopwatch/internal/region"
 )
 
 // Limits of markup reading: a page with more elements than this is read up
@@ -18,7 +19,11 @@ import (
 const (
 	maxElements = 4000
 	labelRunes  = 200
+	maxOpen     = 512 // open elements tracked for their region
 )
+
+// maxMarkupFindings is how many images or links one rule reports on a page.
+const maxMarkupFindings = 3
 
 // element is an image or a link of a page, as scope rules read it.
 type element struct {
@@ -27,6 +32,7 @@ type element struct {
 	desc  string // how a finding describes it
 	href  string // links: the target as written
 	text  string // links: the text as shown
+	where shopwatch.Region
 }
 
 // Link is a link on a page whose label a links-scope rule recognises, such
@@ -37,12 +43,30 @@ type Link struct {
 	Rule string // the rule that recognised it
 }
 
-// readMarkup returns the images and links of markup.
+// open is an element open while tokenising, with the region of its
+// content.
+type open struct {
+	tag    atom.Atom
+	region shopwatch.Region
+}
+
+// readMarkup returns the images and links of markup, each with the page
+// region it sits in. The region is read from the same signals as the
+// crawler's text extractor (package shopwatch/internal/region) on a stack
+// of open elements, except link density, which needs the whole block.
 func readMarkup(markup string) []element {
 	var out []element
 	z := html.NewTokenizer(strings.NewReader(markup))
 	var link *element
 	var linkText strings.Builder
+	var stack []open
+	var cl region.Classifier
+	cur := func() shopwatch.Region {
+		if len(stack) == 0 {
+			return ""
+		}
+		return stack[len(stack)-1].region
+	}
 	for len(out) < maxElements {
 		tt := z.Next()
 		switch tt {
@@ -57,31 +81,53 @@ func readMarkup(markup string) []element {
 			}
 		case html.EndTagToken:
 			name, _ := z.TagName()
-			if link != nil && atom.Lookup(name) == atom.A {
+			a := atom.Lookup(name)
+			if link != nil && a == atom.A {
 				out = append(out, finishLink(link, &linkText))
 				link = nil
 			}
+			// Close up to the matching element, if it is open.
+			for k := len(stack) - 1; k >= 0; k-- {
+				if stack[k].tag == a {
+					stack = stack[:k]
+					break
+				}
+			}
 		case html.StartTagToken, html.SelfClosingTagToken:
 			name, hasAttr := z.TagName()
-			switch atom.Lookup(name) {
-			case atom.Img:
-				var alt, title, src string
-				for hasAttr {
-					var k, v []byte
-					k, v, hasAttr = z.TagAttr()
-					switch string(k) {
-					case "alt":
-						alt = string(v)
-					case "title":
-						title = string(v)
-					case "src":
-						if src == "" {
-							src = string(v)
-						}
-					case "data-src", "data-original":
-						src = string(v)
+			a := atom.Lookup(name)
+			var at region.Attrs
+			var img, href, alt, title string
+			srcSet := false
+			for hasAttr {
+				var k, v []byte
+				k, v, hasAttr = z.TagAttr()
+				key := string(k)
+				switch {
+				case region.Named(key):
+					at.Set(key, string(v))
+				case a == atom.Img && key == "alt":
+					alt = string(v)
+				case (a == atom.Img || a == atom.A) && key == "title":
+					title = string(v)
+				case a == atom.Img && key == "src":
+					if !srcSet && img == "" {
+						img = string(v)
 					}
+				case a == atom.Img && (key == "data-src" || key == "data-original"):
+					img, srcSet = string(v), true
+				case a == atom.A && key == "href":
+					href = string(v)
 				}
+			}
+			own, _ := cl.Classify(a, at)
+			here := region.Inherit(cur(), own)
+			if tt == html.StartTagToken && !voidElement(a) && len(stack) < maxOpen {
+				stack = append(stack, open{tag: a, region: here})
+			}
+			switch a {
+			case atom.Img:
+				src := img
 				file := src
 				if u, err := url.Parse(src); err == nil {
 					file = path.Base(u.Path)
@@ -94,28 +140,31 @@ func readMarkup(markup string) []element {
 				if alt != "" || title != "" {
 					desc = fmt.Sprintf("图片 %s（说明“%s”）", src, strings.TrimSpace(alt+" "+title))
 				}
-				out = append(out, element{scope: ScopeImages, label: normLabel(label), desc: cutRunes(desc, labelRunes)})
+				out = append(out, element{scope: ScopeImages, label: normLabel(label), desc: cutRunes(desc, labelRunes), where: here})
 			case atom.A:
 				if link != nil {
 					out = append(out, finishLink(link, &linkText))
 				}
-				link = &element{scope: ScopeLinks}
+				link = &element{scope: ScopeLinks, href: href, where: here}
 				linkText.Reset()
-				for hasAttr {
-					var k, v []byte
-					k, v, hasAttr = z.TagAttr()
-					switch string(k) {
-					case "href":
-						link.href = string(v)
-					case "title":
-						linkText.WriteString(string(v))
-						linkText.WriteByte(' ')
-					}
+				if title != "" {
+					linkText.WriteString(title)
+					linkText.WriteByte(' ')
 				}
 			}
 		}
 	}
 	return out
+}
+
+// voidElement reports whether a has no end tag.
+func voidElement(a atom.Atom) bool {
+	switch a {
+	case atom.Area, atom.Base, atom.Br, atom.Col, atom.Embed, atom.Hr, atom.Img, atom.Input,
+		atom.Link, atom.Meta, atom.Source, atom.Track, atom.Wbr:
+		return true
+	}
+	return false
 }
 
 func finishLink(e *element, text *strings.Builder) element {
@@ -154,15 +203,19 @@ func (rs *RuleSet) markupFindings(sc *scratch, in Input, out []shopwatch.Finding
 		}
 		n := 0
 		for _, el := range elems {
-			if el.scope != c.Scope {
+			if el.scope != c.Scope || !c.where.has(el.where) {
 				continue
 			}
 			if pat, ok := c.matchLabel(el.label); ok {
 				why := fmt.Sprintf("页面%s，其说明含规则用语“%s”。", el.desc, pat)
 				f := c.finding(in, -1, -1, "", why)
 				f.Snippet = el.desc
+				f.Region = el.where
+				if f.Region == "" {
+					f.Region = shopwatch.RegionOther
+				}
 				out = append(out, f)
-				if n++; n == MaxRepeats {
+				if n++; n == maxMarkupFindings {
 					break
 				}
 			}
@@ -211,7 +264,7 @@ func (rs *RuleSet) FollowLinks(in Input) []Link {
 			elems, read = readMarkup(in.HTML), true
 		}
 		for _, el := range elems {
-			if el.scope != ScopeLinks || el.href == "" {
+			if el.scope != ScopeLinks || el.href == "" || !c.where.has(el.where) {
 				continue
 			}
 			if _, ok := c.matchLabel(el.label); ok {

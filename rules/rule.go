@@ -44,6 +44,59 @@ const (
 	ScopeLinks Scope = "links"
 )
 
+// AdvertisingRegions are the regions an advertising rule judges by
+// default: what the seller says about the product (its title,
+// description, price and seller information) and the rest of the page, but
+// not the site's navigation, the users' comments or the page footer.
+var AdvertisingRegions = []shopwatch.Region{shopwatch.RegionTitle, shopwatch.RegionDescription,
+	shopwatch.RegionPrice, shopwatch.RegionSeller, shopwatch.RegionOther}
+
+// LicenceRegions are the regions a licence-display rule (category
+// licence) judges by default: the seller information and the footer, where
+// licences are usually shown, and every other part the seller controls; a
+// licence named in a user's comment shows nothing.
+var LicenceRegions = []shopwatch.Region{shopwatch.RegionSeller, shopwatch.RegionFooter,
+	shopwatch.RegionNavigation, shopwatch.RegionTitle, shopwatch.RegionDescription,
+	shopwatch.RegionPrice, shopwatch.RegionOther}
+
+// DefaultRegions returns the regions a rule of category judges when its
+// rule file names none: LicenceRegions for licence rules,
+// AdvertisingRegions for the others.
+func DefaultRegions(category string) []shopwatch.Region {
+	if normCategory(category) == "licence" {
+		return slices.Clone(LicenceRegions)
+	}
+	return slices.Clone(AdvertisingRegions)
+}
+
+// regionSet is a set of regions, one bit per entry of shopwatch.Regions.
+type regionSet uint16
+
+func regionBit(r shopwatch.Region) regionSet {
+	for i, k := range shopwatch.Regions {
+		if k == r {
+			return 1 << i
+		}
+	}
+	return 0
+}
+
+func makeRegionSet(rs []shopwatch.Region) regionSet {
+	var s regionSet
+	for _, r := range rs {
+		s |= regionBit(r)
+	}
+	return s
+}
+
+// has reports whether the set holds r; an empty region is RegionOther.
+func (s regionSet) has(r shopwatch.Region) bool {
+	if r == "" {
+		r = shopwatch.RegionOther
+	}
+	return s&regionBit(r) != 0
+}
+
 // Title is a rule's name in Chinese and English.
 type Title struct {
 	Zh string `json:"zh"`
@@ -109,18 +162,21 @@ type Examples struct {
 
 // Rule is one rule as written in its rule file.
 type Rule struct {
-	ID         string             `json:"id"`
-	Title      Title              `json:"title"`
-	Category   string             `json:"category"`
-	Law        string             `json:"law"`
-	Article    string             `json:"article"`
-	Item       string             `json:"item,omitempty"`
-	Also       []string           `json:"also,omitempty"` // further legal bases, each a full citation
-	Penalty    string             `json:"penalty"`        // the provision that sets the penalty, a full citation
-	Severity   shopwatch.Severity `json:"severity"`
-	AppliesTo  AppliesTo          `json:"applies_to"`
-	Type       Type               `json:"type"`
-	Scope      Scope              `json:"scope,omitempty"`
+	ID        string             `json:"id"`
+	Title     Title              `json:"title"`
+	Category  string             `json:"category"`
+	Law       string             `json:"law"`
+	Article   string             `json:"article"`
+	Item      string             `json:"item,omitempty"`
+	Also      []string           `json:"also,omitempty"` // further legal bases, each a full citation
+	Penalty   string             `json:"penalty"`        // the provision that sets the penalty, a full citation
+	Severity  shopwatch.Severity `json:"severity"`
+	AppliesTo AppliesTo          `json:"applies_to"`
+	Type      Type               `json:"type"`
+	Scope     Scope              `json:"scope,omitempty"`
+	// Regions are the page regions the rule judges; a rule file that
+	// names none gets DefaultRegions for the rule's category.
+	Regions    []shopwatch.Region `json:"regions,omitempty"`
 	Validator  string             `json:"validator,omitempty"` // code rules
 	Patterns   []string           `json:"patterns,omitempty"`
 	Regex      []string           `json:"regex,omitempty"`
@@ -167,6 +223,7 @@ func (r *Rule) citation() string {
 
 func (r Rule) clone() Rule {
 	r.Also = slices.Clone(r.Also)
+	r.Regions = slices.Clone(r.Regions)
 	r.AppliesTo.Kinds = slices.Clone(r.AppliesTo.Kinds)
 	r.AppliesTo.Categories = slices.Clone(r.AppliesTo.Categories)
 	r.AppliesTo.NotCategories = slices.Clone(r.AppliesTo.NotCategories)

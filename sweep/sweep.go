@@ -623,7 +623,7 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 	}
 	var findings []shopwatch.Finding
 	if page.Text != "" || page.HTML != "" {
-		findings = r.Rules.Check(rules.Input{URL: page.FinalURL, Kind: v.Kind, Category: page.Category, Text: page.Text, HTML: page.HTML})
+		findings = r.Rules.Check(rules.Input{URL: page.FinalURL, Kind: v.Kind, Category: page.Category, Text: page.Text, HTML: page.HTML, Regions: page.Regions})
 	}
 	// On a watched live page, say when each matched text was on screen.
 	crawler.AnnotateSeen(page, findings)

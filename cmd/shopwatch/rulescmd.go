@@ -83,8 +83,8 @@ func rulesCheck(ctx context.Context, a *app, args []string) error {
 		if err != nil {
 			return fmt.Errorf("decode %s: %w", name, err)
 		}
-		_, text, _ := crawler.ExtractText(html)
-		in.HTML, in.Text = html, text
+		_, text, _, regions := crawler.ExtractRegions(html)
+		in.HTML, in.Text, in.Regions = html, text, regions
 	} else {
 		text, _, _, _, err := crawler.DecodeHTML(raw, "text/plain")
 		if err != nil {

@@ -91,7 +91,7 @@ func runScan(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("%w (the page was not checked)", ferr)
 	}
 	page.Category = a.pageCategory(cat, page.Title, page.Text, page.HTML, *asJSON)
-	fnd := rs.Check(rules.Input{URL: page.FinalURL, Kind: k, Category: page.Category, Text: page.Text, HTML: page.HTML})
+	fnd := rs.Check(rules.Input{URL: page.FinalURL, Kind: k, Category: page.Category, Text: page.Text, HTML: page.HTML, Regions: page.Regions})
 	crawler.AnnotateSeen(page, fnd)
 	if err := a.printScan(page, fnd, *withPage, *asJSON); err != nil {
 		return err
