@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -197,24 +199,71 @@ func (a *app) dataDir() (string, error) {
 	return "shopwatch-data", nil
 }
 
-func (a *app) openDB() (*db.DB, error) {
+func (a *app) openDB() (*db.DB, error) { return a.openDBMode(false) }
+
+// openDBReadOnly opens the database for a command that only reads: bbolt
+// opens the file read-only under a shared lock and nothing is written to
+// the file or beside it. A missing data directory or database is an
+// error; it is never created.
+func (a *app) openDBReadOnly() (*db.DB, error) { return a.openDBMode(true) }
+
+func (a *app) openDBMode(readOnly bool) (*db.DB, error) {
 	if a.db != nil {
+		if a.db.ReadOnly() && !readOnly {
+			return nil, fmt.Errorf("open database %s: %w", a.db.Path(), db.ErrReadOnly)
+		}
 		return a.db, nil
 	}
 	dir, err := a.dataDir()
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	path := filepath.Join(dir, "shopwatch.db")
+	if readOnly {
+		if err := a.needData(dir); err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no database %s in the data directory (check --data): %w", path, err)
+		}
+	} else if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	d, err := db.Open(filepath.Join(dir, "shopwatch.db"))
+	var opts []db.Option
+	if readOnly {
+		opts = append(opts, db.ReadOnly())
+	}
+	d, err := db.Open(path, opts...)
+	if errors.Is(err, db.ErrDamaged) {
+		return nil, fmt.Errorf("%w\n%s", err, damagedHint)
+	}
 	if err != nil {
 		return nil, err
 	}
 	a.db = d
 	a.closers = append(a.closers, func() { _ = d.Close() })
 	return d, nil
+}
+
+// damagedHint says what to do about a damaged database file.
+const damagedHint = `Nothing was written to it. Restore shopwatch.db from a backup ("shopwatch db backup" makes one),
+or see what is wrong with "shopwatch db check" and copy every readable record into a new file
+with "shopwatch db salvage --out NEW.db".`
+
+// needData refuses a data directory that does not exist, for commands
+// that only read one.
+func (a *app) needData(dir string) error {
+	st, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("data directory %s does not exist (check --data; this command only reads and does not create one): %w", dir, err)
+	}
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	return nil
 }
 
 func (a *app) store(ctx context.Context) (evidence.Store, error) {

@@ -41,7 +41,7 @@ func auditVerify(ctx context.Context, a *app, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	d, err := a.openDB()
+	d, err := a.openDBReadOnly()
 	if err != nil {
 		return err
 	}
