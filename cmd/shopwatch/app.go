@@ -350,12 +350,48 @@ func (a *app) spooled(mcfg miniostore.Config) (evidence.Store, error) {
 	return sp, nil
 }
 
+// signer loads the node's signing key from <data>/keys. A new key is made
+// only for a data directory that never had one: when the key is missing
+// or damaged where evidence was signed before, it refuses and says how to
+// restore or rotate it.
 func (a *app) signer() (*evidence.Signer, error) {
 	d, err := a.dataDir()
 	if err != nil {
 		return nil, err
 	}
-	return evidence.LoadOrCreateSigner(filepath.Join(d, "keys"))
+	keys := filepath.Join(d, "keys")
+	s, err := evidence.LoadSigner(keys)
+	switch {
+	case err == nil:
+		return s, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%w\nThe signing key is never replaced on its own: restore %s from your backup, "+
+			"or run \"shopwatch keys rotate\" to retire it and make a new one (what it signed still verifies)", err, keys)
+	}
+	if why := signedBefore(d); why != "" {
+		return nil, fmt.Errorf("signing key %s is missing, but %s. A new key is not made on its own: restore signer.key "+
+			"from your backup into %s, or, if it is lost, run \"shopwatch keys rotate\" to make a new key "+
+			"(the old public key is kept, so what it signed still verifies): %w", filepath.Join(keys, evidence.SignerKeyFile), why, keys, err)
+	}
+	return evidence.LoadOrCreateSigner(keys)
+}
+
+// signedBefore says why the data directory d has had a signing key, or ""
+// when it never had one.
+func signedBefore(d string) string {
+	keys := filepath.Join(d, "keys")
+	if _, err := os.Stat(filepath.Join(keys, evidence.SignerPubFile)); err == nil {
+		return fmt.Sprintf("its public key %s is still there", filepath.Join(keys, evidence.SignerPubFile))
+	}
+	if es, _ := os.ReadDir(filepath.Join(keys, evidence.RetiredKeysDir)); len(es) > 0 {
+		return "keys were rotated here before"
+	}
+	for _, name := range []string{ledger.LeavesFile, ledger.CheckpointsFile} {
+		if st, err := os.Stat(filepath.Join(d, "ledger", name)); err == nil && st.Size() > 0 {
+			return "the ledger already holds records signed with it"
+		}
+	}
+	return ""
 }
 
 func (a *app) ruleset() (*rules.RuleSet, error) {
@@ -519,7 +555,11 @@ func (a *app) notary() (*evidence.Notary, error) {
 		}
 		ts = &tsa.Client{URL: c.TSA.URL, TrustedRoots: roots}
 	}
-	lg, err := ledger.Open(filepath.Join(d, "ledger"), sg, ts, ledger.WithTSARoots(roots))
+	_, retired, err := evidence.LoadPublicKeys(filepath.Join(d, "keys"))
+	if err != nil {
+		return nil, err
+	}
+	lg, err := ledger.Open(filepath.Join(d, "ledger"), sg, ts, ledger.WithTSARoots(roots), ledger.WithRetiredKeys(retired...))
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"shopwatch/db"
+	"shopwatch/evidence"
 	"shopwatch/evidence/ledger"
 )
 
@@ -103,9 +104,22 @@ func evidenceLedger(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	sg, err := a.signer()
+	if err := a.needData(dir); err != nil {
+		return err
+	}
+	// The public keys suffice: verifying needs no private key and never
+	// makes one.
+	keys := filepath.Join(dir, "keys")
+	pub, retired, err := evidence.LoadPublicKeys(keys)
 	if err != nil {
 		return err
+	}
+	if pub == nil {
+		sg, err := evidence.LoadSigner(keys)
+		if err != nil {
+			return fmt.Errorf("no public key to verify the ledger with (%s is missing): %w", filepath.Join(keys, evidence.SignerPubFile), err)
+		}
+		pub = sg.PublicKey()
 	}
 	var roots *x509.CertPool
 	c, err := a.config()
@@ -120,7 +134,7 @@ func evidenceLedger(ctx context.Context, a *app, args []string) error {
 		roots = x509.NewCertPool()
 		roots.AppendCertsFromPEM(b)
 	}
-	rep, err := ledger.VerifyDir(ctx, filepath.Join(dir, "ledger"), sg.PublicKey(), roots)
+	rep, err := ledger.VerifyDir(ctx, filepath.Join(dir, "ledger"), pub, roots, retired...)
 	if err != nil {
 		return &errExit{code: exitFailed, err: err}
 	}

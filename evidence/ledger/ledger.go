@@ -193,15 +193,23 @@ type header struct {
 type Option func(*options)
 
 type options struct {
-	roots *x509.CertPool
-	log   *slog.Logger
-	now   func() time.Time
+	retired []ed25519.PublicKey
+	roots   *x509.CertPool
+	log     *slog.Logger
+	now     func() time.Time
 }
 
 // WithTSARoots sets the roots the timestamper's tokens must chain to.
 // Without it, Open uses the timestamper's Roots() method if it has one
 // (*tsa.Authority and *tsa.Client do).
 func WithTSARoots(roots *x509.CertPool) Option { return func(o *options) { o.roots = roots } }
+
+// WithRetiredKeys names the keys that signed checkpoints before the
+// signer's key replaced them (a key rotation): those checkpoints verify
+// with them. New checkpoints are always signed by the signer.
+func WithRetiredKeys(keys ...ed25519.PublicKey) Option {
+	return func(o *options) { o.retired = append(o.retired, keys...) }
+}
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
@@ -218,12 +226,14 @@ type Log struct {
 	signer Signer
 	pub    ed25519.PublicKey
 	keyID  string
-	ts     Timestamper
-	roots  *x509.CertPool
-	log    *slog.Logger
-	now    func() time.Time
-	logID  string
-	lock   *os.File
+	// retired are the keys that signed checkpoints before a rotation.
+	retired []ed25519.PublicKey
+	ts      Timestamper
+	roots   *x509.CertPool
+	log     *slog.Logger
+	now     func() time.Time
+	logID   string
+	lock    *os.File
 
 	cpMu sync.Mutex // serialises Checkpoint, VerifyLog and Close; taken before mu
 
@@ -277,7 +287,7 @@ func Open(dir string, signer Signer, ts Timestamper, opts ...Option) (*Log, erro
 	if err != nil {
 		return fail(err)
 	}
-	l := &Log{dir: dir, signer: signer, pub: pub, keyID: KeyID(pub), ts: ts, roots: o.roots, log: o.log, now: o.now, lock: lock}
+	l := &Log{dir: dir, signer: signer, pub: pub, keyID: KeyID(pub), ts: ts, roots: o.roots, log: o.log, now: o.now, lock: lock, retired: o.retired}
 	if err := l.open(); err != nil {
 		l.closeFiles()
 		return fail(err)
@@ -306,7 +316,7 @@ func (l *Log) open() error {
 	if err := syncDir(l.dir); err != nil {
 		return err
 	}
-	s, err := scan(context.Background(), l.dir, hdr, l.pub, l.roots, scanOptions{})
+	s, err := scan(context.Background(), l.dir, hdr, l.pub, l.roots, scanOptions{retired: l.retired})
 	if err != nil {
 		return err
 	}
@@ -701,7 +711,11 @@ func (l *Log) InclusionProof(ctx context.Context, index, checkpointSize uint64) 
 	for i, h := range path {
 		p.AuditPath[i] = h
 	}
-	if _, err := VerifyInclusion(p, []byte(rec.Leaf), l.pub, l.roots); err != nil {
+	pub := l.pub
+	if rk := findKey(l.retired, cp.KeyID); rk != nil {
+		pub = rk // an older checkpoint, signed before a key rotation
+	}
+	if _, err := VerifyInclusion(p, []byte(rec.Leaf), pub, l.roots); err != nil {
 		return fail(err)
 	}
 	return p, nil
@@ -794,6 +808,9 @@ func (l *Log) Checkpoints() []*Checkpoint {
 	}
 	return out
 }
+
+// KeyID returns the id of the key that signs new checkpoints.
+func (l *Log) KeyID() string { return l.keyID }
 
 // LogID returns the log's id (from ledger.json).
 func (l *Log) LogID() string { return l.logID }

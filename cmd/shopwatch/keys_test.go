@@ -1,0 +1,163 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// sweptData sweeps one shop of a loopback marketplace into a new data
+// directory and returns it with the ids of the evidence captured.
+func sweptData(t *testing.T) (data string, ids []string) {
+	t.Helper()
+	_, base := market(t, 2)
+	data = t.TempDir()
+	mustSW(t, "--data", data, "target", "add", base+"/shop/1/", "--category", "food")
+	mustSW(t, "--data", data, "--allow-private", "sweep")
+	return data, evidenceIDs(t, data)
+}
+
+func evidenceIDs(t *testing.T, data string) []string {
+	t.Helper()
+	var recs []struct{ ID string }
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "evidence", "list", "--json")), &recs); err != nil || len(recs) == 0 {
+		t.Fatalf("no evidence: %v", err)
+	}
+	var ids []string
+	for _, r := range recs {
+		ids = append(ids, r.ID)
+	}
+	return ids
+}
+
+// exportVerifies exports evidence id without report.pdf and verifies the
+// bundle, requiring the signer key id wantKey.
+func exportVerifies(t *testing.T, data, id, wantKey string) {
+	t.Helper()
+	bundle := filepath.Join(t.TempDir(), id+".zip")
+	mustSW(t, "--data", data, "evidence", "export", id, "-o", bundle, "--no-pdf")
+	if o := mustSW(t, "evidence", "verify", bundle, "--trusted-key", wantKey); !strings.Contains(o, "VERIFIED") {
+		t.Errorf("bundle of %s does not verify:\n%s", id, o)
+	}
+}
+
+func keyIDs(t *testing.T, data string) keysReport {
+	t.Helper()
+	var rep keysReport
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "keys", "show", "--json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// TestSigningKeyNeverSilentlyReplaced removes and damages the signing key
+// of a data directory holding signed evidence: nothing makes a new key on
+// its own, the commands that sign refuse and say what to do, ledger
+// verification still works from the public key, and keys rotate makes a
+// new key while everything the old one signed still verifies.
+func TestSigningKeyNeverSilentlyReplaced(t *testing.T) {
+	data, ids := sweptData(t)
+	keys := filepath.Join(data, "keys")
+	keyPath := filepath.Join(keys, "signer.key")
+	oldKey, err := os.ReadFile(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldID := keyIDs(t, data).Current
+	if !strings.HasPrefix(oldID, "ed25519:") {
+		t.Fatalf("keys show: current key %q", oldID)
+	}
+	mustSW(t, "--data", data, "evidence", "ledger", "verify")
+
+	// Missing key: refused by what signs, never recreated.
+	if err := os.Remove(keyPath); err != nil {
+		t.Fatal(err)
+	}
+	listing := strings.Join(dirNames(t, keys), " ")
+	if o := mustSW(t, "--data", data, "evidence", "ledger", "verify"); !strings.Contains(o, "ledger intact") {
+		t.Errorf("ledger verify without the private key:\n%s", o)
+	}
+	for _, args := range [][]string{
+		{"--allow-private", "sweep"},
+		{"evidence", "export", ids[0], "-o", filepath.Join(t.TempDir(), "x.zip"), "--no-pdf"},
+	} {
+		_, stderr, code := sw(t, append([]string{"--data", data}, args...)...)
+		if code != exitRuntime || !strings.Contains(stderr, "missing") || !strings.Contains(stderr, "keys rotate") || !strings.Contains(stderr, "backup") {
+			t.Errorf("shopwatch %s without the key: exit %d, %q; want exit 3 saying how to restore or rotate", strings.Join(args, " "), code, stderr)
+		}
+		if got := strings.Join(dirNames(t, keys), " "); got != listing {
+			t.Fatalf("shopwatch %s changed the key folder: %s, was %s", strings.Join(args, " "), got, listing)
+		}
+	}
+
+	// Damaged key: refused, left as it is.
+	if err := os.WriteFile(keyPath, []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, code := sw(t, "--data", data, "--allow-private", "sweep"); code != exitRuntime || !strings.Contains(stderr, "keys rotate") {
+		t.Errorf("sweep with a damaged key: exit %d, %q", code, stderr)
+	}
+	if b, _ := os.ReadFile(keyPath); !strings.Contains(string(b), "AAAA") {
+		t.Fatal("the damaged key file was replaced")
+	}
+
+	// Restored from backup: everything works again with the same key.
+	if err := os.WriteFile(keyPath, oldKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	exportVerifies(t, data, ids[0], oldID)
+
+	// Rotation: a new key, the old one kept for verification.
+	out := mustSW(t, "--data", data, "keys", "rotate", "--reason", "laptop stolen")
+	if !strings.Contains(out, oldID) {
+		t.Errorf("keys rotate said %q", out)
+	}
+	rep := keyIDs(t, data)
+	if rep.Current == "" || rep.Current == oldID || len(rep.Retired) != 1 || rep.Retired[0] != oldID {
+		t.Fatalf("after rotation: %+v, old key %s", rep, oldID)
+	}
+	if o := mustSW(t, "--data", data, "evidence", "ledger", "verify"); !strings.Contains(o, "ledger intact") {
+		t.Errorf("ledger verify after rotation:\n%s", o)
+	}
+	if o := mustSW(t, "--data", data, "audit", "list"); !strings.Contains(o, "keys.rotated") || !strings.Contains(o, "laptop stolen") {
+		t.Errorf("audit log does not record the rotation:\n%s", o)
+	}
+	// What the old key signed still exports and verifies with it.
+	exportVerifies(t, data, ids[0], oldID)
+	// New captures are signed with the new key.
+	mustSW(t, "--data", data, "--allow-private", "sweep")
+	newIDs := evidenceIDs(t, data)
+	if len(newIDs) <= len(ids) {
+		t.Fatalf("second sweep captured nothing new: %d then %d", len(ids), len(newIDs))
+	}
+	fresh := ""
+	for _, id := range newIDs {
+		if !strings.Contains(strings.Join(ids, " "), id) {
+			fresh = id
+		}
+	}
+	exportVerifies(t, data, fresh, rep.Current)
+	mustSW(t, "--data", data, "evidence", "ledger", "verify")
+
+	// A lost key (public key still there) is rotated the same way.
+	if err := os.Remove(filepath.Join(keys, "signer.key")); err != nil {
+		t.Fatal(err)
+	}
+	mustSW(t, "--data", data, "keys", "rotate")
+	if rep2 := keyIDs(t, data); len(rep2.Retired) != 2 || rep2.Current == rep.Current {
+		t.Fatalf("after rotating a lost key: %+v", rep2)
+	}
+	mustSW(t, "--data", data, "evidence", "ledger", "verify")
+	exportVerifies(t, data, ids[0], oldID)
+}
+
+// TestFirstStartMakesKey: an empty data directory gets its key on the
+// first command that signs, with no refusal.
+func TestFirstStartMakesKey(t *testing.T) {
+	data, _ := sweptData(t)
+	if _, err := os.Stat(filepath.Join(data, "keys", "signer.key")); err != nil {
+		t.Fatal(err)
+	}
+}
