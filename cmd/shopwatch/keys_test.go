@@ -161,3 +161,77 @@ func TestFirstStartMakesKey(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// treeState records every file under dir with its bytes and mtime.
+func treeState(t *testing.T, dir string) map[string]fileState {
+	t.Helper()
+	m := map[string]fileState{}
+	err := filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		m[p] = stateOf(t, p)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestArchivedDataReadOnly: a case handler with read-only access to an
+// archived data directory lists, verifies and exports, and nothing in the
+// directory changes.
+func TestArchivedDataReadOnly(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes through file modes")
+	}
+	data, ids := sweptData(t)
+	before := treeState(t, data)
+	var dirs []string
+	err := filepath.WalkDir(data, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			dirs = append(dirs, p)
+			return nil
+		}
+		return os.Chmod(p, 0o444)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if err := os.Chmod(d, 0o555); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, d := range dirs {
+			_ = os.Chmod(d, 0o755)
+		}
+	})
+	mustSW(t, "--data", data, "evidence", "list")
+	mustSW(t, "--data", data, "findings")
+	mustSW(t, "--data", data, "audit", "verify")
+	mustSW(t, "--data", data, "evidence", "ledger", "verify")
+	mustSW(t, "--data", data, "db", "check")
+	bundle := filepath.Join(t.TempDir(), "archived.zip")
+	_, stderr, code := sw(t, "--data", data, "evidence", "export", ids[0], "-o", bundle, "--no-pdf")
+	if code != exitOK || !strings.Contains(stderr, "not recorded") {
+		t.Fatalf("export from a read-only data directory: exit %d, %q", code, stderr)
+	}
+	if o := mustSW(t, "evidence", "verify", bundle); !strings.Contains(o, "VERIFIED") || !strings.Contains(o, "ledger") {
+		t.Errorf("bundle exported read-only does not verify:\n%s", o)
+	}
+	after := treeState(t, data)
+	if len(after) != len(before) {
+		t.Fatalf("files under the data directory: %d, were %d", len(after), len(before))
+	}
+	for p, st := range before {
+		if after[p] != st {
+			t.Errorf("%s changed", p)
+		}
+	}
+}

@@ -51,6 +51,10 @@ var (
 	// ErrDamaged: Open found the log damaged and refused to append to it;
 	// the error also wraps every problem found.
 	ErrDamaged = errors.New("ledger is damaged")
+	// ErrReadOnly: Append or Checkpoint on a log opened with
+	// OpenReadOnly, or an inclusion proof that would need a new
+	// checkpoint.
+	ErrReadOnly = errors.New("ledger is open read-only")
 	// ErrClosed: a method was called after Close.
 	ErrClosed = errors.New("ledger is closed")
 	// ErrEmpty: Checkpoint of a log without leaves.
@@ -248,6 +252,7 @@ type Log struct {
 	checkpoints []Checkpoint
 	broken      error // a failed write that could not be undone
 	closed      bool
+	readOnly    bool
 }
 
 // Open opens the log in dir for appending, creating the folder and an
@@ -294,6 +299,42 @@ func Open(dir string, signer Signer, ts Timestamper, opts ...Option) (*Log, erro
 	}
 	l.log.Debug("ledger opened", "dir", dir, "log_id", l.logID, "leaves", l.tree.size, "checkpoints", len(l.checkpoints))
 	return l, nil
+}
+
+// OpenReadOnly opens the log in dir for reading only: Lookup, Size,
+// Checkpoints and inclusion proofs against the stored checkpoints. It
+// creates, locks and writes nothing, so it works on an archived data
+// directory without write access. Checkpoints verify with pub, or with the
+// retired keys for those made before a key rotation. A damaged log, or
+// one whose last line is incomplete, is refused with ErrDamaged; Append,
+// Checkpoint and a proof needing a new checkpoint return ErrReadOnly.
+func OpenReadOnly(dir string, pub ed25519.PublicKey, roots *x509.CertPool, retired ...ed25519.PublicKey) (*Log, error) {
+	fail := func(err error) (*Log, error) { return nil, fmt.Errorf("open ledger %s read-only: %w", dir, err) }
+	if len(pub) != ed25519.PublicKeySize {
+		return fail(fmt.Errorf("public key is %d bytes, want %d", len(pub), ed25519.PublicKeySize))
+	}
+	b, err := os.ReadFile(filepath.Join(dir, HeaderFile))
+	if err != nil {
+		return fail(err)
+	}
+	hdr, err := parseHeader(b)
+	if err != nil {
+		return fail(err)
+	}
+	sr, err := scan(context.Background(), dir, hdr, pub, roots, scanOptions{retired: retired})
+	if err != nil {
+		return fail(err)
+	}
+	if len(sr.report.Problems) > 0 {
+		return fail(fmt.Errorf("%w: %d problems: %w", ErrDamaged, len(sr.report.Problems), errors.Join(sr.report.Problems...)))
+	}
+	leaves, err := os.Open(filepath.Join(dir, LeavesFile))
+	if err != nil {
+		return fail(err)
+	}
+	return &Log{dir: dir, pub: pub, keyID: KeyID(pub), retired: retired, roots: roots, log: slog.Default(), now: time.Now,
+		logID: hdr.LogID, leaves: leaves, leavesSize: sr.leavesEnd, tree: sr.tree, offsets: sr.offsets, byHash: sr.byHash,
+		checkpoints: sr.checkpoints, cpsSize: sr.cpsEnd, readOnly: true}, nil
 }
 
 func (l *Log) open() error {
@@ -468,6 +509,9 @@ func (l *Log) Append(ctx context.Context, leaf []byte) (uint64, error) {
 	if err := l.usable(); err != nil {
 		return 0, fmt.Errorf("ledger append %q: %w", leaf, err)
 	}
+	if l.readOnly {
+		return 0, fmt.Errorf("ledger append %q: %w", leaf, ErrReadOnly)
+	}
 	if i, ok := l.byHash[key]; ok {
 		return i, nil
 	}
@@ -524,6 +568,10 @@ func (l *Log) checkpointLocked(ctx context.Context) (*Checkpoint, error) {
 	if err := l.usable(); err != nil {
 		l.mu.Unlock()
 		return fail(err)
+	}
+	if l.readOnly {
+		l.mu.Unlock()
+		return fail(fmt.Errorf("%w: no stored checkpoint covers the leaves asked for", ErrReadOnly))
 	}
 	size := l.tree.size
 	seq := uint64(len(l.checkpoints))

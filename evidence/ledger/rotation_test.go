@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -81,5 +83,66 @@ func TestKeyRotation(t *testing.T) {
 	_, err = ledger.Open(dir, old.signer, old.tsa, ledger.WithLogger(quiet), ledger.WithRetiredKeys(newSigner.PublicKey()))
 	if !errors.Is(err, ledger.ErrDamaged) || !strings.Contains(err.Error(), "after checkpoints signed by the current key") {
 		t.Fatalf("a retired key's checkpoint after the current key's: %v, want ErrDamaged", err)
+	}
+}
+
+// TestOpenReadOnly: a log opened read-only gives proofs against stored
+// checkpoints, refuses to append or checkpoint, and changes no file.
+func TestOpenReadOnly(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	dir := t.TempDir()
+	l := e.open(t, dir)
+	for i := range 4 {
+		if _, err := l.Append(ctx, leaf(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, leaf(4)); err != nil { // not covered by a checkpoint
+		t.Fatal(err)
+	}
+	l.Close()
+	before := map[string]string{}
+	ents, _ := os.ReadDir(dir)
+	for _, en := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, en.Name()))
+		st, _ := en.Info()
+		before[en.Name()] = string(b) + st.ModTime().String()
+	}
+
+	r, err := ledger.OpenReadOnly(dir, e.signer.PublicKey(), e.tsa.Roots())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p, err := r.InclusionProof(ctx, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledger.VerifyInclusion(p, leaf(1), e.signer.PublicKey(), e.tsa.Roots()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.InclusionProof(ctx, 4, 0); !errors.Is(err, ledger.ErrReadOnly) {
+		t.Errorf("proof needing a new checkpoint: %v, want ErrReadOnly", err)
+	}
+	if _, err := r.Append(ctx, leaf(9)); !errors.Is(err, ledger.ErrReadOnly) {
+		t.Errorf("Append: %v, want ErrReadOnly", err)
+	}
+	if _, err := r.Checkpoint(ctx); !errors.Is(err, ledger.ErrReadOnly) {
+		t.Errorf("Checkpoint: %v, want ErrReadOnly", err)
+	}
+	ents, _ = os.ReadDir(dir)
+	if len(ents) != len(before) {
+		t.Fatalf("files in the log folder: %d, were %d", len(ents), len(before))
+	}
+	for _, en := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, en.Name()))
+		st, _ := en.Info()
+		if before[en.Name()] != string(b)+st.ModTime().String() {
+			t.Errorf("%s changed", en.Name())
+		}
 	}
 }
