@@ -116,7 +116,7 @@ type pageFile struct {
 // used to find the page size.
 func readMetas(r io.ReaderAt, size int64) (*pageFile, error) {
 	if size == 0 {
-		return nil, errors.New("the file is empty (0 bytes)")
+		return nil, errors.New("the file is empty (0 bytes): it was cut to nothing, or a first start stopped before writing it (then, and only then, delete it)")
 	}
 	first := make([]byte, min(size, 4096))
 	if _, err := r.ReadAt(first, 0); err != nil && !errors.Is(err, io.EOF) {

@@ -252,6 +252,7 @@ func TestDamagedDatabase(t *testing.T) {
 			for _, args := range [][]string{
 				{"target", "list"}, {"findings"}, {"evidence", "list"}, {"audit", "verify"},
 				{"target", "add", "https://new.example.com/item/1"}, {"db", "backup", "--out", filepath.Join(t.TempDir(), "b.db")},
+				{"audit", "list"}, {"--allow-private", "sweep"},
 			} {
 				_, stderr, code := sw(t, append([]string{"--data", dir}, args...)...)
 				if code != exitRuntime || !strings.Contains(stderr, path) || !strings.Contains(stderr, "damaged") ||
