@@ -305,6 +305,21 @@ func LoadPublicKeys(dir string) (current ed25519.PublicKey, retired []ed25519.Pu
 	return current, retired, nil
 }
 
+// KeepRetiredKey keeps pub among the retired keys of dir, so that what it
+// signed verifies: for a key lost with its signer.pub, whose public key is
+// found elsewhere (every bundle carries it as signer.pub).
+func KeepRetiredKey(dir string, pub ed25519.PublicKey) error {
+	retiredDir := filepath.Join(dir, RetiredKeysDir)
+	if err := os.MkdirAll(retiredDir, 0o700); err != nil {
+		return fmt.Errorf("keep retired key %s: %w", KeyID(pub), err)
+	}
+	path := filepath.Join(retiredDir, strings.TrimPrefix(KeyID(pub), "ed25519:")+".pub")
+	if err := writeFileNoReplace(path, MarshalPublicKeyPEM(pub), 0o644); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("keep retired key %s: %w", KeyID(pub), err)
+	}
+	return nil
+}
+
 // RotateSigner retires the node key of dir and creates a new one. The old
 // public key (from signer.pub, else from signer.key) is kept as
 // retired/<hex id>.pub so that what it signed still verifies, and the old
@@ -331,8 +346,7 @@ func RotateSigner(dir string) (old ed25519.PublicKey, s *Signer, err error) {
 	name := "unknown-" + time.Now().UTC().Format("20060102T150405Z")
 	if old != nil {
 		name = strings.TrimPrefix(KeyID(old), "ed25519:")
-		err := writeFileNoReplace(filepath.Join(retiredDir, name+".pub"), MarshalPublicKeyPEM(old), 0o644)
-		if err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := KeepRetiredKey(dir, old); err != nil {
 			return fail(err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -80,8 +81,9 @@ func keysShow(_ context.Context, a *app, args []string) error {
 // verifiable with its own key. Then the new key signs a ledger record of
 // the rotation, and the audit log records it.
 func keysRotate(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("keys rotate", "keys rotate [--reason TEXT]")
+	fs := a.newFlags("keys rotate", "keys rotate [--reason TEXT] [--old-public-key FILE]")
 	reason := fs.String("reason", "", "why the key is replaced (recorded in the audit log)")
+	oldPubFile := fs.String("old-public-key", "", "the old key's public key (PEM; signer.pub of any bundle it signed) when keys/signer.pub is lost too")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -100,6 +102,19 @@ func keysRotate(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	keys := filepath.Join(dir, "keys")
+	if *oldPubFile != "" {
+		b, err := os.ReadFile(*oldPubFile)
+		if err != nil {
+			return fmt.Errorf("--old-public-key: %w", err)
+		}
+		pub, err := evidence.ParsePublicKeyPEM(b)
+		if err != nil {
+			return usagef("--old-public-key %s: %v", *oldPubFile, err)
+		}
+		if err := evidence.KeepRetiredKey(keys, pub); err != nil {
+			return err
+		}
+	}
 	if _, err := evidence.LoadSigner(keys); err == nil {
 		nt, err := a.notary()
 		if err != nil {
@@ -127,7 +142,8 @@ func keysRotate(ctx context.Context, a *app, args []string) error {
 	}
 	nt, err := a.notary()
 	if err != nil {
-		return fmt.Errorf("the new key %s is in place, but the ledger could not record the rotation: %w", sg.KeyID(), err)
+		return fmt.Errorf("the new key %s is in place, but the ledger could not record the rotation "+
+			"(if the old public key is unknown, run keys rotate again with --old-public-key and the signer.pub of a bundle it signed): %w", sg.KeyID(), err)
 	}
 	leaf := fmt.Sprintf("key-rotation %s %s", time.Now().UTC().Format(time.RFC3339Nano), detail)
 	if _, err := nt.Ledger.Append(ctx, []byte(leaf)); err != nil {

@@ -151,6 +151,37 @@ func TestSigningKeyNeverSilentlyReplaced(t *testing.T) {
 	}
 	mustSW(t, "--data", data, "evidence", "ledger", "verify")
 	exportVerifies(t, data, ids[0], oldID)
+
+	// Key and public key both lost: the rotation cannot record itself in
+	// the ledger until the lost key's public key is given, taken from a
+	// bundle it signed.
+	last := keyIDs(t, data).Current
+	bundle := filepath.Join(t.TempDir(), "last.zip")
+	mustSW(t, "--data", data, "--allow-private", "sweep")
+	latest := evidenceIDs(t, data)
+	mustSW(t, "--data", data, "evidence", "export", latest[len(latest)-1], "-o", bundle, "--no-pdf")
+	pubPEM, ok := zipFile(t, bundle, "signer.pub")
+	if !ok {
+		t.Fatal("bundle has no signer.pub")
+	}
+	lastPub := filepath.Join(t.TempDir(), "signer.pub")
+	if err := os.WriteFile(lastPub, pubPEM, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"signer.key", "signer.pub"} {
+		if err := os.Remove(filepath.Join(keys, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, stderr, code := sw(t, "--data", data, "keys", "rotate"); code != exitRuntime || !strings.Contains(stderr, "--old-public-key") {
+		t.Errorf("keys rotate with the key and its public key gone: exit %d, %q; want it to ask for the old public key", code, stderr)
+	}
+	mustSW(t, "--data", data, "keys", "rotate", "--old-public-key", lastPub)
+	if rep := keyIDs(t, data); !strings.Contains(strings.Join(rep.Retired, " "), last) {
+		t.Errorf("the lost key %s is not among the retired keys %v", last, rep.Retired)
+	}
+	mustSW(t, "--data", data, "evidence", "ledger", "verify")
+	exportVerifies(t, data, ids[0], oldID)
 }
 
 // TestFirstStartMakesKey: an empty data directory gets its key on the
