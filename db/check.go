@@ -84,6 +84,32 @@ func (db *DB) Check(ctx context.Context) error {
 	return ce.orNil()
 }
 
+// CheckFile runs bbolt's own consistency check of the file (Tx.Check)
+// in one read transaction: every page below the high water mark is
+// reachable or free exactly once, the freelist holds no page twice, keys
+// are in order across pages. Open has already checked every page's
+// bounds and layout, which Tx.Check relies on. It returns nil or a
+// *DamageError listing what it found (at most 100 problems). Cost: one
+// read of every page in use, and memory for a map of them.
+func (db *DB) CheckFile(ctx context.Context) error {
+	var problems []string
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			if len(problems) < 100 {
+				problems = append(problems, err.Error())
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("check database file %s: %w", db.path, err)
+	}
+	if len(problems) > 0 {
+		return &DamageError{Path: db.path, Problems: problems}
+	}
+	return ctx.Err()
+}
+
 // targetKeys are the keys a target may be indexed under: its key with
 // tracking parameters dropped (see TargetKey), and its normalised URL (as
 // stored before tracking parameters were dropped, or with other ones).

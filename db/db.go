@@ -9,16 +9,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	bolterrors "go.etcd.io/bbolt/errors"
 
 	"shopwatch"
 )
@@ -48,7 +49,40 @@ var (
 	// ErrInvalid is returned when an argument fails validation; the message
 	// names the input and what is wrong with it.
 	ErrInvalid = errors.New("invalid input")
+	// ErrDamaged is returned, inside a *DamageError naming the file and
+	// what is wrong with it, when the database file is truncated or
+	// corrupt: by Open, which then has written nothing to it, and by any
+	// method that meets damage the checks on opening could not see.
+	ErrDamaged = errors.New("database file is damaged")
+	// ErrReadOnly is returned by every method that would change the
+	// database when it was opened with ReadOnly.
+	ErrReadOnly = errors.New("database is open read-only")
 )
+
+// DamageError is a damaged database file and what was found wrong with it.
+type DamageError struct {
+	Path     string
+	Problems []string
+}
+
+func (e *DamageError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "database %s is damaged", e.Path)
+	switch len(e.Problems) {
+	case 0:
+	case 1:
+		b.WriteString(": " + e.Problems[0])
+	default:
+		fmt.Fprintf(&b, " (%d problems):", len(e.Problems))
+		for _, p := range e.Problems {
+			b.WriteString("\n  " + p)
+		}
+	}
+	return b.String()
+}
+
+// Unwrap makes errors.Is(err, ErrDamaged) true.
+func (e *DamageError) Unwrap() error { return ErrDamaged }
 
 // DefaultLockTimeout is how long Open waits for another process to release
 // the database file before it gives up with ErrLocked.
@@ -98,6 +132,7 @@ type DB struct {
 	log       *slog.Logger
 	maxLeases int
 	tracking  []string // query parameters TargetKey drops; nil: DefaultTrackingParams
+	readOnly  bool
 
 	mu     sync.Mutex
 	closed bool
@@ -112,6 +147,8 @@ type config struct {
 	logger      *slog.Logger
 	noSync      bool
 	maxLeases   int
+	readOnly    bool
+	fullCheck   bool
 }
 
 // WithLockTimeout sets how long Open waits for another process to release
@@ -158,9 +195,36 @@ func WithMaxLeases(n int) Option {
 	return func(c *config) { c.maxLeases = n }
 }
 
+// ReadOnly opens the database for reading only: the file is opened
+// read-only under a shared lock (other readers may open it at the same
+// time, a writer may not), nothing is ever written to it or beside it,
+// and a missing file is an error wrapping fs.ErrNotExist. Every method
+// that would change the database returns an error wrapping ErrReadOnly.
+// This is how an archived data directory without write access is read.
+func ReadOnly() Option {
+	return func(c *config) { c.readOnly = true }
+}
+
+// WithFullCheck makes Open also run bbolt's own consistency check
+// (Tx.Check: every page reachable or free exactly once, the freelist,
+// key order across pages) before it returns. Its cost grows with the
+// file; see CheckFile.
+func WithFullCheck() Option {
+	return func(c *config) { c.fullCheck = true }
+}
+
 // Open opens the database file at path, creating it and its folder when
-// missing. When another process has the file open, Open waits up to the
-// lock timeout and then returns an error wrapping ErrLocked.
+// missing (unless ReadOnly is given). When another process has the file
+// open, Open waits up to the lock timeout and then returns an error
+// wrapping ErrLocked.
+//
+// Before bbolt touches an existing file, Open reads all of it with
+// bounds-checked reads (both meta pages and their checksums, the file
+// size against the pages in use, the freelist and every page of every
+// bucket: page types, element offsets, key order), so a truncated or
+// corrupt file, or an empty one, is refused with a *DamageError
+// (errors.Is ErrDamaged) and is never written to. Cost: one read of the
+// file. Opening an existing, current database writes nothing to it.
 func Open(path string, opts ...Option) (*DB, error) {
 	cfg := config{lockTimeout: DefaultLockTimeout, now: time.Now, logger: slog.Default()}
 	for _, o := range opts {
@@ -169,39 +233,149 @@ func Open(path string, opts ...Option) (*DB, error) {
 	if path == "" {
 		return nil, fmt.Errorf("open database: %w: empty path", ErrInvalid)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("open database %s: %w", path, err)
-	}
-	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: cfg.lockTimeout, NoSync: cfg.noSync})
-	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("open database %s: %w (gave up after %s)", path, ErrLocked, cfg.lockTimeout)
-	}
+	f, created, err := openLocked(path, cfg.readOnly, cfg.lockTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	err = bdb.Update(func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("create bucket %s: %w", name, err)
-			}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	if !created || st.Size() != 0 {
+		if fc := checkOpenFile(f, st.Size()); len(fc.Problems) > 0 {
+			f.Close()
+			return nil, &DamageError{Path: path, Problems: fc.Problems}
 		}
-		if err := ensureFindingIndex(tx); err != nil { // rolled back with the rest on an unsupported schema
-			return err
-		}
-		meta := tx.Bucket(bMeta)
-		switch v := meta.Get(keySchema); {
-		case v == nil:
-			return meta.Put(keySchema, []byte(schemaVersion))
-		case string(v) != schemaVersion:
-			return fmt.Errorf("unsupported schema version %q (this build reads %q)", v, schemaVersion)
-		}
-		return nil
+	}
+	handed := false
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout: cfg.lockTimeout, NoSync: cfg.noSync, ReadOnly: cfg.readOnly,
+		// bbolt takes the file already opened, checked and locked here;
+		// locking it again on the same descriptor is immediate.
+		OpenFile: func(string, int, os.FileMode) (*os.File, error) { handed = true; return f, nil },
 	})
 	if err != nil {
+		if !handed {
+			f.Close()
+		}
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	db := &DB{bolt: bdb, path: path, now: cfg.now, log: cfg.logger, maxLeases: cfg.maxLeases, readOnly: cfg.readOnly}
+	if err := db.prepare(created); err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	return &DB{bolt: bdb, path: path, now: cfg.now, log: cfg.logger, maxLeases: cfg.maxLeases}, nil
+	if cfg.fullCheck {
+		if err := db.CheckFile(context.Background()); err != nil {
+			_ = bdb.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+// openLocked opens the file at path (creating it and its folder when
+// missing, unless readOnly) and locks it as bbolt does: exclusively, or
+// shared when readOnly. created reports whether this call created it.
+func openLocked(path string, readOnly bool, timeout time.Duration) (f *os.File, created bool, err error) {
+	if readOnly {
+		f, err = os.Open(path)
+	} else {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, false, err
+		}
+		f, err = os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		created = err == nil
+		if errors.Is(err, fs.ErrExist) {
+			f, err = os.OpenFile(path, os.O_RDWR, 0o600)
+		}
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if err := lockFile(f, !readOnly, timeout); err != nil {
+		f.Close()
+		if created {
+			_ = os.Remove(path)
+		}
+		if errors.Is(err, errLockTimeout) {
+			return nil, false, fmt.Errorf("%w (gave up after %s)", ErrLocked, timeout)
+		}
+		return nil, false, err
+	}
+	return f, created, nil
+}
+
+// prepare creates the buckets a new or older file lacks and checks the
+// schema version. It writes only when something is missing; a read-only
+// database lacking buckets is refused.
+func (db *DB) prepare(created bool) error {
+	missing, unindexed := created, false
+	err := db.guard(func() error {
+		return db.bolt.View(func(tx *bolt.Tx) error {
+			for _, name := range allBuckets {
+				if tx.Bucket(name) == nil {
+					missing = true
+				}
+			}
+			unindexed = tx.Bucket(bFindingKeys) == nil
+			if meta := tx.Bucket(bMeta); meta != nil {
+				if v := meta.Get(keySchema); v != nil && string(v) != schemaVersion {
+					return fmt.Errorf("unsupported schema version %q (this build reads %q)", v, schemaVersion)
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if !missing {
+		if !unindexed || db.readOnly {
+			// Read-only, findings stored before identities read as
+			// they are (see ensureFindingIndex).
+			return nil
+		}
+	} else if db.readOnly {
+		return fmt.Errorf("%w: the file lacks buckets of this version (open it once with write access to add them)", ErrReadOnly)
+	}
+	return db.guard(func() error {
+		return db.bolt.Update(func(tx *bolt.Tx) error {
+			for _, name := range allBuckets {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return fmt.Errorf("create bucket %s: %w", name, err)
+				}
+			}
+			if err := ensureFindingIndex(tx); err != nil {
+				return err
+			}
+			meta := tx.Bucket(bMeta)
+			if meta.Get(keySchema) == nil {
+				return meta.Put(keySchema, []byte(schemaVersion))
+			}
+			return nil
+		})
+	})
+}
+
+// ReadOnly reports whether the database was opened with ReadOnly.
+func (db *DB) ReadOnly() bool { return db.readOnly }
+
+// guard runs fn, turning a panic or memory fault inside bbolt into an
+// error wrapping ErrDamaged. Open's checks keep bbolt away from malformed
+// pages; this is the last line for damage they cannot see. A panic in a
+// write transaction has rolled it back before it reaches guard, so
+// nothing is written.
+func (db *DB) guard(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			db.log.Debug("database read failed", "path", db.path, "panic", r, "stack", string(debug.Stack()))
+			err = &DamageError{Path: db.path, Problems: []string{fmt.Sprintf("reading it failed: %v", r)}}
+		}
+	}()
+	return fn()
 }
 
 // Path returns the file the database was opened from.
@@ -257,12 +431,17 @@ func (db *DB) update(ctx context.Context, actor string, fn func(*txn) error) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
-		x := &txn{db: db, tx: tx, now: db.now().UTC().Round(0), actor: actor}
-		if err := fn(x); err != nil {
-			return err
-		}
-		return x.flushStats()
+	if db.readOnly {
+		return fmt.Errorf("%w: %s", ErrReadOnly, db.path)
+	}
+	return db.guard(func() error {
+		return db.bolt.Update(func(tx *bolt.Tx) error {
+			x := &txn{db: db, tx: tx, now: db.now().UTC().Round(0), actor: actor}
+			if err := fn(x); err != nil {
+				return err
+			}
+			return x.flushStats()
+		})
 	})
 }
 
@@ -271,7 +450,7 @@ func (db *DB) view(ctx context.Context, fn func(*bolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return db.bolt.View(fn)
+	return db.guard(func() error { return db.bolt.View(fn) })
 }
 
 // Key encodings. Integers are big-endian so that byte order is numeric

@@ -164,7 +164,7 @@ func (x *Exporter) Export(ctx context.Context, store Store, rec *shopwatch.Evide
 		fixed[name] = b
 	}
 	if x.Notary != nil && x.Notary.Ledger != nil {
-		p, err := x.Notary.proof(ctx, rec.ManifestDigest)
+		p, err := x.Notary.proof(ctx, rec.ManifestDigest, KeyID(pub))
 		if err != nil {
 			return fail(err)
 		}

@@ -74,13 +74,27 @@ func (n *Notary) record(ctx context.Context, manifest []byte) error {
 }
 
 // proof returns the marshalled inclusion proof of a manifest digest
-// ("sha256:<hex>") against the latest checkpoint, making one if needed.
-func (n *Notary) proof(ctx context.Context, manifestDigest string) ([]byte, error) {
+// ("sha256:<hex>") signed with keyID, the key that signed the manifest:
+// against the latest checkpoint, making one if needed, or, for a manifest
+// signed with a key since retired, against the latest checkpoint that key
+// signed (a bundle is verified with the one key it carries).
+func (n *Notary) proof(ctx context.Context, manifestDigest, keyID string) ([]byte, error) {
 	idx, ok := n.Ledger.Lookup([]byte(manifestDigest))
 	if !ok {
 		return nil, fmt.Errorf("ledger: manifest %s is not in the ledger", manifestDigest)
 	}
-	p, err := n.Ledger.InclusionProof(ctx, idx, 0)
+	var size uint64
+	if keyID != n.Ledger.KeyID() {
+		for _, cp := range n.Ledger.Checkpoints() {
+			if cp.KeyID == keyID && cp.Size > idx {
+				size = cp.Size
+			}
+		}
+		if size == 0 {
+			return nil, fmt.Errorf("ledger: manifest %s is signed with key %s, retired before a checkpoint it signed covered the manifest", manifestDigest, keyID)
+		}
+	}
+	p, err := n.Ledger.InclusionProof(ctx, idx, size)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
 	}

@@ -15,6 +15,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
+	"time"
 )
 
 // File names of the node key in its data folder. SignerPubFile is also the
@@ -233,4 +235,136 @@ func writeFileNoReplace(path string, data []byte, mode os.FileMode) error {
 		d.Close()
 	}
 	return nil
+}
+
+// RetiredKeysDir is the folder, inside the key folder, that keeps the
+// keys RotateSigner retired: <hex id>.pub for verification, and the old
+// key file beside it.
+const RetiredKeysDir = "retired"
+
+// LoadSigner loads the node key from dir/signer.key and checks it against
+// dir/signer.pub when that exists. Unlike LoadOrCreateSigner it never
+// creates or writes anything. A missing key file gives an error wrapping
+// fs.ErrNotExist.
+func LoadSigner(dir string) (*Signer, error) {
+	keyPath := filepath.Join(dir, SignerKeyFile)
+	priv, err := loadPrivateKey(keyPath)
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewSigner(priv)
+	if err != nil {
+		return nil, fmt.Errorf("load signer %s: %w", keyPath, err)
+	}
+	pubPath := filepath.Join(dir, SignerPubFile)
+	b, err := os.ReadFile(pubPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load signer %s: %w", pubPath, err)
+	}
+	pub, err := ParsePublicKeyPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("load signer %s: %w", pubPath, err)
+	}
+	if !pub.Equal(s.pub) {
+		return nil, fmt.Errorf("load signer %s: holds key %s, but %s is key %s", pubPath, KeyID(pub), keyPath, s.id)
+	}
+	return s, nil
+}
+
+// LoadPublicKeys reads the public keys of dir without the private key:
+// current from signer.pub (nil when there is none) and every key retired
+// by RotateSigner. It writes nothing.
+func LoadPublicKeys(dir string) (current ed25519.PublicKey, retired []ed25519.PublicKey, err error) {
+	b, err := os.ReadFile(filepath.Join(dir, SignerPubFile))
+	switch {
+	case err == nil:
+		if current, err = ParsePublicKeyPEM(b); err != nil {
+			return nil, nil, fmt.Errorf("load public key %s: %w", filepath.Join(dir, SignerPubFile), err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, nil, fmt.Errorf("load public key: %w", err)
+	}
+	names, err := filepath.Glob(filepath.Join(dir, RetiredKeysDir, "*.pub"))
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, name := range names {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("load retired key: %w", err)
+		}
+		k, err := ParsePublicKeyPEM(b)
+		if err != nil {
+			return nil, nil, fmt.Errorf("load retired key %s: %w", name, err)
+		}
+		retired = append(retired, k)
+	}
+	return current, retired, nil
+}
+
+// KeepRetiredKey keeps pub among the retired keys of dir, so that what it
+// signed verifies: for a key lost with its signer.pub, whose public key is
+// found elsewhere (every bundle carries it as signer.pub).
+func KeepRetiredKey(dir string, pub ed25519.PublicKey) error {
+	retiredDir := filepath.Join(dir, RetiredKeysDir)
+	if err := os.MkdirAll(retiredDir, 0o700); err != nil {
+		return fmt.Errorf("keep retired key %s: %w", KeyID(pub), err)
+	}
+	path := filepath.Join(retiredDir, strings.TrimPrefix(KeyID(pub), "ed25519:")+".pub")
+	if err := writeFileNoReplace(path, MarshalPublicKeyPEM(pub), 0o644); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("keep retired key %s: %w", KeyID(pub), err)
+	}
+	return nil
+}
+
+// RotateSigner retires the node key of dir and creates a new one. The old
+// public key (from signer.pub, else from signer.key) is kept as
+// retired/<hex id>.pub so that what it signed still verifies, and the old
+// key file, readable or not, is moved into retired/ rather than deleted.
+// old is nil when no old key was known. A crash part way leaves no key in
+// place, which loading refuses until RotateSigner runs again.
+func RotateSigner(dir string) (old ed25519.PublicKey, s *Signer, err error) {
+	fail := func(err error) (ed25519.PublicKey, *Signer, error) {
+		return nil, nil, fmt.Errorf("rotate signer %s: %w", dir, err)
+	}
+	keyPath, pubPath := filepath.Join(dir, SignerKeyFile), filepath.Join(dir, SignerPubFile)
+	retiredDir := filepath.Join(dir, RetiredKeysDir)
+	if err := os.MkdirAll(retiredDir, 0o700); err != nil {
+		return fail(err)
+	}
+	if b, err := os.ReadFile(pubPath); err == nil {
+		old, _ = ParsePublicKeyPEM(b)
+	}
+	if old == nil {
+		if priv, err := loadPrivateKey(keyPath); err == nil {
+			old = priv.Public().(ed25519.PublicKey)
+		}
+	}
+	name := "unknown-" + time.Now().UTC().Format("20060102T150405Z")
+	if old != nil {
+		name = strings.TrimPrefix(KeyID(old), "ed25519:")
+		if err := KeepRetiredKey(dir, old); err != nil {
+			return fail(err)
+		}
+	}
+	if _, err := os.Lstat(keyPath); err == nil {
+		dst := filepath.Join(retiredDir, name+".key")
+		if _, err := os.Lstat(dst); err == nil {
+			dst = filepath.Join(retiredDir, name+"-"+time.Now().UTC().Format("20060102T150405.000000000Z")+".key")
+		}
+		if err := os.Rename(keyPath, dst); err != nil {
+			return fail(err)
+		}
+	}
+	if err := os.Remove(pubPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fail(err)
+	}
+	s, err = LoadOrCreateSigner(dir)
+	if err != nil {
+		return fail(err)
+	}
+	return old, s, nil
 }

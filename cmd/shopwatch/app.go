@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -202,18 +204,44 @@ func (a *app) dataDir() (string, error) {
 	return "shopwatch-data", nil
 }
 
-func (a *app) openDB() (*db.DB, error) {
+func (a *app) openDB() (*db.DB, error) { return a.openDBMode(false) }
+
+// openDBReadOnly opens the database for a command that only reads: bbolt
+// opens the file read-only under a shared lock and nothing is written to
+// the file or beside it. A missing data directory or database is an
+// error; it is never created.
+func (a *app) openDBReadOnly() (*db.DB, error) { return a.openDBMode(true) }
+
+func (a *app) openDBMode(readOnly bool) (*db.DB, error) {
 	if a.db != nil {
+		if a.db.ReadOnly() && !readOnly {
+			return nil, fmt.Errorf("open database %s: %w", a.db.Path(), db.ErrReadOnly)
+		}
 		return a.db, nil
 	}
 	dir, err := a.dataDir()
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	path := filepath.Join(dir, "shopwatch.db")
+	if readOnly {
+		if err := a.needData(dir); err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no database %s in the data directory (check --data): %w", path, err)
+		}
+	} else if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	d, err := db.Open(filepath.Join(dir, "shopwatch.db"))
+	var opts []db.Option
+	if readOnly {
+		opts = append(opts, db.ReadOnly())
+	}
+	d, err := db.Open(path, opts...)
+	if errors.Is(err, db.ErrDamaged) {
+		return nil, fmt.Errorf("%w\n%s", err, damagedHint)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +251,27 @@ func (a *app) openDB() (*db.DB, error) {
 	a.db = d
 	a.closers = append(a.closers, func() { _ = d.Close() })
 	return d, nil
+}
+
+// damagedHint says what to do about a damaged database file.
+const damagedHint = `Nothing was written to it. Restore shopwatch.db from a backup ("shopwatch db backup" makes one),
+or see what is wrong with "shopwatch db check" and copy every readable record into a new file
+with "shopwatch db salvage --out NEW.db".`
+
+// needData refuses a data directory that does not exist, for commands
+// that only read one.
+func (a *app) needData(dir string) error {
+	st, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("data directory %s does not exist (check --data; this command only reads and does not create one): %w", dir, err)
+	}
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	return nil
 }
 
 func (a *app) store(ctx context.Context) (evidence.Store, error) {
@@ -310,12 +359,48 @@ func (a *app) spooled(mcfg miniostore.Config) (evidence.Store, error) {
 	return sp, nil
 }
 
+// signer loads the node's signing key from <data>/keys. A new key is made
+// only for a data directory that never had one: when the key is missing
+// or damaged where evidence was signed before, it refuses and says how to
+// restore or rotate it.
 func (a *app) signer() (*evidence.Signer, error) {
 	d, err := a.dataDir()
 	if err != nil {
 		return nil, err
 	}
-	return evidence.LoadOrCreateSigner(filepath.Join(d, "keys"))
+	keys := filepath.Join(d, "keys")
+	s, err := evidence.LoadSigner(keys)
+	switch {
+	case err == nil:
+		return s, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%w\nThe signing key is never replaced on its own: restore %s from your backup, "+
+			"or run \"shopwatch keys rotate\" to retire it and make a new one (what it signed still verifies)", err, keys)
+	}
+	if why := signedBefore(d); why != "" {
+		return nil, fmt.Errorf("signing key %s is missing, but %s. A new key is not made on its own: restore signer.key "+
+			"from your backup into %s, or, if it is lost, run \"shopwatch keys rotate\" to make a new key "+
+			"(the old public key is kept, so what it signed still verifies): %w", filepath.Join(keys, evidence.SignerKeyFile), why, keys, err)
+	}
+	return evidence.LoadOrCreateSigner(keys)
+}
+
+// signedBefore says why the data directory d has had a signing key, or ""
+// when it never had one.
+func signedBefore(d string) string {
+	keys := filepath.Join(d, "keys")
+	if _, err := os.Stat(filepath.Join(keys, evidence.SignerPubFile)); err == nil {
+		return fmt.Sprintf("its public key %s is still there", filepath.Join(keys, evidence.SignerPubFile))
+	}
+	if es, _ := os.ReadDir(filepath.Join(keys, evidence.RetiredKeysDir)); len(es) > 0 {
+		return "keys were rotated here before"
+	}
+	for _, name := range []string{ledger.LeavesFile, ledger.CheckpointsFile} {
+		if st, err := os.Stat(filepath.Join(d, "ledger", name)); err == nil && st.Size() > 0 {
+			return "the ledger already holds records signed with it"
+		}
+	}
+	return ""
 }
 
 func (a *app) ruleset() (*rules.RuleSet, error) {
@@ -479,7 +564,11 @@ func (a *app) notary() (*evidence.Notary, error) {
 		}
 		ts = &tsa.Client{URL: c.TSA.URL, TrustedRoots: roots}
 	}
-	lg, err := ledger.Open(filepath.Join(d, "ledger"), sg, ts, ledger.WithTSARoots(roots))
+	_, retired, err := evidence.LoadPublicKeys(filepath.Join(d, "keys"))
+	if err != nil {
+		return nil, err
+	}
+	lg, err := ledger.Open(filepath.Join(d, "ledger"), sg, ts, ledger.WithTSARoots(roots), ledger.WithRetiredKeys(retired...))
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/x509"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"shopwatch/db"
+	"shopwatch/evidence"
 	"shopwatch/evidence/ledger"
 )
 
@@ -67,7 +69,7 @@ func auditVerify(ctx context.Context, a *app, args []string) error {
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	d, err := a.openDB()
+	d, err := a.openDBReadOnly()
 	if err != nil {
 		return err
 	}
@@ -151,24 +153,14 @@ func ledgerVerify(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	sg, err := a.signer()
+	if err := a.needData(dir); err != nil {
+		return err
+	}
+	pub, retired, roots, err := a.verifyKeys(dir)
 	if err != nil {
 		return err
 	}
-	var roots *x509.CertPool
-	c, err := a.config()
-	if err != nil {
-		return err
-	}
-	rootFile := c.TSA.RootFile
-	if c.TSA.URL == "" {
-		rootFile = filepath.Join(dir, "tsa", "root.pem")
-	}
-	if b, err := os.ReadFile(rootFile); err == nil {
-		roots = x509.NewCertPool()
-		roots.AppendCertsFromPEM(b)
-	}
-	rep, err := ledger.VerifyDir(ctx, filepath.Join(dir, "ledger"), sg.PublicKey(), roots)
+	rep, err := ledger.VerifyDir(ctx, filepath.Join(dir, "ledger"), pub, roots, retired...)
 	if err != nil {
 		return &errExit{code: exitFailed, err: err}
 	}
@@ -204,4 +196,55 @@ func ledgerVerify(ctx context.Context, a *app, args []string) error {
 	}
 	fmt.Fprintln(a.stdout, "ledger intact")
 	return nil
+}
+
+// verifyKeys returns what checks the ledger of data directory dir without
+// writing anything: the current and retired public keys (the private key
+// is not needed and never made) and the TSA roots.
+func (a *app) verifyKeys(dir string) (pub ed25519.PublicKey, retired []ed25519.PublicKey, roots *x509.CertPool, err error) {
+	keys := filepath.Join(dir, "keys")
+	pub, retired, err = evidence.LoadPublicKeys(keys)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if pub == nil {
+		sg, err := evidence.LoadSigner(keys)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("no public key to verify the ledger with (%s is missing): %w", filepath.Join(keys, evidence.SignerPubFile), err)
+		}
+		pub = sg.PublicKey()
+	}
+	c, err := a.config()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rootFile := c.TSA.RootFile
+	if c.TSA.URL == "" {
+		rootFile = filepath.Join(dir, "tsa", "root.pem")
+	}
+	if b, err := os.ReadFile(rootFile); err == nil {
+		roots = x509.NewCertPool()
+		roots.AppendCertsFromPEM(b)
+	}
+	return pub, retired, roots, nil
+}
+
+// readOnlyNotary opens the ledger of the data directory for reading only,
+// for exporting from an archived data directory without write access:
+// bundles carry proofs against the checkpoints already stored.
+func (a *app) readOnlyNotary() (*evidence.Notary, error) {
+	dir, err := a.dataDir()
+	if err != nil {
+		return nil, err
+	}
+	pub, retired, roots, err := a.verifyKeys(dir)
+	if err != nil {
+		return nil, err
+	}
+	lg, err := ledger.OpenReadOnly(filepath.Join(dir, "ledger"), pub, roots, retired...)
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { _ = lg.Close() })
+	return &evidence.Notary{Ledger: lg}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"shopwatch"
@@ -82,7 +83,15 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Exporting is recorded in the audit log. From an archived data
+	// directory without write access it still works, read-only, unrecorded.
 	d, err := a.openDB()
+	readOnly := errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS)
+	if readOnly {
+		if d, err = a.openDBReadOnly(); err == nil {
+			a.logger.Warn("the data directory is read-only: the export is not recorded in the audit log", "db", d.Path())
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -98,7 +107,11 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	if path == "" {
 		path = rec.ID + ".zip"
 	}
-	nt, err := a.notary()
+	notary := a.notary
+	if readOnly {
+		notary = a.readOnlyNotary
+	}
+	nt, err := notary()
 	if err != nil {
 		return err
 	}
@@ -118,8 +131,10 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	if x.PDF == nil {
 		detail += " without report.pdf"
 	}
-	if err := a.custody(ctx, "evidence.exported", detail); err != nil {
-		return err
+	if !readOnly {
+		if err := a.custody(ctx, "evidence.exported", detail); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(a.stdout, path)
 	return nil

@@ -80,7 +80,7 @@ func runFindings(ctx context.Context, a *app, args []string) error {
 	f.Rules = splitList(*ruleList)
 	f.Category = strings.TrimSpace(*category)
 
-	d, err := a.openDB()
+	d, err := a.openDBReadOnly()
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,7 @@ func listing[T any](a *app, name string, args []string, flags func(*flag.FlagSet
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	d, err := a.openDB()
+	d, err := a.openDBReadOnly()
 	if err != nil {
 		return err
 	}

@@ -217,7 +217,7 @@ func targetShow(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := a.openDB()
+	d, err := a.openDBReadOnly()
 	if err != nil {
 		return err
 	}

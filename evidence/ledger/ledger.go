@@ -51,6 +51,10 @@ var (
 	// ErrDamaged: Open found the log damaged and refused to append to it;
 	// the error also wraps every problem found.
 	ErrDamaged = errors.New("ledger is damaged")
+	// ErrReadOnly: Append or Checkpoint on a log opened with
+	// OpenReadOnly, or an inclusion proof that would need a new
+	// checkpoint.
+	ErrReadOnly = errors.New("ledger is open read-only")
 	// ErrClosed: a method was called after Close.
 	ErrClosed = errors.New("ledger is closed")
 	// ErrEmpty: Checkpoint of a log without leaves.
@@ -193,15 +197,23 @@ type header struct {
 type Option func(*options)
 
 type options struct {
-	roots *x509.CertPool
-	log   *slog.Logger
-	now   func() time.Time
+	retired []ed25519.PublicKey
+	roots   *x509.CertPool
+	log     *slog.Logger
+	now     func() time.Time
 }
 
 // WithTSARoots sets the roots the timestamper's tokens must chain to.
 // Without it, Open uses the timestamper's Roots() method if it has one
 // (*tsa.Authority and *tsa.Client do).
 func WithTSARoots(roots *x509.CertPool) Option { return func(o *options) { o.roots = roots } }
+
+// WithRetiredKeys names the keys that signed checkpoints before the
+// signer's key replaced them (a key rotation): those checkpoints verify
+// with them. New checkpoints are always signed by the signer.
+func WithRetiredKeys(keys ...ed25519.PublicKey) Option {
+	return func(o *options) { o.retired = append(o.retired, keys...) }
+}
 
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
@@ -218,12 +230,14 @@ type Log struct {
 	signer Signer
 	pub    ed25519.PublicKey
 	keyID  string
-	ts     Timestamper
-	roots  *x509.CertPool
-	log    *slog.Logger
-	now    func() time.Time
-	logID  string
-	lock   *os.File
+	// retired are the keys that signed checkpoints before a rotation.
+	retired []ed25519.PublicKey
+	ts      Timestamper
+	roots   *x509.CertPool
+	log     *slog.Logger
+	now     func() time.Time
+	logID   string
+	lock    *os.File
 
 	cpMu sync.Mutex // serialises Checkpoint, VerifyLog and Close; taken before mu
 
@@ -238,6 +252,7 @@ type Log struct {
 	checkpoints []Checkpoint
 	broken      error // a failed write that could not be undone
 	closed      bool
+	readOnly    bool
 }
 
 // Open opens the log in dir for appending, creating the folder and an
@@ -277,13 +292,49 @@ func Open(dir string, signer Signer, ts Timestamper, opts ...Option) (*Log, erro
 	if err != nil {
 		return fail(err)
 	}
-	l := &Log{dir: dir, signer: signer, pub: pub, keyID: KeyID(pub), ts: ts, roots: o.roots, log: o.log, now: o.now, lock: lock}
+	l := &Log{dir: dir, signer: signer, pub: pub, keyID: KeyID(pub), ts: ts, roots: o.roots, log: o.log, now: o.now, lock: lock, retired: o.retired}
 	if err := l.open(); err != nil {
 		l.closeFiles()
 		return fail(err)
 	}
 	l.log.Debug("ledger opened", "dir", dir, "log_id", l.logID, "leaves", l.tree.size, "checkpoints", len(l.checkpoints))
 	return l, nil
+}
+
+// OpenReadOnly opens the log in dir for reading only: Lookup, Size,
+// Checkpoints and inclusion proofs against the stored checkpoints. It
+// creates, locks and writes nothing, so it works on an archived data
+// directory without write access. Checkpoints verify with pub, or with the
+// retired keys for those made before a key rotation. A damaged log, or
+// one whose last line is incomplete, is refused with ErrDamaged; Append,
+// Checkpoint and a proof needing a new checkpoint return ErrReadOnly.
+func OpenReadOnly(dir string, pub ed25519.PublicKey, roots *x509.CertPool, retired ...ed25519.PublicKey) (*Log, error) {
+	fail := func(err error) (*Log, error) { return nil, fmt.Errorf("open ledger %s read-only: %w", dir, err) }
+	if len(pub) != ed25519.PublicKeySize {
+		return fail(fmt.Errorf("public key is %d bytes, want %d", len(pub), ed25519.PublicKeySize))
+	}
+	b, err := os.ReadFile(filepath.Join(dir, HeaderFile))
+	if err != nil {
+		return fail(err)
+	}
+	hdr, err := parseHeader(b)
+	if err != nil {
+		return fail(err)
+	}
+	sr, err := scan(context.Background(), dir, hdr, pub, roots, scanOptions{retired: retired})
+	if err != nil {
+		return fail(err)
+	}
+	if len(sr.report.Problems) > 0 {
+		return fail(fmt.Errorf("%w: %d problems: %w", ErrDamaged, len(sr.report.Problems), errors.Join(sr.report.Problems...)))
+	}
+	leaves, err := os.Open(filepath.Join(dir, LeavesFile))
+	if err != nil {
+		return fail(err)
+	}
+	return &Log{dir: dir, pub: pub, keyID: KeyID(pub), retired: retired, roots: roots, log: slog.Default(), now: time.Now,
+		logID: hdr.LogID, leaves: leaves, leavesSize: sr.leavesEnd, tree: sr.tree, offsets: sr.offsets, byHash: sr.byHash,
+		checkpoints: sr.checkpoints, cpsSize: sr.cpsEnd, readOnly: true}, nil
 }
 
 func (l *Log) open() error {
@@ -306,7 +357,7 @@ func (l *Log) open() error {
 	if err := syncDir(l.dir); err != nil {
 		return err
 	}
-	s, err := scan(context.Background(), l.dir, hdr, l.pub, l.roots, scanOptions{})
+	s, err := scan(context.Background(), l.dir, hdr, l.pub, l.roots, scanOptions{retired: l.retired})
 	if err != nil {
 		return err
 	}
@@ -458,6 +509,9 @@ func (l *Log) Append(ctx context.Context, leaf []byte) (uint64, error) {
 	if err := l.usable(); err != nil {
 		return 0, fmt.Errorf("ledger append %q: %w", leaf, err)
 	}
+	if l.readOnly {
+		return 0, fmt.Errorf("ledger append %q: %w", leaf, ErrReadOnly)
+	}
 	if i, ok := l.byHash[key]; ok {
 		return i, nil
 	}
@@ -514,6 +568,10 @@ func (l *Log) checkpointLocked(ctx context.Context) (*Checkpoint, error) {
 	if err := l.usable(); err != nil {
 		l.mu.Unlock()
 		return fail(err)
+	}
+	if l.readOnly {
+		l.mu.Unlock()
+		return fail(fmt.Errorf("%w: no stored checkpoint covers the leaves asked for", ErrReadOnly))
 	}
 	size := l.tree.size
 	seq := uint64(len(l.checkpoints))
@@ -701,7 +759,11 @@ func (l *Log) InclusionProof(ctx context.Context, index, checkpointSize uint64) 
 	for i, h := range path {
 		p.AuditPath[i] = h
 	}
-	if _, err := VerifyInclusion(p, []byte(rec.Leaf), l.pub, l.roots); err != nil {
+	pub := l.pub
+	if rk := findKey(l.retired, cp.KeyID); rk != nil {
+		pub = rk // an older checkpoint, signed before a key rotation
+	}
+	if _, err := VerifyInclusion(p, []byte(rec.Leaf), pub, l.roots); err != nil {
 		return fail(err)
 	}
 	return p, nil
@@ -794,6 +856,9 @@ func (l *Log) Checkpoints() []*Checkpoint {
 	}
 	return out
 }
+
+// KeyID returns the id of the key that signs new checkpoints.
+func (l *Log) KeyID() string { return l.keyID }
 
 // LogID returns the log's id (from ledger.json).
 func (l *Log) LogID() string { return l.logID }

@@ -84,7 +84,11 @@ func (r *Report) Err() error {
 // problems, report.Err(); an error with a nil report means the log could
 // not be read at all (no ledger.json, say). Cost: O(n) in leaves, plus one
 // timestamp verification per checkpoint.
-func VerifyDir(ctx context.Context, dir string, pub ed25519.PublicKey, roots *x509.CertPool) (*Report, error) {
+//
+// Checkpoints made before a key rotation verify with the retired keys
+// given; a checkpoint signed by a retired key after one signed by pub is a
+// problem.
+func VerifyDir(ctx context.Context, dir string, pub ed25519.PublicKey, roots *x509.CertPool, retired ...ed25519.PublicKey) (*Report, error) {
 	b, err := os.ReadFile(filepath.Join(dir, HeaderFile))
 	if err != nil {
 		return nil, fmt.Errorf("verify ledger %s: %w", dir, err)
@@ -93,7 +97,7 @@ func VerifyDir(ctx context.Context, dir string, pub ed25519.PublicKey, roots *x5
 	if err != nil {
 		return nil, fmt.Errorf("verify ledger %s: %w", dir, err)
 	}
-	s, err := scan(ctx, dir, hdr, pub, roots, scanOptions{timestamps: true})
+	s, err := scan(ctx, dir, hdr, pub, roots, scanOptions{timestamps: true, retired: retired})
 	if err != nil {
 		return nil, fmt.Errorf("verify ledger %s: %w", dir, err)
 	}
@@ -125,7 +129,7 @@ func (l *Log) VerifyLog(ctx context.Context) (*Report, error) {
 	if hdr.LogID != l.logID {
 		return nil, fmt.Errorf("verify ledger %s: %w: %s now names log %s, opened as %s", l.dir, ErrMalformed, HeaderFile, hdr.LogID, l.logID)
 	}
-	s, err := scan(ctx, l.dir, hdr, l.pub, l.roots, scanOptions{timestamps: true, known: &l.tree, knownCheckpoints: l.checkpoints})
+	s, err := scan(ctx, l.dir, hdr, l.pub, l.roots, scanOptions{timestamps: true, known: &l.tree, knownCheckpoints: l.checkpoints, retired: l.retired})
 	if err != nil {
 		return nil, fmt.Errorf("verify ledger %s: %w", l.dir, err)
 	}
@@ -136,6 +140,7 @@ type scanOptions struct {
 	timestamps       bool
 	known            *tree        // leaf hashes to compare with, or nil
 	knownCheckpoints []Checkpoint // checkpoints to compare with, or nil
+	retired          []ed25519.PublicKey
 }
 
 type scanResult struct {
@@ -220,6 +225,7 @@ func scan(ctx context.Context, dir string, hdr header, pub ed25519.PublicKey, ro
 	var prevOK bool
 	var lastGood uint64 // size of the last checkpoint whose root matched
 	var seq uint64
+	signedCurrent := false
 	err = readLines(filepath.Join(dir, CheckpointsFile), func(off int64, line []byte, complete bool) error {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -238,7 +244,18 @@ func scan(ctx context.Context, dir string, hdr header, pub ed25519.PublicKey, ro
 			cpErr(0, "%w: line %d: %v", ErrMalformed, seq+1, err)
 			return nil
 		}
-		ok := checkCheckpoint(&cp, seq, hdr.LogID, pub, roots, opt.timestamps, func(format string, args ...any) {
+		// A checkpoint signed by a retired key verifies with it, as long
+		// as no checkpoint signed by the current key came before it.
+		key := pub
+		if rk := findKey(opt.retired, cp.KeyID); rk != nil {
+			if signedCurrent {
+				cpErr(cp.Size, "%w: signed by retired key %s after checkpoints signed by the current key %s", ErrBadSignature, cp.KeyID, KeyID(pub))
+			}
+			key = rk
+		} else if cp.KeyID == KeyID(pub) {
+			signedCurrent = true
+		}
+		ok := checkCheckpoint(&cp, seq, hdr.LogID, key, roots, opt.timestamps, func(format string, args ...any) {
 			cpErr(cp.Size, format, args...)
 		})
 		if opt.knownCheckpoints != nil {
@@ -444,4 +461,14 @@ func proofError(err error) string {
 		return fmt.Sprintf("the proof leads to %x, not %x", rm.CalculatedRoot, rm.ExpectedRoot)
 	}
 	return err.Error()
+}
+
+// findKey returns the key of keys whose id is id, or nil.
+func findKey(keys []ed25519.PublicKey, id string) ed25519.PublicKey {
+	for _, k := range keys {
+		if KeyID(k) == id {
+			return k
+		}
+	}
+	return nil
 }

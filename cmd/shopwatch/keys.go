@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"shopwatch/evidence"
+	"shopwatch/evidence/ledger"
+)
+
+func init() {
+	register(command{name: "keys", summary: "show and rotate the evidence signing key", run: runKeys})
+}
+
+func runKeys(ctx context.Context, a *app, args []string) error {
+	return subcommands(ctx, a, "keys", args, map[string]func(context.Context, *app, []string) error{
+		"show":   keysShow,
+		"rotate": keysRotate,
+	})
+}
+
+// keysReport is the JSON form of keys show.
+type keysReport struct {
+	Dir     string   `json:"dir"`
+	Current string   `json:"current"`
+	Retired []string `json:"retired"`
+}
+
+// keysShow prints the ids of the current and the retired public keys. It
+// only reads.
+func keysShow(_ context.Context, a *app, args []string) error {
+	fs := a.newFlags("keys show", "keys show [--json]")
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("keys show takes no arguments (got %q)", pos[0])
+	}
+	dir, err := a.dataDir()
+	if err != nil {
+		return err
+	}
+	if err := a.needData(dir); err != nil {
+		return err
+	}
+	keys := filepath.Join(dir, "keys")
+	cur, retired, err := evidence.LoadPublicKeys(keys)
+	if err != nil {
+		return err
+	}
+	rep := keysReport{Dir: keys, Retired: []string{}}
+	if cur != nil {
+		rep.Current = evidence.KeyID(cur)
+	}
+	for _, k := range retired {
+		rep.Retired = append(rep.Retired, evidence.KeyID(k))
+	}
+	if *asJSON {
+		return a.printJSON(rep)
+	}
+	cs := rep.Current
+	if cs == "" {
+		cs = "(none)"
+	}
+	fmt.Fprintf(a.stdout, "current  %s\n", cs)
+	for _, r := range rep.Retired {
+		fmt.Fprintf(a.stdout, "retired  %s\n", r)
+	}
+	return nil
+}
+
+// keysRotate retires the signing key and makes a new one. While the old
+// key can still be read, it first signs a ledger checkpoint covering
+// everything it signed, so every capture it sealed keeps a proof
+// verifiable with its own key. Then the new key signs a ledger record of
+// the rotation, and the audit log records it.
+func keysRotate(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("keys rotate", "keys rotate [--reason TEXT] [--old-public-key FILE]")
+	reason := fs.String("reason", "", "why the key is replaced (recorded in the audit log)")
+	oldPubFile := fs.String("old-public-key", "", "the old key's public key (PEM; signer.pub of any bundle it signed) when keys/signer.pub is lost too")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("keys rotate takes no arguments (got %q)", pos[0])
+	}
+	dir, err := a.dataDir()
+	if err != nil {
+		return err
+	}
+	if err := a.needData(dir); err != nil {
+		return err
+	}
+	if _, err := a.openDB(); err != nil {
+		return err
+	}
+	keys := filepath.Join(dir, "keys")
+	if *oldPubFile != "" {
+		b, err := os.ReadFile(*oldPubFile)
+		if err != nil {
+			return fmt.Errorf("--old-public-key: %w", err)
+		}
+		pub, err := evidence.ParsePublicKeyPEM(b)
+		if err != nil {
+			return usagef("--old-public-key %s: %v", *oldPubFile, err)
+		}
+		if err := evidence.KeepRetiredKey(keys, pub); err != nil {
+			return err
+		}
+	}
+	if _, err := evidence.LoadSigner(keys); err == nil {
+		nt, err := a.notary()
+		if err != nil {
+			return err
+		}
+		if _, err := nt.Ledger.Checkpoint(ctx); err != nil && !errors.Is(err, ledger.ErrEmpty) {
+			return fmt.Errorf("seal the ledger with the old key before rotating it: %w", err)
+		}
+		if err := nt.Ledger.Close(); err != nil {
+			return err
+		}
+		a.notaryOnce = nil
+	}
+	old, sg, err := evidence.RotateSigner(keys)
+	if err != nil {
+		return err
+	}
+	oldID := "unknown (the old key and its public key were both gone)"
+	if old != nil {
+		oldID = evidence.KeyID(old)
+	}
+	detail := fmt.Sprintf("signing key %s retired, new key %s", oldID, sg.KeyID())
+	if *reason != "" {
+		detail += ": " + *reason
+	}
+	nt, err := a.notary()
+	if err != nil {
+		return fmt.Errorf("the new key %s is in place, but the ledger could not record the rotation "+
+			"(if the old public key is unknown, run keys rotate again with --old-public-key and the signer.pub of a bundle it signed): %w", sg.KeyID(), err)
+	}
+	leaf := fmt.Sprintf("key-rotation %s %s", time.Now().UTC().Format(time.RFC3339Nano), detail)
+	if _, err := nt.Ledger.Append(ctx, []byte(leaf)); err != nil {
+		return fmt.Errorf("the new key %s is in place, but the ledger could not record the rotation: %w", sg.KeyID(), err)
+	}
+	if _, err := nt.Ledger.Checkpoint(ctx); err != nil {
+		return fmt.Errorf("the new key %s is in place, but the ledger could not record the rotation: %w", sg.KeyID(), err)
+	}
+	if err := a.custody(ctx, "keys.rotated", detail); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s\nthe old public key stays in %s for verification\n", detail, filepath.Join(keys, evidence.RetiredKeysDir))
+	return nil
+}
