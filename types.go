@@ -1,6 +1,7 @@
 package shopwatch
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -110,7 +111,7 @@ type Exchange struct {
 	ContentLength  int64         `json:"content_length"`           // as announced; -1 when unknown
 	RemoteAddr     string        `json:"remote_addr,omitempty"`
 	Started        time.Time     `json:"started"`
-	Duration       time.Duration `json:"duration"`
+	Duration       time.Duration `json:"-"` // in JSON as duration_seconds
 	Err            string        `json:"error,omitempty"`
 	// ResolvedIPs are the addresses the host name resolved to when the
 	// connection the exchange used was made (also on a reused connection;
@@ -122,6 +123,16 @@ type Exchange struct {
 	// did not hand over (Chromium lets go of the bytes of an image it could
 	// not decode, say): Body is empty but the response was not.
 	BodyMissing bool `json:"body_missing,omitempty"`
+}
+
+// MarshalJSON writes the exchange with its duration in seconds, as every
+// JSON output of the command line does.
+func (x Exchange) MarshalJSON() ([]byte, error) {
+	type plain Exchange
+	return json.Marshal(struct {
+		plain
+		DurationSeconds float64 `json:"duration_seconds"`
+	}{plain(x), x.Duration.Seconds()})
 }
 
 // TLSInfo is the TLS session an exchange crossed, as the client saw it.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseKind(t *testing.T) {
@@ -54,5 +55,24 @@ func TestPageResponded(t *testing.T) {
 		if got := c.p.Responded(); got != c.want {
 			t.Errorf("case %d: Responded() = %v, want %v", i, got, c.want)
 		}
+	}
+}
+
+// An exchange's JSON gives its duration in seconds; its raw heads and body
+// stay out of it.
+func TestExchangeJSON(t *testing.T) {
+	b, err := json.Marshal(Exchange{Method: "GET", URL: "http://127.0.0.1/", Status: 200, Body: []byte("secret body"), Duration: 250 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["duration_seconds"] != 0.25 || m["status"] != 200.0 || m["method"] != "GET" {
+		t.Errorf("exchange JSON %s", b)
+	}
+	if _, ok := m["duration"]; ok || strings.Contains(string(b), "secret body") {
+		t.Errorf("exchange JSON %s", b)
 	}
 }

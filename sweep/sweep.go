@@ -282,7 +282,17 @@ type Summary struct {
 	// targets they belong to.
 	FailedVisits  []FailedVisit `json:"failed_visits,omitempty"`
 	FailedTargets int           `json:"failed_targets"`
-	Elapsed       time.Duration `json:"elapsed"`
+	Elapsed       time.Duration `json:"-"` // in JSON as elapsed_seconds
+}
+
+// MarshalJSON writes the summary with its duration in seconds, as every
+// JSON output of the command line does.
+func (s Summary) MarshalJSON() ([]byte, error) {
+	type plain Summary
+	return json.Marshal(struct {
+		plain
+		ElapsedSeconds float64 `json:"elapsed_seconds"`
+	}{plain(s), s.Elapsed.Seconds()})
 }
 
 // FailedVisit is a page a sweep could not finish, and why.
