@@ -190,6 +190,12 @@ type Page struct {
 	PDF             []byte     `json:"-"` // the rendered page printed to PDF, when asked for
 	Rendered        bool       `json:"rendered,omitempty"`
 	Mobile          bool       `json:"mobile,omitempty"` // rendered with mobile emulation
+	// ReadyBy says, for a rendered page, how the browser decided the page
+	// was ready to capture: "quiet after 2.3s" (no request, DOM mutation
+	// or pending timer for the settle interval, counted from the load
+	// event) or "timeout after 15.0s with mutations still happening" (the
+	// settle bound reached; the page was captured as it was).
+	ReadyBy string `json:"ready_by,omitempty"`
 	// Robots is the robots.txt exchange of the page's host, recorded for
 	// the evidence (it does not block an inspection); nil when not fetched.
 	Robots *Exchange `json:"robots,omitempty"`

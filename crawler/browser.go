@@ -41,13 +41,16 @@ type BrowserConfig struct {
 	// Width and Height are the desktop viewport in CSS pixels. Zero means
 	// 1366×768.
 	Width, Height int
-	// Settle is the network-idle rule: after the load event, Render waits
-	// until no request has been in flight for Settle, at most MaxSettle.
-	// Zero means 500 ms.
+	// Settle is the quiet rule: after the load event, Render waits until
+	// the page has been quiet for Settle (no request in flight, no DOM
+	// mutation, no one-shot timer pending; see waitQuiet), at most
+	// MaxSettle. Zero means 1 s.
 	Settle time.Duration
 	// MaxSettle bounds the settle phase of a render (waiting for a
-	// selector, scrolling, waiting for the network to go idle); past it
-	// the page is captured as it is. Zero means 10 s.
+	// selector, scrolling, waiting for the page to go quiet); past it the
+	// page is captured as it is, and Page.ReadyBy says so. The phase also
+	// ends early enough to leave a quarter of Timeout for the capture.
+	// Zero means 15 s.
 	MaxSettle time.Duration
 	// ScrollSteps is how many viewport-high steps Render scrolls down to
 	// make lazy content load before the capture, stopping at the bottom of
@@ -99,7 +102,7 @@ type BrowserConfig struct {
 
 // DefaultBrowserConfig returns a headless configuration that finds
 // Chromium on PATH, with the URL guard on and nothing allowed: 30 s per
-// render, a 1366×768 viewport, 500 ms network idle within 10 s of settling,
+// render, a 1366×768 viewport, 1 s of quiet within 15 s of settling,
 // 10 scroll steps, screenshots up to 16384 pixels high, 4 tabs, a new
 // process every 200 renders, and per page at most 500 exchanges, 8 MiB per
 // body, 64 MiB of bodies and a 32 MiB PDF.
@@ -109,8 +112,8 @@ func DefaultBrowserConfig() BrowserConfig {
 		Timeout:             30 * time.Second,
 		Width:               1366,
 		Height:              768,
-		Settle:              500 * time.Millisecond,
-		MaxSettle:           10 * time.Second,
+		Settle:              time.Second,
+		MaxSettle:           15 * time.Second,
 		ScrollSteps:         10,
 		MaxScreenshotHeight: 16384,
 		Tabs:                4,
@@ -267,9 +270,14 @@ func NewBrowser(ctx context.Context, cfg BrowserConfig) (*Browser, error) {
 //
 // Settling: wait for the WaitSelector element if one was asked for, scroll
 // down the page in viewport-high steps (ScrollSteps) so lazy content loads,
-// then wait until the network has been idle for BrowserConfig.Settle
-// (NetworkIdle); all of it within BrowserConfig.MaxSettle (MaxSettle), past
-// which the page is captured as it is.
+// then wait until the page has been quiet for BrowserConfig.Settle
+// (NetworkIdle): no request in flight, no DOM mutation, and no one-shot
+// timer due (a description drawn by a setTimeout seconds after the load
+// event is waited for), with repeating timers and animations left out (see
+// ready.go); all of it within BrowserConfig.MaxSettle (MaxSettle), past
+// which the page is captured as it is. Page.ReadyBy records which it was,
+// e.g. "quiet after 2.3s" or "timeout after 15.0s with mutations still
+// happening".
 //
 // The Page has Rendered set; HTML is the outerHTML of the live DOM; Title,
 // Text and same-host Links are extracted from it; FinalURL is the URL after
@@ -328,6 +336,11 @@ type tab struct {
 	session  *guardProxy // nil when the guard is lifted
 	net      *netLog
 	resp     *network.Response // the main document's, after redirects
+
+	// readyName is the property of the readiness probe in the page (see
+	// installReady); readyBy says how settle decided the page was ready.
+	readyName string
+	readyBy   string
 
 	dialogs  chan *page.EventJavascriptDialogOpening
 	crashed  atomic.Bool
@@ -478,6 +491,11 @@ func (b *Browser) withTab(ctx context.Context, rawURL string, o renderOptions, f
 	go t.net.fetchBodies(tctx)
 	if err := t.prepare(); err != nil {
 		return t.fail("open tab", err)
+	}
+	if o.quiet > 0 {
+		if err := t.installReady(); err != nil {
+			return t.fail("open tab", err)
+		}
 	}
 	if o.beforeNavigate != nil {
 		if err := o.beforeNavigate(t); err != nil {
@@ -713,19 +731,28 @@ func (t *tab) closePopups() {
 }
 
 // settle waits, after the load event, for the selector, scrolls the page
-// for lazy content and waits for the network to go idle, within
-// opts.maxSettle. Only the tab's own end (timeout, crash, caller) is an
-// error; a settle bound reached is logged and the page captured as it is.
+// for lazy content and waits for the page to go quiet, within
+// opts.maxSettle and early enough to leave a quarter of the render's
+// timeout for the capture. Only the tab's own end (timeout, crash, caller)
+// is an error; a settle bound reached is logged, the page captured as it
+// is, and t.readyBy says so.
 func (t *tab) settle() error {
 	o := t.opts
-	ctx, cancel := context.WithTimeout(t.ctx, o.maxSettle)
+	since := time.Now()
+	bound := o.maxSettle
+	if dl, ok := t.ctx.Deadline(); ok {
+		bound = max(min(bound, time.Until(dl)-o.timeout/4), 0)
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, bound)
 	defer cancel()
+	var notes []string
 	if o.selector != "" {
 		if err := t.waitSelector(ctx, o.selector); err != nil {
 			if t.ctx.Err() != nil {
 				return t.fail("wait for selector", err)
 			}
 			t.b.log.Info("selector did not appear; capturing the page as it is", "url", t.raw, "selector", o.selector, "err", err)
+			notes = append(notes, fmt.Sprintf("selector %q not found", o.selector))
 		}
 	}
 	if o.scrollSteps > 0 {
@@ -737,11 +764,14 @@ func (t *tab) settle() error {
 		}
 	}
 	if o.quiet > 0 {
-		t.waitIdle(ctx, o.quiet)
+		notes = append(notes, t.waitQuiet(ctx, o.quiet, since))
 		if t.ctx.Err() != nil {
 			return t.fail("settle", t.ctx.Err())
 		}
+	} else {
+		notes = append(notes, fmt.Sprintf("load event (no quiet wait) after %s", seconds(time.Since(since))))
 	}
+	t.readyBy = strings.Join(notes, "; ")
 	return nil
 }
 
@@ -792,25 +822,10 @@ func (t *tab) scroll(ctx context.Context, steps int) error {
 	return err
 }
 
-// waitIdle waits until no request has been in flight for quiet, or ctx
-// ends.
-func (t *tab) waitIdle(ctx context.Context, quiet time.Duration) {
-	tick := time.NewTicker(min(quiet/4+time.Millisecond, 50*time.Millisecond))
-	defer tick.Stop()
-	for t.net.idleFor() < quiet {
-		select {
-		case <-ctx.Done():
-			t.b.log.Debug("network never went idle; capturing the page as it is", "url", t.raw)
-			return
-		case <-tick.C:
-		}
-	}
-}
-
 // capture reads the settled page out of the tab.
 func (b *Browser) capture(t *tab) (*shopwatch.Page, error) {
 	ctx := t.ctx
-	p := &shopwatch.Page{URL: t.raw, Rendered: true, FetchedAt: t.started, Mobile: t.opts.mobile}
+	p := &shopwatch.Page{URL: t.raw, Rendered: true, FetchedAt: t.started, Mobile: t.opts.mobile, ReadyBy: t.readyBy}
 	if resp := t.resp; resp != nil {
 		p.Status = int(resp.Status)
 		p.ContentType = responseContentType(resp.MimeType, resp.Headers)

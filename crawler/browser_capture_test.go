@@ -116,7 +116,9 @@ func TestBrowserWaitSelector(t *testing.T) {
 <script>setTimeout(() => { const p = document.createElement('p'); p.className = 'price'; p.textContent = '¥9.9 限时秒杀'; document.body.appendChild(p); }, 1500);</script></body>`)))
 	b := newTestBrowser(t, func(c *BrowserConfig) { c.Settle = 100 * time.Millisecond })
 	ctx := context.Background()
-	p, err := b.Render(ctx, s.URL)
+	// Captured at the load event, without waiting for quiet, the price
+	// is not there yet.
+	p, err := b.Render(ctx, s.URL, NetworkIdle(0))
 	if err != nil {
 		t.Fatal(err)
 	}

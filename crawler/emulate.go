@@ -39,9 +39,10 @@ func WaitSelector(css string) RenderOption {
 	return func(o *renderOptions) { o.selector = css }
 }
 
-// NetworkIdle sets how long the page must have had no request in flight
-// before it is captured (BrowserConfig.Settle by default). Zero captures as
-// soon as the load event, selector and scrolling are done.
+// NetworkIdle sets how long the page must have been quiet (no request in
+// flight, no DOM mutation, no one-shot timer pending) before it is captured
+// (BrowserConfig.Settle by default). Zero captures as soon as the load
+// event, selector and scrolling are done.
 func NetworkIdle(quiet time.Duration) RenderOption {
 	return func(o *renderOptions) { o.quiet = max(quiet, 0) }
 }

@@ -306,6 +306,7 @@ type captureMetadata struct {
 	Title            string    `json:"title,omitempty"`
 	Rendered         bool      `json:"rendered"`
 	Mobile           bool      `json:"mobile"`
+	ReadyBy          string    `json:"ready_by,omitempty"`
 	FetchedAt        time.Time `json:"fetched_at,omitzero"`
 	CapturedAt       string    `json:"captured_at"`
 	ClockSource      string    `json:"clock_source"`
@@ -418,6 +419,7 @@ func (c *capture) parts() ([]part, error) {
 		Title:            p.Title,
 		Rendered:         p.Rendered,
 		Mobile:           p.Mobile,
+		ReadyBy:          p.ReadyBy,
 		FetchedAt:        p.FetchedAt.UTC(),
 		CapturedAt:       c.now.Format(time.RFC3339Nano),
 		ClockSource:      c.meta.ClockSource,

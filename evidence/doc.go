@@ -109,7 +109,10 @@
 //	                                            content_type, declared_charset,
 //	                                            charset_source, charset (the decoder
 //	                                            used), title, rendered, mobile
-//	                                            (rendered as a phone), fetched_at,
+//	                                            (rendered as a phone), ready_by (how
+//	                                            the browser judged the page ready:
+//	                                            "quiet after 2.3s" or "timeout after
+//	                                            15.0s with …"), fetched_at,
 //	                                            captured_at (UTC, RFC 3339 with
 //	                                            nanoseconds), clock_source,
 //	                                            shopwatch_version, host, operator,

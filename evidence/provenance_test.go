@@ -102,6 +102,7 @@ func newProvenanceCapture(t *testing.T) *provenanceCapture {
 	}
 	page.Kind, page.TargetID, page.VisitID = shopwatch.KindStorefront, "t-prov", "v-prov-1"
 	page.Mobile = true
+	page.ReadyBy = "quiet after 2.3s"
 	page.MHTML = []byte("From: <Saved by Blink>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/related;\r\n\ttype=\"text/html\";\r\n\tboundary=\"b1\"\r\n\r\n--b1\r\nContent-Type: text/html\r\n\r\n<p>店铺</p>\r\n--b1--\r\n")
 	page.PDF = []byte("%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n")
 	at := page.FetchedAt.Add(2 * time.Second).UTC()
@@ -297,6 +298,9 @@ func TestCaptureProvenanceArtifacts(t *testing.T) {
 	mustJSON(t, stored("metadata.json"), &md)
 	if md["mobile"] != true {
 		t.Errorf("metadata.json mobile = %v", md["mobile"])
+	}
+	if md["ready_by"] != "quiet after 2.3s" {
+		t.Errorf("metadata.json ready_by = %v", md["ready_by"])
 	}
 
 	// The WARC holds the same, and every record verifies.

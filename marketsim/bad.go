@@ -44,6 +44,7 @@ func (m *Market) registerBad(mux *http.ServeMux) {
 	m.handleBad(mux, "/bad/malformed", serveMalformed)
 	m.handleBad(mux, "/bad/status500", serveStatus500)
 	m.registerHostile(mux)
+	m.registerLate(mux)
 }
 
 // queryInt returns the query parameter key as a number in [0, max], def when
@@ -68,7 +69,7 @@ func (m *Market) serveBadIndex(w http.ResponseWriter, r *http.Request) {
 	h := newHTML()
 	h.head("misbehaving endpoints", false, false, 0)
 	h.raw("<h1>misbehaving endpoints</h1>\n<ul>\n")
-	for _, e := range append(append([][2]string(nil), badEndpoints...), hostileEndpoints...) {
+	for _, e := range append(append(append([][2]string(nil), badEndpoints...), hostileEndpoints...), lateEndpoints...) {
 		h.raw("<li><code>")
 		h.text(e[0])
 		h.raw("</code> ")

@@ -25,6 +25,13 @@ const shutdownGrace = 5 * time.Second
 // see their context cancelled with ctx, so slow and huge streams end at once.
 // Addresses that are not loopback (including ":port", which means every
 // interface) are refused with an error wrapping ErrNotLoopback.
+//
+// The server logs (its own warnings and net/http's errors) through the
+// slog default logger in force when ListenAndServe is called, not through
+// a default set later (each shopwatch command run sets its own). slog's
+// initial default writes through the log package's output as it is at the
+// time of writing; a test that must keep this server out of other tests'
+// logs stops it and waits on the returned channel before it ends.
 func ListenAndServe(ctx context.Context, addr string, m *Market) (string, <-chan error, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -43,10 +50,12 @@ func ListenAndServe(ctx context.Context, addr string, m *Market) (string, <-chan
 		return "", nil, fmt.Errorf("marketsim listen %q (bound %s): %w", addr, ln.Addr(), ErrNotLoopback)
 	}
 	base := "http://" + ln.Addr().String()
+	log := slog.Default()
 	srv := &http.Server{
 		Handler:           m,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -59,7 +68,7 @@ func ListenAndServe(ctx context.Context, addr string, m *Market) (string, <-chan
 		case <-ctx.Done():
 			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
 			if serr := srv.Shutdown(sctx); serr != nil {
-				slog.Warn("marketsim: requests still running at shutdown; closing them", "base", base, "err", serr)
+				log.Warn("marketsim: requests still running at shutdown; closing them", "base", base, "err", serr)
 				srv.Close()
 			}
 			cancel()

@@ -100,13 +100,8 @@ func TestSweepSurvivesKills(t *testing.T) {
 	began := time.Now()
 	bin := buildShopwatch(t)
 
-	mctx, stopMarket := context.WithCancel(context.Background())
-	defer stopMarket()
 	m := marketsim.New(marketsim.Config{Seed: int64(plan.seed % 1000), Shops: plan.shops})
-	base, _, err := marketsim.ListenAndServe(mctx, "127.0.0.1:0", m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := serveMarket(t, m)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "shopwatch.yaml")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -15,14 +14,8 @@ import (
 // JavaScript over time (ten times faster than real time).
 func liveMarket(t *testing.T, shops int) (*marketsim.Market, string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	m := marketsim.New(marketsim.Config{Seed: 11, Shops: shops, LiveJS: true, LiveSpeed: 10})
-	base, _, err := marketsim.ListenAndServe(ctx, "127.0.0.1:0", m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, base
+	return m, serveMarket(t, m)
 }
 
 // TestScanWatchesLivestream watches a JavaScript room with scan --watch:

@@ -6,21 +6,54 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"shopwatch"
 	"shopwatch/internal/testparts"
 	"shopwatch/marketsim"
 )
 
-// sw runs the shopwatch command line in-process.
+// syncBuffer is an output buffer that goroutines may write into while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// sw runs the shopwatch command line in-process, with output buffers of
+// its own.
 func sw(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	var o, e bytes.Buffer
+	var o, e syncBuffer
+	// Run makes a logger writing into e the slog default, which also
+	// points the log package (net/http's error log, for one) at e; slog
+	// does not point it back when Run restores the default. Put it back
+	// here, so that nothing logged after this run lands in its buffer.
+	w, flags, prefix := log.Writer(), log.Flags(), log.Prefix()
+	defer func() {
+		log.SetOutput(w)
+		log.SetFlags(flags)
+		log.SetPrefix(prefix)
+	}()
 	code = Run(context.Background(), args, &o, &e)
 	return o.String(), e.String(), code
 }
@@ -34,16 +67,35 @@ func mustSW(t *testing.T, args ...string) string {
 	return o
 }
 
-func market(t *testing.T, shops int) (*marketsim.Market, string) {
+// serveMarket serves m on a loopback port for the test. When the test ends
+// the server is stopped and waited for, so that none of its goroutines
+// (and nothing it logs) outlives the test.
+func serveMarket(t *testing.T, m *marketsim.Market) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	m := marketsim.New(marketsim.Config{Seed: 11, Shops: shops})
-	base, _, err := marketsim.ListenAndServe(ctx, "127.0.0.1:0", m)
+	base, done, err := marketsim.ListenAndServe(ctx, "127.0.0.1:0", m)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	return m, base
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("marketsim %s: %v", base, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("marketsim %s still serving 30s after it was stopped", base)
+		}
+	})
+	return base
+}
+
+func market(t *testing.T, shops int) (*marketsim.Market, string) {
+	t.Helper()
+	m := marketsim.New(marketsim.Config{Seed: 11, Shops: shops})
+	return m, serveMarket(t, m)
 }
 
 func TestWorkflow(t *testing.T) {
