@@ -85,6 +85,29 @@ func ListenAndServe(ctx context.Context, addr string, m *Market) (string, <-chan
 	return base, done, nil
 }
 
+// Start serves m on addr as ListenAndServe does and returns its base URL
+// and a stop function that ends the server and waits, up to timeout, until
+// it has stopped, returning the serving error. Tests register stop in
+// t.Cleanup so that no server of theirs outlives them.
+func Start(addr string, m *Market, timeout time.Duration) (base string, stop func() error, err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	base, done, err := ListenAndServe(ctx, addr, m)
+	if err != nil {
+		cancel()
+		return "", nil, err
+	}
+	stop = func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(timeout):
+			return fmt.Errorf("marketsim %s still serving %s after it was stopped", base, timeout)
+		}
+	}
+	return base, stop, nil
+}
+
 func loopbackHost(host string) bool {
 	if host == "localhost" {
 		return true

@@ -196,13 +196,8 @@ func newLiveRig(t *testing.T) (*rig, *marketsim.Market, string, *crawler.LazyBro
 	t.Helper()
 	chromium := testparts.Chromium(t)
 	g := newRig(t, 1, nil)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
 	live := marketsim.New(marketsim.Config{Seed: 7, Shops: 40, LiveJS: true, LiveSpeed: 10})
-	base, _, err := marketsim.ListenAndServe(ctx, "127.0.0.1:0", live)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := serveMarket(t, live)
 	bc := crawler.DefaultBrowserConfig()
 	bc.AllowLoopback()
 	bc.ExecPath = chromium

@@ -41,13 +41,9 @@ type outageRig struct {
 
 func newOutageRig(t *testing.T, shops int, store evidence.Store) *outageRig {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
+	ctx := context.Background()
 	m := marketsim.New(marketsim.Config{Seed: 23, Shops: shops})
-	base, _, err := marketsim.ListenAndServe(ctx, "127.0.0.1:0", m)
-	if err != nil {
-		t.Fatal(err)
-	}
+	base := serveMarket(t, m)
 	dir := t.TempDir()
 	d, err := db.Open(filepath.Join(dir, "shopwatch.db"), db.WithNoSync())
 	if err != nil {

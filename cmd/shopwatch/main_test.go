@@ -72,21 +72,13 @@ func mustSW(t *testing.T, args ...string) string {
 // (and nothing it logs) outlives the test.
 func serveMarket(t *testing.T, m *marketsim.Market) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	base, done, err := marketsim.ListenAndServe(ctx, "127.0.0.1:0", m)
+	base, stop, err := marketsim.Start("127.0.0.1:0", m, 30*time.Second)
 	if err != nil {
-		cancel()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("marketsim %s: %v", base, err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("marketsim %s still serving 30s after it was stopped", base)
+		if err := stop(); err != nil {
+			t.Error(err)
 		}
 	})
 	return base
