@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"shopwatch"
@@ -330,18 +329,11 @@ func (a *app) printExampleResults(what string, results []rules.ExampleResult) er
 // none), or a usage error naming c and the categories rs knows: a typo
 // must never switch the category rules off.
 func checkCategory(rs *rules.RuleSet, c string) (string, error) {
-	norm := strings.ToLower(strings.TrimSpace(c))
-	if norm == "" {
-		return "", nil
+	id, ok := rs.CategoryID(c) // a Chinese name of a category: 食品 is food
+	if !ok {
+		return "", usagef("unknown category %q (known: %s)", c, strings.Join(rs.Categories(), ", "))
 	}
-	known := rs.Categories()
-	if id, ok := rules.CategoryNamed(c); ok && !slices.Contains(known, norm) {
-		norm = id // a Chinese name of a category: 食品 is food
-	}
-	if !slices.Contains(known, norm) {
-		return "", usagef("unknown category %q (known: %s)", c, strings.Join(known, ", "))
-	}
-	return norm, nil
+	return id, nil
 }
 
 // pageCategory is the category a page is judged under, as a sweep judges
