@@ -83,6 +83,7 @@ type scratch struct {
 	on      []bool // rule applies to this page
 	sat     []bool // require rule satisfied
 	fired   []bool // rule raised a finding (before yields_to and only_with)
+	tr      *Trace // CheckTrace's record, nil for Check
 }
 
 type repeat struct {
@@ -104,11 +105,12 @@ type repeat struct {
 // space only: there is nothing to judge, and absence on such a page says
 // more about the fetch than about the shop.
 func (rs *RuleSet) Check(in Input) []shopwatch.Finding {
-	return rs.check(in, -1)
+	return rs.check(in, -1, nil)
 }
 
-// check is Check with rule force judged even when switched off.
-func (rs *RuleSet) check(in Input, force int32) []shopwatch.Finding {
+// check is Check with rule force judged even when switched off, recording
+// its steps in tr when tr is not nil.
+func (rs *RuleSet) check(in Input, force int32, tr *Trace) []shopwatch.Finding {
 	if len(in.Text) > MaxText {
 		cut := MaxText
 		for cut > 0 && !utf8.RuneStart(in.Text[cut]) {
@@ -121,8 +123,10 @@ func (rs *RuleSet) check(in Input, force int32) []shopwatch.Finding {
 		if cap(sc.nb.out) > maxPooledText {
 			*sc = scratch{} // let a huge page's buffers go
 		}
+		sc.tr = nil
 		rs.pool.Put(sc)
 	}()
+	sc.tr = tr
 	n := len(rs.rules)
 	sc.on = slices.Grow(sc.on[:0], n)[:n]
 	sc.sat = slices.Grow(sc.sat[:0], n)[:n]
@@ -134,11 +138,17 @@ func (rs *RuleSet) check(in Input, force int32) []shopwatch.Finding {
 		sc.fired[i] = false
 		some = some || sc.on[i]
 	}
+	if tr != nil {
+		tr.start(rs, sc, in, force)
+	}
 	if !some {
 		return nil
 	}
 	sc.nb.run(in.Text)
 	text := sc.nb.out
+	if tr != nil {
+		tr.normalised(&sc.nb, in.Text)
+	}
 	sc.hits = rs.ac.scan(text, sc.hits[:0])
 	sc.cands, sc.anchors = sc.cands[:0], sc.anchors[:0]
 	for _, h := range sc.hits {
@@ -158,6 +168,9 @@ func (rs *RuleSet) check(in Input, force int32) []shopwatch.Finding {
 				if rs.rules[ref.rule].Scope == ScopeText && wordBounded(text, int(start), int(h.end)) {
 					cd.kind = candLiteral
 					sc.cands = append(sc.cands, cd)
+				} else if tr != nil && rs.rules[ref.rule].Scope == ScopeText {
+					cd.kind = candLiteral
+					tr.add(rs, sc, in, cd, OutcomePartWord, "")
 				}
 			case TypeRequire:
 				if sc.inRegion(rs.rules[ref.rule], in, start) {
@@ -170,6 +183,11 @@ func (rs *RuleSet) check(in Input, force int32) []shopwatch.Finding {
 		}
 	}
 	rs.runRegexes(sc, in, text)
+	if tr != nil {
+		for _, cd := range sc.cands {
+			tr.add(rs, sc, in, cd, OutcomeFinding, "")
+		}
+	}
 	if len(in.Regions) > 0 {
 		rs.dropOutOfRegion(sc, in)
 	}
@@ -196,6 +214,9 @@ func (rs *RuleSet) check(in Input, force int32) []shopwatch.Finding {
 		c := rs.rules[sc.cands[i].rule]
 		switch {
 		case c.unlessPage(text):
+			if tr != nil {
+				tr.unless(c, sc.cands[i:j])
+			}
 		case c.Type == TypeCode:
 			out = c.codeFindings(in, &sc.nb, sc.cands[i:j], out)
 		default:
@@ -211,6 +232,9 @@ func (rs *RuleSet) check(in Input, force int32) []shopwatch.Finding {
 		c := rs.rules[rs.byID[f.Rule]]
 		for _, j := range c.yields {
 			if sc.fired[j] {
+				if tr != nil {
+					tr.drop(f, fmt.Sprintf("规则 %s 已报告，本规则让位（yields_to）", rs.rules[j].ID))
+				}
 				return true
 			}
 		}
@@ -222,9 +246,15 @@ func (rs *RuleSet) check(in Input, force int32) []shopwatch.Finding {
 				return false
 			}
 		}
+		if tr != nil {
+			tr.drop(f, "only_with 所列规则均未报告")
+		}
 		return true
 	})
 	slices.SortStableFunc(out, func(a, b shopwatch.Finding) int { return cmp.Compare(a.Offset, b.Offset) })
+	if tr != nil {
+		tr.finish(out)
+	}
 	return out
 }
 
@@ -308,7 +338,13 @@ func (sc *scratch) inRegion(c *compiled, in Input, s int32) bool {
 // rule judges.
 func (rs *RuleSet) dropOutOfRegion(sc *scratch, in Input) {
 	sc.cands = slices.DeleteFunc(sc.cands, func(cd cand) bool {
-		return !sc.inRegion(rs.rules[cd.rule], in, cd.start)
+		if sc.inRegion(rs.rules[cd.rule], in, cd.start) {
+			return false
+		}
+		if sc.tr != nil {
+			sc.tr.set(cd, OutcomeRegion, "in region "+string(shopwatch.RegionAt(in.Regions, int(sc.nb.start[cd.start]))))
+		}
+		return true
 	})
 }
 
@@ -371,7 +407,11 @@ func (rs *RuleSet) applyExceptions(sc *scratch, in Input) {
 			out = append(out, cd)
 			continue
 		}
-		if to := c.excs[ex].refer; to >= 0 && sc.on[to] {
+		to := c.excs[ex].refer
+		if sc.tr != nil {
+			sc.tr.exception(rs, c, cd, ex, to >= 0 && sc.on[to])
+		}
+		if to >= 0 && sc.on[to] {
 			cd.from, cd.ex, cd.rule = cd.rule, ex, to
 			out = append(out, cd)
 		}
@@ -555,6 +595,9 @@ func (rs *RuleSet) matchFindings(c *compiled, in Input, sc *scratch, cands []can
 	var cx context
 	for _, cd := range cands {
 		if cd.start < lastEnd {
+			if sc.tr != nil {
+				sc.tr.set(cd, OutcomeOverlap, "")
+			}
 			continue
 		}
 		lastEnd = cd.end
@@ -565,6 +608,9 @@ func (rs *RuleSet) matchFindings(c *compiled, in Input, sc *scratch, cands []can
 		match := in.Text[os:oe]
 		// The same text again: one more location of the first finding.
 		if rp := reps[match]; rp != nil {
+			if sc.tr != nil {
+				sc.tr.set(cd, OutcomeRepeat, "")
+			}
 			rp.count++
 			if rp.count <= MaxLocations {
 				f := &out[rp.first]

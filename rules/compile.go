@@ -709,7 +709,7 @@ func (rs *RuleSet) runExample(c *compiled, x Example, positive bool) ExampleResu
 	}
 	res := ExampleResult{Rule: c.ID, Example: x, Positive: positive}
 	found := false
-	for _, f := range rs.check(in, c.idx) {
+	for _, f := range rs.check(in, c.idx, nil) {
 		if f.Rule == c.ID {
 			found = true
 			res.Matches = append(res.Matches, f.Match)

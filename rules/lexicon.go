@@ -34,6 +34,9 @@ type lexicon struct {
 	spellings []spelling
 	// categories are the product categories and their words, normalised.
 	categories []categoryWords
+	// traditional holds the characters traditional.yaml folds (for
+	// explaining a fold, not for folding).
+	traditional map[rune]bool
 }
 
 type spelling struct {
@@ -87,7 +90,7 @@ type lexFile struct {
 }
 
 func loadLexicon(fsys fs.FS, dir string) (*lexicon, error) {
-	l := &lexicon{fold: map[rune][]rune{}}
+	l := &lexicon{fold: map[rune][]rune{}, traditional: map[rune]bool{}}
 	raw := map[rune]string{}
 	var spellings map[string][]string
 	var cats map[string][]string
@@ -112,6 +115,7 @@ func loadLexicon(fsys fs.FS, dir string) (*lexicon, error) {
 				return nil, fmt.Errorf("lexicon %s: entry %q is not two characters", name, pair)
 			}
 			raw[rs[0]] = string(rs[1])
+			l.traditional[rs[0]] = true
 		}
 		for k, v := range f.Characters {
 			rs := []rune(k)
