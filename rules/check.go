@@ -596,7 +596,7 @@ func (rs *RuleSet) matchFindings(c *compiled, in Input, sc *scratch, cands []can
 	for _, cd := range cands {
 		if cd.start < lastEnd {
 			if sc.tr != nil {
-				sc.tr.set(cd, OutcomeOverlap, "")
+				sc.tr.set(cd, OutcomeOverlap, "a longer or earlier match of the same rule covers it")
 			}
 			continue
 		}
@@ -609,7 +609,7 @@ func (rs *RuleSet) matchFindings(c *compiled, in Input, sc *scratch, cands []can
 		// The same text again: one more location of the first finding.
 		if rp := reps[match]; rp != nil {
 			if sc.tr != nil {
-				sc.tr.set(cd, OutcomeRepeat, "")
+				sc.tr.set(cd, OutcomeRepeat, "the same text matched earlier: one more location of that finding")
 			}
 			rp.count++
 			if rp.count <= MaxLocations {

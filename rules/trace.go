@@ -148,15 +148,39 @@ func (tr *Trace) start(rs *RuleSet, sc *scratch, in Input, force int32) {
 		if sc.on[i] {
 			continue
 		}
-		why := "switched off by its rule file (enable it by id)"
-		if !rs.off[i] || int32(i) == force {
-			why = fmt.Sprintf("does not apply to page kind %q and category %q", in.Kind, in.Category)
-			if in.Category == "" && len(c.AppliesTo.Categories) > 0 {
-				why = fmt.Sprintf("applies only to categories %s, and the text has none", strings.Join(c.AppliesTo.Categories, ", "))
-			}
-		}
-		tr.Skipped = append(tr.Skipped, SkippedRule{Rule: c.ID, Why: why})
+		tr.Skipped = append(tr.Skipped, SkippedRule{Rule: c.ID, Why: skipWhy(c, rs.off[i] && int32(i) != force, in)})
 	}
+}
+
+// skipWhy says why rule c does not judge a page.
+func skipWhy(c *compiled, off bool, in Input) string {
+	if off {
+		return "switched off by its rule file (enable it by id)"
+	}
+	a := c.AppliesTo
+	cat := normCategory(in.Category)
+	var why []string
+	if len(a.Kinds) > 0 && !slices.Contains(a.Kinds, in.Kind) {
+		var ks []string
+		for _, k := range a.Kinds {
+			ks = append(ks, string(k))
+		}
+		why = append(why, fmt.Sprintf("applies only to page kinds %s, not %q", strings.Join(ks, ", "), in.Kind))
+	}
+	if len(a.Categories) > 0 && !slices.Contains(a.Categories, cat) {
+		if cat == "" {
+			why = append(why, fmt.Sprintf("applies only to categories %s, and the text has none", strings.Join(a.Categories, ", ")))
+		} else {
+			why = append(why, fmt.Sprintf("applies only to categories %s, not %s", strings.Join(a.Categories, ", "), cat))
+		}
+	}
+	if cat != "" && slices.Contains(a.NotCategories, cat) {
+		why = append(why, fmt.Sprintf("never judges category %s", cat))
+	}
+	if len(why) == 0 {
+		return "does not apply to this page"
+	}
+	return strings.Join(why, "; ")
 }
 
 // normalised records the normal form and where it differs from text.

@@ -17,19 +17,23 @@ import (
 )
 
 func init() {
-	register(command{name: "rules", summary: "check a file against the rules, list, lint and test rule files", run: runRules})
+	register(command{name: "rules", summary: "check a file against the rules, explain a result, measure the rules on labelled cases, list, lint and test rule files", run: runRules})
 	verbSummaries["rules check"] = "check a text or HTML file (or standard input) against the rules"
 	verbSummaries["rules list"] = "list the rules with their legal basis"
 	verbSummaries["rules lint"] = "check rule files without running their examples"
 	verbSummaries["rules test"] = "run every rule's own examples"
+	verbSummaries["rules eval"] = "measure recall and precision of the rules on a labelled TSV file"
+	verbSummaries["rules explain"] = "show how the rules judge one text: normal form, candidates, exceptions, findings"
 }
 
 func runRules(ctx context.Context, a *app, args []string) error {
 	return subcommands(ctx, a, "rules", args, map[string]func(context.Context, *app, []string) error{
-		"check": rulesCheck,
-		"list":  rulesList,
-		"lint":  rulesLint,
-		"test":  rulesTest,
+		"check":   rulesCheck,
+		"eval":    rulesEval,
+		"explain": rulesExplain,
+		"list":    rulesList,
+		"lint":    rulesLint,
+		"test":    rulesTest,
 	})
 }
 
