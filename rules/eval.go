@@ -71,7 +71,8 @@ func (e *CaseFileError) Unwrap() []error {
 // maxCaseLine is the longest line ReadCases accepts.
 const maxCaseLine = 1 << 20
 
-// maxCaseProblems is how many problems ReadCases lists before it stops.
+// maxCaseProblems is how many problems ReadCases lists; it counts the
+// others.
 const maxCaseProblems = 200
 
 // ReadCases reads an evaluation file named name (for messages) in one of
@@ -106,9 +107,12 @@ func ReadCases(r io.Reader, name string, rs *RuleSet) ([]Case, error) {
 		col      = map[string]int{}
 		known    = rs.Categories()
 	)
+	more := 0 // problems past maxCaseProblems
 	bad := func(line int, format string, args ...any) {
 		if len(problems) < maxCaseProblems {
 			problems = append(problems, Problem{File: name, Line: line, Msg: fmt.Sprintf(format, args...)})
+		} else {
+			more++
 		}
 	}
 	n := 0
@@ -227,6 +231,9 @@ func ReadCases(r io.Reader, name string, rs *RuleSet) ([]Case, error) {
 	}
 	if header == nil && len(problems) == 0 {
 		bad(0, "no cases")
+	}
+	if more > 0 {
+		problems = append(problems, Problem{File: name, Msg: fmt.Sprintf("%d more problems not listed", more)})
 	}
 	if len(problems) > 0 {
 		return nil, &CaseFileError{Problems: problems}

@@ -158,6 +158,8 @@ func TestReadCasesRefusesBadInput(t *testing.T) {
 			"\tproduct/food\t最佳\n", // 4: empty label
 			[]string{"x.tsv:2: want 3 tab-separated cells", `x.tsv:3: unknown page kind "warehouse"`, "x.tsv:4: empty label"}},
 		{"empty", "# nothing\n\n", []string{"x.tsv: no cases"}},
+		{"many", "label\ttext\n" + strings.Repeat("bad\t最佳\n", maxCaseProblems+5),
+			append(slices.Repeat([]string{"x.tsv:"}, maxCaseProblems), "x.tsv: 5 more problems not listed")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ReadCases(strings.NewReader(tc.text), "x.tsv", rs)

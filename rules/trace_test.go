@@ -82,7 +82,7 @@ func TestCheckTraceNoRule(t *testing.T) {
 	}
 	fs, tr := rs.CheckTrace(Input{Kind: shopwatch.KindProduct, Text: "甲　乙"})
 	if len(fs) != 0 || len(tr.Findings) != 0 || tr.Normalised != "甲乙" || len(tr.Folds) != 1 || len(tr.Skipped) != 1 ||
-		tr.Skipped[0].Why != `does not apply to page kind "product" and category ""` {
+		tr.Skipped[0].Why != `applies only to page kinds livestream, not "product"` {
 		t.Errorf("findings %v, trace %+v", fs, tr)
 	}
 }
