@@ -233,7 +233,7 @@ func (rs *RuleSet) check(in Input, force int32, tr *Trace) []shopwatch.Finding {
 		for _, j := range c.yields {
 			if sc.fired[j] {
 				if tr != nil {
-					tr.drop(f, fmt.Sprintf("规则 %s 已报告，本规则让位（yields_to）", rs.rules[j].ID))
+					tr.drop(f, fmt.Sprintf("rule %s fired, and this rule yields to it (yields_to)", rs.rules[j].ID))
 				}
 				return true
 			}
@@ -247,7 +247,7 @@ func (rs *RuleSet) check(in Input, force int32, tr *Trace) []shopwatch.Finding {
 			}
 		}
 		if tr != nil {
-			tr.drop(f, "only_with 所列规则均未报告")
+			tr.drop(f, "none of the rules it speaks only with (only_with) fired")
 		}
 		return true
 	})
