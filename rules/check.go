@@ -402,6 +402,12 @@ func (rs *RuleSet) applyExceptions(sc *scratch, in Input) {
 			continue
 		}
 		cx.reset(sc, in, cd)
+		if need := c.unmetNeed(&cx); need >= 0 {
+			if sc.tr != nil {
+				sc.tr.set(cd, OutcomeNeeds, "its context lacks what the rule needs: "+c.needNotes[need])
+			}
+			continue
+		}
 		ex := c.coveredBy(&cx, cd, nil)
 		if ex < 0 {
 			out = append(out, cd)
@@ -507,6 +513,31 @@ func isSentenceEnd(r rune) bool {
 		return true
 	}
 	return false
+}
+
+// unmetNeed returns the index of the first of the rule's needs the
+// candidate's context does not meet, or -1 when it meets them all.
+func (c *compiled) unmetNeed(cx *context) int {
+	for i, ce := range c.needs {
+		level := 0
+		if ce.kind == ctxSentence {
+			level = 1
+		}
+		before, after, whole := cx.get(level)
+		var hit bool
+		switch ce.kind {
+		case ctxBefore:
+			hit = ce.re.MatchString(before)
+		case ctxAfter:
+			hit = ce.re.MatchString(after)
+		default:
+			hit = ce.re.MatchString(whole)
+		}
+		if !hit {
+			return i
+		}
+	}
+	return -1
 }
 
 // coveredBy returns the index of the first exception that covers the

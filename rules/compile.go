@@ -75,6 +75,10 @@ type compiled struct {
 	only   []int32
 	valid  *validator
 	looked string // require: what was looked for, for the reason text
+	// needs are the contexts a candidate needs (Rule.Needs); needNotes
+	// say what each asks for, for traces.
+	needs     []*ctxException
+	needNotes []string
 	// where are the page regions the rule judges.
 	where regionSet
 }
@@ -324,6 +328,7 @@ func (l *loader) compileRule(r *ruleSrc) *compiled {
 			bad(at("patterns"), "a require rule needs patterns or regex")
 		}
 		forbid("exceptions", "")
+		forbid("needs", "")
 		forbid("window", "")
 		forbid("validator", "")
 	case TypeCode:
@@ -332,6 +337,7 @@ func (l *loader) compileRule(r *ruleSrc) *compiled {
 		}
 		forbid("regex", "")
 		forbid("exceptions", "")
+		forbid("needs", "")
 		if c.Validator == "" {
 			bad(at("type"), "a code rule needs a validator (one of %s)", validatorNames())
 		} else if c.valid = validators[c.Validator]; c.valid == nil {
@@ -378,6 +384,31 @@ func (l *loader) compileRule(r *ruleSrc) *compiled {
 				c.pats = append(c.pats, patEntry{norm: v, pat: p.pat, spelling: true})
 			}
 		}
+	}
+	for _, x := range r.needs {
+		src := x.Before + x.After + x.Clause + x.Sentence
+		re, err := regexp.Compile("(?i)" + src)
+		if err != nil {
+			bad(pos{x.re.line, x.re.col}, "needs: bad regex %q: %v", src, err)
+			continue
+		}
+		ce := &ctxException{re: re, ex: int32(len(c.needNotes))}
+		switch {
+		case x.Before != "":
+			ce.kind = ctxBefore
+		case x.After != "":
+			ce.kind = ctxAfter
+		case x.Clause != "":
+			ce.kind = ctxClause
+		default:
+			ce.kind = ctxSentence
+		}
+		note := "/" + src + "/"
+		if n := strings.TrimSpace(x.Note); n != "" {
+			note += "（" + n + "）"
+		}
+		c.needs = append(c.needs, ce)
+		c.needNotes = append(c.needNotes, note)
 	}
 	c.excFor = make([][]excRef, len(c.pats))
 	c.excs = make([]excMeta, len(r.exceptions))

@@ -40,6 +40,8 @@
 //	      - 第一次              # literal text that covers a match it contains
 //	      - {after: '^(赏味|食用)', for: [最佳], note: 指南第六条第二项}
 //	      - {clause: '(19|20)\d{2}年', note: …, refer: ad.claim-needs-proof}
+//	    needs:                  # terms and regex: context a match needs to count
+//	      - {clause: '(预防|治疗|改善)', note: 疾病与功效用语同在一个分句}
 //	    unless: ['国妆特字']     # expressions: a page matching one is not judged by the rule
 //	    yields_to: [licence.shown-as-image]   # drop this rule's findings when one of these fires
 //	    only_with: [licence.business-info-missing]   # keep them only when one of these fires
@@ -100,7 +102,11 @@
 //
 // # Judging
 //
-//   - terms and regex: each occurrence is a candidate. Its rule's
+//   - terms and regex: each occurrence is a candidate. First its rule's
+//     needs are read, in the same windows as context exceptions: a
+//     candidate whose context lacks one of them is dropped (a claim rule:
+//     a disease named in the clause of an effect verb, 预防冠心病, counts;
+//     one merely named, 冠心病是常见病, does not). Then its rule's
 //     exceptions are tried in order. A text exception covers a candidate
 //     when it occurs around it and contains the whole match (第一次 covers
 //     第一; an exception never swallows a longer claim such as 全网第一). A

@@ -278,6 +278,9 @@ func TestLoadNewFieldProblems(t *testing.T) {
 		{"unknown refer", "exceptions: [甲乙丙]", "exceptions: [{text: 甲乙丙, refer: t.nope}]", 11, `unknown rule id "t.nope"`},
 		{"bad enabled", "    type: terms\n", "    type: terms\n    enabled: maybe\n", 10, `enabled "maybe"`},
 		{"bad unless", "    type: terms\n", "    type: terms\n    unless: ['(']\n", 10, "bad regex"},
+		{"text need", "    type: terms\n", "    type: terms\n    needs: [甲乙]\n", 10, "needs: want before, after, clause or sentence"},
+		{"bad need regex", "    type: terms\n", "    type: terms\n    needs: [{clause: '(x'}]\n", 10, "needs: bad regex"},
+		{"needs on a code rule", "    type: terms\n", "    type: code\n    validator: uscc\n    needs: [{clause: x}]\n", 11, `field "needs" is not used by code rules`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -315,5 +318,47 @@ func TestSkipExamplesAndRunExamples(t *testing.T) {
 	var le *LoadError
 	if !errors.As(err, &le) || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// A rule's needs keep a match only where its context holds them: a disease
+// counts as a claim in the clause of an effect verb, not where it is just
+// named; a candidate dropped for a need is traced as such.
+func TestNeeds(t *testing.T) {
+	rs := builtin(t)
+	tests := []struct {
+		text, category string
+		want           []hit
+	}{
+		{"食用玉米可预防冠心病", "food", []hit{{"ad.disease-claim", "冠心病"}}},
+		{"血栓快速溶解", "healthfood", []hit{{"ad.disease-claim", "血栓"}}},
+		{"冠心病是常见的心脏疾病", "food", nil},                               // named, not claimed
+		{"预防为主，冠心病患者慎用", "food", nil},                              // the verb is in another clause; a warning
+		{"不适宜人群：高血压患者、孕妇", "healthfood", nil},                      // the label's section
+		{"有助于改善睡眠，改善缺铁性贫血", "healthfood", nil},                     // permitted health-food wording
+		{"可治疗糖尿病", "food", []hit{{"ad.medical-claim-food", "治疗"}}}, // reported once, by the medical-wording rule
+		{"降血压，治高血压", "drug", nil},                                  // a drug's indication is not this rule's
+	}
+	for _, tt := range tests {
+		got := hits(check(t, rs, Input{Kind: shopwatch.KindProduct, Category: tt.category, Text: tt.text}))
+		var claims []hit
+		for _, h := range got {
+			if h.Rule == "ad.disease-claim" || h.Rule == "ad.medical-claim-food" {
+				claims = append(claims, h)
+			}
+		}
+		if !slices.Equal(claims, tt.want) {
+			t.Errorf("%q (%s): got %v, want %v", tt.text, tt.category, claims, tt.want)
+		}
+	}
+	_, tr := rs.CheckTrace(Input{Kind: shopwatch.KindProduct, Category: "food", Text: "冠心病是常见的心脏疾病"})
+	var traced bool
+	for _, c := range tr.Candidates {
+		if c.Rule == "ad.disease-claim" && c.Outcome == OutcomeNeeds && strings.Contains(c.Why, "预防") {
+			traced = true
+		}
+	}
+	if !traced {
+		t.Errorf("no candidate of ad.disease-claim traced as lacking its need: %+v", tr.Candidates)
 	}
 }

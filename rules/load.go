@@ -204,6 +204,7 @@ type ruleSrc struct {
 	patterns   []srcItem
 	regex      []srcItem
 	exceptions []excSrc
+	needs      []excSrc
 	unless     []srcItem
 	yieldsTo   []srcItem
 	onlyWith   []srcItem
@@ -369,7 +370,7 @@ func (l *loader) list(n *yaml.Node, rule, what string) []srcItem {
 
 var ruleFields = []string{
 	"id", "title", "category", "law", "article", "item", "also", "penalty", "severity", "applies_to", "type",
-	"scope", "regions", "validator", "patterns", "regex", "exceptions", "unless", "yields_to", "only_with", "enabled",
+	"scope", "regions", "validator", "patterns", "regex", "exceptions", "needs", "unless", "yields_to", "only_with", "enabled",
 	"window", "reason", "examples",
 }
 
@@ -551,6 +552,15 @@ func (l *loader) parseRule(n *yaml.Node) *ruleSrc {
 	if v := f["exceptions"]; v != nil {
 		r.exceptions = l.exceptions(v, id)
 	}
+	if v := f["needs"]; v != nil {
+		for _, x := range l.exceptions(v, id) {
+			if x.Text != "" || x.Refer != "" || len(x.forItems) > 0 {
+				l.problem(v, id, "needs: want before, after, clause or sentence expressions (and a note), not text, for or refer")
+				continue
+			}
+			r.needs = append(r.needs, x)
+		}
+	}
 	if v := f["unless"]; v != nil {
 		r.unless = l.list(v, id, "unless")
 	}
@@ -568,6 +578,9 @@ func (l *loader) parseRule(n *yaml.Node) *ruleSrc {
 	}
 	for _, x := range r.exceptions {
 		r.Exceptions = append(r.Exceptions, x.Exception)
+	}
+	for _, x := range r.needs {
+		r.Needs = append(r.Needs, x.Exception)
 	}
 	for _, it := range r.unless {
 		r.Unless = append(r.Unless, it.val)

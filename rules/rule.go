@@ -189,6 +189,11 @@ type Rule struct {
 	Reason     string             `json:"reason,omitempty"`
 	Examples   Examples           `json:"examples"`
 	Source     string             `json:"source"` // file:line of the rule
+	// Needs is the context a match needs to count (terms and regex
+	// rules): each entry a before, after, clause or sentence expression
+	// that must match around it, or the match is dropped. A claim rule so
+	// says "a disease term counts only in a clause with an effect verb".
+	Needs []Exception `json:"needs,omitempty"`
 }
 
 // Applies reports whether the rule judges pages of this kind and product
@@ -233,6 +238,7 @@ func (r Rule) clone() Rule {
 	for i := range r.Exceptions {
 		r.Exceptions[i].For = slices.Clone(r.Exceptions[i].For)
 	}
+	r.Needs = slices.Clone(r.Needs)
 	r.Unless = slices.Clone(r.Unless)
 	r.YieldsTo = slices.Clone(r.YieldsTo)
 	r.OnlyWith = slices.Clone(r.OnlyWith)

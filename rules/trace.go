@@ -33,6 +33,8 @@ const (
 	// OutcomeRepeat: the same text matched earlier; this place is one more
 	// location of that finding.
 	OutcomeRepeat Outcome = "repeat"
+	// OutcomeNeeds: its context lacks what the rule needs (see Rule.Needs).
+	OutcomeNeeds Outcome = "needs"
 	// OutcomeUnless: one of the rule's unless expressions matches the page.
 	OutcomeUnless Outcome = "unless"
 	// OutcomeDropped: its finding was dropped because the rule yields to
