@@ -175,7 +175,7 @@ func TestRealCorpus(t *testing.T) {
 // Floors of the real corpus's figures, as measured when it was added: a
 // change that lowers recall or raises violations on compliant text fails.
 const (
-	realFloorDevRecall    = 0.39
+	realFloorDevRecall    = 0.40
 	realCeilDevViolation  = 0.01
 	realFloorTestRecall   = 0.24
 	realCeilTestViolation = 0.03
