@@ -476,6 +476,32 @@ func TestRulesLintAndTest(t *testing.T) {
 	if code != exitFailed || !strings.Contains(all, "bad.yaml:3:") || !strings.Contains(all, "colour") || !strings.Contains(all, `"law"`) {
 		t.Errorf("lint of a broken file: exit %d\n%s", code, all)
 	}
+	// A file that loads but shadows one of its patterns: lint names it.
+	shadow := filepath.Join(t.TempDir(), "shadow.yaml")
+	os.WriteFile(shadow, []byte(`version: 1
+rules:
+  - id: t.one
+    title: {zh: 甲规则, en: Rule A}
+    category: test
+    law: 《测试法》
+    article: 第一条
+    penalty: 《测试法》第二条
+    severity: violation
+    type: terms
+    patterns: [甲乙, 丙丁]
+    exceptions: [丙 丁]
+    examples:
+      positive: [x甲乙x]
+      negative: [甲乙丙]
+`), 0o644)
+	o, e, code = sw(t, "rules", "lint", shadow)
+	if code != exitFailed || !strings.Contains(o, "shadow.yaml:3:") || !strings.Contains(o, `"丙丁" can never fire`) {
+		t.Errorf("lint of a shadowed pattern: exit %d\n%s%s", code, o, e)
+	}
+	o, _, code = sw(t, "rules", "lint", shadow, "--json")
+	if code != exitFailed || !strings.Contains(o, `"ok": false`) || !strings.Contains(o, "can never fire") {
+		t.Errorf("lint --json of a shadowed pattern: exit %d\n%s", code, o)
+	}
 	out := mustSW(t, "rules", "test")
 	if !strings.Contains(out, " passed, 0 failed") {
 		t.Errorf("rules test: %s", out)

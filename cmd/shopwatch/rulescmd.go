@@ -217,11 +217,29 @@ func rulesLint(ctx context.Context, a *app, args []string) error {
 		}
 		return &errExit{code: exitFailed, err: fmt.Errorf("%s: %d problems", what, len(le.Problems))}
 	}
-	if *asJSON {
-		out.OK, out.Rules = true, len(rs.Rules())
-		return a.printJSON(out)
+	// What loading accepts but an author should hear of: shared and
+	// shadowed patterns (rules.RuleSet.Lint).
+	lint := rs.Lint()
+	out.Rules = len(rs.Rules())
+	for _, p := range lint {
+		if *asJSON {
+			out.Problems = append(out.Problems, problemJSON{File: p.File, Line: p.Line, Column: p.Column, Rule: p.Rule, Message: p.Msg})
+		} else {
+			fmt.Fprintln(a.stdout, p.Error())
+		}
 	}
-	fmt.Fprintf(a.stdout, "%s: %d rules, no problems\n", what, len(rs.Rules()))
+	if *asJSON {
+		out.OK = len(lint) == 0
+		if err := a.printJSON(out); err != nil {
+			return err
+		}
+	}
+	if len(lint) > 0 {
+		return &errExit{code: exitFailed, err: fmt.Errorf("%s: %d problems", what, len(lint))}
+	}
+	if !*asJSON {
+		fmt.Fprintf(a.stdout, "%s: %d rules, no problems\n", what, len(rs.Rules()))
+	}
 	return nil
 }
 
