@@ -2,11 +2,14 @@ package rules
 
 import (
 	"errors"
+	"io/fs"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"shopwatch"
+	"shopwatch/configs"
 )
 
 func TestNormalizeFolds(t *testing.T) {
@@ -360,5 +363,37 @@ func TestNeeds(t *testing.T) {
 	}
 	if !traced {
 		t.Errorf("no candidate of ad.disease-claim traced as lacking its need: %+v", tr.Candidates)
+	}
+}
+
+// A malformed or runaway lexicon file is refused naming its file and line.
+func TestLexiconBadInput(t *testing.T) {
+	good := map[string]string{}
+	for _, name := range []string{"traditional.yaml", "variants.yaml", "categories.yaml"} {
+		b, err := fs.ReadFile(configs.FS, "lexicon/"+name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		good[name] = string(b)
+	}
+	for _, tc := range []struct {
+		name, file, text, want string
+	}{
+		{"unknown key", "variants.yaml", "version: 1\nspellings: {}\ncolour: red\n", "lexicon lex/variants.yaml:3:"},
+		{"broken yaml", "categories.yaml", "version: 1\ncategories: [\n", "lexicon lex/categories.yaml:"},
+		{"too big", "traditional.yaml", "version: 1\ntraditional: " + strings.Repeat("國国 ", 1<<20) + "\n", "more than the"},
+		{"not a pair", "traditional.yaml", "version: 1\ntraditional: 國國国\n", "is not two characters"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := fstest.MapFS{}
+			for name, text := range good {
+				fsys["lex/"+name] = &fstest.MapFile{Data: []byte(text)}
+			}
+			fsys["lex/"+tc.file] = &fstest.MapFile{Data: []byte(tc.text)}
+			_, err := loadLexicon(fsys, "lex")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
 	}
 }

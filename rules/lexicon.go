@@ -89,6 +89,18 @@ type lexFile struct {
 	Categories  map[string][]string `yaml:"categories"`
 }
 
+// maxLexiconFile bounds a lexicon file: the tables are read into memory
+// and folded into the normaliser, so a runaway file is refused.
+const maxLexiconFile = 4 << 20
+
+// yamlAt is path:line of the first line a YAML error names, or path.
+func yamlAt(path string, err error) string {
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		return path + ":" + m[1]
+	}
+	return path
+}
+
 func loadLexicon(fsys fs.FS, dir string) (*lexicon, error) {
 	l := &lexicon{fold: map[rune][]rune{}, traditional: map[rune]bool{}}
 	raw := map[rune]string{}
@@ -96,15 +108,19 @@ func loadLexicon(fsys fs.FS, dir string) (*lexicon, error) {
 	var cats map[string][]string
 	var catOrder []string
 	for _, name := range []string{"traditional.yaml", "variants.yaml", "categories.yaml"} {
-		data, err := fs.ReadFile(fsys, dir+"/"+name)
+		path := dir + "/" + name
+		data, err := fs.ReadFile(fsys, path)
 		if err != nil {
 			return nil, fmt.Errorf("lexicon: %w", err)
+		}
+		if len(data) > maxLexiconFile {
+			return nil, fmt.Errorf("lexicon %s:1: %d bytes, more than the %d a lexicon file may hold", path, len(data), maxLexiconFile)
 		}
 		var f lexFile
 		dec := yaml.NewDecoder(strings.NewReader(string(data)))
 		dec.KnownFields(true)
 		if err := dec.Decode(&f); err != nil {
-			return nil, fmt.Errorf("lexicon %s: %w", name, err)
+			return nil, fmt.Errorf("lexicon %s: %w", yamlAt(path, err), err)
 		}
 		if f.Version != 1 {
 			return nil, fmt.Errorf("lexicon %s: version %d, want 1", name, f.Version)
