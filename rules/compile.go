@@ -387,7 +387,12 @@ func (l *loader) compileRule(r *ruleSrc) *compiled {
 	}
 	for _, x := range r.needs {
 		src := x.Before + x.After + x.Clause + x.Sentence
-		re, err := regexp.Compile("(?i)" + src)
+		expanded, err := expandLists(src)
+		if err != nil {
+			bad(pos{x.re.line, x.re.col}, "needs: %v", err)
+			continue
+		}
+		re, err := regexp.Compile("(?i)" + expanded)
 		if err != nil {
 			bad(pos{x.re.line, x.re.col}, "needs: bad regex %q: %v", src, err)
 			continue
@@ -425,7 +430,12 @@ func (l *loader) compileRule(r *ruleSrc) *compiled {
 				continue
 			}
 			src := x.Before + x.After + x.Clause + x.Sentence
-			re, err := regexp.Compile("(?i)" + src)
+			expanded, err := expandLists(src)
+			if err != nil {
+				bad(pos{x.re.line, x.re.col}, "exception: %v", err)
+				continue
+			}
+			re, err := regexp.Compile("(?i)" + expanded)
 			if err != nil {
 				bad(pos{x.re.line, x.re.col}, "bad regex %q: %v", src, err)
 				continue

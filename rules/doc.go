@@ -5,9 +5,11 @@
 // automaton, regular expressions, context exceptions, the validators of
 // package rules/licence, category detection — and no word lists. The words
 // live in YAML: rule files, one per legal area (the built-in set is
-// shopwatch/configs, directory rules), and the lexicon the normaliser and
-// the category detector read (configs/lexicon: traditional.yaml,
-// variants.yaml, categories.yaml).
+// shopwatch/configs, directory rules), and the lexicon the normaliser, the
+// category detector and claim rules read (configs/lexicon: traditional.yaml,
+// variants.yaml, categories.yaml, and claims.yaml, the word lists rules
+// name with lexicon: and {{name}}; a lexicon file over 4 MiB or malformed
+// is refused naming its file and line).
 //
 // # Rule files
 //
@@ -35,13 +37,14 @@
 //	    regions: [seller, footer, other]   # page regions judged; default by category (below)
 //	    validator: uscc         # code only: uscc, uscc-org, regno, food-permit, food-production-permit, psb
 //	    patterns: [最佳, 第一]  # literal text (terms, require; labels for code)
+//	    lexicon: [diseases]     # terms: every word of these lexicon lists is a pattern too
 //	    regex: ['ICP备\d+号']   # regular expressions (regex, require)
 //	    exceptions:             # terms and regex
 //	      - 第一次              # literal text that covers a match it contains
 //	      - {after: '^(赏味|食用)', for: [最佳], note: 指南第六条第二项}
 //	      - {clause: '(19|20)\d{2}年', note: …, refer: ad.claim-needs-proof}
 //	    needs:                  # terms and regex: context a match needs to count
-//	      - {clause: '(预防|治疗|改善)', note: 疾病与功效用语同在一个分句}
+//	      - {clause: '{{effect-verbs}}', note: 疾病与功效用语同在一个分句}   # {{list}}: any word of a lexicon list
 //	    unless: ['国妆特字']     # expressions: a page matching one is not judged by the rule
 //	    yields_to: [licence.shown-as-image]   # drop this rule's findings when one of these fires
 //	    only_with: [licence.business-info-missing]   # keep them only when one of these fires

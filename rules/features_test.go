@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"io/fs"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -283,6 +284,8 @@ func TestLoadNewFieldProblems(t *testing.T) {
 		{"bad unless", "    type: terms\n", "    type: terms\n    unless: ['(']\n", 10, "bad regex"},
 		{"text need", "    type: terms\n", "    type: terms\n    needs: [甲乙]\n", 10, "needs: want before, after, clause or sentence"},
 		{"bad need regex", "    type: terms\n", "    type: terms\n    needs: [{clause: '(x'}]\n", 10, "needs: bad regex"},
+		{"unknown lexicon list", "    type: terms\n", "    type: terms\n    lexicon: [nope]\n", 10, `lexicon: unknown list "nope" (known: diseases, effect-verbs)`},
+		{"unknown list in needs", "    type: terms\n", "    type: terms\n    needs: [{clause: '{{nope}}'}]\n", 10, "needs: unknown lexicon list {{nope}}"},
 		{"needs on a code rule", "    type: terms\n", "    type: code\n    validator: uscc\n    needs: [{clause: x}]\n", 11, `field "needs" is not used by code rules`},
 	}
 	for _, tt := range tests {
@@ -369,7 +372,7 @@ func TestNeeds(t *testing.T) {
 // A malformed or runaway lexicon file is refused naming its file and line.
 func TestLexiconBadInput(t *testing.T) {
 	good := map[string]string{}
-	for _, name := range []string{"traditional.yaml", "variants.yaml", "categories.yaml"} {
+	for _, name := range []string{"traditional.yaml", "variants.yaml", "categories.yaml", "claims.yaml"} {
 		b, err := fs.ReadFile(configs.FS, "lexicon/"+name)
 		if err != nil {
 			t.Fatal(err)
@@ -383,6 +386,8 @@ func TestLexiconBadInput(t *testing.T) {
 		{"broken yaml", "categories.yaml", "version: 1\ncategories: [\n", "lexicon lex/categories.yaml:"},
 		{"too big", "traditional.yaml", "version: 1\ntraditional: " + strings.Repeat("國国 ", 1<<20) + "\n", "more than the"},
 		{"not a pair", "traditional.yaml", "version: 1\ntraditional: 國國国\n", "is not two characters"},
+		{"bad list name", "claims.yaml", "version: 1\nlists:\n  Diseases: [癌症]\n", `list name "Diseases"`},
+		{"repeated word", "claims.yaml", "version: 1\nlists:\n  diseases: [癌症, 痛风, 癌症]\n", `repeated word "癌症"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fsys := fstest.MapFS{}
@@ -395,5 +400,32 @@ func TestLexiconBadInput(t *testing.T) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// A rule's lexicon lists become its patterns, and {{name}} in an
+// expression matches any word of the list.
+func TestLexiconLists(t *testing.T) {
+	rs := builtin(t)
+	var r *Rule
+	for _, x := range rs.Rules() {
+		if x.ID == "ad.disease-claim" {
+			r = &x
+		}
+	}
+	if r == nil || !slices.Equal(r.Lexicon, []string{"diseases"}) || !slices.Contains(r.Patterns, "冠心病") || len(r.Patterns) != len(lex().lists["diseases"]) {
+		t.Fatalf("ad.disease-claim: %+v", r)
+	}
+	re, err := expandLists("^{{effect-verbs}}$")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range lex().lists["effect-verbs"] {
+		if !regexp.MustCompile(re).MatchString(w) {
+			t.Errorf("{{effect-verbs}} does not match %q", w)
+		}
+	}
+	if _, err := expandLists("{{nope}}"); err == nil {
+		t.Error("an unknown list expanded")
 	}
 }

@@ -3,6 +3,7 @@ package rules
 import (
 	"fmt"
 	"io/fs"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -37,6 +38,10 @@ type lexicon struct {
 	// traditional holds the characters traditional.yaml folds (for
 	// explaining a fold, not for folding).
 	traditional map[rune]bool
+	// lists are the word lists of claims.yaml (diseases, effect verbs …)
+	// that rules draw patterns from (lexicon:) and expressions name
+	// ({{name}}), as written.
+	lists map[string][]string
 }
 
 type spelling struct {
@@ -87,11 +92,49 @@ type lexFile struct {
 	Characters  map[string]string   `yaml:"characters"`
 	Spellings   map[string][]string `yaml:"spellings"`
 	Categories  map[string][]string `yaml:"categories"`
+	Lists       map[string][]string `yaml:"lists"`
 }
 
 // maxLexiconFile bounds a lexicon file: the tables are read into memory
 // and folded into the normaliser, so a runaway file is refused.
 const maxLexiconFile = 4 << 20
+
+var listName = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+
+// listNames are the names of the lexicon's word lists, sorted.
+func listNames() []string {
+	var out []string
+	for id := range lex().lists {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+var listRef = regexp.MustCompile(`\{\{([a-z][a-z0-9-]*)\}\}`)
+
+// expandLists replaces each {{name}} in a regular expression with a group
+// matching any word of the lexicon's list name, longest first.
+func expandLists(src string) (string, error) {
+	var bad error
+	out := listRef.ReplaceAllStringFunc(src, func(m string) string {
+		name := listRef.FindStringSubmatch(m)[1]
+		words, ok := lex().lists[name]
+		if !ok {
+			if bad == nil {
+				bad = fmt.Errorf("unknown lexicon list {{%s}} (known: %s)", name, strings.Join(listNames(), ", "))
+			}
+			return m
+		}
+		ws := slices.Clone(words)
+		slices.SortStableFunc(ws, func(a, b string) int { return len(b) - len(a) })
+		for i, w := range ws {
+			ws[i] = regexp.QuoteMeta(w)
+		}
+		return "(?:" + strings.Join(ws, "|") + ")"
+	})
+	return out, bad
+}
 
 // yamlAt is path:line of the first line a YAML error names, or path.
 func yamlAt(path string, err error) string {
@@ -107,7 +150,7 @@ func loadLexicon(fsys fs.FS, dir string) (*lexicon, error) {
 	var spellings map[string][]string
 	var cats map[string][]string
 	var catOrder []string
-	for _, name := range []string{"traditional.yaml", "variants.yaml", "categories.yaml"} {
+	for _, name := range []string{"traditional.yaml", "variants.yaml", "categories.yaml", "claims.yaml"} {
 		path := dir + "/" + name
 		data, err := fs.ReadFile(fsys, path)
 		if err != nil {
@@ -145,6 +188,25 @@ func loadLexicon(fsys fs.FS, dir string) (*lexicon, error) {
 		}
 		if f.Spellings != nil {
 			spellings = f.Spellings
+		}
+		for id, words := range f.Lists {
+			if !listName.MatchString(id) {
+				return nil, fmt.Errorf("lexicon %s: list name %q: want lower-case letters, digits and hyphens", path, id)
+			}
+			if _, dup := l.lists[id]; dup {
+				return nil, fmt.Errorf("lexicon %s: list %q given twice", path, id)
+			}
+			seen := map[string]bool{}
+			for _, w := range words {
+				if strings.TrimSpace(w) == "" || seen[w] {
+					return nil, fmt.Errorf("lexicon %s: list %q: empty or repeated word %q", path, id, w)
+				}
+				seen[w] = true
+			}
+			if l.lists == nil {
+				l.lists = map[string][]string{}
+			}
+			l.lists[id] = words
 		}
 		if f.Categories != nil {
 			cats = f.Categories

@@ -370,7 +370,7 @@ func (l *loader) list(n *yaml.Node, rule, what string) []srcItem {
 
 var ruleFields = []string{
 	"id", "title", "category", "law", "article", "item", "also", "penalty", "severity", "applies_to", "type",
-	"scope", "regions", "validator", "patterns", "regex", "exceptions", "needs", "unless", "yields_to", "only_with", "enabled",
+	"scope", "regions", "validator", "patterns", "lexicon", "regex", "exceptions", "needs", "unless", "yields_to", "only_with", "enabled",
 	"window", "reason", "examples",
 }
 
@@ -545,6 +545,28 @@ func (l *loader) parseRule(n *yaml.Node) *ruleSrc {
 	}
 	if v := f["patterns"]; v != nil {
 		r.patterns = l.list(v, id, "patterns")
+	}
+	if v := f["lexicon"]; v != nil {
+		// Word lists of the lexicon (configs/lexicon/claims.yaml) as more
+		// patterns, each at the position of the list's name.
+		have := map[string]bool{}
+		for _, it := range r.patterns {
+			have[it.val] = true
+		}
+		for _, it := range l.list(v, id, "lexicon") {
+			words, ok := lex().lists[it.val]
+			if !ok {
+				l.problem(v, id, "lexicon: unknown list %q (known: %s)", it.val, strings.Join(listNames(), ", "))
+				continue
+			}
+			r.Lexicon = append(r.Lexicon, it.val)
+			for _, w := range words {
+				if !have[w] {
+					have[w] = true
+					r.patterns = append(r.patterns, srcItem{w, it.line, it.col})
+				}
+			}
+		}
 	}
 	if v := f["regex"]; v != nil {
 		r.regex = l.list(v, id, "regex")

@@ -194,6 +194,10 @@ type Rule struct {
 	// that must match around it, or the match is dropped. A claim rule so
 	// says "a disease term counts only in a clause with an effect verb".
 	Needs []Exception `json:"needs,omitempty"`
+	// Lexicon names the word lists of the lexicon (configs/lexicon,
+	// claims.yaml) whose words are patterns of the rule besides Patterns
+	// (which then holds them too).
+	Lexicon []string `json:"lexicon,omitempty"`
 }
 
 // Applies reports whether the rule judges pages of this kind and product
@@ -239,6 +243,7 @@ func (r Rule) clone() Rule {
 		r.Exceptions[i].For = slices.Clone(r.Exceptions[i].For)
 	}
 	r.Needs = slices.Clone(r.Needs)
+	r.Lexicon = slices.Clone(r.Lexicon)
 	r.Unless = slices.Clone(r.Unless)
 	r.YieldsTo = slices.Clone(r.YieldsTo)
 	r.OnlyWith = slices.Clone(r.OnlyWith)
