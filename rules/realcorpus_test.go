@@ -175,8 +175,8 @@ func TestRealCorpus(t *testing.T) {
 // Floors of the real corpus's figures, as measured when it was added: a
 // change that lowers recall or raises violations on compliant text fails.
 const (
-	realFloorDevRecall    = 0.39
+	realFloorDevRecall    = 0.38
 	realCeilDevViolation  = 0.005
-	realFloorTestRecall   = 0.27
+	realFloorTestRecall   = 0.28
 	realCeilTestViolation = 0.01
 )
