@@ -17,6 +17,7 @@ import (
 
 	"shopwatch"
 	"shopwatch/db"
+	"shopwatch/internal/testparts"
 )
 
 // dataWithDB makes a data directory whose shopwatch.db holds n targets
@@ -113,22 +114,14 @@ func TestReadOnlyCommandsWriteNothing(t *testing.T) {
 		}
 	}
 
-	// The files can be read by a user without write access.
-	if os.Geteuid() != 0 {
-		if err := os.Chmod(path, 0o400); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chmod(dir, 0o500); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = os.Chmod(dir, 0o700) })
-		out := mustSW(t, "--data", dir, "target", "list", "--json")
-		var ts []map[string]any
-		if err := json.Unmarshal([]byte(out), &ts); err != nil || len(ts) != 20 {
-			t.Fatalf("target list on a read-only data directory: %d targets, %v", len(ts), err)
-		}
-		mustSW(t, "--data", dir, "audit", "verify")
+	// The files can be read without write access.
+	ro := testparts.ReadOnly(t, dir)
+	out := mustSW(t, "--data", ro, "target", "list", "--json")
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(out), &rows); err != nil || len(rows) != 20 {
+		t.Fatalf("target list on a read-only data directory: %d targets, %v", len(rows), err)
 	}
+	mustSW(t, "--data", ro, "audit", "verify")
 }
 
 // TestReadOnlyCommandsNeedData: a missing --data folder is refused by the

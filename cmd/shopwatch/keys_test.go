@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"shopwatch/internal/testparts"
 )
 
 // sweptEvidence is sweptData's data directory with the ids of the
@@ -211,42 +213,16 @@ func treeState(t *testing.T, dir string) map[string]fileState {
 // archived data directory lists, verifies and exports, and nothing in the
 // directory changes.
 func TestArchivedDataReadOnly(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root writes through file modes")
-	}
 	data, ids := sweptEvidence(t)
 	before := treeState(t, data)
-	var dirs []string
-	err := filepath.WalkDir(data, func(p string, e os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if e.IsDir() {
-			dirs = append(dirs, p)
-			return nil
-		}
-		return os.Chmod(p, 0o444)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range dirs {
-		if err := os.Chmod(d, 0o555); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		for _, d := range dirs {
-			_ = os.Chmod(d, 0o755)
-		}
-	})
-	mustSW(t, "--data", data, "evidence", "list")
-	mustSW(t, "--data", data, "findings")
-	mustSW(t, "--data", data, "audit", "verify")
-	mustSW(t, "--data", data, "evidence", "ledger", "verify")
-	mustSW(t, "--data", data, "db", "check")
+	ro := testparts.ReadOnly(t, data)
+	mustSW(t, "--data", ro, "evidence", "list")
+	mustSW(t, "--data", ro, "findings")
+	mustSW(t, "--data", ro, "audit", "verify")
+	mustSW(t, "--data", ro, "evidence", "ledger", "verify")
+	mustSW(t, "--data", ro, "db", "check")
 	bundle := filepath.Join(t.TempDir(), "archived.zip")
-	_, stderr, code := sw(t, "--data", data, "evidence", "export", ids[0], "-o", bundle, "--no-pdf")
+	_, stderr, code := sw(t, "--data", ro, "evidence", "export", ids[0], "-o", bundle, "--no-pdf")
 	if code != exitOK || !strings.Contains(stderr, "not recorded") {
 		t.Fatalf("export from a read-only data directory: exit %d, %q", code, stderr)
 	}

@@ -70,3 +70,55 @@ func FillInodes(tb testing.TB, dir string) string {
 		f.Close()
 	}
 }
+
+// ReadOnly returns a path at which dir can be read but not written, as a
+// case handler with read-only access to an archived data directory sees
+// it. As root (CI), whom file modes do not stop, it is a read-only bind
+// mount of dir (writes fail with EROFS), unmounted when the test ends;
+// otherwise it is dir itself with write permission taken from every file
+// and folder under it, given back when the test ends.
+func ReadOnly(tb testing.TB, dir string) string {
+	tb.Helper()
+	if os.Geteuid() == 0 {
+		ro := tb.TempDir()
+		if err := syscall.Mount(dir, ro, "", syscall.MS_BIND, ""); err != nil {
+			Unavailable(tb, "a read-only bind mount (mount --bind needs root)", err)
+			return ""
+		}
+		tb.Cleanup(func() {
+			if err := syscall.Unmount(ro, syscall.MNT_DETACH); err != nil {
+				tb.Errorf("unmount %s: %v", ro, err)
+			}
+		})
+		if err := syscall.Mount("", ro, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
+			Unavailable(tb, "a read-only bind mount (remount read-only)", err)
+			return ""
+		}
+		return ro
+	}
+	var dirs []string
+	err := filepath.WalkDir(dir, func(p string, e os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.IsDir() {
+			dirs = append(dirs, p)
+			return nil
+		}
+		return os.Chmod(p, 0o444)
+	})
+	if err != nil {
+		tb.Fatalf("take write access from %s: %v", dir, err)
+	}
+	tb.Cleanup(func() {
+		for _, d := range dirs {
+			_ = os.Chmod(d, 0o755)
+		}
+	})
+	for _, d := range dirs {
+		if err := os.Chmod(d, 0o555); err != nil {
+			tb.Fatalf("take write access from %s: %v", d, err)
+		}
+	}
+	return dir
+}
