@@ -519,25 +519,30 @@ func isSentenceEnd(r rune) bool {
 // candidate's context does not meet, or -1 when it meets them all.
 func (c *compiled) unmetNeed(cx *context) int {
 	for i, ce := range c.needs {
-		level := 0
-		if ce.kind == ctxSentence {
-			level = 1
-		}
-		before, after, whole := cx.get(level)
-		var hit bool
-		switch ce.kind {
-		case ctxBefore:
-			hit = ce.re.MatchString(before)
-		case ctxAfter:
-			hit = ce.re.MatchString(after)
-		default:
-			hit = ce.re.MatchString(whole)
-		}
-		if !hit {
+		if !ce.matches(cx) {
 			return i
 		}
 	}
 	return -1
+}
+
+// matches reports whether ce's expression matches its part of the
+// candidate's context: the clause (or sentence) before it, after it, or
+// whole.
+func (ce *ctxException) matches(cx *context) bool {
+	level := 0
+	if ce.kind == ctxSentence {
+		level = 1
+	}
+	before, after, whole := cx.get(level)
+	switch ce.kind {
+	case ctxBefore:
+		return ce.re.MatchString(before)
+	case ctxAfter:
+		return ce.re.MatchString(after)
+	default:
+		return ce.re.MatchString(whole)
+	}
 }
 
 // coveredBy returns the index of the first exception that covers the
@@ -592,21 +597,7 @@ func (c *compiled) coveredBy(cx *context, cd cand, checked *[]string) int32 {
 		if ce.pats != nil && (pat < 0 || !ce.pats[pat]) {
 			continue
 		}
-		level := 0
-		if ce.kind == ctxSentence {
-			level = 1
-		}
-		before, after, whole := cx.get(level)
-		var hit bool
-		switch ce.kind {
-		case ctxBefore:
-			hit = ce.re.MatchString(before)
-		case ctxAfter:
-			hit = ce.re.MatchString(after)
-		default:
-			hit = ce.re.MatchString(whole)
-		}
-		if hit {
+		if ce.matches(cx) {
 			return ce.ex
 		}
 		note(ce.ex)

@@ -122,6 +122,33 @@ type ctxException struct {
 	ex   int32
 }
 
+// compileContext compiles the expression of a context exception or need
+// (one of before, after, clause and sentence, lexicon lists expanded) as
+// entry ex of its rule.
+func compileContext(x Exception, ex int32) (*ctxException, error) {
+	src := x.Before + x.After + x.Clause + x.Sentence
+	expanded, err := expandLists(src)
+	if err != nil {
+		return nil, err
+	}
+	re, err := regexp.Compile("(?i)" + expanded)
+	if err != nil {
+		return nil, fmt.Errorf("bad regex %q: %v", src, err)
+	}
+	ce := &ctxException{re: re, ex: ex}
+	switch {
+	case x.Before != "":
+		ce.kind = ctxBefore
+	case x.After != "":
+		ce.kind = ctxAfter
+	case x.Clause != "":
+		ce.kind = ctxClause
+	default:
+		ce.kind = ctxSentence
+	}
+	return ce, nil
+}
+
 type compiledRegex struct {
 	src    string
 	re     *regexp.Regexp
@@ -386,29 +413,12 @@ func (l *loader) compileRule(r *ruleSrc) *compiled {
 		}
 	}
 	for _, x := range r.needs {
-		src := x.Before + x.After + x.Clause + x.Sentence
-		expanded, err := expandLists(src)
+		ce, err := compileContext(x.Exception, int32(len(c.needNotes)))
 		if err != nil {
 			bad(pos{x.re.line, x.re.col}, "needs: %v", err)
 			continue
 		}
-		re, err := regexp.Compile("(?i)" + expanded)
-		if err != nil {
-			bad(pos{x.re.line, x.re.col}, "needs: bad regex %q: %v", src, err)
-			continue
-		}
-		ce := &ctxException{re: re, ex: int32(len(c.needNotes))}
-		switch {
-		case x.Before != "":
-			ce.kind = ctxBefore
-		case x.After != "":
-			ce.kind = ctxAfter
-		case x.Clause != "":
-			ce.kind = ctxClause
-		default:
-			ce.kind = ctxSentence
-		}
-		note := "/" + src + "/"
+		note := "/" + x.re.val + "/"
 		if n := strings.TrimSpace(x.Note); n != "" {
 			note += "（" + n + "）"
 		}
@@ -429,27 +439,10 @@ func (l *loader) compileRule(r *ruleSrc) *compiled {
 			if r.Type != TypeTerms && r.Type != TypeRegex {
 				continue
 			}
-			src := x.Before + x.After + x.Clause + x.Sentence
-			expanded, err := expandLists(src)
+			ce, err := compileContext(x.Exception, int32(ei))
 			if err != nil {
 				bad(pos{x.re.line, x.re.col}, "exception: %v", err)
 				continue
-			}
-			re, err := regexp.Compile("(?i)" + expanded)
-			if err != nil {
-				bad(pos{x.re.line, x.re.col}, "bad regex %q: %v", src, err)
-				continue
-			}
-			ce := &ctxException{re: re, ex: int32(ei)}
-			switch {
-			case x.Before != "":
-				ce.kind = ctxBefore
-			case x.After != "":
-				ce.kind = ctxAfter
-			case x.Clause != "":
-				ce.kind = ctxClause
-			default:
-				ce.kind = ctxSentence
 			}
 			if len(x.forItems) > 0 {
 				if r.Type != TypeTerms {
