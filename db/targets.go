@@ -306,13 +306,18 @@ func (db *DB) UpdateTarget(ctx context.Context, id, action string, change func(*
 	return &out, nil
 }
 
-// targetChanges lists the fields that differ between a and b as
-// "field=old→new".
-func targetChanges(a, b shopwatch.Target) string {
-	var out []string
+// FieldChange is one setting in which two targets differ, with its value
+// in each.
+type FieldChange struct{ Field, Old, New string }
+
+// TargetChanges lists the settings in which b differs from a: kind,
+// platform, category, tags, jurisdiction, priority, schedule, depth,
+// browser, mobile and paused, in that order.
+func TargetChanges(a, b shopwatch.Target) []FieldChange {
+	var out []FieldChange
 	diff := func(name string, x, y any) {
-		if fmt.Sprint(x) != fmt.Sprint(y) {
-			out = append(out, fmt.Sprintf("%s=%v→%v", name, x, y))
+		if xs, ys := fmt.Sprint(x), fmt.Sprint(y); xs != ys {
+			out = append(out, FieldChange{name, xs, ys})
 		}
 	}
 	diff("kind", a.Kind, b.Kind)
@@ -326,6 +331,16 @@ func targetChanges(a, b shopwatch.Target) string {
 	diff("browser", a.Browser, b.Browser)
 	diff("mobile", a.Mobile, b.Mobile)
 	diff("paused", a.Paused, b.Paused)
+	return out
+}
+
+// targetChanges lists the fields that differ between a and b as
+// "field=old→new", for the audit log.
+func targetChanges(a, b shopwatch.Target) string {
+	var out []string
+	for _, c := range TargetChanges(a, b) {
+		out = append(out, fmt.Sprintf("%s=%s→%s", c.Field, c.Old, c.New))
+	}
 	if len(out) == 0 {
 		return "(no change)"
 	}

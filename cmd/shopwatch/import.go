@@ -596,21 +596,9 @@ func checkImportRow(row, head importRow, col map[string]int, width int, sheet bo
 // differ, or returns "".
 func targetDiff(a, b shopwatch.Target) string {
 	var d []string
-	add := func(what string, x, y any) {
-		if fmt.Sprint(x) != fmt.Sprint(y) {
-			d = append(d, fmt.Sprintf("%s (%v, here %v)", what, x, y))
-		}
+	for _, c := range db.TargetChanges(a, b) {
+		d = append(d, fmt.Sprintf("%s (%s, here %s)", c.Field, c.Old, c.New))
 	}
-	add("platform", a.Platform, b.Platform)
-	add("kind", a.Kind, b.Kind)
-	add("category", a.Category, b.Category)
-	add("tags", strings.Join(a.Tags, ","), strings.Join(b.Tags, ","))
-	add("jurisdiction", a.Jurisdiction, b.Jurisdiction)
-	add("priority", a.Priority, b.Priority)
-	add("depth", a.Depth, b.Depth)
-	add("schedule", a.Schedule, b.Schedule)
-	add("browser", a.Browser, b.Browser)
-	add("mobile", a.Mobile, b.Mobile)
 	return strings.Join(d, ", ")
 }
 
