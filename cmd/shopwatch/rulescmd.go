@@ -67,14 +67,9 @@ func rulesCheck(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
-	rs, err := a.ruleset()
+	rs, err := a.rulesEnabled(*enable)
 	if err != nil {
 		return err
-	}
-	if *enable != "" {
-		if rs, err = rs.Enable(strings.Split(*enable, ",")...); err != nil {
-			return usagef("%v", err)
-		}
 	}
 	cat, err := checkCategory(rs, *category)
 	if err != nil {
@@ -344,6 +339,20 @@ func (a *app) printExampleResults(what string, results []rules.ExampleResult) er
 		return &errExit{code: exitFailed, err: fmt.Errorf("%s: %d of %d examples failed", what, out.Failed, len(results))}
 	}
 	return nil
+}
+
+// rulesEnabled is the configured rule set with the rules enable lists
+// (comma-separated ids, "" for none) switched on; an unknown id is a usage
+// error.
+func (a *app) rulesEnabled(enable string) (*rules.RuleSet, error) {
+	rs, err := a.ruleset()
+	if err != nil || enable == "" {
+		return rs, err
+	}
+	if rs, err = rs.Enable(strings.Split(enable, ",")...); err != nil {
+		return nil, usagef("%v", err)
+	}
+	return rs, nil
 }
 
 // checkCategory returns the product category c (an id, or a Chinese name

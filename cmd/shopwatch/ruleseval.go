@@ -44,14 +44,9 @@ func rulesEval(ctx context.Context, a *app, args []string) error {
 	if *misses < 0 {
 		return usagef("--misses %d: want 0 or more", *misses)
 	}
-	rs, err := a.ruleset()
+	rs, err := a.rulesEnabled(*enable)
 	if err != nil {
 		return err
-	}
-	if *enable != "" {
-		if rs, err = rs.Enable(strings.Split(*enable, ",")...); err != nil {
-			return usagef("%v", err)
-		}
 	}
 	name := pos[0]
 	f, err := os.Open(name)
@@ -287,14 +282,9 @@ func rulesExplain(ctx context.Context, a *app, args []string) error {
 			return fmt.Errorf("decode standard input: %w", err)
 		}
 	}
-	rs, err := a.ruleset()
+	rs, err := a.rulesEnabled(*enable)
 	if err != nil {
 		return err
-	}
-	if *enable != "" {
-		if rs, err = rs.Enable(strings.Split(*enable, ",")...); err != nil {
-			return usagef("%v", err)
-		}
 	}
 	cat, err := checkCategory(rs, *category)
 	if err != nil {
