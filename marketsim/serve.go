@@ -108,6 +108,31 @@ func Start(addr string, m *Market, timeout time.Duration) (base string, stop fun
 	return base, stop, nil
 }
 
+// TB is the part of testing.TB that ServeFor needs.
+type TB interface {
+	Helper()
+	Cleanup(func())
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+}
+
+// ServeFor serves m on a free loopback port for the test t and returns
+// its base URL; when the test ends the server is stopped and waited for
+// (up to 30 s), so that none outlives its test.
+func ServeFor(t TB, m *Market) string {
+	t.Helper()
+	base, stop, err := Start("127.0.0.1:0", m, 30*time.Second)
+	if err != nil {
+		t.Fatalf("marketsim: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("%v", err)
+		}
+	})
+	return base
+}
+
 func loopbackHost(host string) bool {
 	if host == "localhost" {
 		return true

@@ -197,7 +197,7 @@ func newLiveRig(t *testing.T) (*rig, *marketsim.Market, string, *crawler.LazyBro
 	chromium := testparts.Chromium(t)
 	g := newRig(t, 1, nil)
 	live := marketsim.New(marketsim.Config{Seed: 7, Shops: 40, LiveJS: true, LiveSpeed: 10})
-	base := serveMarket(t, live)
+	base := marketsim.ServeFor(t, live)
 	bc := crawler.DefaultBrowserConfig()
 	bc.AllowLoopback()
 	bc.ExecPath = chromium

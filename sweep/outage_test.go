@@ -43,7 +43,7 @@ func newOutageRig(t *testing.T, shops int, store evidence.Store) *outageRig {
 	t.Helper()
 	ctx := context.Background()
 	m := marketsim.New(marketsim.Config{Seed: 23, Shops: shops})
-	base := serveMarket(t, m)
+	base := marketsim.ServeFor(t, m)
 	dir := t.TempDir()
 	d, err := db.Open(filepath.Join(dir, "shopwatch.db"), db.WithNoSync())
 	if err != nil {

@@ -46,7 +46,7 @@ func newRig(t *testing.T, shops int, fetch sweep.Fetcher) *rig {
 func newRigWith(t *testing.T, shops int, fetch sweep.Fetcher, cc crawler.Config) *rig {
 	t.Helper()
 	m := marketsim.New(marketsim.Config{Seed: 7, Shops: shops})
-	base := serveMarket(t, m)
+	base := marketsim.ServeFor(t, m)
 	dir := t.TempDir()
 	d, err := db.Open(filepath.Join(dir, "shopwatch.db"))
 	if err != nil {
@@ -493,20 +493,4 @@ func TestSweepDetectsCategory(t *testing.T) {
 			t.Errorf("no %s finding: the category-specific rule never applied", r)
 		}
 	}
-}
-
-// serveMarket serves m on loopback until the test ends, and waits then
-// until the server has stopped, so that none outlives its test.
-func serveMarket(t *testing.T, m *marketsim.Market) string {
-	t.Helper()
-	base, stop, err := marketsim.Start("127.0.0.1:0", m, 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	return base
 }

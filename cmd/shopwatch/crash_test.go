@@ -101,7 +101,7 @@ func TestSweepSurvivesKills(t *testing.T) {
 	bin := buildShopwatch(t)
 
 	m := marketsim.New(marketsim.Config{Seed: int64(plan.seed % 1000), Shops: plan.shops})
-	base := serveMarket(t, m)
+	base := marketsim.ServeFor(t, m)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	cfg := filepath.Join(dir, "shopwatch.yaml")

@@ -15,7 +15,7 @@ import (
 func liveMarket(t *testing.T, shops int) (*marketsim.Market, string) {
 	t.Helper()
 	m := marketsim.New(marketsim.Config{Seed: 11, Shops: shops, LiveJS: true, LiveSpeed: 10})
-	return m, serveMarket(t, m)
+	return m, marketsim.ServeFor(t, m)
 }
 
 // TestScanWatchesLivestream watches a JavaScript room with scan --watch:

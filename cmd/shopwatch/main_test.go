@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"shopwatch"
 	"shopwatch/internal/testparts"
@@ -67,27 +66,10 @@ func mustSW(t *testing.T, args ...string) string {
 	return o
 }
 
-// serveMarket serves m on a loopback port for the test. When the test ends
-// the server is stopped and waited for, so that none of its goroutines
-// (and nothing it logs) outlives the test.
-func serveMarket(t *testing.T, m *marketsim.Market) string {
-	t.Helper()
-	base, stop, err := marketsim.Start("127.0.0.1:0", m, 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Error(err)
-		}
-	})
-	return base
-}
-
 func market(t *testing.T, shops int) (*marketsim.Market, string) {
 	t.Helper()
 	m := marketsim.New(marketsim.Config{Seed: 11, Shops: shops})
-	return m, serveMarket(t, m)
+	return m, marketsim.ServeFor(t, m)
 }
 
 func TestWorkflow(t *testing.T) {

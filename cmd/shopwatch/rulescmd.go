@@ -67,11 +67,7 @@ func rulesCheck(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", name, err)
 	}
-	rs, err := a.rulesEnabled(*enable)
-	if err != nil {
-		return err
-	}
-	cat, err := checkCategory(rs, *category)
+	rs, cat, err := a.rulesFor(*enable, *category)
 	if err != nil {
 		return err
 	}
@@ -353,6 +349,17 @@ func (a *app) rulesEnabled(enable string) (*rules.RuleSet, error) {
 		return nil, usagef("%v", err)
 	}
 	return rs, nil
+}
+
+// rulesFor is rulesEnabled with the category a text is judged under
+// (checkCategory): the rule set and the category, or a usage error.
+func (a *app) rulesFor(enable, category string) (*rules.RuleSet, string, error) {
+	rs, err := a.rulesEnabled(enable)
+	if err != nil {
+		return nil, "", err
+	}
+	cat, err := checkCategory(rs, category)
+	return rs, cat, err
 }
 
 // checkCategory returns the product category c (an id, or a Chinese name

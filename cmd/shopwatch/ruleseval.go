@@ -282,11 +282,7 @@ func rulesExplain(ctx context.Context, a *app, args []string) error {
 			return fmt.Errorf("decode standard input: %w", err)
 		}
 	}
-	rs, err := a.rulesEnabled(*enable)
-	if err != nil {
-		return err
-	}
-	cat, err := checkCategory(rs, *category)
+	rs, cat, err := a.rulesFor(*enable, *category)
 	if err != nil {
 		return err
 	}
