@@ -244,16 +244,7 @@ func CategoryNamed(word string) (string, bool) {
 // (see Categories) and every category its rules name in applies_to,
 // sorted.
 func (rs *RuleSet) Categories() []string {
-	out := Categories()
-	for _, r := range rs.Rules() {
-		for _, c := range append(append([]string(nil), r.AppliesTo.Categories...), r.AppliesTo.NotCategories...) {
-			if c = normCategory(c); c != "" && !slices.Contains(out, c) {
-				out = append(out, c)
-			}
-		}
-	}
-	slices.Sort(out)
-	return out
+	return slices.Clone(rs.cats)
 }
 
 // PageCategory is the product category a page is judged under: the one

@@ -21,6 +21,7 @@ type RuleSet struct {
 	refs  [][]litRef // per literal: the rules that use it
 	off   []bool     // per rule: not judged (disabled and not enabled)
 	pool  *sync.Pool // *scratch
+	cats  []string   // the product categories the set knows (Categories), sorted
 }
 
 // Rules returns a copy of the rules in load order (file name order, then
@@ -40,7 +41,7 @@ func (rs *RuleSet) Rules() []Rule {
 // hold.
 func (rs *RuleSet) Enable(ids ...string) (*RuleSet, error) {
 	n := &RuleSet{rules: rs.rules, byID: rs.byID, ac: rs.ac, lits: rs.lits, refs: rs.refs,
-		off: slices.Clone(rs.off), pool: newScratchPool()}
+		off: slices.Clone(rs.off), pool: newScratchPool(), cats: rs.cats}
 	var unknown []string
 	for _, id := range ids {
 		i, ok := rs.byID[id]
@@ -307,6 +308,15 @@ func (l *loader) build() *RuleSet {
 		}
 	}
 	rs.ac = newAutomaton(rs.lits)
+	rs.cats = Categories()
+	for _, c := range rs.rules {
+		for _, cat := range append(slices.Clone(c.AppliesTo.Categories), c.AppliesTo.NotCategories...) {
+			if cat = normCategory(cat); cat != "" && !slices.Contains(rs.cats, cat) {
+				rs.cats = append(rs.cats, cat)
+			}
+		}
+	}
+	slices.Sort(rs.cats)
 	if !l.skipExamples {
 		for i, c := range rs.rules {
 			l.runExamples(rs, c, srcs[i])

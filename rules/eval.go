@@ -323,11 +323,10 @@ func (rs *RuleSet) CategoryID(c string) (string, bool) {
 	if norm == "" {
 		return "", true
 	}
-	known := rs.Categories()
-	if id, ok := CategoryNamed(c); ok && !slices.Contains(known, norm) {
+	if id, ok := CategoryNamed(c); ok && !slices.Contains(rs.cats, norm) {
 		norm = id
 	}
-	return norm, slices.Contains(known, norm)
+	return norm, slices.Contains(rs.cats, norm)
 }
 
 // CaseResult is how the rules did on one case.
