@@ -144,7 +144,9 @@
 //     text are judged only by rules that name them (regions: [comments]
 //     for a rule meant for users' words or livestream chat); absolute-term
 //     rules never do. Text without regions (a plain-text page, an example)
-//     is all other. Findings carry the region of their match.
+//     is all other, except that the examples of a rule that does not judge
+//     other text are read as text of its first region. Findings carry the
+//     region of their match.
 //   - require: one finding with Offset -1 when none of the patterns occurs
 //     and none of the expressions matches. Not judged on blank text.
 //   - code: after each label, the validator finds its code within window

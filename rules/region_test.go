@@ -130,6 +130,20 @@ func TestRegionsLoad(t *testing.T) {
 		t.Errorf("unknown region not named: %v", err)
 	}
 
+	// A rule meant for users' words names comments alone: its examples
+	// are read as comments, and it judges comments and nothing else.
+	rs, err = loadMap(t, map[string]string{"a.yaml": withRegions("[comments]")})
+	if err != nil {
+		t.Fatalf("a rule of regions [comments] with examples: %v", err)
+	}
+	fs = rs.Check(Input{Text: text, Regions: []shopwatch.TextRegion{span(text, "评论甲乙", shopwatch.RegionComments)}})
+	if len(fs) != 1 || fs[0].Region != shopwatch.RegionComments || len(fs[0].Locations) > 1 {
+		t.Errorf("a rule of regions [comments]: got %+v, want one finding in the comment only", fs)
+	}
+	if fs := rs.Check(Input{Text: text}); len(fs) != 0 {
+		t.Errorf("a rule of regions [comments] judged text without regions: %+v", fs)
+	}
+
 	// The new regions are names a rule may give.
 	rs, err = loadMap(t, map[string]string{"a.yaml": withRegions("[specs, editorial]")})
 	if err != nil {
