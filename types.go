@@ -256,25 +256,28 @@ const (
 
 // Region is the part of a page a text belongs to. Rules judge only the
 // regions they apply to: the seller's advertising is in the title,
-// description, price, seller information and the rest of the page, not in
-// the site's navigation, the users' comments or the footer.
+// description, specifications, price, seller information and the rest of
+// the page, not in the site's navigation, the users' comments, news and
+// editorial content beside the product, or the footer.
 type Region string
 
 // The page regions.
 const (
 	RegionTitle       Region = "title"       // the product's or room's title
 	RegionDescription Region = "description" // the product description
+	RegionSpecs       Region = "specs"       // specification and parameter tables and lists (品牌：… 产地：…)
 	RegionPrice       Region = "price"       // price and offer
 	RegionSeller      Region = "seller"      // seller or shop information, licences
-	RegionNavigation  Region = "navigation"  // menus, breadcrumbs, link and news lists, site and game interface
+	RegionNavigation  Region = "navigation"  // menus, breadcrumbs, link lists, site and game interface
 	RegionComments    Region = "comments"    // user comments, reviews, ratings, chat
+	RegionEditorial   Region = "editorial"   // news and editorial articles beside the product, not the seller's
 	RegionFooter      Region = "footer"      // the page or site footer
 	RegionOther       Region = "other"       // everything else
 )
 
 // Regions lists every region, in the order above.
-var Regions = []Region{RegionTitle, RegionDescription, RegionPrice, RegionSeller,
-	RegionNavigation, RegionComments, RegionFooter, RegionOther}
+var Regions = []Region{RegionTitle, RegionDescription, RegionSpecs, RegionPrice, RegionSeller,
+	RegionNavigation, RegionComments, RegionEditorial, RegionFooter, RegionOther}
 
 // ParseRegion returns the Region named by s, or an error naming s when it
 // is not one of Regions.

@@ -29,14 +29,15 @@ func regionOfText(t *testing.T, text string, regs []shopwatch.TextRegion, s stri
 // Every region kind, each from the signals pages really carry.
 func TestExtractRegions(t *testing.T) {
 	const (
-		N = shopwatch.RegionNavigation
-		C = shopwatch.RegionComments
-		F = shopwatch.RegionFooter
-		S = shopwatch.RegionSeller
-		P = shopwatch.RegionPrice
-		D = shopwatch.RegionDescription
-		T = shopwatch.RegionTitle
-		O = shopwatch.RegionOther
+		N  = shopwatch.RegionNavigation
+		C  = shopwatch.RegionComments
+		F  = shopwatch.RegionFooter
+		S  = shopwatch.RegionSeller
+		P  = shopwatch.RegionPrice
+		D  = shopwatch.RegionDescription
+		T  = shopwatch.RegionTitle
+		O  = shopwatch.RegionOther
+		SP = shopwatch.RegionSpecs
 	)
 	cases := []struct {
 		name, html, text string
@@ -46,7 +47,7 @@ func TestExtractRegions(t *testing.T) {
 		{"role navigation", `<div role="navigation">导航乙</div>`, "导航乙", N},
 		{"breadcrumb class", `<div class="tb-breadcrumb">导航丙</div>`, "导航丙", N},
 		{"microdata breadcrumb", `<ol itemscope itemtype="https://schema.org/BreadcrumbList"><li>导航丁</li></ol>`, "导航丁", N},
-		{"news list", `<ul class="match-information-list"><li><a href="/n/1">第三方新闻标题足够长的一条</a></li></ul>`, "第三方新闻标题足够长的一条", N},
+		{"information list", `<ul class="match-information-list"><li><a href="/n/1">第三方新闻标题足够长的一条</a></li></ul>`, "第三方新闻标题足够长的一条", N},
 		{"game level panel", `<div class="anchor-level-ibox"><p class="title">已达到最高等级</p></div>`, "已达到最高等级", N},
 		{"link dense menu", `<div><a href="/1">首页</a> <a href="/2">女装</a> <a href="/3">男装</a> <a href="/4">童装</a></div>`, "女装", N},
 		{"aside links", `<aside><a href="/1">热销一</a><a href="/2">热销二</a><a href="/3">热销三</a><p>侧栏说明</p></aside>`, "侧栏说明", N},
@@ -67,6 +68,22 @@ func TestExtractRegions(t *testing.T) {
 		{"price microdata", `<span itemprop="price">价格乙</span>`, "价格乙", P},
 		{"description id", `<div id="J_DivItemDesc"><p>描述甲</p></div>`, "描述甲", D},
 		{"description microdata", `<div itemprop="description">描述乙</div>`, "描述乙", D},
+		// Specifications: class words of the real sites (Taobao
+		// attributes-list, JD p-parameter and Ptable), microdata, and
+		// lists or tables of name–value lines without any class.
+		{"taobao attributes", `<div id="attributes" class="attributes"><ul class="attributes-list"><li title="KBDfans">品牌:&nbsp;KBDfans</li><li title="无线">连接方式:&nbsp;无线</li></ul></div>`, "连接方式:\u00a0无线", SP},
+		{"jd parameter list", `<div class="p-parameter"><ul class="parameter2 p-parameter-list"><li title="某某">商品名称：某某牌枸杞</li><li title="宁夏">商品产地：宁夏</li></ul></div>`, "商品产地：宁夏", SP},
+		{"jd ptable", `<div class="Ptable"><div class="Ptable-item"><h3>主体</h3><dl class="clearfix"><dt>品牌</dt><dd>某某</dd></dl></div></div>`, "主体", SP},
+		{"additionalProperty microdata", `<div itemprop="additionalProperty" itemscope itemtype="https://schema.org/PropertyValue"><span itemprop="name">产地</span>：<span itemprop="value">浙江杭州</span></div>`, "产地：浙江杭州", SP},
+		{"name-value list", `<ul><li>品牌：某某</li><li>产地：浙江杭州</li><li>保质期：180天</li><li>储存方法：常温避光</li></ul>`, "保质期：180天", SP},
+		{"table under a spec heading", `<div class="box"><h3>规格参数</h3><table><tr><th>材质</th><td>100%纯棉</td></tr><tr><th>产地</th><td>广东佛山</td></tr></table></div>`, "材质 100%纯棉", SP},
+		{"description list", `<dl><dt>品牌</dt><dd>某某</dd><dt>净含量</dt><dd>500g</dd><dt>产地</dt><dd>宁夏中宁</dd></dl>`, "净含量", SP},
+		{"spec list inside the description", `<div id="J_DivItemDesc"><p>描述开头的一段话</p><ul><li>品牌：某某</li><li>产地：浙江</li><li>功效：治疗失眠</li></ul></div>`, "功效：治疗失眠", SP},
+		{"text around it stays description", `<div id="J_DivItemDesc"><p>描述开头的一段话</p><ul><li>品牌：某某</li><li>产地：浙江</li><li>功效：治疗失眠</li></ul><p>描述结尾</p></div>`, "描述结尾", D},
+		{"prose list is not specs", `<ul><li>这款杯子采用优质不锈钢制造，保温效果很好，适合办公室使用。</li><li>杯盖密封不漏水，出门携带也放心，送礼自用都合适。</li><li>注意：请勿放入微波炉加热。</li></ul>`, "杯盖密封不漏水", O},
+		{"a list of short words is not specs", `<ul><li>透气</li><li>舒适</li><li>耐磨</li><li>百搭</li></ul>`, "舒适", O},
+		{"price in a spec list stays price", `<ul><li>品牌：某某</li><li>产地：浙江</li><li class="price">价格：99元</li></ul>`, "价格：99元", P},
+		{"seller block of name-value lines stays seller", `<div class="shop-info"><ul><li>掌柜：某某</li><li>资质：营业执照</li><li>所在地：浙江杭州</li></ul></div>`, "所在地：浙江杭州", S},
 		{"h1", `<h1>标题甲</h1>`, "标题甲", T},
 		{"main title class", `<h3 class="tb-main-title">标题乙</h3>`, "标题乙", T},
 		{"room name", `<p class="room-name">标题丙</p>`, "标题丙", T},
@@ -160,12 +177,13 @@ func TestExtractRegionsWellFormed(t *testing.T) {
 // text by text.
 func TestExtractRegionsRealMarketplaces(t *testing.T) {
 	const (
-		N = shopwatch.RegionNavigation
-		C = shopwatch.RegionComments
-		S = shopwatch.RegionSeller
-		P = shopwatch.RegionPrice
-		D = shopwatch.RegionDescription
-		T = shopwatch.RegionTitle
+		N  = shopwatch.RegionNavigation
+		C  = shopwatch.RegionComments
+		S  = shopwatch.RegionSeller
+		P  = shopwatch.RegionPrice
+		D  = shopwatch.RegionDescription
+		T  = shopwatch.RegionTitle
+		SP = shopwatch.RegionSpecs
 	)
 	known := map[string][]struct {
 		text string
@@ -175,7 +193,9 @@ func TestExtractRegionsRealMarketplaces(t *testing.T) {
 			{"【官网价直降】Apple/苹果 iPhone 11 4G全网通智能手机", T},
 			{"5499.00-6799.00", P},
 			{"原封国行 苏宁直发", D},
-			{"产品名称：Apple/苹果 iPhone 11", D},
+			{"产品名称：Apple/苹果 iPhone 11", SP},
+			{"网络类型 \u00a0无需合约版", SP},
+			{"5W USB 电源适配器 1 件", SP},
 			{"开店时长", S},
 			{"累计评价38287", C},
 			{"喵，欢迎来天猫", N},
@@ -183,7 +203,8 @@ func TestExtractRegionsRealMarketplaces(t *testing.T) {
 		"taobao.html": {
 			{"乳白亚克力外壳 60%键盘外壳", T},
 			{"¥149.00 - 159.00", P},
-			{"是否支持人体工程学", D},
+			{"是否支持人体工程学", SP},
+			{"描述加载中", D},
 			{"掌柜：", S},
 			{"累计评论", C},
 			{"已买到的宝贝", N},
@@ -234,4 +255,55 @@ func TestExtractRegionsRealMarketplaces(t *testing.T) {
 
 func utf8RuneStart(s string, i int) bool {
 	return i == len(s) || s[i]&0xC0 != 0x80
+}
+
+// News and articles beside the product are editorial: by class words, by
+// schema.org article microdata and by a news heading. News inside the
+// seller's description stays the seller's, an article holding the
+// product's price is the product's, and a page without the product (an
+// article page) has no editorial region at all.
+func TestExtractRegionsEditorial(t *testing.T) {
+	const product = `<!doctype html><html><body>
+<h1 class="tb-main-title">某某牌保温杯</h1>
+<div class="tm-price-panel"><span>¥99</span></div>
+<div id="J_DivItemDesc"><p>描述正文甲</p><div class="news"><p>央视报道：本品全国销量第一</p></div></div>
+<div class="col-side"><article class="news-item"><h2>行业观察</h2><p>据新华社报道，保温杯行业今年迎来最好的一年。</p></article>
+<div class="mod"><h3>行业资讯：</h3><p>国家市场监管总局发布保温杯质量抽查结果，合格率创最高水平。</p></div>
+<div class="mod"><h3>公司新闻</h3><p>本公司保温杯荣获最佳设计奖。</p></div>
+<div itemscope itemtype="https://schema.org/NewsArticle"><p itemprop="articleBody">新闻正文乙</p></div>
+<div class="zixun-box"><p>资讯正文丙</p><div class="price-tag">资讯里的价格</div></div></div>
+<article class="goods"><div class="price">¥199</div><p>商品正文丁</p></article>
+<div id="J_Reviews"><article class="news"><p>评论里的新闻</p></article></div>
+</body></html>`
+	_, text, _, regs := ExtractRegions(product)
+	for s, want := range map[string]shopwatch.Region{
+		"据新华社报道":        shopwatch.RegionEditorial,
+		"行业观察":          shopwatch.RegionEditorial,
+		"行业资讯：":         shopwatch.RegionEditorial,
+		"国家市场监管总局发布":    shopwatch.RegionEditorial,
+		"新闻正文乙":         shopwatch.RegionEditorial,
+		"资讯正文丙":         shopwatch.RegionOther, // its block holds a price: the product's
+		"央视报道：本品全国销量第一": shopwatch.RegionDescription,
+		"本公司保温杯荣获最佳设计奖": shopwatch.RegionOther, // the company's own news is its publicity
+		"商品正文丁":         shopwatch.RegionOther,
+		"评论里的新闻":        shopwatch.RegionComments,
+		"描述正文甲":         shopwatch.RegionDescription,
+	} {
+		if got := regionOfText(t, text, regs, s); got != want {
+			t.Errorf("%q in %s, want %s", s, got, want)
+		}
+	}
+
+	const article = `<!doctype html><html><body><h1>某某公司新闻</h1>
+<article class="news-detail"><h2>我司保温杯全国领先</h2><p>我们的保温杯是最好的保温杯。</p></article>
+<div class="news"><p>行业资讯</p><p>另一条新闻</p></div></body></html>`
+	_, text, _, regs = ExtractRegions(article)
+	for _, r := range regs {
+		if r.Region == shopwatch.RegionEditorial {
+			t.Errorf("an article page without the product has editorial text %q", text[r.Start:r.End])
+		}
+	}
+	if got := regionOfText(t, text, regs, "我们的保温杯是最好的保温杯"); got != shopwatch.RegionDescription && got != shopwatch.RegionOther {
+		t.Errorf("the article of an article page in %s, want it judged (other or description)", got)
+	}
 }

@@ -1,6 +1,7 @@
 package crawler
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/PuerkitoBio/goquery"
@@ -35,9 +36,14 @@ func ExtractText(htmlText string) (title, text string, links []string) {
 // text (see [shopwatch.Page.Regions]), found in the same walk over the
 // parsed page: the elements, ARIA roles, schema.org microdata and class and
 // id words that name a region (package shopwatch/internal/region holds
-// their tables), blocks whose text is mostly short links (navigation), and
-// the texts JSON-LD product data names (the product's name and
-// description, the seller's name).
+// their tables), blocks whose text is mostly short links (navigation),
+// lists and tables of name–value lines (品牌：… 产地：…) or under a
+// specification heading (specs), blocks under a news heading (editorial),
+// and the texts JSON-LD product data names (the product's name and
+// description, the seller's name). Editorial regions are kept only beside
+// the product: an editorial block that holds the product's price,
+// description or specifications is not one, and a page without any of
+// those (an article page) has none.
 func ExtractRegions(htmlText string) (title, text string, links []string, regions []shopwatch.TextRegion) {
 	ex := extract(htmlText)
 	return ex.title, ex.text, ex.links, ex.regions
@@ -71,8 +77,9 @@ func extract(htmlText string) extracted {
 	}
 	w := newTextWriter()
 	depth := 0
-	var nav []shopwatch.TextRegion // link-dense blocks
-	var ld []string                // JSON-LD scripts
+	var nav []shopwatch.TextRegion  // link-dense blocks
+	var news []shopwatch.TextRegion // blocks under a news heading
+	var ld []string                 // JSON-LD scripts
 	var cl region.Classifier
 	var walk func(n *html.Node, visible, inTemplate bool, reg shopwatch.Region)
 	walk = func(n *html.Node, visible, inTemplate bool, reg shopwatch.Region) {
@@ -125,6 +132,7 @@ func extract(htmlText string) extracted {
 			inTemplate = true
 		}
 		aside := false
+		outer := reg
 		if !foreign && (len(n.Attr) > 0 || elementRegion(a)) {
 			var at region.Attrs
 			for _, x := range n.Attr {
@@ -135,6 +143,11 @@ func extract(htmlText string) extracted {
 			var own shopwatch.Region
 			own, aside = cl.Classify(a, at)
 			reg = region.Inherit(reg, own)
+		}
+		if reg == shopwatch.RegionEditorial && outer != shopwatch.RegionEditorial {
+			// An editorial block that holds the product is the product's.
+			from := w.b.Len()
+			defer func() { w.unlabelEditorial(from, outer) }()
 		}
 		block := !foreign && blockElements[a]
 		if block {
@@ -181,9 +194,21 @@ func extract(htmlText string) extracted {
 			walk(c, childVisible, inTemplate, reg)
 		}
 		if block {
-			if reg != shopwatch.RegionNavigation && reg != shopwatch.RegionComments &&
-				region.LinkDense(w.links-links, w.linkChars-linkChars, w.chars-chars, aside) {
+			switch {
+			case reg == shopwatch.RegionNavigation || reg == shopwatch.RegionComments:
+			case region.LinkDense(w.links-links, w.linkChars-linkChars, w.chars-chars, aside):
 				nav = append(nav, shopwatch.TextRegion{Region: shopwatch.RegionNavigation, Start: start, End: w.b.Len()})
+			case reg == "" || reg == shopwatch.RegionOther || reg == shopwatch.RegionDescription:
+				if w.b.Len() > start {
+					switch w.content(a, start) {
+					case shopwatch.RegionSpecs:
+						w.relabelSpecs(start)
+					case shopwatch.RegionEditorial:
+						if reg != shopwatch.RegionDescription {
+							news = append(news, shopwatch.TextRegion{Region: shopwatch.RegionEditorial, Start: start, End: w.b.Len()})
+						}
+					}
+				}
 			}
 			w.lineBreak()
 		}
@@ -192,11 +217,117 @@ func extract(htmlText string) extracted {
 		walk(n, true, false, "")
 	}
 	ex.text = w.String()
-	ex.regions = region.Fill(w.spans, nav)
+	var claims []shopwatch.TextRegion
 	if len(ld) > 0 {
-		ex.regions = region.Fill(ex.regions, ldRegions(ex.text, ld))
+		claims = ldRegions(ex.text, ld)
 	}
+	// News blocks that hold the product are the product's.
+	news = slices.DeleteFunc(news, func(e shopwatch.TextRegion) bool { return w.product(e.Start, e.End) })
+	// A page without the product's price, description or specifications
+	// (an article page of a shop's own site) has no editorial region: its
+	// articles are what the page advertises.
+	if !w.product(0, len(ex.text)) && !slices.ContainsFunc(claims, func(c shopwatch.TextRegion) bool { return region.Product(c.Region) }) {
+		w.spans = slices.DeleteFunc(w.spans, func(s shopwatch.TextRegion) bool { return s.Region == shopwatch.RegionEditorial })
+		news = nil
+	}
+	ex.regions = region.Fill(w.spans, append(nav, news...))
+	ex.regions = region.Fill(ex.regions, claims)
 	return ex
+}
+
+// content returns the region the text a block element a wrote from byte
+// start names by itself: specs for a list or table of name–value lines or
+// a block under a specification heading followed by them, editorial for a
+// block under a news heading, or "".
+func (w *textWriter) content(a atom.Atom, start int) shopwatch.Region {
+	text := w.b.String()[start:]
+	text = strings.TrimLeft(text, "\n")
+	list := false
+	switch a {
+	case atom.Table, atom.Tbody, atom.Dl, atom.Ul, atom.Ol:
+		list = true
+	}
+	h := region.Heading(text)
+	switch {
+	case h == shopwatch.RegionEditorial:
+		return h
+	case (list || h == shopwatch.RegionSpecs) && region.SpecList(text, a == atom.Table || a == atom.Tbody || h == shopwatch.RegionSpecs):
+		return shopwatch.RegionSpecs
+	case a == atom.Dl && len(text) <= region.MaxSpecBytes && region.SpecList(pairLines(text), false):
+		return shopwatch.RegionSpecs
+	}
+	return ""
+}
+
+// pairLines joins the lines of a description list two by two (dt, dd) as
+// name：value lines.
+func pairLines(text string) string {
+	var b strings.Builder
+	lines := strings.Split(text, "\n")
+	for i := 0; i+1 < len(lines); i += 2 {
+		b.WriteString(lines[i])
+		b.WriteString("：")
+		b.WriteString(lines[i+1])
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// relabelSpecs marks the text written since byte start as specs, when the
+// only regions marked in it are the description's (a specification list
+// inside the description is specs, and so is a block under a specification
+// heading around a list already marked; one holding a price or a seller
+// block is left as it is).
+func (w *textWriter) relabelSpecs(start int) {
+	k := len(w.spans)
+	for k > 0 && w.spans[k-1].End > start {
+		if r := w.spans[k-1].Region; r != shopwatch.RegionDescription && r != shopwatch.RegionSpecs {
+			return
+		}
+		k--
+	}
+	spans := w.spans[:k]
+	if k < len(w.spans) && w.spans[k].Start < start {
+		spans = append(spans, shopwatch.TextRegion{Region: w.spans[k].Region, Start: w.spans[k].Start, End: start})
+	}
+	w.spans = append(spans, shopwatch.TextRegion{Region: shopwatch.RegionSpecs, Start: start, End: w.b.Len()})
+}
+
+// unlabelEditorial gives the editorial text written since byte start back
+// to the region outside the block (outer) when the block holds the
+// product's price, description or specifications.
+func (w *textWriter) unlabelEditorial(start int, outer shopwatch.Region) {
+	if !w.product(start, w.b.Len()) {
+		return
+	}
+	k := len(w.spans)
+	for k > 0 && w.spans[k-1].End > start {
+		k--
+	}
+	tail := slices.Clone(w.spans[k:])
+	w.spans = w.spans[:k]
+	for _, sp := range tail {
+		if sp.Region != shopwatch.RegionEditorial {
+			w.spans = append(w.spans, sp)
+			continue
+		}
+		if sp.Start < start { // merged with editorial text before the block
+			w.spans = append(w.spans, shopwatch.TextRegion{Region: sp.Region, Start: sp.Start, End: start})
+			sp.Start = start
+		}
+		if outer != "" && outer != shopwatch.RegionOther {
+			sp.Region = outer
+			w.spans = append(w.spans, sp)
+		}
+	}
+}
+
+// product reports whether a span of the product's price, description or
+// specifications overlaps bytes start to end.
+func (w *textWriter) product(start, end int) bool {
+	return slices.ContainsFunc(w.spans, func(s shopwatch.TextRegion) bool {
+		return region.Product(s.Region) && s.Start < end && s.End > start
+	})
 }
 
 // elementRegion reports whether element a names a region without

@@ -188,9 +188,9 @@ func (rs *RuleSet) check(in Input, force int32, tr *Trace) []shopwatch.Finding {
 			tr.add(rs, sc, in, cd, OutcomeFinding, "")
 		}
 	}
-	if len(in.Regions) > 0 {
-		rs.dropOutOfRegion(sc, in)
-	}
+	// Text without regions is all other: a rule that does not judge other
+	// text (one meant for users' comments) finds nothing in it.
+	rs.dropOutOfRegion(sc, in)
 	rs.applyExceptions(sc, in)
 
 	var out []shopwatch.Finding

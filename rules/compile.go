@@ -9,6 +9,8 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"shopwatch"
 )
 
 // RuleSet is a compiled set of rules. It is immutable once loaded and safe
@@ -750,6 +752,11 @@ func (rs *RuleSet) runExample(c *compiled, x Example, positive bool) ExampleResu
 	}
 	if in.Category == "" && len(c.AppliesTo.Categories) > 0 {
 		in.Category = c.AppliesTo.Categories[0]
+	}
+	if x.Text != "" && len(c.Regions) > 0 && !c.where.has(shopwatch.RegionOther) {
+		// A rule that does not judge other text (one meant for users'
+		// comments) reads its examples as text of its first region.
+		in.Regions = []shopwatch.TextRegion{{Region: c.Regions[0], Start: 0, End: len(x.Text)}}
 	}
 	res := ExampleResult{Rule: c.ID, Example: x, Positive: positive}
 	found := false

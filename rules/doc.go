@@ -127,17 +127,26 @@
 //     Locations list up to MaxLocations places (offset, region, snippet)
 //     and its Reason counts them.
 //   - regions: Input.Regions (the crawler's shopwatch.Page.Regions) mark
-//     the page regions of the text: title, description, price, seller,
-//     navigation, comments, footer; the rest is other. A rule judges only
-//     matches (and, for require rules, only the text) in its regions, and
-//     images and links in them. A rule file that names no regions gets
-//     AdvertisingRegions (title, description, price, seller, other: not
-//     the site's navigation and news, the users' comments or the footer),
-//     or for category licence LicenceRegions (everything but comments:
-//     the seller information and footer where licences are usually shown,
-//     and wherever else the seller shows one). Text without regions (a
-//     plain-text page, an example) is all other. Findings carry the region
-//     of their match.
+//     the page regions of the text: title, description, specs
+//     (specification and parameter tables and lists: 规格参数, 品牌：…
+//     产地：…), price, seller, navigation, comments (users' reviews,
+//     comments, ratings and chat), editorial (news and articles beside the
+//     product, not the seller's), footer; the rest is other. A rule judges
+//     only matches (and, for require rules, only the text) in its regions,
+//     and images and links in them. A rule file that names no regions gets
+//     AdvertisingRegions (title, description, specs, price, seller, other:
+//     a specification is the seller's statement, so 功效：治疗失眠 there is
+//     judged like any claim; not the site's navigation, the users'
+//     comments, news and editorial content or the footer), or for category
+//     licence LicenceRegions (everything but comments: the seller
+//     information and footer where licences are usually shown, and
+//     wherever else the seller or site shows one). Comments and editorial
+//     text are judged only by rules that name them (regions: [comments]
+//     for a rule meant for users' words or livestream chat); absolute-term
+//     rules never do. Text without regions (a plain-text page, an example)
+//     is all other, except that the examples of a rule that does not judge
+//     other text are read as text of its first region. Findings carry the
+//     region of their match.
 //   - require: one finding with Offset -1 when none of the patterns occurs
 //     and none of the expressions matches. Not judged on blank text.
 //   - code: after each label, the validator finds its code within window

@@ -48,12 +48,22 @@ type Link struct {
 type open struct {
 	tag    atom.Atom
 	region shopwatch.Region
+	// An element whose content is editorial while its parent's is not
+	// records from, the first of the elements read inside it, and product:
+	// whether the product's price, description or specifications opened
+	// inside it, in which case it is the product's and not editorial.
+	editorial bool
+	from      int
+	product   bool
 }
 
 // readMarkup returns the images and links of markup, each with the page
 // region it sits in. The region is read from the same signals as the
 // crawler's text extractor (package shopwatch/internal/region) on a stack
-// of open elements, except link density, which needs the whole block.
+// of open elements, except those read from a block's text (link density,
+// name–value lines, headings). As there, an editorial element that holds
+// the product's price, description or specifications is the product's, and
+// a page without any of those has no editorial region.
 func readMarkup(markup string) []element {
 	var out []element
 	z := html.NewTokenizer(strings.NewReader(markup))
@@ -61,20 +71,53 @@ func readMarkup(markup string) []element {
 	var linkText strings.Builder
 	var stack []open
 	var cl region.Classifier
+	product := false // the page shows the product's price, description or specifications
 	cur := func() shopwatch.Region {
 		if len(stack) == 0 {
 			return ""
 		}
 		return stack[len(stack)-1].region
 	}
+	// closeTo closes the open elements from stack[k] on.
+	closeTo := func(k int) {
+		for len(stack) > k {
+			e := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if !e.product {
+				continue
+			}
+			if len(stack) > 0 {
+				stack[len(stack)-1].product = true
+			}
+			if e.editorial {
+				for i := e.from; i < len(out); i++ {
+					if out[i].where == shopwatch.RegionEditorial {
+						out[i].where = cur()
+					}
+				}
+			}
+		}
+	}
+	finish := func() []element {
+		if link != nil {
+			out = append(out, finishLink(link, &linkText))
+			link = nil
+		}
+		closeTo(0)
+		if !product {
+			for i := range out {
+				if out[i].where == shopwatch.RegionEditorial {
+					out[i].where = ""
+				}
+			}
+		}
+		return out
+	}
 	for len(out) < maxElements {
 		tt := z.Next()
 		switch tt {
 		case html.ErrorToken:
-			if link != nil {
-				out = append(out, finishLink(link, &linkText))
-			}
-			return out
+			return finish()
 		case html.TextToken:
 			if link != nil && linkText.Len() < 4*labelRunes {
 				linkText.Write(z.Text())
@@ -89,7 +132,7 @@ func readMarkup(markup string) []element {
 			// Close up to the matching element, if it is open.
 			for k := len(stack) - 1; k >= 0; k-- {
 				if stack[k].tag == a {
-					stack = stack[:k]
+					closeTo(k)
 					break
 				}
 			}
@@ -122,8 +165,15 @@ func readMarkup(markup string) []element {
 			}
 			own, _ := cl.Classify(a, at)
 			here := region.Inherit(cur(), own)
+			if region.Product(here) {
+				product = true
+				if len(stack) > 0 {
+					stack[len(stack)-1].product = true
+				}
+			}
 			if tt == html.StartTagToken && !voidElement(a) && len(stack) < maxOpen {
-				stack = append(stack, open{tag: a, region: here})
+				ed := here == shopwatch.RegionEditorial && cur() != shopwatch.RegionEditorial
+				stack = append(stack, open{tag: a, region: here, editorial: ed, from: len(out)})
 			}
 			switch a {
 			case atom.Img:
@@ -154,7 +204,7 @@ func readMarkup(markup string) []element {
 			}
 		}
 	}
-	return out
+	return finish()
 }
 
 // voidElement reports whether a has no end tag.

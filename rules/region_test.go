@@ -1,11 +1,14 @@
 package rules
 
 import (
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"shopwatch"
+	"shopwatch/crawler"
 )
 
 // span marks the first occurrence of s in text as region r.
@@ -69,7 +72,7 @@ func TestRegionsLicence(t *testing.T) {
 	rs := builtin(t)
 	const text = "欢迎光临本店\n营业执照信息 统一社会信用代码：91350100M000100Y44"
 	in := Input{Kind: shopwatch.KindStorefront, Text: text}
-	for _, r := range []shopwatch.Region{shopwatch.RegionFooter, shopwatch.RegionSeller} {
+	for _, r := range []shopwatch.Region{shopwatch.RegionFooter, shopwatch.RegionSeller, shopwatch.RegionSpecs, shopwatch.RegionEditorial} {
 		in.Regions = []shopwatch.TextRegion{span(text, "营业执照信息 统一社会信用代码：91350100M000100Y44", r)}
 		fs := check(t, rs, in)
 		if len(findingsOf(fs, "licence.business-info-missing")) != 0 {
@@ -127,6 +130,39 @@ func TestRegionsLoad(t *testing.T) {
 		t.Errorf("unknown region not named: %v", err)
 	}
 
+	// A rule meant for users' words names comments alone: its examples
+	// are read as comments, and it judges comments and nothing else.
+	rs, err = loadMap(t, map[string]string{"a.yaml": withRegions("[comments]")})
+	if err != nil {
+		t.Fatalf("a rule of regions [comments] with examples: %v", err)
+	}
+	fs = rs.Check(Input{Text: text, Regions: []shopwatch.TextRegion{span(text, "评论甲乙", shopwatch.RegionComments)}})
+	if len(fs) != 1 || fs[0].Region != shopwatch.RegionComments || len(fs[0].Locations) > 1 {
+		t.Errorf("a rule of regions [comments]: got %+v, want one finding in the comment only", fs)
+	}
+	if fs := rs.Check(Input{Text: text}); len(fs) != 0 {
+		t.Errorf("a rule of regions [comments] judged text without regions: %+v", fs)
+	}
+
+	// The new regions are names a rule may give.
+	rs, err = loadMap(t, map[string]string{"a.yaml": withRegions("[specs, editorial]")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const text2 = "甲乙 规格甲乙 新闻甲乙 评论甲乙"
+	fs = rs.Check(Input{Text: text2, Regions: []shopwatch.TextRegion{span(text2, "规格甲乙", shopwatch.RegionSpecs),
+		span(text2, "新闻甲乙", shopwatch.RegionEditorial), span(text2, "评论甲乙", shopwatch.RegionComments)}})
+	var got []shopwatch.Region
+	for _, f := range fs {
+		got = append(got, f.Region)
+		for _, l := range f.Locations {
+			got = append(got, l.Region)
+		}
+	}
+	if want := []shopwatch.Region{shopwatch.RegionSpecs, shopwatch.RegionSpecs, shopwatch.RegionEditorial}; !slices.Equal(got, want) {
+		t.Errorf("a rule of regions [specs, editorial] found %v, want %v", got, want)
+	}
+
 	for _, r := range builtin(t).Rules() {
 		want := AdvertisingRegions
 		if r.Category == "licence" {
@@ -135,8 +171,158 @@ func TestRegionsLoad(t *testing.T) {
 		if !slices.Equal(r.Regions, want) && r.Source != "" && !strings.Contains(r.Source, "licence.yaml") {
 			t.Errorf("%s: regions %v, want the default %v", r.ID, r.Regions, want)
 		}
-		if slices.Contains(r.Regions, shopwatch.RegionComments) {
-			t.Errorf("%s judges users' comments", r.ID)
+		// Absolute terms are the seller's claims: never judged in users'
+		// words, news or the site's interface, whatever else may be.
+		if strings.Contains(r.Source, "ad-absolute.yaml") || r.ID == "ad.absolute-term" {
+			for _, no := range []shopwatch.Region{shopwatch.RegionComments, shopwatch.RegionEditorial, shopwatch.RegionNavigation, shopwatch.RegionFooter} {
+				if slices.Contains(r.Regions, no) {
+					t.Errorf("%s judges %s", r.ID, no)
+				}
+			}
+			if !slices.Contains(r.Regions, shopwatch.RegionSpecs) {
+				t.Errorf("%s does not judge specifications", r.ID)
+			}
 		}
+	}
+	if slices.Contains(AdvertisingRegions, shopwatch.RegionComments) || slices.Contains(AdvertisingRegions, shopwatch.RegionEditorial) ||
+		slices.Contains(LicenceRegions, shopwatch.RegionComments) {
+		t.Errorf("default regions judge users' comments or news: advertising %v, licence %v", AdvertisingRegions, LicenceRegions)
+	}
+}
+
+// On a product page laid out like the real sites' (testdata/regions), read
+// through the crawler's extractor: the specification list and table are
+// specs and the advertising rules judge them (全网最佳版型 is a claim,
+// 材质：100%纯棉 a fact); the same absolute terms in the news column beside
+// the product and in a buyer's review raise nothing, while in the
+// description they do; every finding and location carries the region of
+// its text.
+func TestRegionsProductPage(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "regions", "product.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := builtin(t)
+	const claim = "国家级品质，效果最佳"
+	page := func(desc string) (fs []shopwatch.Finding, text string, regs []shopwatch.TextRegion) {
+		h := strings.Replace(string(raw), "DESCRIPTION_CLAIM", desc, 1)
+		_, text, _, regs = crawler.ExtractRegions(h)
+		return check(t, rs, Input{Kind: shopwatch.KindProduct, Text: text, HTML: h, Regions: regs}), text, regs
+	}
+	at := func(f shopwatch.Finding) []shopwatch.Location {
+		if len(f.Locations) > 0 {
+			return f.Locations
+		}
+		return []shopwatch.Location{{Offset: f.Offset, Region: f.Region}}
+	}
+
+	fs, text, regs := page(claim + "，全棉舒适。")
+	for s, want := range map[string]shopwatch.Region{
+		"版型:\u00a0全网最佳版型":     shopwatch.RegionSpecs,
+		"材质:\u00a0100%纯棉":     shopwatch.RegionSpecs,
+		"尺码 S M L XL":         shopwatch.RegionSpecs,
+		"精选新疆长绒棉":             shopwatch.RegionDescription,
+		claim + "，全棉舒适":       shopwatch.RegionDescription,
+		"记者从行业协会获悉":           shopwatch.RegionEditorial,
+		"据报道，" + claim:        shopwatch.RegionEditorial,
+		claim + "，穿着很舒服":      shopwatch.RegionComments,
+		"某某牌纯棉T恤 夏季新款\n79.00": shopwatch.RegionTitle, // title, then the price
+	} {
+		i := strings.Index(text, s)
+		if i < 0 {
+			t.Fatalf("%q not in the page text %q", s, text)
+		}
+		if got := shopwatch.RegionAt(regs, i); got != want {
+			t.Errorf("%q in %s, want %s", s, got, want)
+		}
+	}
+	abs := findingsOf(fs, "ad.absolute-term")
+	if len(abs) == 0 {
+		t.Fatalf("no absolute term found; findings %v", hits(fs))
+	}
+	seen := map[shopwatch.Region]bool{}
+	for _, f := range fs {
+		if f.Offset < 0 {
+			continue
+		}
+		for _, l := range at(f) {
+			if got := shopwatch.RegionAt(regs, l.Offset); l.Region != got {
+				t.Errorf("%s at %d says region %s, the text there is %s", f.Rule, l.Offset, l.Region, got)
+			}
+			if l.Region == shopwatch.RegionComments || l.Region == shopwatch.RegionEditorial {
+				t.Errorf("%s found %q in %s", f.Rule, f.Match, l.Region)
+			}
+			if f.Rule == "ad.absolute-term" {
+				seen[l.Region] = true
+			}
+			if line := lineAt(text, l.Offset); strings.Contains(line, "100%纯棉") {
+				t.Errorf("%s found %q in the fact %q", f.Rule, f.Match, line)
+			}
+		}
+	}
+	if !seen[shopwatch.RegionSpecs] || !seen[shopwatch.RegionDescription] {
+		t.Errorf("absolute terms found in %v, want specs and description; findings %v", seen, hits(abs))
+	}
+
+	// Without the claim in the description, 国家级 and 效果最佳 are only in
+	// the news and the review: no finding names them.
+	fs, _, _ = page("领口加固，不易变形。")
+	for _, f := range findingsOf(fs, "ad.absolute-term") {
+		for _, l := range at(f) {
+			if l.Region != shopwatch.RegionSpecs {
+				t.Errorf("with the claim only in news and a review: %q found in %s", f.Match, l.Region)
+			}
+		}
+	}
+	// The regions are what keeps them out: the same text unlabelled is judged.
+	all := check(t, rs, Input{Kind: shopwatch.KindProduct, Text: text})
+	n := 0
+	for _, f := range findingsOf(all, "ad.absolute-term") {
+		n += len(at(f))
+	}
+	if n <= len(seen) {
+		t.Errorf("without regions only %d absolute-term locations", n)
+	}
+}
+
+// lineAt returns the line of text holding byte offset off.
+func lineAt(text string, off int) string {
+	s := strings.LastIndexByte(text[:off], '\n') + 1
+	e := strings.IndexByte(text[off:], '\n')
+	if e < 0 {
+		return text[s:]
+	}
+	return text[s : off+e]
+}
+
+// The markup reader gives images and links the regions the extractor
+// gives text: editorial beside the product, the product's own inside an
+// article holding its price, the seller's inside its description, and no
+// editorial at all on a page without the product.
+func TestRegionsMarkupEditorial(t *testing.T) {
+	where := func(markup string) map[string]shopwatch.Region {
+		out := map[string]shopwatch.Region{}
+		for _, e := range readMarkup(markup) {
+			out[strings.Fields(e.label)[0]] = e.where
+		}
+		return out
+	}
+	got := where(`<div class="tm-price-panel">¥99</div>
+<div class="news"><img alt="图一"></div>
+<article><div class="price">¥199</div><img alt="图二"></article>
+<div id="J_DivItemDesc"><div class="news"><img alt="图三"></div></div>
+<article class="news-item"><p><a href="/n/1">新闻一</a></p></article>
+<ul class="attributes-list"><li><img alt="图四"></li></ul>`)
+	for label, want := range map[string]shopwatch.Region{
+		"图一": shopwatch.RegionEditorial, "图二": "", "图三": shopwatch.RegionDescription,
+		"新闻一": shopwatch.RegionEditorial, "图四": shopwatch.RegionSpecs,
+	} {
+		if r, ok := got[label]; !ok || r != want {
+			t.Errorf("%s in %q, want %q (all %v)", label, r, want, got)
+		}
+	}
+	got = where(`<article><h1>公司动态</h1><img alt="图五"><div class="news"><img alt="图六"></div></article>`)
+	if got["图五"] != "" || got["图六"] != "" {
+		t.Errorf("an article page without the product: %v, want no editorial", got)
 	}
 }

@@ -46,18 +46,22 @@ const (
 
 // AdvertisingRegions are the regions an advertising rule judges by
 // default: what the seller says about the product (its title,
-// description, price and seller information) and the rest of the page, but
-// not the site's navigation, the users' comments or the page footer.
+// description, specifications, price and seller information) and the rest
+// of the page, but not the site's navigation, the users' comments, news
+// and editorial content beside the product, or the page footer. A
+// specification is the seller's statement: 材质：100%纯棉 is a fact, 功效：
+// 治疗失眠 a claim.
 var AdvertisingRegions = []shopwatch.Region{shopwatch.RegionTitle, shopwatch.RegionDescription,
-	shopwatch.RegionPrice, shopwatch.RegionSeller, shopwatch.RegionOther}
+	shopwatch.RegionSpecs, shopwatch.RegionPrice, shopwatch.RegionSeller, shopwatch.RegionOther}
 
 // LicenceRegions are the regions a licence-display rule (category
 // licence) judges by default: the seller information and the footer, where
-// licences are usually shown, and every other part the seller controls; a
-// licence named in a user's comment shows nothing.
+// licences are usually shown, and every other part the seller or site
+// controls, news and editorial content included; a licence named in a
+// user's comment shows nothing.
 var LicenceRegions = []shopwatch.Region{shopwatch.RegionSeller, shopwatch.RegionFooter,
 	shopwatch.RegionNavigation, shopwatch.RegionTitle, shopwatch.RegionDescription,
-	shopwatch.RegionPrice, shopwatch.RegionOther}
+	shopwatch.RegionSpecs, shopwatch.RegionPrice, shopwatch.RegionEditorial, shopwatch.RegionOther}
 
 // DefaultRegions returns the regions a rule of category judges when its
 // rule file names none: LicenceRegions for licence rules,

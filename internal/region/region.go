@@ -1,10 +1,19 @@
 // Package region tells which page region (shopwatch.Region) an element of
 // a page opens, from the structural signals pages carry: the element
-// (nav, footer, h1, address …), its ARIA role, its schema.org microdata
-// (itemprop, itemtype), the words of its class and id, and, for a block
-// whose text is mostly links, its link density. JSON-LD product data names
-// texts (the product's name and description, the seller's name) that are
-// then marked where they appear.
+// (nav, footer, h1, address, article …), its ARIA role, its schema.org
+// microdata (itemprop, itemtype), the words of its class and id, and, from
+// a block's own text, its link density (mostly short links: navigation),
+// name–value lines (a specification list) and a heading (规格参数, 新闻资讯).
+// JSON-LD product data names texts (the product's name and description,
+// the seller's name) that are then marked where they appear.
+//
+// News and editorial content (RegionEditorial) is not the seller's
+// advertising only when it stands beside the product: an editorial block
+// inside the seller's regions (a "media report" in the description) stays
+// the seller's (广告法第十四条: no advertising disguised as news), one that
+// holds the product's price, description or specifications is the
+// product's, and a page with no product regions at all (an article page of
+// a shop's own site) has no editorial region — its text is judged.
 //
 // The signals are the tables below; the crawler's text extractor reads them
 // during its one walk over the parsed page, and the rules' markup reader
@@ -57,6 +66,7 @@ var elements = map[atom.Atom]shopwatch.Region{
 	atom.Footer:  shopwatch.RegionFooter,
 	atom.H1:      shopwatch.RegionTitle,
 	atom.Address: shopwatch.RegionSeller,
+	atom.Article: shopwatch.RegionEditorial,
 }
 
 // roles are ARIA roles (WAI-ARIA 1.2; comment from 1.3).
@@ -76,19 +86,21 @@ var roles = map[string]shopwatch.Region{
 
 // itemprops are schema.org properties given in microdata.
 var itemprops = map[string]shopwatch.Region{
-	"description":     shopwatch.RegionDescription,
-	"offers":          shopwatch.RegionPrice,
-	"price":           shopwatch.RegionPrice,
-	"lowprice":        shopwatch.RegionPrice,
-	"highprice":       shopwatch.RegionPrice,
-	"pricecurrency":   shopwatch.RegionPrice,
-	"seller":          shopwatch.RegionSeller,
-	"provider":        shopwatch.RegionSeller,
-	"review":          shopwatch.RegionComments,
-	"reviews":         shopwatch.RegionComments,
-	"comment":         shopwatch.RegionComments,
-	"aggregaterating": shopwatch.RegionComments,
-	"breadcrumb":      shopwatch.RegionNavigation,
+	"description":        shopwatch.RegionDescription,
+	"offers":             shopwatch.RegionPrice,
+	"price":              shopwatch.RegionPrice,
+	"lowprice":           shopwatch.RegionPrice,
+	"highprice":          shopwatch.RegionPrice,
+	"pricecurrency":      shopwatch.RegionPrice,
+	"seller":             shopwatch.RegionSeller,
+	"provider":           shopwatch.RegionSeller,
+	"review":             shopwatch.RegionComments,
+	"reviews":            shopwatch.RegionComments,
+	"comment":            shopwatch.RegionComments,
+	"aggregaterating":    shopwatch.RegionComments,
+	"breadcrumb":         shopwatch.RegionNavigation,
+	"additionalproperty": shopwatch.RegionSpecs,
+	"articlebody":        shopwatch.RegionEditorial,
 }
 
 // itemtypes are schema.org types given in microdata (the last path
@@ -110,6 +122,17 @@ var itemtypes = map[string]shopwatch.Region{
 	"onlinestore":           shopwatch.RegionSeller,
 	"onlinebusiness":        shopwatch.RegionSeller,
 	"localbusiness":         shopwatch.RegionSeller,
+	"propertyvalue":         shopwatch.RegionSpecs,
+	"article":               shopwatch.RegionEditorial,
+	"newsarticle":           shopwatch.RegionEditorial,
+	"analysisnewsarticle":   shopwatch.RegionEditorial,
+	"backgroundnewsarticle": shopwatch.RegionEditorial,
+	"opinionnewsarticle":    shopwatch.RegionEditorial,
+	"reportagenewsarticle":  shopwatch.RegionEditorial,
+	"reviewnewsarticle":     shopwatch.RegionEditorial,
+	"blogposting":           shopwatch.RegionEditorial,
+	"liveblogposting":       shopwatch.RegionEditorial,
+	"report":                shopwatch.RegionEditorial,
 }
 
 // Words of class and id values. A value is cut into words at white space,
@@ -119,7 +142,7 @@ var itemtypes = map[string]shopwatch.Region{
 // information although info alone says nothing); a word none of whose
 // pairs is known is judged by its single parts.
 var words = map[string]shopwatch.Region{
-	// Site navigation and interface: menus, link and news lists, account,
+	// Site navigation and interface: menus, link lists, account,
 	// search and sharing widgets, game and membership levels, players.
 	"nav": shopwatch.RegionNavigation, "navbar": shopwatch.RegionNavigation,
 	"navi": shopwatch.RegionNavigation, "navigation": shopwatch.RegionNavigation,
@@ -136,9 +159,13 @@ var words = map[string]shopwatch.Region{
 	"level": shopwatch.RegionNavigation, "grade": shopwatch.RegionNavigation,
 	"rank": shopwatch.RegionNavigation, "ranking": shopwatch.RegionNavigation,
 	"gift": shopwatch.RegionNavigation, "gifts": shopwatch.RegionNavigation,
-	"player": shopwatch.RegionNavigation, "news": shopwatch.RegionNavigation,
-	"information": shopwatch.RegionNavigation, "zixun": shopwatch.RegionNavigation,
-	"headlines": shopwatch.RegionNavigation,
+	"player": shopwatch.RegionNavigation, "information": shopwatch.RegionNavigation,
+	// News and editorial content.
+	"news": shopwatch.RegionEditorial, "xinwen": shopwatch.RegionEditorial,
+	"zixun": shopwatch.RegionEditorial, "toutiao": shopwatch.RegionEditorial,
+	"headlines": shopwatch.RegionEditorial, "article": shopwatch.RegionEditorial,
+	"articles": shopwatch.RegionEditorial, "editorial": shopwatch.RegionEditorial,
+	"blog": shopwatch.RegionEditorial,
 	// Users' words: comments, reviews, ratings, chat and bullet comments.
 	"comment": shopwatch.RegionComments, "comments": shopwatch.RegionComments,
 	"review": shopwatch.RegionComments, "reviews": shopwatch.RegionComments,
@@ -167,13 +194,21 @@ var words = map[string]shopwatch.Region{
 	// Prices.
 	"price": shopwatch.RegionPrice, "prices": shopwatch.RegionPrice,
 	"jiage": shopwatch.RegionPrice, "saleprice": shopwatch.RegionPrice,
-	// Product descriptions and specifications.
+	// Product descriptions.
 	"desc": shopwatch.RegionDescription, "description": shopwatch.RegionDescription,
 	"detail": shopwatch.RegionDescription, "details": shopwatch.RegionDescription,
 	"intro": shopwatch.RegionDescription, "introduction": shopwatch.RegionDescription,
-	"spec": shopwatch.RegionDescription, "specs": shopwatch.RegionDescription,
-	"specification": shopwatch.RegionDescription, "params": shopwatch.RegionDescription,
-	"attributes": shopwatch.RegionDescription, "xiangqing": shopwatch.RegionDescription,
+	"xiangqing": shopwatch.RegionDescription,
+	// Specification and parameter tables and lists (Taobao attributes-list,
+	// Tmall J_AttrUL and tm-tableAttr, JD p-parameter and Ptable).
+	"spec": shopwatch.RegionSpecs, "specs": shopwatch.RegionSpecs,
+	"specification": shopwatch.RegionSpecs, "specifications": shopwatch.RegionSpecs,
+	"param": shopwatch.RegionSpecs, "params": shopwatch.RegionSpecs,
+	"parameter": shopwatch.RegionSpecs, "parameters": shopwatch.RegionSpecs,
+	"attr": shopwatch.RegionSpecs, "attrs": shopwatch.RegionSpecs,
+	"attribute": shopwatch.RegionSpecs, "attributes": shopwatch.RegionSpecs,
+	"ptable": shopwatch.RegionSpecs, "guige": shopwatch.RegionSpecs,
+	"canshu": shopwatch.RegionSpecs,
 }
 
 // pairs are two adjacent parts of a class or id word, joined by '-'.
@@ -195,15 +230,19 @@ var pairs = map[string]shopwatch.Region{
 
 // rank orders regions when one element names several: users' words and
 // the site's interface outrank what the seller says, and the narrower
-// seller regions outrank the description.
+// seller regions outrank the description. Editorial ranks last: an
+// element that names both news and a seller region (news-detail) is
+// judged as the seller's.
 var rank = map[shopwatch.Region]int{
-	shopwatch.RegionComments:    7,
-	shopwatch.RegionNavigation:  6,
-	shopwatch.RegionFooter:      5,
-	shopwatch.RegionSeller:      4,
-	shopwatch.RegionPrice:       3,
-	shopwatch.RegionTitle:       2,
-	shopwatch.RegionDescription: 1,
+	shopwatch.RegionComments:    9,
+	shopwatch.RegionNavigation:  8,
+	shopwatch.RegionFooter:      7,
+	shopwatch.RegionSeller:      6,
+	shopwatch.RegionPrice:       5,
+	shopwatch.RegionTitle:       4,
+	shopwatch.RegionSpecs:       3,
+	shopwatch.RegionDescription: 2,
+	shopwatch.RegionEditorial:   1,
 }
 
 func better(a, b shopwatch.Region) shopwatch.Region {
@@ -360,14 +399,42 @@ func lower(c byte) byte {
 // itself, or its parent's. Users' comments and the site's navigation keep
 // their region whatever their inner elements say (a review's "price"
 // remains a review); a footer's inner seller block is seller information.
+// News or an article inside what the seller says (its title, description,
+// specifications, price or seller information) remains the seller's: an
+// advertisement in the form of news is still an advertisement.
 func Inherit(parent, own shopwatch.Region) shopwatch.Region {
 	switch {
 	case parent == shopwatch.RegionComments || parent == shopwatch.RegionNavigation:
+		return parent
+	case own == shopwatch.RegionEditorial && Sellers(parent):
 		return parent
 	case own != "":
 		return own
 	}
 	return parent
+}
+
+// Sellers reports whether r is one of the regions where the seller speaks
+// about the product: title, description, specifications, price, seller.
+func Sellers(r shopwatch.Region) bool {
+	switch r {
+	case shopwatch.RegionTitle, shopwatch.RegionDescription, shopwatch.RegionSpecs,
+		shopwatch.RegionPrice, shopwatch.RegionSeller:
+		return true
+	}
+	return false
+}
+
+// Product reports whether r shows that a block holds the product itself:
+// its price, description or specifications. An editorial element holding
+// one is the product's, not editorial, and a page with none has no
+// editorial region. The title is not enough: an article has one too.
+func Product(r shopwatch.Region) bool {
+	switch r {
+	case shopwatch.RegionDescription, shopwatch.RegionSpecs, shopwatch.RegionPrice:
+		return true
+	}
+	return false
 }
 
 // Link density: a block whose visible text is mostly the text of several

@@ -30,6 +30,23 @@ func TestClassify(t *testing.T) {
 		{atom.Body, Attrs{Class: "nav-page"}, ""},
 		{atom.Nav, Attrs{}, shopwatch.RegionNavigation},
 		{atom.Div, Attrs{Class: "x-" + strings.Repeat("a", 40) + "-nav"}, shopwatch.RegionNavigation},
+		{atom.Ul, Attrs{Class: "attributes-list"}, shopwatch.RegionSpecs},            // Taobao
+		{atom.Ul, Attrs{ID: "J_AttrUL"}, shopwatch.RegionSpecs},                      // Tmall
+		{atom.Table, Attrs{Class: "tm-tableAttr"}, shopwatch.RegionSpecs},            // Tmall
+		{atom.Div, Attrs{Class: "p-parameter"}, shopwatch.RegionSpecs},               // JD
+		{atom.Div, Attrs{Class: "Ptable"}, shopwatch.RegionSpecs},                    // JD
+		{atom.Div, Attrs{Class: "tb-price-spec"}, shopwatch.RegionPrice},             // price outranks specs
+		{atom.Div, Attrs{ID: "J_DivItemDesc", Class: "spec"}, shopwatch.RegionSpecs}, // specs outrank the description
+		{atom.Div, Attrs{ItemProp: "additionalProperty"}, shopwatch.RegionSpecs},
+		{atom.Div, Attrs{ItemType: "https://schema.org/PropertyValue"}, shopwatch.RegionSpecs},
+		{atom.Div, Attrs{Class: "news-list"}, shopwatch.RegionEditorial},
+		{atom.Div, Attrs{Class: "zixun"}, shopwatch.RegionEditorial},
+		{atom.Div, Attrs{Class: "news-detail"}, shopwatch.RegionDescription}, // editorial ranks last
+		{atom.Div, Attrs{Class: "tb-wrap-newshop"}, ""},                      // whole parts only
+		{atom.Article, Attrs{}, shopwatch.RegionEditorial},
+		{atom.Article, Attrs{Role: "comment"}, shopwatch.RegionComments},
+		{atom.Div, Attrs{ItemType: "https://schema.org/NewsArticle"}, shopwatch.RegionEditorial},
+		{atom.Div, Attrs{ItemProp: "articleBody"}, shopwatch.RegionEditorial},
 	}
 	for _, c := range cases {
 		if got, _ := Classify(c.a, c.at); got != c.want {
@@ -134,4 +151,73 @@ func BenchmarkClassify(b *testing.B) {
 			}
 		}
 	})
+}
+
+// News inside what the seller says stays the seller's; elsewhere it is
+// editorial, and comments and navigation keep their region.
+func TestInheritEditorial(t *testing.T) {
+	E := shopwatch.RegionEditorial
+	for parent, want := range map[shopwatch.Region]shopwatch.Region{
+		"":                          E,
+		shopwatch.RegionOther:       E,
+		shopwatch.RegionFooter:      E,
+		shopwatch.RegionTitle:       shopwatch.RegionTitle,
+		shopwatch.RegionDescription: shopwatch.RegionDescription,
+		shopwatch.RegionSpecs:       shopwatch.RegionSpecs,
+		shopwatch.RegionPrice:       shopwatch.RegionPrice,
+		shopwatch.RegionSeller:      shopwatch.RegionSeller,
+		shopwatch.RegionComments:    shopwatch.RegionComments,
+		shopwatch.RegionNavigation:  shopwatch.RegionNavigation,
+	} {
+		if got := Inherit(parent, E); got != want {
+			t.Errorf("Inherit(%q, editorial) = %q, want %q", parent, got, want)
+		}
+	}
+	if got := Inherit(E, shopwatch.RegionPrice); got != shopwatch.RegionPrice {
+		t.Errorf("a price inside news: %q", got)
+	}
+}
+
+func TestHeading(t *testing.T) {
+	for text, want := range map[string]shopwatch.Region{
+		"规格参数\n品牌：某某":           shopwatch.RegionSpecs,
+		" 产品参数： \n品牌：某某":        shopwatch.RegionSpecs,
+		"行业资讯\n一条新闻":            shopwatch.RegionEditorial,
+		"新闻":                    shopwatch.RegionEditorial,
+		"公司新闻\n我司荣获最佳":          "",
+		"媒体报道\n央视报道本品":          "",
+		"规格参数很重要的一段说明文字\n":      "",
+		strings.Repeat("长", 40): "",
+	} {
+		if got := Heading(text); got != want {
+			t.Errorf("Heading(%q) = %q, want %q", text, got, want)
+		}
+	}
+}
+
+func TestSpecList(t *testing.T) {
+	cases := []struct {
+		text  string
+		cells bool
+		want  bool
+	}{
+		{"品牌:\u00a0KBDfans\n型号:\u00a0乳白外壳\n连接方式:\u00a0无线", false, true}, // Taobao attributes-list
+		{"品牌：某某\n产地：宁夏\n保质期：180天\n功效：治疗失眠", false, true},
+		{"品牌：某某\n产地：宁夏", false, false},                                         // two lines are not enough …
+		{"规格参数\n品牌：某某\n产地：宁夏", false, true},                                    // … under a heading they are
+		{"规格参数\n网络\n网络类型 无需合约版\n存储\n存储容量 64GB 128GB\n品牌 Apple/苹果", true, true}, // Tmall tm-tableAttr: group rows count neither way
+		{"网络类型 无需合约版\n存储容量 64GB\n品牌 Apple", false, false},                      // spaces are cells only in tables
+		{"这款杯子采用优质不锈钢制造，保温效果很好。\n杯盖密封不漏水，送礼自用都合适。\n注意：请勿放入微波炉", false, false},
+		{"透气\n舒适\n耐磨\n百搭", false, false},
+		{"品牌：某某\n产地：宁夏\n净含量：500g\n" + strings.Repeat("很长的一段描述文字，", 4) + "\n" + strings.Repeat("另一段很长的描述，", 4) + "\n" + strings.Repeat("第三段长描述文字。", 4), false, false},
+		{"这句话，很长：不是名称\n一句话。也不是：名称\n还有一句！同样：不是", false, false},
+	}
+	for _, c := range cases {
+		if got := SpecList(c.text, c.cells); got != c.want {
+			t.Errorf("SpecList(%q, %v) = %v, want %v", c.text, c.cells, got, c.want)
+		}
+	}
+	if SpecList(strings.Repeat("品牌：某某\n", MaxSpecBytes/10), false) {
+		t.Error("a list longer than MaxSpecBytes was read")
+	}
 }
