@@ -358,7 +358,7 @@ func write(out io.Writer, terms []string, version string) error {
 	fmt.Fprintf(w, "#\n")
 	fmt.Fprintf(w, "# Selection: headwords of two or more Han characters one of whose English\n")
 	fmt.Fprintf(w, "# glosses names a disease or symptom (figurative senses, names, places,\n")
-	fmt.Fprintf(w, "# animals' and plants' diseases, drugs and treatments excluded), less a stop\n")
+	fmt.Fprintf(w, "# germs, drugs, treatments and plants excluded), less a stop\n")
 	fmt.Fprintf(w, "# list of ordinary and product words and of the symptoms health food may\n")
 	fmt.Fprintf(w, "# lawfully name in its approved function wording (睡眠, 疲劳, 骨密度, 痤疮 …).\n")
 	fmt.Fprintf(w, "# %d terms.\n", len(terms))
