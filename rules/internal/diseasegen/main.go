@@ -320,18 +320,23 @@ func init() {
 	}
 }
 
-// stopWords: ordinary words and idioms; words of other things (天花板,
-// 雷克萨斯, 电脑病毒, 白带鱼, 菜花, 高反光 hold them); bare general words
-// (综合症 as in 节后综合症); the lawful wording of health food and of
-// toothpaste (防龋, 减轻口臭), which the glosses mostly do not select
-// anyway but which must never enter the list (贫血 as in 改善缺铁性贫血:
-// the hand-written list keeps it, with ad.disease-claim's exception).
+// stopWords, the stop list: ordinary words and idioms (头大, 心痛, 切肤之痛);
+// words that other words hold (天花板, 雷克萨斯, 电脑病毒, 白带鱼, 高反光);
+// bare general words (综合症 as in 节后综合症) and insurance words (大病,
+// 重病); what ordinary goods lawfully say of their use (成人纸尿裤 适用于失禁,
+// 一次性手套 防止交叉感染, 降温背心 防中暑, 防尘口罩 and 职业病); and the
+// lawful wording of health food and toothpaste (改善睡眠, 缓解体力疲劳,
+// 改善痤疮, 防龋, 减轻口臭), which the glosses mostly do not select anyway
+// but which must never enter the list. 贫血 (改善缺铁性贫血) is left to the
+// hand-written list, where ad.disease-claim's exception covers that wording.
 const stopWords = `
 贫血 痤疮 粉刺 暗疮 青春痘 酒刺 面疱 黄褐斑 疲劳 视疲劳 体力疲劳 缺氧 睡眠 骨密度 肥胖 上火 胃黏膜损伤
 下垂 受热 风寒 歇斯底里 针眼 霜害 非典 不月 摆子 头大 心病 心痛 苦心 抽风 悬河 疾首 疮痍 湿气 湿温 秋燥 洋罪 痛觉 久病 小病 麻痹 眼疾 老花 精分 贵恙
 各持己见 难言之隐 烫手山芋 皮肉之苦 切肤之痛
 天花 萨斯 沙士 水花 菜花 白带 根瘤 脑病 高反 正骨 正骨八法 过度紧张
 综合征 综合症 症候群
+大病 重病 急症 险症 头疼
+失禁 交叉感染 院感 飞沫传染 中暑 冻伤 职业病 尘肺 矽肺病 黑肺病
 卧不安 营养不良 消化不良 口臭 龋齿 蛀牙 虫牙 龋洞 龋齿性 齿龋 齿蠹
 `
 
