@@ -7,9 +7,10 @@
 // live in YAML: rule files, one per legal area (the built-in set is
 // shopwatch/configs, directory rules), and the lexicon the normaliser, the
 // category detector and claim rules read (configs/lexicon: traditional.yaml,
-// variants.yaml, categories.yaml, and claims.yaml, the word lists rules
-// name with lexicon: and {{name}}; a lexicon file over 4 MiB or malformed
-// is refused naming its file and line).
+// variants.yaml, categories.yaml, and claims.yaml and diseases.yaml, the
+// word lists rules name with lexicon: and {{name}}; diseases.yaml is
+// generated from CC-CEDICT by rules/internal/diseasegen; a lexicon file
+// over 4 MiB or malformed is refused naming its file and line).
 //
 // # Rule files
 //
@@ -37,7 +38,7 @@
 //	    regions: [seller, footer, other]   # page regions judged; default by category (below)
 //	    validator: uscc         # code only: uscc, uscc-org, regno, food-permit, food-production-permit, psb
 //	    patterns: [最佳, 第一]  # literal text (terms, require; labels for code)
-//	    lexicon: [diseases]     # terms: every word of these lexicon lists is a pattern too
+//	    lexicon: [diseases, diseases-std]   # terms: every word of these lexicon lists is a pattern too
 //	    regex: ['ICP备\d+号']   # regular expressions (regex, require)
 //	    exceptions:             # terms and regex
 //	      - 第一次              # literal text that covers a match it contains

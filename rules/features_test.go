@@ -284,7 +284,7 @@ func TestLoadNewFieldProblems(t *testing.T) {
 		{"bad unless", "    type: terms\n", "    type: terms\n    unless: ['(']\n", 10, "bad regex"},
 		{"text need", "    type: terms\n", "    type: terms\n    needs: [甲乙]\n", 10, "needs: want before, after, clause or sentence"},
 		{"bad need regex", "    type: terms\n", "    type: terms\n    needs: [{clause: '(x'}]\n", 10, "needs: bad regex"},
-		{"unknown lexicon list", "    type: terms\n", "    type: terms\n    lexicon: [nope]\n", 10, `lexicon: unknown list "nope" (known: diseases, effect-verbs, `},
+		{"unknown lexicon list", "    type: terms\n", "    type: terms\n    lexicon: [nope]\n", 10, `lexicon: unknown list "nope" (known: diseases, diseases-std, effect-verbs, `},
 		{"unknown list in needs", "    type: terms\n", "    type: terms\n    needs: [{clause: '{{nope}}'}]\n", 10, "needs: unknown lexicon list {{nope}}"},
 		{"needs on a code rule", "    type: terms\n", "    type: code\n    validator: uscc\n    needs: [{clause: x}]\n", 11, `field "needs" is not used by code rules`},
 	}
@@ -372,7 +372,7 @@ func TestNeeds(t *testing.T) {
 // A malformed or runaway lexicon file is refused naming its file and line.
 func TestLexiconBadInput(t *testing.T) {
 	good := map[string]string{}
-	for _, name := range []string{"traditional.yaml", "variants.yaml", "categories.yaml", "claims.yaml"} {
+	for _, name := range lexiconFiles {
 		b, err := fs.ReadFile(configs.FS, "lexicon/"+name)
 		if err != nil {
 			t.Fatal(err)
@@ -388,6 +388,7 @@ func TestLexiconBadInput(t *testing.T) {
 		{"not a pair", "traditional.yaml", "version: 1\ntraditional: 國國国\n", "is not two characters"},
 		{"bad list name", "claims.yaml", "version: 1\nlists:\n  Diseases: [癌症]\n", `list name "Diseases"`},
 		{"repeated word", "claims.yaml", "version: 1\nlists:\n  diseases: [癌症, 痛风, 癌症]\n", `repeated word "癌症"`},
+		{"list in two files", "diseases.yaml", "version: 1\nlists:\n  diseases: [癌症]\n", `lexicon lex/diseases.yaml: list "diseases" given twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fsys := fstest.MapFS{}
@@ -413,7 +414,11 @@ func TestLexiconLists(t *testing.T) {
 			r = &x
 		}
 	}
-	if r == nil || !slices.Equal(r.Lexicon, []string{"diseases"}) || !slices.Contains(r.Patterns, "冠心病") || len(r.Patterns) != len(lex().lists["diseases"]) {
+	words := map[string]bool{}
+	for _, w := range slices.Concat(lex().lists["diseases"], lex().lists["diseases-std"]) {
+		words[w] = true
+	}
+	if r == nil || !slices.Equal(r.Lexicon, []string{"diseases", "diseases-std"}) || !slices.Contains(r.Patterns, "冠心病") || !slices.Contains(r.Patterns, "腱鞘炎") || len(r.Patterns) != len(words) {
 		t.Fatalf("ad.disease-claim: %+v", r)
 	}
 	re, err := expandLists("^{{effect-verbs}}$")

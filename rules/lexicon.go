@@ -39,6 +39,7 @@ type lexicon struct {
 	// explaining a fold, not for folding).
 	traditional map[rune]bool
 	// lists are the word lists of claims.yaml (diseases, effect verbs …)
+	// and diseases.yaml (diseases-std)
 	// that rules draw patterns from (lexicon:) and expressions name
 	// ({{name}}), as written.
 	lists map[string][]string
@@ -95,6 +96,10 @@ type lexFile struct {
 	Lists       map[string][]string `yaml:"lists"`
 }
 
+// lexiconFiles are the files of the lexicon, in the order they are read.
+// diseases.yaml is generated (rules/internal/diseasegen).
+var lexiconFiles = []string{"traditional.yaml", "variants.yaml", "categories.yaml", "claims.yaml", "diseases.yaml"}
+
 // maxLexiconFile bounds a lexicon file: the tables are read into memory
 // and folded into the normaliser, so a runaway file is refused.
 const maxLexiconFile = 4 << 20
@@ -150,7 +155,7 @@ func loadLexicon(fsys fs.FS, dir string) (*lexicon, error) {
 	var spellings map[string][]string
 	var cats map[string][]string
 	var catOrder []string
-	for _, name := range []string{"traditional.yaml", "variants.yaml", "categories.yaml", "claims.yaml"} {
+	for _, name := range lexiconFiles {
 		path := dir + "/" + name
 		data, err := fs.ReadFile(fsys, path)
 		if err != nil {
