@@ -85,6 +85,9 @@ type Config struct {
 	} `yaml:"browser"`
 	Rules struct {
 		Dir string `yaml:"dir"`
+		// Enable lists rules that are off by default (price wording
+		// during a festival campaign) to switch on for every command.
+		Enable []string `yaml:"enable"`
 	} `yaml:"rules"`
 	Targets struct {
 		// TrackingParams are the query parameters duplicate detection
@@ -408,10 +411,20 @@ func (a *app) ruleset() (*rules.RuleSet, error) {
 	if err != nil {
 		return nil, err
 	}
+	var rs *rules.RuleSet
 	if c.Rules.Dir != "" {
-		return rules.LoadDir(c.Rules.Dir)
+		rs, err = rules.LoadDir(c.Rules.Dir)
+	} else {
+		rs, err = rules.Default()
 	}
-	return rules.Default()
+	if err != nil || len(c.Rules.Enable) == 0 {
+		return rs, err
+	}
+	rs, err = rs.Enable(c.Rules.Enable...)
+	if err != nil {
+		return nil, fmt.Errorf("config rules.enable: %w", err)
+	}
+	return rs, nil
 }
 
 func (a *app) crawlerConfig() (crawler.Config, error) {

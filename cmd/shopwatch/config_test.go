@@ -108,3 +108,37 @@ func TestDefaultConfigMatchesCode(t *testing.T) {
 		}
 	}
 }
+
+// rules.enable switches on rules that are off by default for every
+// command that judges pages; an id the rule set lacks is refused.
+func TestConfigRulesEnable(t *testing.T) {
+	dir := t.TempDir()
+	page := filepath.Join(dir, "page.txt")
+	if err := os.WriteFile(page, []byte("羊毛大衣 限时特价 仅限今天"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	plain := write("plain.yaml", "rules:\n  dir: \"\"\n")
+	on := write("on.yaml", "rules:\n  enable: [price.urgency]\n")
+	bad := write("bad.yaml", "rules:\n  enable: [price.nope]\n")
+	data := filepath.Join(dir, "data")
+
+	out, e, code := sw(t, "--config", plain, "--data", data, "rules", "check", page, "--json")
+	if code != exitOK || strings.Contains(out, "price.urgency") {
+		t.Fatalf("default rules: exit %d, price.urgency reported: %s %s", code, out, e)
+	}
+	out, e, code = sw(t, "--config", on, "--data", data, "rules", "check", page, "--json")
+	if code != exitOK || !strings.Contains(out, `"price.urgency"`) {
+		t.Fatalf("rules.enable [price.urgency]: exit %d, want a price.urgency finding: %s %s", code, out, e)
+	}
+	_, e, code = sw(t, "--config", bad, "--data", data, "rules", "check", page)
+	if code == exitOK || !strings.Contains(e, "rules.enable") || !strings.Contains(e, "price.nope") {
+		t.Fatalf("rules.enable with an unknown id: exit %d, %s", code, e)
+	}
+}
