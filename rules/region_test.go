@@ -168,8 +168,14 @@ func TestRegionsLoad(t *testing.T) {
 		if r.Category == "licence" {
 			want = LicenceRegions
 		}
-		if !slices.Equal(r.Regions, want) && r.Source != "" && !strings.Contains(r.Source, "licence.yaml") {
+		// Rules meant for users' words (reviews.yaml) name comments; the
+		// others keep their category's default.
+		meantForComments := strings.Contains(r.Source, "reviews.yaml")
+		if !slices.Equal(r.Regions, want) && r.Source != "" && !strings.Contains(r.Source, "licence.yaml") && !meantForComments {
 			t.Errorf("%s: regions %v, want the default %v", r.ID, r.Regions, want)
+		}
+		if slices.Contains(r.Regions, shopwatch.RegionComments) != meantForComments {
+			t.Errorf("%s (%s): judges comments %v, want only rules meant for users' words to", r.ID, r.Source, !meantForComments)
 		}
 		// Absolute terms are the seller's claims: never judged in users'
 		// words, news or the site's interface, whatever else may be.
@@ -324,5 +330,27 @@ func TestRegionsMarkupEditorial(t *testing.T) {
 	got = where(`<article><h1>公司动态</h1><img alt="图五"><div class="news"><img alt="图六"></div></article>`)
 	if got["图五"] != "" || got["图六"] != "" {
 		t.Errorf("an article page without the product: %v, want no editorial", got)
+	}
+}
+
+// A buyer's review that reports a reward for good reviews is evidence of
+// the seller's conduct: reviews.paid-review judges comments, while the
+// absolute-term rule beside it in the same comment stays silent.
+func TestRegionsCommentsRule(t *testing.T) {
+	rs := builtin(t)
+	const text = "保温杯 500ml\n买家评论：商家说晒图返现3块，最佳的杯子\n描述：不锈钢内胆"
+	regs := []shopwatch.TextRegion{span(text, "买家评论：商家说晒图返现3块，最佳的杯子", shopwatch.RegionComments)}
+	fs := check(t, rs, Input{Kind: shopwatch.KindProduct, Text: text, Regions: regs})
+	paid := findingsOf(fs, "reviews.paid-review")
+	if len(paid) != 1 || paid[0].Region != shopwatch.RegionComments || !strings.Contains(paid[0].Match, "返现") {
+		t.Fatalf("reviews.paid-review in a comment: got %v, want one finding in comments", hits(paid))
+	}
+	if abs := findingsOf(fs, "ad.absolute-term"); len(abs) != 0 {
+		t.Errorf("ad.absolute-term judged a comment: %v", hits(abs))
+	}
+	// In the footer, which the rule does not name, the offer is not judged.
+	regs = []shopwatch.TextRegion{span(text, "买家评论：商家说晒图返现3块，最佳的杯子", shopwatch.RegionFooter)}
+	if paid := findingsOf(check(t, rs, Input{Kind: shopwatch.KindProduct, Text: text, Regions: regs}), "reviews.paid-review"); len(paid) != 0 {
+		t.Errorf("reviews.paid-review judged the footer: %v", hits(paid))
 	}
 }
