@@ -172,12 +172,14 @@ func TestRealCorpus(t *testing.T) {
 	}
 }
 
-// Floors of the real corpus's figures, as measured when it was added: a
-// change that lowers recall or raises violations on compliant text fails.
+// Floors of the real corpus's figures, just under those last measured
+// (recall and violation on compliant text: dev 0.774 and 0.000, test 0.477
+// and 0.008): a change that lowers recall or raises violations on
+// compliant text fails.
 const (
-	realFloorDevRecall    = 0.38
+	realFloorDevRecall    = 0.75
 	realCeilDevViolation  = 0.005
-	realFloorTestRecall   = 0.28
+	realFloorTestRecall   = 0.45
 	realCeilTestViolation = 0.01
 )
 
