@@ -224,6 +224,7 @@ func (rs *RuleSet) check(in Input, force int32, tr *Trace) []shopwatch.Finding {
 		}
 		i = j
 	}
+	out = rs.deferFindings(in.Text, out, tr)
 	// Rules that give way to others, or only speak with them.
 	for _, f := range out {
 		sc.fired[rs.byID[f.Rule]] = true

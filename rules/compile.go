@@ -75,6 +75,7 @@ type compiled struct {
 	regs   []*compiledRegex
 	unless []*regexp.Regexp
 	yields []int32
+	defers []int32 // defers_to: rules whose findings in the same clause take this rule's place
 	only   []int32
 	valid  *validator
 	looked string // require: what was looked for, for the reason text
@@ -252,6 +253,11 @@ func (l *loader) build() *RuleSet {
 				c.yields = append(c.yields, j)
 			}
 		}
+		for _, it := range r.defersTo {
+			if j := ref(it, "defers_to"); j >= 0 {
+				c.defers = append(c.defers, j)
+			}
+		}
 		for _, it := range r.onlyWith {
 			if j := ref(it, "only_with"); j >= 0 {
 				c.only = append(c.only, j)
@@ -293,7 +299,7 @@ func (l *loader) build() *RuleSet {
 					}
 				}
 			}
-			c.yields, c.only = fix(c.yields), fix(c.only)
+			c.yields, c.only, c.defers = fix(c.yields), fix(c.only), fix(c.defers)
 		}
 		srcs = keptSrcs
 	}

@@ -48,6 +48,7 @@
 //	      - {clause: '{{effect-verbs}}', note: 疾病与功效用语同在一个分句}   # {{list}}: any word of a lexicon list
 //	    unless: ['国妆特字']     # expressions: a page matching one is not judged by the rule
 //	    yields_to: [licence.shown-as-image]   # drop this rule's findings when one of these fires
+//	    defers_to: [ad.state-organ]   # drop a finding whose every place shares a clause with one of these rules' findings
 //	    only_with: [licence.business-info-missing]   # keep them only when one of these fires
 //	    enabled: false          # optional; a rule that is off until RuleSet.Enable names it
 //	    window: 24              # code only: characters after a label searched for the code
@@ -62,7 +63,7 @@
 // Unknown or repeated fields, missing required fields (the legal basis:
 // law, article and penalty), unknown severities, types, scopes, validators
 // or page kinds, unknown or repeated regions, bad or empty-matching regular expressions, duplicate ids,
-// references (refer, yields_to, only_with) to unknown rules, patterns that
+// references (refer, yields_to, defers_to, only_with) to unknown rules, patterns that
 // normalise to nothing, an exception that contains none of its rule's
 // patterns, and examples that do not behave are all errors; loading
 // reports every one of them, each naming file:line:column. Examples run
@@ -163,6 +164,11 @@
 //     them.
 //   - unless: a rule whose unless expression matches the page reports
 //     nothing on it.
+//   - defers_to keeps one claim from being reported twice: a finding of
+//     the rule whose every place lies in a clause where a finding of a
+//     named rule lies is dropped (政府接待 under ad.state-organ, not also
+//     under the endorsement expression); a place in a clause of its own
+//     keeps it whole.
 //   - Last, yields_to and only_with relate rules on one page: a licence
 //     shown only as an image makes licence.shown-as-image (review) speak
 //     instead of licence.business-info-missing (violation).

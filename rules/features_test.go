@@ -434,3 +434,51 @@ func TestLexiconLists(t *testing.T) {
 		t.Error("an unknown list expanded")
 	}
 }
+
+// defers_to: a rule's finding whose every place shares a clause with a
+// finding of the rule it defers to is dropped (and traced); a place in
+// another clause keeps it whole.
+func TestDefersTo(t *testing.T) {
+	rs := builtin(t)
+	count := func(text, category, rule string) int {
+		n := 0
+		for _, f := range check(t, rs, Input{Kind: shopwatch.KindProduct, Category: category, Text: text}) {
+			if f.Rule == rule {
+				n++
+			}
+		}
+		return n
+	}
+	// 领导人推荐 is ad.state-organ's; the endorsement regex defers to it.
+	if n := count("领导人推荐的养生茶", "", "ad.state-organ-endorsement"); n != 0 {
+		t.Errorf("ad.state-organ-endorsement beside ad.state-organ in one clause: %d findings, want 0", n)
+	}
+	if n := count("领导人推荐的养生茶", "", "ad.state-organ"); n != 1 {
+		t.Errorf("ad.state-organ: %d findings, want 1", n)
+	}
+	// The same endorsement alone still speaks.
+	if n := count("省委领导调研时品尝并赞誉", "", "ad.state-organ-endorsement"); n != 1 {
+		t.Errorf("ad.state-organ-endorsement alone: %d findings, want 1", n)
+	}
+	// 临床治愈率高达98%: one finding, the guarantee rule's.
+	if n := count("临床治愈率高达98%", "medical", "ad.medical-rate-claim"); n != 0 {
+		t.Errorf("ad.medical-rate-claim beside ad.medical-guarantee: %d findings, want 0", n)
+	}
+	if n := count("临床治愈率高达98%", "medical", "ad.medical-guarantee"); n != 1 {
+		t.Errorf("ad.medical-guarantee: %d findings, want 1", n)
+	}
+	_, tr := rs.CheckTrace(Input{Kind: shopwatch.KindProduct, Category: "medical", Text: "临床治愈率高达98%"})
+	var traced bool
+	for _, d := range tr.Dropped {
+		if d.Finding.Rule == "ad.medical-rate-claim" && strings.Contains(d.Why, "defers_to") {
+			traced = true
+		}
+	}
+	if !traced {
+		t.Errorf("the deferred finding is not traced: %+v", tr.Dropped)
+	}
+	// A place in a clause of its own keeps the deferring finding.
+	if n := count("临床治愈率高达98%。手术成功率100%", "medical", "ad.medical-rate-claim"); n != 1 {
+		t.Errorf("ad.medical-rate-claim with a place of its own: %d findings, want 1", n)
+	}
+}

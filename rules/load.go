@@ -207,6 +207,7 @@ type ruleSrc struct {
 	needs      []excSrc
 	unless     []srcItem
 	yieldsTo   []srcItem
+	defersTo   []srcItem
 	onlyWith   []srcItem
 	positive   []exampleSrc
 	negative   []exampleSrc
@@ -370,7 +371,7 @@ func (l *loader) list(n *yaml.Node, rule, what string) []srcItem {
 
 var ruleFields = []string{
 	"id", "title", "category", "law", "article", "item", "also", "penalty", "severity", "applies_to", "type",
-	"scope", "regions", "validator", "patterns", "lexicon", "regex", "exceptions", "needs", "unless", "yields_to", "only_with", "enabled",
+	"scope", "regions", "validator", "patterns", "lexicon", "regex", "exceptions", "needs", "unless", "yields_to", "defers_to", "only_with", "enabled",
 	"window", "reason", "examples",
 }
 
@@ -589,6 +590,9 @@ func (l *loader) parseRule(n *yaml.Node) *ruleSrc {
 	if v := f["yields_to"]; v != nil {
 		r.yieldsTo = l.list(v, id, "yields_to")
 	}
+	if v := f["defers_to"]; v != nil {
+		r.defersTo = l.list(v, id, "defers_to")
+	}
 	if v := f["only_with"]; v != nil {
 		r.onlyWith = l.list(v, id, "only_with")
 	}
@@ -609,6 +613,9 @@ func (l *loader) parseRule(n *yaml.Node) *ruleSrc {
 	}
 	for _, it := range r.yieldsTo {
 		r.YieldsTo = append(r.YieldsTo, it.val)
+	}
+	for _, it := range r.defersTo {
+		r.DefersTo = append(r.DefersTo, it.val)
 	}
 	for _, it := range r.onlyWith {
 		r.OnlyWith = append(r.OnlyWith, it.val)

@@ -187,6 +187,7 @@ type Rule struct {
 	Exceptions []Exception        `json:"exceptions,omitempty"`
 	Unless     []string           `json:"unless,omitempty"`    // expressions: a page matching one is not judged by this rule
 	YieldsTo   []string           `json:"yields_to,omitempty"` // rule ids: drop this rule's findings when one of them fires
+	DefersTo   []string           `json:"defers_to,omitempty"` // rule ids: drop a finding of this rule whose every place shares a clause with a finding of one of them
 	OnlyWith   []string           `json:"only_with,omitempty"` // rule ids: keep this rule's findings only when one of them fires
 	Disabled   bool               `json:"disabled,omitempty"`  // off unless RuleSet.Enable names it
 	Window     int                `json:"window,omitempty"`    // code: runes after a label searched for the code
@@ -250,6 +251,7 @@ func (r Rule) clone() Rule {
 	r.Lexicon = slices.Clone(r.Lexicon)
 	r.Unless = slices.Clone(r.Unless)
 	r.YieldsTo = slices.Clone(r.YieldsTo)
+	r.DefersTo = slices.Clone(r.DefersTo)
 	r.OnlyWith = slices.Clone(r.OnlyWith)
 	r.Examples.Positive = slices.Clone(r.Examples.Positive)
 	r.Examples.Negative = slices.Clone(r.Examples.Negative)
