@@ -9,7 +9,7 @@
 // category detector and claim rules read (configs/lexicon: traditional.yaml,
 // variants.yaml, categories.yaml, and claims.yaml and diseases.yaml, the
 // word lists rules name with lexicon: and {{name}}; diseases.yaml is
-// generated from CC-CEDICT by rules/internal/diseasegen; a lexicon file
+// generated from CC-CEDICT and THUOCL by rules/internal/diseasegen; a lexicon file
 // over 4 MiB or malformed is refused naming its file and line).
 //
 // # Rule files

@@ -89,6 +89,68 @@ func TestFromNPMPackage(t *testing.T) {
 	}
 }
 
+// thuocl is a small THUOCL word list: disease and symptom names, and
+// what the medical list also holds (drugs, anatomy, departments,
+// examinations, treatments), words of the stop list and words that hold
+// one of stopInside.
+const thuocl = `精神	606946
+医院	580436
+糖尿病	126393
+高血压	90012
+肺癌	25315
+鼻炎	20337
+阿莫西林	3302
+心内科	2879
+胃镜检查	1734
+肩关节	1529
+消炎	9120
+疾病	152915
+发热	47062
+低热	3066
+骨折	21002
+股骨颈骨折	562
+腺病	311
+寻常痤疮	84
+牙结石	1306
+老年性白内障	402
+炎	100
+2型糖尿病	1400
+`
+
+func TestFromTHUOCL(t *testing.T) {
+	dir := t.TempDir()
+	dict := filepath.Join(dir, "cedict_ts.u8")
+	words := filepath.Join(dir, "THUOCL_medical.txt")
+	if err := os.WriteFile(dict, []byte(u8), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(words, []byte(thuocl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run([]string{dict, words}, &out); err != nil {
+		t.Fatal(err)
+	}
+	got := terms(t, out.Bytes())
+	want := []string{"中风", "股骨颈骨折", "忧郁症", "心脏病", "抑郁症", "糖尿病", "老年性白内障", "肝炎", "肺癌", "腹痛", "艾滋病", "鼻炎", "高血压"}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("terms:\n got %v\nwant %v", got, want)
+	}
+	for _, s := range []string{
+		"CC BY-SA 4.0",
+		"https://github.com/thunlp/THUOCL",
+		"Copyright (c) 2018 THUNLP",
+		"The above copyright notice and this permission notice shall be included",
+		"13 terms: 8 from CC-CEDICT, 6 from THUOCL, 1 in both",
+		"(not that of THUOCL commit " + thuoclCommit + ")",
+	} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("header lacks %q:\n%s", s, out.String())
+		}
+	}
+}
+
 func TestRefusesBadInput(t *testing.T) {
 	dir := t.TempDir()
 	for name, text := range map[string]string{
@@ -108,24 +170,56 @@ func TestRefusesBadInput(t *testing.T) {
 	if err := run(nil, &bytes.Buffer{}); err == nil {
 		t.Error("no arguments: no error")
 	}
+	dict := filepath.Join(dir, "cedict_ts.u8")
+	if err := os.WriteFile(dict, []byte(u8), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range map[string]string{
+		"notab.txt":     "糖尿病 126393\n",
+		"nocount.txt":   "糖尿病\t\n",
+		"empty.txt":     "\n",
+		"nodisease.txt": "医院\t580436\n阿莫西林\t3302\n",
+	} {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := run([]string{dict, path}, &bytes.Buffer{}); err == nil {
+			t.Errorf("THUOCL %s: no error", name)
+		}
+	}
+	if err := run([]string{dict, dict, dict}, &bytes.Buffer{}); err == nil {
+		t.Error("three arguments: no error")
+	}
 }
 
 // TestCommittedList checks configs/lexicon/diseases.yaml against the
-// generator's rules: no stop word, no single character, sorted, unique.
+// generator's rules: both sources, attributed; no stop word, no word that
+// holds one of stopInside, no single character, sorted, unique.
 func TestCommittedList(t *testing.T) {
 	data, err := os.ReadFile("../../../configs/lexicon/diseases.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := terms(t, data)
-	if len(got) < 500 {
-		t.Errorf("%d terms, want the full generated list", len(got))
+	if len(got) < 2000 {
+		t.Errorf("%d terms, want the full list generated from CC-CEDICT and THUOCL", len(got))
+	}
+	for _, s := range []string{
+		"CC BY-SA 4.0",
+		"THUOCL data/THUOCL_medical.txt, commit " + thuoclCommit,
+		"Copyright (c) 2018 THUNLP",
+		"The above copyright notice and this permission notice shall be included",
+	} {
+		if !bytes.Contains(data, []byte(s)) {
+			t.Errorf("header lacks %q: regenerate the list from both sources", s)
+		}
 	}
 	if !slices.IsSorted(got) || len(slices.Compact(slices.Clone(got))) != len(got) {
 		t.Error("list not sorted or has repeats: regenerate it")
 	}
 	for _, w := range got {
-		if stop[w] || !hanWord(w) {
+		if stopped(w) || !hanWord(w) {
 			t.Errorf("%q: a stop word or not two or more Han characters: regenerate the list", w)
 		}
 		for _, lawful := range lawfulWording {
