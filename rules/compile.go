@@ -500,7 +500,7 @@ func (l *loader) compileRule(r *ruleSrc) *compiled {
 				off += k + 1
 			}
 		}
-		if !used {
+		if !used && x.list == "" {
 			bad(pos{x.re.line, x.re.col}, "exception %q contains none of the rule's patterns, so it can never apply", x.Text)
 		}
 	}

@@ -42,6 +42,7 @@
 //	    regex: ['ICP备\d+号']   # regular expressions (regex, require)
 //	    exceptions:             # terms and regex
 //	      - 第一次              # literal text that covers a match it contains
+//	      - '{{health-functions}}'   # every word of a lexicon list as such text (words holding no pattern are skipped)
 //	      - {after: '^(赏味|食用)', for: [最佳], note: 指南第六条第二项}
 //	      - {clause: '(19|20)\d{2}年', note: …, refer: ad.claim-needs-proof}
 //	    needs:                  # terms and regex: context a match needs to count

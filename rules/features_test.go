@@ -286,6 +286,7 @@ func TestLoadNewFieldProblems(t *testing.T) {
 		{"bad need regex", "    type: terms\n", "    type: terms\n    needs: [{clause: '(x'}]\n", 10, "needs: bad regex"},
 		{"unknown lexicon list", "    type: terms\n", "    type: terms\n    lexicon: [nope]\n", 10, `lexicon: unknown list "nope" (known: diseases, diseases-std, effect-verbs, `},
 		{"unknown list in needs", "    type: terms\n", "    type: terms\n    needs: [{clause: '{{nope}}'}]\n", 10, "needs: unknown lexicon list {{nope}}"},
+		{"unknown list in exceptions", "exceptions: [甲乙丙]", "exceptions: [甲乙丙, '{{nope}}']", 11, `exceptions: unknown lexicon list "nope"`},
 		{"needs on a code rule", "    type: terms\n", "    type: code\n    validator: uscc\n    needs: [{clause: x}]\n", 11, `field "needs" is not used by code rules`},
 	}
 	for _, tt := range tests {
@@ -480,5 +481,50 @@ func TestDefersTo(t *testing.T) {
 	// A place in a clause of its own keeps the deferring finding.
 	if n := count("临床治愈率高达98%。手术成功率100%", "medical", "ad.medical-rate-claim"); n != 1 {
 		t.Errorf("ad.medical-rate-claim with a place of its own: %d findings, want 1", n)
+	}
+}
+
+// The health functions of the catalogues, as the lexicon lists them: lawful
+// on health food in the 2023 wording or the 2003 name an earlier approval
+// bears, a violation on ordinary food, a lead for review when the category
+// is unknown. A text exception '{{list}}' covers the matches its words
+// hold (辅助降血压 covers 降血压) and skips the words that hold none.
+func TestHealthFunctionLists(t *testing.T) {
+	rs := builtin(t)
+	hf := []string{"ad.health-food-function-wording", "ad.health-food-claim", "ad.disease-claim", "ad.disease-mention",
+		"food.health-function-claim", "food.health-function-phrase", "ad.health-function-claim-general"}
+	tests := []struct {
+		text, category string
+		want           []hit
+	}{
+		{"本品经动物实验评价，具有对化学性肝损伤有辅助保护作用、增强免疫力的保健功能", "healthfood", nil},
+		{"保健功能：辅助降血压", "healthfood", nil},
+		{"保健功能：改善营养性贫血", "healthfood", nil},
+		{"有助于维持血脂（胆固醇/甘油三酯）健康水平", "healthfood", nil},
+		{"维生素 C 有抗氧化作用。", "healthfood", nil},
+		{"维生素 C 有抗氧化作用。", "food", nil},
+		{"配料：小麦粉、植物油、抗氧化剂（维生素E）", "food", nil},
+		{"国珍松花粉有提高免疫力功效", "healthfood", []hit{{"ad.health-food-function-wording", "提高免疫力"}}},
+		{"快速降血压", "healthfood", []hit{{"ad.health-food-claim", "降血压"}}},
+		{"有助于改善睡眠", "food", []hit{{"food.health-function-claim", "有助于改善睡眠"}}}, // once: the phrase rule defers to the catalogue name
+		{"辅助降血压", "food", []hit{{"food.health-function-claim", "辅助降血压"}}},
+		{"有助于改善睡眠", "", []hit{{"ad.health-function-claim-general", "有助于改善睡眠"}}},
+		{"地铁口旁，交通便利", "", nil},
+	}
+	for _, tt := range tests {
+		var got []hit
+		for _, h := range hits(check(t, rs, Input{Kind: shopwatch.KindProduct, Category: tt.category, Text: tt.text})) {
+			if slices.Contains(hf, h.Rule) {
+				got = append(got, h)
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%q (%s): got %v, want %v", tt.text, tt.category, got, tt.want)
+		}
+	}
+	for _, f := range check(t, rs, Input{Kind: shopwatch.KindProduct, Category: "food", Text: "辅助降血压"}) {
+		if f.Rule == "food.health-function-claim" && f.Severity != shopwatch.SeverityViolation {
+			t.Errorf("%s on ordinary food: severity %s, want violation", f.Rule, f.Severity)
+		}
 	}
 }

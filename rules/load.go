@@ -222,6 +222,7 @@ type excSrc struct {
 	re        srcItem // the expression of a context exception
 	refer     srcItem
 	forItems  []srcItem
+	list      string // the lexicon list a text exception was drawn from
 }
 
 type exampleSrc struct {
@@ -722,6 +723,24 @@ func (l *loader) exceptions(n *yaml.Node, id string) []excSrc {
 		if c.Kind == yaml.ScalarNode {
 			s, ok := l.scalar(c, id)
 			if !ok {
+				continue
+			}
+			if m := listRef.FindStringSubmatch(s); m != nil && m[0] == s {
+				// {{name}}: every word of a lexicon list as a text
+				// exception (the catalogue's wording of a claim covers
+				// the words of a pattern it holds).
+				words, ok := lex().lists[m[1]]
+				if !ok {
+					l.problem(c, id, "exceptions: unknown lexicon list %q (known: %s)", m[1], strings.Join(listNames(), ", "))
+					continue
+				}
+				for _, w := range words {
+					y := x
+					y.Text = w
+					y.re = srcItem{w, c.Line, c.Column}
+					y.list = m[1]
+					out = append(out, y)
+				}
 				continue
 			}
 			x.Text = s
