@@ -84,6 +84,12 @@ type scratch struct {
 	sat     []bool // require rule satisfied
 	fired   []bool // rule raised a finding (before yields_to and only_with)
 	tr      *Trace // CheckTrace's record, nil for Check
+
+	// Prefilters: where the literals required of expressions occur.
+	reqs   []cand     // required literals of regular expressions, as anchors are kept
+	seen   []bool     // per automaton literal: found on the page
+	cxhits [2][]acHit // required literals of context exceptions in the clause and sentence window
+	cx     *automaton // RuleSet.cx
 }
 
 type repeat struct {
@@ -150,14 +156,23 @@ func (rs *RuleSet) check(in Input, force int32, tr *Trace) []shopwatch.Finding {
 		tr.normalised(&sc.nb, in.Text)
 	}
 	sc.hits = rs.ac.scan(text, sc.hits[:0])
-	sc.cands, sc.anchors = sc.cands[:0], sc.anchors[:0]
+	sc.cands, sc.anchors, sc.reqs = sc.cands[:0], sc.anchors[:0], sc.reqs[:0]
+	sc.cx = rs.cx
+	sc.seen = slices.Grow(sc.seen[:0], len(rs.lits))[:len(rs.lits)]
+	clear(sc.seen)
 	for _, h := range sc.hits {
+		sc.seen[h.pat] = true
 		start := h.end - rs.ac.lens[h.pat]
 		for _, ref := range rs.refs[h.pat] {
 			if !sc.on[ref.rule] {
 				continue
 			}
 			cd := cand{rule: ref.rule, idx: ref.idx, start: start, end: h.end, from: -1}
+			if ref.req {
+				cd.kind = candAnchor
+				sc.reqs = append(sc.reqs, cd)
+				continue
+			}
 			if ref.anchor {
 				cd.kind = candAnchor
 				sc.anchors = append(sc.anchors, cd)
@@ -196,7 +211,7 @@ func (rs *RuleSet) check(in Input, force int32, tr *Trace) []shopwatch.Finding {
 	var out []shopwatch.Finding
 	blank := len(text) == 0 || len(text) == 1 && (text[0] == ' ' || text[0] == '\n') // white space is collapsed
 	for i, c := range rs.rules {
-		if c.Type == TypeRequire && sc.on[i] && !sc.sat[i] && !blank && !c.unlessPage(text) {
+		if c.Type == TypeRequire && sc.on[i] && !sc.sat[i] && !blank && !c.unlessPage(text, sc.seen) {
 			out = append(out, c.finding(in, -1, -1, "", fmt.Sprintf("页面文本中未见以下任一内容：%s。", c.looked)))
 		}
 	}
@@ -213,7 +228,7 @@ func (rs *RuleSet) check(in Input, force int32, tr *Trace) []shopwatch.Finding {
 		}
 		c := rs.rules[sc.cands[i].rule]
 		switch {
-		case c.unlessPage(text):
+		case c.unlessPage(text, sc.seen):
 			if tr != nil {
 				tr.unless(c, sc.cands[i:j])
 			}
@@ -259,9 +274,13 @@ func (rs *RuleSet) check(in Input, force int32, tr *Trace) []shopwatch.Finding {
 }
 
 // unlessPage reports whether one of the rule's unless expressions matches
-// the page.
-func (c *compiled) unlessPage(text []byte) bool {
-	for _, re := range c.unless {
+// the page. An expression whose required literals (unlessLits) the page
+// lacks (seen, per automaton literal) cannot match and is not run.
+func (c *compiled) unlessPage(text []byte, seen []bool) bool {
+	for i, re := range c.unless {
+		if lits := c.unlessLits[i]; lits != nil && !noPrefilter && !slices.ContainsFunc(lits, func(id int32) bool { return seen[id] }) {
+			continue
+		}
 		if re.Match(text) {
 			return true
 		}
@@ -270,12 +289,17 @@ func (c *compiled) unlessPage(text []byte) bool {
 }
 
 // runRegexes runs the expressions of regex and require rules: anchored ones
-// in windows around their anchors, the others over the whole text.
+// in windows around their anchors, the others over the whole text. An
+// expression with required literals runs only on text that holds one: not
+// at all when the page lacks them, and only in the windows that hold one.
 func (rs *RuleSet) runRegexes(sc *scratch, in Input, text []byte) {
-	slices.SortFunc(sc.anchors, func(a, b cand) int {
+	byExpr := func(a, b cand) int {
 		return cmp.Or(cmp.Compare(a.rule, b.rule), cmp.Compare(a.idx, b.idx), cmp.Compare(a.start, b.start))
-	})
+	}
+	slices.SortFunc(sc.anchors, byExpr)
+	slices.SortFunc(sc.reqs, byExpr)
 	k := 0 // next anchor
+	q := 0 // next required literal
 	for ri, c := range rs.rules {
 		if len(c.regs) == 0 || !sc.on[ri] {
 			continue
@@ -291,6 +315,18 @@ func (rs *RuleSet) runRegexes(sc *scratch, in Input, text []byte) {
 			a0 := k
 			for k < len(sc.anchors) && sc.anchors[k].rule == int32(ri) && sc.anchors[k].idx == int32(gi) {
 				k++
+			}
+			// And its required literals.
+			for q < len(sc.reqs) && (sc.reqs[q].rule < int32(ri) || sc.reqs[q].rule == int32(ri) && sc.reqs[q].idx < int32(gi)) {
+				q++
+			}
+			q0 := q
+			for q < len(sc.reqs) && sc.reqs[q].rule == int32(ri) && sc.reqs[q].idx == int32(gi) {
+				q++
+			}
+			reqs := sc.reqs[q0:q]
+			if cr.hasReq && len(reqs) == 0 && !noPrefilter {
+				continue // no match anywhere
 			}
 			emit := func(s, e int) bool {
 				if c.Type == TypeRequire {
@@ -316,6 +352,9 @@ func (rs *RuleSet) runRegexes(sc *scratch, in Input, text []byte) {
 				for w < len(anchors) && int(anchors[w].start)-cr.before <= to {
 					to = runeStartFwd(text, int(anchors[w].end)+cr.after)
 					w++
+				}
+				if cr.hasReq && !noPrefilter && !holdsLiteral(reqs, from, to) {
+					continue
 				}
 				if !searchAll(cr, text, from, to, emit) {
 					break
@@ -357,6 +396,22 @@ func searchAll(cr *compiledRegex, text []byte, from, to int, emit func(s, e int)
 		}
 	}
 	return true
+}
+
+// noPrefilter runs every expression as if no literals were required of it;
+// tests set it to compare findings with and without the prefilters.
+var noPrefilter bool
+
+// holdsLiteral reports whether one of the literal occurrences lits,
+// sorted by start, lies within [from, to).
+func holdsLiteral(lits []cand, from, to int) bool {
+	i, _ := slices.BinarySearchFunc(lits, int32(from), func(c cand, s int32) int { return cmp.Compare(c.start, s) })
+	for ; i < len(lits) && int(lits[i].start) < to; i++ {
+		if int(lits[i].end) <= to {
+			return true
+		}
+	}
+	return false
 }
 
 func runeStartBack(b []byte, i int) int {
@@ -436,6 +491,8 @@ type context struct {
 	whole    [2]string
 	os, oe   int
 	original bool
+	ms, me   [2]int     // the match in the window, per level
+	hits     [2][]acHit // the required literals of context exceptions in the window, per level
 }
 
 func (cx *context) reset(sc *scratch, in Input, cd cand) {
@@ -495,6 +552,9 @@ func (cx *context) get(level int) (before, after, whole string) {
 		}
 	}
 	me = max(me, ms)
+	cx.ms[level], cx.me[level] = ms, me
+	cx.sc.cxhits[level] = cx.sc.cx.scan(out, cx.sc.cxhits[level][:0])
+	cx.hits[level] = cx.sc.cxhits[level]
 	cx.before[level], cx.after[level], cx.whole[level] = string(out[:ms]), string(out[me:]), string(out)
 	return cx.before[level], cx.after[level], cx.whole[level]
 }
@@ -535,6 +595,9 @@ func (ce *ctxException) matches(cx *context) bool {
 		level = 1
 	}
 	before, after, whole := cx.get(level)
+	if ce.req != nil && !noPrefilter && !cx.holds(level, ce) {
+		return false
+	}
 	switch ce.kind {
 	case ctxBefore:
 		return ce.re.MatchString(before)
@@ -543,6 +606,30 @@ func (ce *ctxException) matches(cx *context) bool {
 	default:
 		return ce.re.MatchString(whole)
 	}
+}
+
+// holds reports whether ce's part of the window at level holds one of the
+// literals every match of ce holds; when it does not, ce cannot match.
+func (cx *context) holds(level int, ce *ctxException) bool {
+	lens := cx.sc.cx.lens
+	for _, h := range cx.hits[level] {
+		if _, ok := slices.BinarySearch(ce.lits, h.pat); !ok {
+			continue
+		}
+		switch ce.kind {
+		case ctxBefore:
+			if int(h.end) <= cx.ms[level] {
+				return true
+			}
+		case ctxAfter:
+			if int(h.end-lens[h.pat]) >= cx.me[level] {
+				return true
+			}
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // coveredBy returns the index of the first exception that covers the
