@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -107,6 +108,25 @@ func classify(r rune) charClass {
 	if r < utf8.RuneSelf {
 		return asciiClass[r]
 	}
+	if r < 0x10000 {
+		return bmpClass()[r]
+	}
+	return classifySlow(r)
+}
+
+// bmpClass is classify for the basic multilingual plane, as a table.
+var bmpClass = sync.OnceValue(func() *[0x10000]charClass {
+	t := new([0x10000]charClass)
+	for r := range rune(0x10000) {
+		t[r] = classifySlow(r)
+	}
+	return t
+})
+
+func classifySlow(r rune) charClass {
+	if r < utf8.RuneSelf {
+		return asciiClass[r]
+	}
 	if isCJK(r) {
 		return clsCJK
 	}
@@ -147,7 +167,29 @@ type normBuf struct {
 	prevCJK   bool   // the last kept non-gap character was CJK
 	tmp       []byte // NFKC output of one segment
 	lx        *lexicon
-	keepGaps  bool // keep punctuation between CJK characters (context of a sentence exception)
+	folds     *[0x10000 / 64]uint64 // the runes of the basic plane lx.fold holds (foldSet)
+	keepGaps  bool                  // keep punctuation between CJK characters (context of a sentence exception)
+	foldsOf   *lexicon
+}
+
+// foldSets holds foldSet's answers.
+var foldSets sync.Map // *lexicon → *[0x10000 / 64]uint64
+
+// foldSet returns the set of basic-plane runes that lx.fold maps, as a
+// bitmap: most runes are not in it, and testing a bit is cheaper than a
+// map lookup.
+func foldSet(lx *lexicon) *[0x10000 / 64]uint64 {
+	if v, ok := foldSets.Load(lx); ok {
+		return v.(*[0x10000 / 64]uint64)
+	}
+	set := new([0x10000 / 64]uint64)
+	for r := range lx.fold {
+		if r < 0x10000 {
+			set[r>>6] |= 1 << (r & 63)
+		}
+	}
+	v, _ := foldSets.LoadOrStore(lx, set)
+	return v.(*[0x10000 / 64]uint64)
 }
 
 func (b *normBuf) reset() {
@@ -171,6 +213,9 @@ func (b *normBuf) run(text string) {
 	b.reset()
 	if b.lx == nil {
 		b.lx = lex()
+	}
+	if b.folds == nil || b.foldsOf != b.lx {
+		b.folds, b.foldsOf = foldSet(b.lx), b.lx
 	}
 	fold := &b.lx.cjkFold
 	if cap(b.out) < len(text) {
@@ -199,6 +244,11 @@ func (b *normBuf) run(text string) {
 				}
 				b.appendSame(text[i:j], int32(i))
 				b.prevCJK = true
+				if k := b.plainRun(text, j, fold); k > j {
+					i = k
+					r, size = decodeAt(text, k)
+					continue
+				}
 			case r < utf8.RuneSelf && asciiClass[r] == clsOther:
 				if len(b.pend) > 0 {
 					b.flush()
@@ -208,6 +258,11 @@ func (b *normBuf) run(text string) {
 				}
 				b.emit(r, int32(i), int32(j))
 				b.prevCJK = false
+				if k := b.plainRun(text, j, fold); k > j {
+					i = k
+					r, size = decodeAt(text, k)
+					continue
+				}
 			default:
 				b.add(m, int32(i), int32(j))
 			}
@@ -224,6 +279,55 @@ func (b *normBuf) run(text string) {
 		r, size = decodeAt(text, i)
 	}
 	b.flush()
+}
+
+// plainRun copies the characters from text[i] on that normalisation keeps
+// as they are and that end any gap (ideographs that fold to nothing else,
+// lower-case ASCII letters and digits) straight to the output, with their
+// offsets, and returns where the run ends (i when there is none). The
+// caller has just kept a character, so no gap is pending. As in run, the
+// last character of the run must be followed by ASCII, a fast rune or
+// nothing; otherwise it is left to the segment path.
+func (b *normBuf) plainRun(text string, i int, fold *[0x9FFF - 0x4E00 + 1]rune) int {
+	n := len(b.out)
+	b.grow(n + len(text) - i)
+	st, en := b.start[n:], b.end[n:]
+	k, last := i, 0
+	for k < len(text) {
+		c := text[k]
+		if c < utf8.RuneSelf {
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
+				break
+			}
+			st[k-i], en[k-i] = int32(k), int32(k+1)
+			k, last = k+1, 1
+			continue
+		}
+		if c < 0xE4 || c > 0xE9 || k+2 >= len(text) {
+			break
+		}
+		c1, c2 := text[k+1], text[k+2]
+		if c1&0xC0 != 0x80 || c2&0xC0 != 0x80 {
+			break
+		}
+		r := rune(c&0x0F)<<12 | rune(c1&0x3F)<<6 | rune(c2&0x3F)
+		if r < 0x4E00 || fold[r-0x4E00] != 0 {
+			break
+		}
+		st[k-i], en[k-i+2] = int32(k), int32(k+3)
+		k, last = k+3, 3
+	}
+	if k < len(text) && k > i && text[k] >= utf8.RuneSelf {
+		if r2, _ := decodeAt(text, k); !isFastStarter(r2) {
+			k -= last
+		}
+	}
+	b.out = append(b.out, text[i:k]...)
+	b.start, b.end = b.start[:n+k-i], b.end[:n+k-i]
+	if k > i {
+		b.prevCJK = text[k-1] >= utf8.RuneSelf
+	}
+	return k
 }
 
 // decodeAt decodes the rune at s[i], with an inline path for the ASCII and
@@ -299,11 +403,18 @@ func (b *normBuf) add(r rune, s, e int32) {
 		if f := b.lx.cjkFold[r-0x4E00]; f != 0 {
 			r = f
 		}
-	} else if f, ok := b.lx.fold[r]; ok {
-		for _, x := range f {
-			b.addFolded(x, s, e)
+	} else {
+		if b.folds == nil || b.foldsOf != b.lx {
+			b.folds, b.foldsOf = foldSet(b.lx), b.lx
 		}
-		return
+		if r >= 0x10000 || b.folds[r>>6]&(1<<(r&63)) != 0 {
+			if f, ok := b.lx.fold[r]; ok {
+				for _, x := range f {
+					b.addFolded(x, s, e)
+				}
+				return
+			}
+		}
 	}
 	b.addFolded(r, s, e)
 }
