@@ -340,7 +340,7 @@ func decodeAt(s string, i int) (rune, int) {
 	if c < utf8.RuneSelf {
 		return rune(c), 1
 	}
-	if c >= 0xE1 && c <= 0xEC && i+2 < len(s) { // no overlong or surrogate forms start here
+	if c >= 0xE1 && c <= 0xEF && c != 0xED && i+2 < len(s) { // no overlong or surrogate forms start here
 		c1, c2 := s[i+1], s[i+2]
 		if c1&0xC0 == 0x80 && c2&0xC0 == 0x80 {
 			return rune(c&0x0F)<<12 | rune(c1&0x3F)<<6 | rune(c2&0x3F), 3
