@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"sync"
 	"unicode"
 	"unicode/utf8"
@@ -167,29 +168,44 @@ type normBuf struct {
 	prevCJK   bool   // the last kept non-gap character was CJK
 	tmp       []byte // NFKC output of one segment
 	lx        *lexicon
-	folds     *[0x10000 / 64]uint64 // the runes of the basic plane lx.fold holds (foldSet)
-	keepGaps  bool                  // keep punctuation between CJK characters (context of a sentence exception)
+	folds     *foldBits // which runes lx folds
+	keepGaps  bool      // keep punctuation between CJK characters (context of a sentence exception)
 	foldsOf   *lexicon
 }
 
 // foldSets holds foldSet's answers.
-var foldSets sync.Map // *lexicon → *[0x10000 / 64]uint64
+var foldSets sync.Map // *lexicon → *foldBits
 
-// foldSet returns the set of basic-plane runes that lx.fold maps, as a
-// bitmap: most runes are not in it, and testing a bit is cheaper than a
-// map lookup.
-func foldSet(lx *lexicon) *[0x10000 / 64]uint64 {
+// foldBits are the runes a lexicon folds, as bitmaps: most runes are not
+// folded, and testing a bit is cheaper than a map lookup or a load from
+// the large cjkFold table.
+type foldBits struct {
+	bmp [0x10000 / 64]uint64                // basic-plane runes lx.fold maps
+	cjk [(0x9FFF - 0x4E00 + 64) / 64]uint64 // ideographs lx.cjkFold maps (index r-0x4E00)
+}
+
+func (f *foldBits) has(r rune) bool { return r >= 0x10000 || f.bmp[r>>6]&(1<<(r&63)) != 0 }
+
+func (f *foldBits) hasCJK(i rune) bool { return f.cjk[i>>6]&(1<<(i&63)) != 0 }
+
+// foldSet returns the runes lx folds.
+func foldSet(lx *lexicon) *foldBits {
 	if v, ok := foldSets.Load(lx); ok {
-		return v.(*[0x10000 / 64]uint64)
+		return v.(*foldBits)
 	}
-	set := new([0x10000 / 64]uint64)
+	set := new(foldBits)
 	for r := range lx.fold {
 		if r < 0x10000 {
-			set[r>>6] |= 1 << (r & 63)
+			set.bmp[r>>6] |= 1 << (r & 63)
+		}
+	}
+	for i, f := range lx.cjkFold {
+		if f != 0 {
+			set.cjk[i>>6] |= 1 << (i & 63)
 		}
 	}
 	v, _ := foldSets.LoadOrStore(lx, set)
-	return v.(*[0x10000 / 64]uint64)
+	return v.(*foldBits)
 }
 
 func (b *normBuf) reset() {
@@ -244,7 +260,7 @@ func (b *normBuf) run(text string) {
 				}
 				b.appendSame(text[i:j], int32(i))
 				b.prevCJK = true
-				if k := b.plainRun(text, j, fold); k > j {
+				if k := b.plainRun(text, j); k > j {
 					i = k
 					r, size = decodeAt(text, k)
 					continue
@@ -258,7 +274,7 @@ func (b *normBuf) run(text string) {
 				}
 				b.emit(r, int32(i), int32(j))
 				b.prevCJK = false
-				if k := b.plainRun(text, j, fold); k > j {
+				if k := b.plainRun(text, j); k > j {
 					i = k
 					r, size = decodeAt(text, k)
 					continue
@@ -282,50 +298,142 @@ func (b *normBuf) run(text string) {
 }
 
 // plainRun copies the characters from text[i] on that normalisation keeps
-// as they are and that end any gap (ideographs that fold to nothing else,
-// lower-case ASCII letters and digits) straight to the output, with their
-// offsets, and returns where the run ends (i when there is none). The
-// caller has just kept a character, so no gap is pending. As in run, the
-// last character of the run must be followed by ASCII, a fast rune or
-// nothing; otherwise it is left to the segment path.
-func (b *normBuf) plainRun(text string, i int, fold *[0x9FFF - 0x4E00 + 1]rune) int {
+// as they are or only lower-cases (ideographs that fold to nothing else,
+// ASCII letters and digits) straight to the output, with their offsets,
+// and returns where the run ends (i when there is none). Punctuation and
+// white space between two such ideographs (no line break among them) is
+// dropped on the way, as the gap rule says. The caller has just kept a
+// character, so no gap is pending. As in run, the last character of the
+// run must be followed by ASCII, a fast rune or nothing; otherwise it is
+// left to the general path.
+func (b *normBuf) plainRun(text string, i int) int {
+	fb := b.folds
 	n := len(b.out)
-	b.grow(n + len(text) - i)
-	st, en := b.start[n:], b.end[n:]
-	k, last := i, 0
+	room := n + len(text) - i
+	b.grow(room)
+	if cap(b.out) < room {
+		b.out = slices.Grow(b.out, room-len(b.out))
+	}
+	out, st, en := b.out[n:room], b.start[n:room], b.end[n:room]
+	o, k := 0, i
+	prevCJK := b.prevCJK
+	// Where the run stood before its last character (and the gap before
+	// it), to back off to.
+	lastO, lastK, lastCJK := 0, i, prevCJK
 	for k < len(text) {
 		c := text[k]
 		if c < utf8.RuneSelf {
-			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9') {
-				break
+			if !isASCIIAlnum(c) {
+				if !prevCJK || b.keepGaps {
+					break
+				}
+				g := gapEnd(text, k, fb)
+				if g == k {
+					break
+				}
+				k = g
+				continue
 			}
-			st[k-i], en[k-i] = int32(k), int32(k+1)
-			k, last = k+1, 1
+			lastO, lastK, lastCJK = o, k, prevCJK
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			out[o], st[o], en[o] = c, int32(k), int32(k+1)
+			o, k, prevCJK = o+1, k+1, false
 			continue
 		}
-		if c < 0xE4 || c > 0xE9 || k+2 >= len(text) {
+		// An ideograph that stays as it is (plainIdeograph, inline).
+		if c >= 0xE4 && c <= 0xE9 && k+2 < len(text) {
+			c1, c2 := text[k+1], text[k+2]
+			if r := rune(c&0x0F)<<12 | rune(c1&0x3F)<<6 | rune(c2&0x3F); c1&0xC0 == 0x80 && c2&0xC0 == 0x80 &&
+				r >= 0x4E00 && fb.cjk[(r-0x4E00)>>6]&(1<<((r-0x4E00)&63)) == 0 {
+				lastO, lastK, lastCJK = o, k, prevCJK
+				out[o], out[o+1], out[o+2] = c, c1, c2
+				st[o], en[o+2] = int32(k), int32(k+3)
+				o, k, prevCJK = o+3, k+3, true
+				continue
+			}
+		}
+		if !prevCJK || b.keepGaps {
 			break
 		}
-		c1, c2 := text[k+1], text[k+2]
-		if c1&0xC0 != 0x80 || c2&0xC0 != 0x80 {
+		g := gapEnd(text, k, fb)
+		if g == k {
 			break
 		}
-		r := rune(c&0x0F)<<12 | rune(c1&0x3F)<<6 | rune(c2&0x3F)
-		if r < 0x4E00 || fold[r-0x4E00] != 0 {
-			break
-		}
-		st[k-i], en[k-i+2] = int32(k), int32(k+3)
-		k, last = k+3, 3
+		k = g
 	}
-	if k < len(text) && k > i && text[k] >= utf8.RuneSelf {
+	if k < len(text) && text[k] >= utf8.RuneSelf && o > 0 {
 		if r2, _ := decodeAt(text, k); !isFastStarter(r2) {
-			k -= last
+			o, k, prevCJK = lastO, lastK, lastCJK
 		}
 	}
-	b.out = append(b.out, text[i:k]...)
-	b.start, b.end = b.start[:n+k-i], b.end[:n+k-i]
-	if k > i {
-		b.prevCJK = text[k-1] >= utf8.RuneSelf
+	if o == 0 {
+		k, prevCJK = i, b.prevCJK
+	}
+	b.out = b.out[:n+o]
+	b.start, b.end = b.start[:n+o], b.end[:n+o]
+	b.prevCJK = prevCJK
+	return k
+}
+
+// plainIdeograph decodes the ideograph at text[k] when it is one that
+// normalisation keeps as it is.
+func plainIdeograph(text string, k int, fb *foldBits) (rune, bool) {
+	c := text[k]
+	if c < 0xE4 || c > 0xE9 || k+2 >= len(text) {
+		return 0, false
+	}
+	c1, c2 := text[k+1], text[k+2]
+	if c1&0xC0 != 0x80 || c2&0xC0 != 0x80 {
+		return 0, false
+	}
+	r := rune(c&0x0F)<<12 | rune(c1&0x3F)<<6 | rune(c2&0x3F)
+	if r < 0x4E00 || fb.hasCJK(r-0x4E00) {
+		return 0, false
+	}
+	return r, true
+}
+
+// gapEnd returns, for a gap that follows an ideograph at text[k], where
+// the ideograph after the gap starts, when the gap is one that vanishes:
+// fast punctuation and white space without a line break, followed by an
+// ideograph plainRun keeps. It returns k otherwise.
+func gapEnd(text string, k int, fb *foldBits) int {
+	g := k
+	for g < len(text) {
+		c := text[g]
+		if c < utf8.RuneSelf {
+			if cl := asciiClass[c]; cl != clsSpace && cl != clsPunct {
+				break
+			}
+			g++
+			continue
+		}
+		if _, ok := plainIdeograph(text, g, fb); ok {
+			if g == k {
+				return k
+			}
+			return g
+		}
+		r, size := decodeAt(text, g)
+		m, ok := fastNFKC(r)
+		if !ok {
+			return k
+		}
+		var cl charClass
+		if m < utf8.RuneSelf {
+			cl = asciiClass[m]
+		} else {
+			if fb.has(m) || m < 0x3000 && unicode.ToLower(m) != m {
+				return k
+			}
+			cl = classify(m)
+		}
+		if cl != clsSpace && cl != clsPunct {
+			return k
+		}
+		g += size
 	}
 	return k
 }
@@ -407,7 +515,7 @@ func (b *normBuf) add(r rune, s, e int32) {
 		if b.folds == nil || b.foldsOf != b.lx {
 			b.folds, b.foldsOf = foldSet(b.lx), b.lx
 		}
-		if r >= 0x10000 || b.folds[r>>6]&(1<<(r&63)) != 0 {
+		if b.folds.has(r) {
 			if f, ok := b.lx.fold[r]; ok {
 				for _, x := range f {
 					b.addFolded(x, s, e)

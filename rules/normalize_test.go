@@ -116,7 +116,7 @@ func checkOffsets(t *testing.T, in string) {
 }
 
 func FuzzNormalize(f *testing.F) {
-	for _, s := range []string{"全网最 佳口碑", "ＮＯ．１爆款", "最\u200b佳", "a\u0301\u0302b", "\xff\xfe最", "第一次 · 第一步：清洁"} {
+	for _, s := range []string{"全网最 佳口碑", "ＮＯ．１爆款", "最佳abc12最\u0301佳", "品质e\u0301好", "最\u200b佳", "a\u0301\u0302b", "\xff\xfe最", "第一次 · 第一步：清洁"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -125,6 +125,10 @@ func FuzzNormalize(f *testing.F) {
 		n := Normalize(in).Text
 		if again := Normalize(n).Text; again != n {
 			t.Fatalf("not idempotent: %q -> %q -> %q", in, n, again)
+		}
+		// The fast paths agree with whole-text NFKC.
+		if want := refNormalize(in); n != want && utf8.ValidString(in) {
+			t.Fatalf("Normalize(%q) = %q, reference %q", in, n, want)
 		}
 	})
 }
