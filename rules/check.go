@@ -90,6 +90,10 @@ type scratch struct {
 	seen   []bool     // per automaton literal: found on the page
 	cxhits [2][]acHit // required literals of context exceptions in the clause and sentence window
 	cx     *automaton // RuleSet.cx
+
+	scanBufs [3][]acHit // for scanSorted
+	byExpr   []cand     // anchors or required literals grouped by expression
+	exprN    []int32    // per expression: where its group starts in byExpr
 }
 
 type repeat struct {
@@ -155,7 +159,7 @@ func (rs *RuleSet) check(in Input, force int32, tr *Trace) []shopwatch.Finding {
 	if tr != nil {
 		tr.normalised(&sc.nb, in.Text)
 	}
-	sc.hits = rs.ac.scan(text, sc.hits[:0])
+	sc.hits = rs.ac.scanSorted(text, sc.hits[:0], &sc.scanBufs)
 	sc.cands, sc.anchors, sc.reqs = sc.cands[:0], sc.anchors[:0], sc.reqs[:0]
 	sc.cx = rs.cx
 	sc.seen = slices.Grow(sc.seen[:0], len(rs.lits))[:len(rs.lits)]
@@ -293,11 +297,11 @@ func (c *compiled) unlessPage(text []byte, seen []bool) bool {
 // expression with required literals runs only on text that holds one: not
 // at all when the page lacks them, and only in the windows that hold one.
 func (rs *RuleSet) runRegexes(sc *scratch, in Input, text []byte) {
-	byExpr := func(a, b cand) int {
-		return cmp.Or(cmp.Compare(a.rule, b.rule), cmp.Compare(a.idx, b.idx), cmp.Compare(a.start, b.start))
-	}
-	slices.SortFunc(sc.anchors, byExpr)
-	slices.SortFunc(sc.reqs, byExpr)
+	// Hits came in order of end offset (scanSorted), so anchors, of one
+	// literal per expression, are in order of start; required literals
+	// are in order of end (holdsLiteral).
+	sc.anchors = rs.groupByExpr(sc, sc.anchors)
+	sc.reqs = rs.groupByExpr(sc, sc.reqs)
 	k := 0 // next anchor
 	q := 0 // next required literal
 	for ri, c := range rs.rules {
@@ -402,12 +406,37 @@ func searchAll(cr *compiledRegex, text []byte, from, to int, emit func(s, e int)
 // tests set it to compare findings with and without the prefilters.
 var noPrefilter bool
 
+// groupByExpr orders the anchors or required literals cs by expression
+// (rule, then expression within the rule), keeping the order within each
+// expression: a counting sort, linear in len(cs). It returns the ordered
+// slice and keeps cs's array for the next call's output.
+func (rs *RuleSet) groupByExpr(sc *scratch, cs []cand) []cand {
+	n := int(rs.regBase[len(rs.regBase)-1])
+	sc.exprN = slices.Grow(sc.exprN[:0], n+1)[:n+1]
+	clear(sc.exprN)
+	for _, cd := range cs {
+		sc.exprN[rs.regBase[cd.rule]+cd.idx+1]++
+	}
+	for i := 1; i <= n; i++ {
+		sc.exprN[i] += sc.exprN[i-1]
+	}
+	out := slices.Grow(sc.byExpr[:0], len(cs))[:len(cs)]
+	for _, cd := range cs {
+		g := rs.regBase[cd.rule] + cd.idx
+		out[sc.exprN[g]] = cd
+		sc.exprN[g]++
+	}
+	sc.byExpr = cs[:0]
+	return out
+}
+
 // holdsLiteral reports whether one of the literal occurrences lits,
-// sorted by start, lies within [from, to).
+// sorted by end, lies within [from, to).
 func holdsLiteral(lits []cand, from, to int) bool {
-	i, _ := slices.BinarySearchFunc(lits, int32(from), func(c cand, s int32) int { return cmp.Compare(c.start, s) })
-	for ; i < len(lits) && int(lits[i].start) < to; i++ {
-		if int(lits[i].end) <= to {
+	// A literal inside ends after from.
+	i, _ := slices.BinarySearchFunc(lits, int32(from+1), func(c cand, e int32) int { return cmp.Compare(c.end, e) })
+	for ; i < len(lits) && int(lits[i].end) <= to; i++ {
+		if int(lits[i].start) >= from {
 			return true
 		}
 	}

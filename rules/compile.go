@@ -25,6 +25,9 @@ type RuleSet struct {
 	// cx finds the required literals of context exceptions and needs
 	// (ctxException.lits) in a candidate's context window.
 	cx *automaton
+	// regBase numbers the regular expressions of all rules: expression i
+	// of rule r is regBase[r]+i; the last entry is the count.
+	regBase []int32
 }
 
 // Rules returns a copy of the rules in load order (file name order, then
@@ -44,7 +47,7 @@ func (rs *RuleSet) Rules() []Rule {
 // hold.
 func (rs *RuleSet) Enable(ids ...string) (*RuleSet, error) {
 	n := &RuleSet{rules: rs.rules, byID: rs.byID, ac: rs.ac, lits: rs.lits, refs: rs.refs,
-		off: slices.Clone(rs.off), pool: newScratchPool(), cats: rs.cats, cx: rs.cx}
+		off: slices.Clone(rs.off), pool: newScratchPool(), cats: rs.cats, cx: rs.cx, regBase: rs.regBase}
 	var unknown []string
 	for _, id := range ids {
 		i, ok := rs.byID[id]
@@ -339,6 +342,10 @@ func (l *loader) build() *RuleSet {
 		}
 	}
 	rs.ac = newAutomaton(rs.lits)
+	rs.regBase = make([]int32, len(rs.rules)+1)
+	for i, c := range rs.rules {
+		rs.regBase[i+1] = rs.regBase[i] + int32(len(c.regs))
+	}
 	var cxLits []string
 	cxIndex := map[string]int32{}
 	for _, c := range rs.rules {
