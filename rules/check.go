@@ -76,7 +76,7 @@ type cand struct {
 // scratch is the per-call working memory of Check, pooled in the RuleSet.
 type scratch struct {
 	nb      normBuf
-	ctx     normBuf // a context window, for context exceptions
+	ctx     [2]normBuf // the clause and sentence windows, for context exceptions
 	hits    []acHit
 	cands   []cand
 	anchors []cand
@@ -514,10 +514,10 @@ type context struct {
 	sc       *scratch
 	in       Input
 	cd       cand
-	done     [2]bool // clause, sentence
-	before   [2]string
-	after    [2]string
-	whole    [2]string
+	done     [2]bool   // clause, sentence
+	before   [2][]byte // in sc.ctx[level], valid until the next candidate's window
+	after    [2][]byte
+	whole    [2][]byte
 	os, oe   int
 	original bool
 	ms, me   [2]int     // the match in the window, per level
@@ -529,8 +529,9 @@ func (cx *context) reset(sc *scratch, in Input, cd cand) {
 }
 
 // get returns the text before the match, after it, and the whole window, of
-// the clause (level 0) or sentence (level 1), normalised.
-func (cx *context) get(level int) (before, after, whole string) {
+// the clause (level 0) or sentence (level 1), normalised; the bytes are valid
+// until the window of the next candidate is made.
+func (cx *context) get(level int) (before, after, whole []byte) {
 	if cx.done[level] {
 		return cx.before[level], cx.after[level], cx.whole[level]
 	}
@@ -560,7 +561,7 @@ func (cx *context) get(level int) (before, after, whole string) {
 		}
 		b += n
 	}
-	nb := &cx.sc.ctx
+	nb := &cx.sc.ctx[level]
 	nb.keepGaps = level == 1
 	nb.run(text[a:b])
 	out := nb.out
@@ -584,7 +585,7 @@ func (cx *context) get(level int) (before, after, whole string) {
 	cx.ms[level], cx.me[level] = ms, me
 	cx.sc.cxhits[level] = cx.sc.cx.scan(out, cx.sc.cxhits[level][:0])
 	cx.hits[level] = cx.sc.cxhits[level]
-	cx.before[level], cx.after[level], cx.whole[level] = string(out[:ms]), string(out[me:]), string(out)
+	cx.before[level], cx.after[level], cx.whole[level] = out[:ms], out[me:], out
 	return cx.before[level], cx.after[level], cx.whole[level]
 }
 
@@ -629,11 +630,11 @@ func (ce *ctxException) matches(cx *context) bool {
 	}
 	switch ce.kind {
 	case ctxBefore:
-		return ce.re.MatchString(before)
+		return ce.re.Match(before)
 	case ctxAfter:
-		return ce.re.MatchString(after)
+		return ce.re.Match(after)
 	default:
-		return ce.re.MatchString(whole)
+		return ce.re.Match(whole)
 	}
 }
 
