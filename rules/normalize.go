@@ -182,6 +182,7 @@ var foldSets sync.Map // *lexicon → *foldBits
 type foldBits struct {
 	bmp [0x10000 / 64]uint64                // basic-plane runes lx.fold maps
 	cjk [(0x9FFF - 0x4E00 + 64) / 64]uint64 // ideographs lx.cjkFold maps (index r-0x4E00)
+	gap [0x10000 / 64]uint64                // non-ASCII runes that are simple gaps (isSimpleGap)
 }
 
 func (f *foldBits) has(r rune) bool { return r >= 0x10000 || f.bmp[r>>6]&(1<<(r&63)) != 0 }
@@ -202,6 +203,11 @@ func foldSet(lx *lexicon) *foldBits {
 	for i, f := range lx.cjkFold {
 		if f != 0 {
 			set.cjk[i>>6] |= 1 << (i & 63)
+		}
+	}
+	for r := rune(utf8.RuneSelf); r < 0x10000; r++ {
+		if isSimpleGap(r, set) {
+			set.gap[r>>6] |= 1 << (r & 63)
 		}
 	}
 	v, _ := foldSets.LoadOrStore(lx, set)
@@ -417,25 +423,32 @@ func gapEnd(text string, k int, fb *foldBits) int {
 			return g
 		}
 		r, size := decodeAt(text, g)
-		m, ok := fastNFKC(r)
-		if !ok {
-			return k
-		}
-		var cl charClass
-		if m < utf8.RuneSelf {
-			cl = asciiClass[m]
-		} else {
-			if fb.has(m) || m < 0x3000 && unicode.ToLower(m) != m {
-				return k
-			}
-			cl = classify(m)
-		}
-		if cl != clsSpace && cl != clsPunct {
+		if r >= 0x10000 || fb.gap[r>>6]&(1<<(r&63)) == 0 {
 			return k
 		}
 		g += size
 	}
 	return k
+}
+
+// isSimpleGap reports whether the non-ASCII rune r is a fast rune whose
+// normal form is one rune, neither lower-cased nor folded, that is white
+// space (not a line break) or punctuation: a gap gapEnd may drop.
+func isSimpleGap(r rune, fb *foldBits) bool {
+	m, ok := fastNFKC(r)
+	if !ok || r < utf8.RuneSelf {
+		return false
+	}
+	var cl charClass
+	if m < utf8.RuneSelf {
+		cl = asciiClass[m]
+	} else {
+		if fb.has(m) || (m < 0x3000 || m > 0x9FFF) && unicode.ToLower(m) != m {
+			return false
+		}
+		cl = classifySlow(m)
+	}
+	return cl == clsSpace || cl == clsPunct
 }
 
 // decodeAt decodes the rune at s[i], with an inline path for the ASCII and
