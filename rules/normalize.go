@@ -303,16 +303,25 @@ func (b *normBuf) run(text string) {
 	b.flush()
 }
 
-// plainRun copies the characters from text[i] on that normalisation keeps
-// as they are or only lower-cases (ideographs that fold to nothing else,
-// ASCII letters and digits) straight to the output, with their offsets,
-// and returns where the run ends (i when there is none). Punctuation and
-// white space between two such ideographs (no line break among them) is
-// dropped on the way, as the gap rule says. The caller has just kept a
-// character, so no gap is pending. As in run, the last character of the
-// run must be followed by ASCII, a fast rune or nothing; otherwise it is
-// left to the general path.
+// slowOnly turns plainRun off; tests compare the two paths.
+var slowOnly bool
+
+// plainRun normalises text from i on, straight to the output with its
+// offsets, for as long as it holds the common characters whose normal form
+// needs no look-around: ideographs that fold to nothing else, ASCII
+// letters, digits, punctuation and white space, full-width ASCII and the
+// punctuation of isSimpleGap. It returns where it stopped (i when it did
+// nothing); run goes on from there. The caller has just kept a character,
+// so no gap is pending. Gaps after an ideograph are decided on the spot
+// (gapScan): dropped when an ideograph follows, kept (as flush would keep
+// them) when a letter, a digit or the end follows; anything else stops
+// the run, and run holds the gap as pending. As in run, the last character
+// handled must be followed by ASCII, a fast rune or nothing; otherwise the
+// run backs off before it.
 func (b *normBuf) plainRun(text string, i int) int {
+	if slowOnly {
+		return i
+	}
 	fb := b.folds
 	n := len(b.out)
 	room := n + len(text) - i
@@ -323,31 +332,12 @@ func (b *normBuf) plainRun(text string, i int) int {
 	out, st, en := b.out[n:room], b.start[n:room], b.end[n:room]
 	o, k := 0, i
 	prevCJK := b.prevCJK
-	// Where the run stood before its last character (and the gap before
-	// it), to back off to.
+	keepTo := 0 // gap characters before keepTo are kept, not held
+	// Where the run stood before the last character it handled.
 	lastO, lastK, lastCJK := 0, i, prevCJK
+loop:
 	for k < len(text) {
 		c := text[k]
-		if c < utf8.RuneSelf {
-			if !isASCIIAlnum(c) {
-				if !prevCJK || b.keepGaps {
-					break
-				}
-				g := gapEnd(text, k, fb)
-				if g == k {
-					break
-				}
-				k = g
-				continue
-			}
-			lastO, lastK, lastCJK = o, k, prevCJK
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			out[o], st[o], en[o] = c, int32(k), int32(k+1)
-			o, k, prevCJK = o+1, k+1, false
-			continue
-		}
 		// An ideograph that stays as it is (plainIdeograph, inline).
 		if c >= 0xE4 && c <= 0xE9 && k+2 < len(text) {
 			c1, c2 := text[k+1], text[k+2]
@@ -360,26 +350,84 @@ func (b *normBuf) plainRun(text string, i int) int {
 				continue
 			}
 		}
-		if !prevCJK || b.keepGaps {
-			break
+		// Otherwise one ASCII character m (perhaps the normal form of a
+		// full-width one), or punctuation kept as it is (m == 0).
+		m, size := c, 1
+		if c >= utf8.RuneSelf {
+			r, sz := decodeAt(text, k)
+			switch {
+			case 0xFF01 <= r && r <= 0xFF5E:
+				m = byte(r - 0xFF01 + 0x21)
+			case r == 0x3000:
+				m = ' '
+			case r < 0x10000 && fb.gap[r>>6]&(1<<(r&63)) != 0:
+				m = 0
+			default:
+				break loop
+			}
+			size = sz
 		}
-		g := gapEnd(text, k, fb)
-		if g == k {
-			break
+		cls := clsPunct
+		if m != 0 {
+			cls = asciiClass[m]
 		}
-		k = g
+		switch cls {
+		case clsOther:
+			lastO, lastK, lastCJK = o, k, prevCJK
+			if 'A' <= m && m <= 'Z' {
+				m += 'a' - 'A'
+			}
+			out[o], st[o], en[o] = m, int32(k), int32(k+size)
+			o, k, prevCJK = o+1, k+size, false
+			continue
+		case clsPunct, clsSpace:
+		default:
+			break loop
+		}
+		if prevCJK && !b.keepGaps && k >= keepTo {
+			g, next := gapScan(text, k, fb)
+			switch next {
+			case gapDropped:
+				k = g
+				continue
+			case gapKept:
+				keepTo = g
+			default:
+				break loop
+			}
+		}
+		lastO, lastK, lastCJK = o, k, prevCJK
+		switch {
+		case m == 0:
+			copy(out[o:], text[k:k+size])
+			st[o], en[o+size-1] = int32(k), int32(k+size)
+			o += size
+		case cls == clsPunct:
+			out[o], st[o], en[o] = m, int32(k), int32(k+size)
+			o++
+		default: // white space, collapsed
+			switch {
+			case o > 0 && (out[o-1] == ' ' || out[o-1] == '\n'):
+				en[o-1] = int32(k + size)
+			case o == 0 && n > 0 && (b.out[n-1] == ' ' || b.out[n-1] == '\n'):
+				b.end[n-1] = int32(k + size)
+			default:
+				out[o], st[o], en[o] = ' ', int32(k), int32(k+size)
+				o++
+			}
+		}
+		k += size
 	}
-	if k < len(text) && text[k] >= utf8.RuneSelf && o > 0 {
+	if k < len(text) && text[k] >= utf8.RuneSelf && k > i {
 		if r2, _ := decodeAt(text, k); !isFastStarter(r2) {
 			o, k, prevCJK = lastO, lastK, lastCJK
 		}
 	}
-	if o == 0 {
-		k, prevCJK = i, b.prevCJK
-	}
 	b.out = b.out[:n+o]
 	b.start, b.end = b.start[:n+o], b.end[:n+o]
-	b.prevCJK = prevCJK
+	if k > i {
+		b.prevCJK = prevCJK
+	}
 	return k
 }
 
@@ -401,39 +449,49 @@ func plainIdeograph(text string, k int, fb *foldBits) (rune, bool) {
 	return r, true
 }
 
-// gapEnd returns, for a gap that follows an ideograph at text[k], where
-// the ideograph after the gap starts, when the gap is one that vanishes:
-// fast punctuation and white space without a line break, followed by an
-// ideograph plainRun keeps. It returns k otherwise.
-func gapEnd(text string, k int, fb *foldBits) int {
+// What follows a gap, for gapScan.
+const (
+	gapStops   = iota // something plainRun leaves to run
+	gapDropped        // an ideograph plainRun keeps: the gap vanishes
+	gapKept           // an ASCII or full-width letter or digit, or the end: the gap is kept
+)
+
+// gapScan looks at a gap of white space (no line break) and punctuation
+// that follows an ideograph from text[k] on, and returns where the gap
+// ends and what follows it.
+func gapScan(text string, k int, fb *foldBits) (int, int) {
 	g := k
 	for g < len(text) {
 		c := text[g]
 		if c < utf8.RuneSelf {
-			if cl := asciiClass[c]; cl != clsSpace && cl != clsPunct {
-				break
+			switch asciiClass[c] {
+			case clsSpace, clsPunct:
+				g++
+				continue
+			case clsOther:
+				return g, gapKept
 			}
-			g++
-			continue
+			return g, gapStops
 		}
 		if _, ok := plainIdeograph(text, g, fb); ok {
-			if g == k {
-				return k
-			}
-			return g
+			return g, gapDropped
 		}
 		r, size := decodeAt(text, g)
-		if r >= 0x10000 || fb.gap[r>>6]&(1<<(r&63)) == 0 {
-			return k
+		if r < 0x10000 && fb.gap[r>>6]&(1<<(r&63)) != 0 {
+			g += size
+			continue
 		}
-		g += size
+		if 0xFF01 <= r && r <= 0xFF5E && asciiClass[r-0xFF01+0x21] == clsOther {
+			return g, gapKept
+		}
+		return g, gapStops
 	}
-	return k
+	return g, gapKept
 }
 
 // isSimpleGap reports whether the non-ASCII rune r is a fast rune whose
 // normal form is one rune, neither lower-cased nor folded, that is white
-// space (not a line break) or punctuation: a gap gapEnd may drop.
+// space (not a line break) or punctuation: a gap plainRun may drop.
 func isSimpleGap(r rune, fb *foldBits) bool {
 	m, ok := fastNFKC(r)
 	if !ok || r < utf8.RuneSelf {

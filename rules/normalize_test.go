@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -126,6 +127,10 @@ func FuzzNormalize(f *testing.F) {
 		if again := Normalize(n).Text; again != n {
 			t.Fatalf("not idempotent: %q -> %q -> %q", in, n, again)
 		}
+		// The plain-run path agrees with the general one, offsets too.
+		if fast, slow := normalizeBoth(in); sameNormalized(fast, slow) != "" {
+			t.Fatalf("Normalize(%q): plain run and general path differ: %s", in, sameNormalized(fast, slow))
+		}
 		// The fast paths agree with whole-text NFKC.
 		if want := refNormalize(in); n != want && utf8.ValidString(in) {
 			t.Fatalf("Normalize(%q) = %q, reference %q", in, n, want)
@@ -159,6 +164,70 @@ func TestNormalizeFastPathMatchesReference(t *testing.T) {
 		in := b.String()
 		if got, want := Normalize(in).Text, refNormalize(in); got != want && utf8.ValidString(in) {
 			t.Fatalf("Normalize(%q) = %q, reference %q", in, got, want)
+		}
+	}
+}
+
+// normalizeBoth normalises in with and without plainRun.
+func normalizeBoth(in string) (fast, slow *Normalized) {
+	fast = Normalize(in)
+	slowOnly = true
+	defer func() { slowOnly = false }()
+	return fast, Normalize(in)
+}
+
+// sameNormalized reports where two normal forms of one text differ: in
+// text, or in the offsets of any character.
+func sameNormalized(a, b *Normalized) string {
+	if a.Text != b.Text {
+		return "text " + a.Text + " vs " + b.Text
+	}
+	for i := 0; i < len(a.Text); {
+		_, size := utf8.DecodeRuneInString(a.Text[i:])
+		as, ae := a.Original(i, i+size)
+		bs, be := b.Original(i, i+size)
+		if as != bs || ae != be {
+			return fmt.Sprintf("byte %d maps to [%d,%d) vs [%d,%d)", i, as, ae, bs, be)
+		}
+		i += size
+	}
+	return ""
+}
+
+// The plain-run path gives the same text and offsets as the general path.
+func TestNormalizePlainRunMatchesGeneralPath(t *testing.T) {
+	alphabet := []string{"最", "佳", "a", "Z", "9", " ", "  ", "\t", "\n", ",", ":", "%", "/", "，", "。", "、", "：", "（", "）",
+		"“", "”", "·", "—", "\u3000", "Ａ", "ｚ", "１", "．", "－", "\u0301", "\u200b", "萬", "ｶ", "①", "\xff", "あ", "가", "㐀"}
+	rng := rand.New(rand.NewPCG(21, 34))
+	check := func(in string) {
+		fast, slow := normalizeBoth(in)
+		if d := sameNormalized(fast, slow); d != "" {
+			t.Fatalf("Normalize(%q): plain run and general path differ: %s", in, d)
+		}
+	}
+	for range 20000 {
+		var b strings.Builder
+		for range rng.IntN(16) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		check(b.String())
+	}
+	check(benchText(32 << 10))
+	var ctx normBuf
+	ctx.keepGaps = true
+	for range 3000 {
+		var b strings.Builder
+		for range rng.IntN(16) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		in := b.String()
+		ctx.run(in)
+		fast := string(ctx.out)
+		slowOnly = true
+		ctx.run(in)
+		slowOnly = false
+		if slow := string(ctx.out); fast != slow {
+			t.Fatalf("keeping gaps, %q: plain run %q, general path %q", in, fast, slow)
 		}
 	}
 }
