@@ -71,7 +71,8 @@ func requiredLiterals(src string) []string {
 // k and s, which also match the Kelvin sign and the long s.
 func litRune(r rune) (f rune, ok bool) {
 	switch {
-	case !utf8.ValidRune(r):
+	case !utf8.ValidRune(r) || r == utf8.RuneError:
+		// An expression's U+FFFD also matches an invalid byte.
 		return 0, false
 	case 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z':
 		l := r | 0x20
@@ -88,11 +89,17 @@ func litRune(r rune) (f rune, ok bool) {
 }
 
 // neverOutput reports whether normalised text can never hold r: NFKC
-// changes r and no fold of the lexicon yields it.
+// changes r, r is not the lower case of a character NFKC keeps, and no
+// fold of the lexicon yields it.
 func neverOutput(r rune) bool {
 	s := string(r)
 	if norm.NFKC.String(s) == s {
 		return false
+	}
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		if fs := string(f); norm.NFKC.String(fs) == fs {
+			return false
+		}
 	}
 	lx := lex()
 	for _, f := range lx.cjkFold {
