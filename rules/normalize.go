@@ -542,9 +542,32 @@ func fastNFKC(r rune) (rune, bool) {
 		return r - 0xFF01 + 0x21, true
 	case r == 0x3000: // ideographic space
 		return ' ', true
+	case r < 0x10000 && r >= utf8.RuneSelf:
+		// Any other character NFKC leaves alone whatever surrounds it.
+		if inertBMP()[r>>6]&(1<<(r&63)) != 0 {
+			return r, true
+		}
 	}
 	return r, false
 }
+
+// inertBMP is the set of basic-plane characters that NFKC leaves as they
+// are and that neither combine with what comes before them nor let what
+// comes after them combine with them or what precedes: such a character
+// is its own segment.
+var inertBMP = sync.OnceValue(func() *[0x10000 / 64]uint64 {
+	t := new([0x10000 / 64]uint64)
+	for r := rune(utf8.RuneSelf); r < 0x10000; r++ {
+		if 0xD800 <= r && r <= 0xDFFF || r == utf8.RuneError {
+			continue // RuneError: also what an invalid byte decodes to
+		}
+		s := string(r)
+		if p := norm.NFKC.PropertiesString(s); p.BoundaryBefore() && p.BoundaryAfter() && norm.NFKC.String(s) == s {
+			t[r>>6] |= 1 << (r & 63)
+		}
+	}
+	return t
+})
 
 // isFastStarter reports whether r is a fast rune; those never combine with
 // the rune before them, so a boundary falls before each.

@@ -154,7 +154,8 @@ func refNormalize(text string) string {
 // marks, Hangul jamo, compatibility characters and invalid bytes.
 func TestNormalizeFastPathMatchesReference(t *testing.T) {
 	alphabet := []string{"最", "佳", "a", "A", "e", "\u0301", "\u0323", "\u302a", "Ａ", "ｶ", "\uff9e", "\u1100", "\u1161",
-		"\u11a8", "가", "①", "㈱", "ﬁ", "…", "“", "·", "\u3000", "、", "\u3038", "豈", "\xff", " ", "\n", "，", "\u200b", "ǅ", "İ"}
+		"\u11a8", "가", "①", "㈱", "ﬁ", "…", "“", "·", "\u3000", "、", "\u3038", "豈", "\xff", " ", "\n", "，", "\u200b", "ǅ", "İ",
+		"¥", "é", "×", "®", "™", "Ω", "Å", "\u0308", "ü", "Ä", "\u0300", "ｰ", "\u3099", "か", "\u309a", "は", "\u0345", "α", "\u0313"}
 	rng := rand.New(rand.NewPCG(5, 8))
 	for iter := 0; iter < 5000; iter++ {
 		var b strings.Builder
