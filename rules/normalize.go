@@ -361,7 +361,10 @@ loop:
 			case r == 0x3000:
 				m = ' '
 			case r < 0x10000 && fb.gap[r>>6]&(1<<(r&63)) != 0:
-				m = 0
+				m = 0 // kept as it is
+				if f, _ := fastNFKC(r); f < utf8.RuneSelf {
+					m = byte(f)
+				}
 			default:
 				break loop
 			}
@@ -494,7 +497,7 @@ func gapScan(text string, k int, fb *foldBits) (int, int) {
 // space (not a line break) or punctuation: a gap plainRun may drop.
 func isSimpleGap(r rune, fb *foldBits) bool {
 	m, ok := fastNFKC(r)
-	if !ok || r < utf8.RuneSelf {
+	if !ok || r < utf8.RuneSelf || m >= utf8.RuneSelf && m != r {
 		return false
 	}
 	var cl charClass
@@ -543,27 +546,48 @@ func fastNFKC(r rune) (rune, bool) {
 	case r == 0x3000: // ideographic space
 		return ' ', true
 	case r < 0x10000 && r >= utf8.RuneSelf:
-		// Any other character NFKC leaves alone whatever surrounds it.
-		if inertBMP()[r>>6]&(1<<(r&63)) != 0 {
+		// Any other character a segment starts at whose NFKC form is one
+		// character.
+		t := segmentBMP()
+		if t.inert[r>>6]&(1<<(r&63)) != 0 {
 			return r, true
+		}
+		if t.mapped[r>>6]&(1<<(r&63)) != 0 {
+			return t.to[r], true
 		}
 	}
 	return r, false
 }
 
-// inertBMP is the set of basic-plane characters that NFKC leaves as they
-// are and that neither combine with what comes before them nor let what
-// comes after them combine with them or what precedes: such a character
-// is its own segment.
-var inertBMP = sync.OnceValue(func() *[0x10000 / 64]uint64 {
-	t := new([0x10000 / 64]uint64)
+// segmentTable lists the basic-plane characters that do not combine with
+// what comes before them (a segment starts at each) and whose NFKC form is
+// one character: inert when it is the character itself, mapped (to to[r])
+// when it is another, such as U+00A0 (no-break space) and ￥. Followed by
+// ASCII or another such character, one is a segment of its own.
+type segmentTable struct {
+	inert  [0x10000 / 64]uint64
+	mapped [0x10000 / 64]uint64
+	to     map[rune]rune
+}
+
+var segmentBMP = sync.OnceValue(func() *segmentTable {
+	t := &segmentTable{to: map[rune]rune{}}
 	for r := rune(utf8.RuneSelf); r < 0x10000; r++ {
 		if 0xD800 <= r && r <= 0xDFFF || r == utf8.RuneError {
 			continue // RuneError: also what an invalid byte decodes to
 		}
 		s := string(r)
-		if p := norm.NFKC.PropertiesString(s); p.BoundaryBefore() && p.BoundaryAfter() && norm.NFKC.String(s) == s {
-			t[r>>6] |= 1 << (r & 63)
+		if !norm.NFKC.PropertiesString(s).BoundaryBefore() {
+			continue
+		}
+		n := norm.NFKC.String(s)
+		m, size := utf8.DecodeRuneInString(n)
+		switch {
+		case n == s:
+			t.inert[r>>6] |= 1 << (r & 63)
+		case size == len(n) && m != utf8.RuneError && norm.NFKC.String(n) == n:
+			t.mapped[r>>6] |= 1 << (r & 63)
+			t.to[r] = m
 		}
 	}
 	return t
