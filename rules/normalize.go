@@ -351,8 +351,8 @@ loop:
 			}
 		}
 		// Otherwise one ASCII character m (perhaps the normal form of a
-		// full-width one), or punctuation kept as it is (m == 0).
-		m, size := c, 1
+		// full-width one), or punctuation kept as it is (same).
+		m, size, same := c, 1, false
 		if c >= utf8.RuneSelf {
 			r, sz := decodeAt(text, k)
 			switch {
@@ -361,9 +361,10 @@ loop:
 			case r == 0x3000:
 				m = ' '
 			case r < 0x10000 && fb.gap[r>>6]&(1<<(r&63)) != 0:
-				m = 0 // kept as it is
 				if f, _ := fastNFKC(r); f < utf8.RuneSelf {
 					m = byte(f)
+				} else {
+					same = true
 				}
 			default:
 				break loop
@@ -371,7 +372,7 @@ loop:
 			size = sz
 		}
 		cls := clsPunct
-		if m != 0 {
+		if !same {
 			cls = asciiClass[m]
 		}
 		switch cls {
@@ -401,7 +402,7 @@ loop:
 		}
 		lastO, lastK, lastCJK = o, k, prevCJK
 		switch {
-		case m == 0:
+		case same:
 			copy(out[o:], text[k:k+size])
 			st[o], en[o+size-1] = int32(k), int32(k+size)
 			o += size
@@ -493,23 +494,23 @@ func gapScan(text string, k int, fb *foldBits) (int, int) {
 }
 
 // isSimpleGap reports whether the non-ASCII rune r is a fast rune whose
-// normal form is one rune, neither lower-cased nor folded, that is white
-// space (not a line break) or punctuation: a gap plainRun may drop.
+// normal form is ASCII white space (not a line break) or punctuation, or
+// is r itself, punctuation neither lower-cased nor folded: a gap plainRun
+// may drop or keep.
 func isSimpleGap(r rune, fb *foldBits) bool {
 	m, ok := fastNFKC(r)
 	if !ok || r < utf8.RuneSelf || m >= utf8.RuneSelf && m != r {
 		return false
 	}
-	var cl charClass
 	if m < utf8.RuneSelf {
-		cl = asciiClass[m]
-	} else {
-		if fb.has(m) || (m < 0x3000 || m > 0x9FFF) && unicode.ToLower(m) != m {
-			return false
-		}
-		cl = classifySlow(m)
+		cl := asciiClass[m]
+		return cl == clsSpace || cl == clsPunct
 	}
-	return cl == clsSpace || cl == clsPunct
+	// Kept as it is: punctuation only (white space becomes a space).
+	if fb.has(m) || (m < 0x3000 || m > 0x9FFF) && unicode.ToLower(m) != m {
+		return false
+	}
+	return classifySlow(m) == clsPunct
 }
 
 // decodeAt decodes the rune at s[i], with an inline path for the ASCII and
@@ -585,7 +586,8 @@ var segmentBMP = sync.OnceValue(func() *segmentTable {
 		switch {
 		case n == s:
 			t.inert[r>>6] |= 1 << (r & 63)
-		case size == len(n) && m != utf8.RuneError && norm.NFKC.String(n) == n:
+		case size == len(n) && m != utf8.RuneError && norm.NFKC.String(n) == n &&
+			norm.NFKC.PropertiesString(n).BoundaryBefore():
 			t.mapped[r>>6] |= 1 << (r & 63)
 			t.to[r] = m
 		}

@@ -155,7 +155,8 @@ func refNormalize(text string) string {
 func TestNormalizeFastPathMatchesReference(t *testing.T) {
 	alphabet := []string{"最", "佳", "a", "A", "e", "\u0301", "\u0323", "\u302a", "Ａ", "ｶ", "\uff9e", "\u1100", "\u1161",
 		"\u11a8", "가", "①", "㈱", "ﬁ", "…", "“", "·", "\u3000", "、", "\u3038", "豈", "\xff", " ", "\n", "，", "\u200b", "ǅ", "İ",
-		"¥", "é", "×", "®", "™", "Ω", "Å", "\u0308", "ü", "Ä", "\u0300", "ｰ", "\u3099", "か", "\u309a", "は", "\u0345", "α", "\u0313"}
+		"¥", "é", "×", "®", "™", "Ω", "Å", "\u0308", "ü", "Ä", "\u0300", "ｰ", "\u3099", "か", "\u309a", "は", "\u0345", "α", "\u0313",
+		"\u00a0", "￥", "ﾞ", "ﾟ", "ｶ", "ﾊ", "豈", "\u2002", "½", "ℌ", "\u1161", "\u11a8", "ᄀ", "\uffad", "\u1680", "\x00"}
 	rng := rand.New(rand.NewPCG(5, 8))
 	for iter := 0; iter < 5000; iter++ {
 		var b strings.Builder
@@ -198,7 +199,8 @@ func sameNormalized(a, b *Normalized) string {
 // The plain-run path gives the same text and offsets as the general path.
 func TestNormalizePlainRunMatchesGeneralPath(t *testing.T) {
 	alphabet := []string{"最", "佳", "a", "Z", "9", " ", "  ", "\t", "\n", ",", ":", "%", "/", "，", "。", "、", "：", "（", "）",
-		"“", "”", "·", "—", "\u3000", "Ａ", "ｚ", "１", "．", "－", "\u0301", "\u200b", "萬", "ｶ", "①", "\xff", "あ", "가", "㐀"}
+		"“", "”", "·", "—", "\u3000", "Ａ", "ｚ", "１", "．", "－", "\u0301", "\u200b", "萬", "ｶ", "①", "\xff", "あ", "가", "㐀",
+		"\u00a0", "￥", "¥", "×", "\u2002", "豈", "ﾞ", "\x00", "\x7f", "\u1680", "\uffad"}
 	rng := rand.New(rand.NewPCG(21, 34))
 	check := func(in string) {
 		fast, slow := normalizeBoth(in)
@@ -229,6 +231,37 @@ func TestNormalizePlainRunMatchesGeneralPath(t *testing.T) {
 		slowOnly = false
 		if slow := string(ctx.out); fast != slow {
 			t.Fatalf("keeping gaps, %q: plain run %q, general path %q", in, fast, slow)
+		}
+	}
+}
+
+// The inline paths agree with whole-text NFKC, and plain runs with the
+// general path, for text drawn from the whole basic plane mixed with
+// characters that combine.
+func TestNormalizeWideMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 1))
+	common := []string{"最", "a", " ", "，", "\x00", "\x7f", "\u0301", "\u3099", "\uff9e", "\u1161", "\u11a8", "\u0308", "\u0345", "가"}
+	for range 60000 {
+		var b strings.Builder
+		for range rng.IntN(8) {
+			if rng.IntN(3) == 0 {
+				b.WriteString(common[rng.IntN(len(common))])
+				continue
+			}
+			r := rune(rng.IntN(0x10000))
+			if rng.IntN(4) == 0 {
+				r = rune(0x80 + rng.IntN(0x3000))
+			}
+			if utf8.ValidRune(r) {
+				b.WriteRune(r)
+			}
+		}
+		in := b.String()
+		if got, want := Normalize(in).Text, refNormalize(in); got != want {
+			t.Fatalf("Normalize(%+q) = %+q, reference %+q", in, got, want)
+		}
+		if fast, slow := normalizeBoth(in); sameNormalized(fast, slow) != "" {
+			t.Fatalf("Normalize(%+q): plain run and general path differ: %s", in, sameNormalized(fast, slow))
 		}
 	}
 }
