@@ -18,8 +18,14 @@ import (
 // Finding the literals is cheap (one automaton scan finds all of them for
 // every expression at once); running the expression is not.
 
-// maxLitSet bounds a literal set; a larger one is given up.
-const maxLitSet = 128
+// maxLitSet bounds the literals a part of an expression is known to
+// match exactly (products of them grow fast); maxReqSet bounds a set of
+// required literals, which alternations of lexicon lists make large and
+// the automaton takes in its stride.
+const (
+	maxLitSet = 128
+	maxReqSet = 8192
+)
 
 // preferLitSet is the size above which a smaller literal set is preferred.
 const preferLitSet = 48
@@ -88,12 +94,15 @@ func litRune(r rune) (f rune, ok bool) {
 	return -1, true
 }
 
-// neverOutput reports whether normalised text can never hold r: NFKC
-// changes r, r is not the lower case of a character NFKC keeps, and no
-// fold of the lexicon yields it.
+// neverOutput reports whether normalised text can never hold r: NFKC or
+// the lexicon's folds change r, r is not the lower case of a character NFKC
+// keeps, and no fold of the lexicon yields it.
 func neverOutput(r rune) bool {
 	s := string(r)
-	if norm.NFKC.String(s) == s {
+	lx := lex()
+	_, folded := lx.fold[r]
+	folded = folded || 0x4E00 <= r && r <= 0x9FFF && lx.cjkFold[r-0x4E00] != 0
+	if norm.NFKC.String(s) == s && !folded {
 		return false
 	}
 	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
@@ -101,7 +110,6 @@ func neverOutput(r rune) bool {
 			return false
 		}
 	}
-	lx := lex()
 	for _, f := range lx.cjkFold {
 		if f == r {
 			return false
@@ -127,7 +135,7 @@ func exactInfo(set []string) litInfo {
 // reqOfExact turns an exact set too large to keep into a required one: the
 // set itself when small enough, otherwise nothing.
 func reqOfExact(set []string) []string {
-	if len(set) > maxLitSet || slices.Contains(set, "") {
+	if len(set) > maxReqSet || slices.Contains(set, "") {
 		return nil
 	}
 	return set
@@ -223,7 +231,7 @@ func litsOf(re *syntax.Regexp) litInfo {
 			}
 			req = union(req, r)
 		}
-		if len(req) > maxLitSet {
+		if len(req) > maxReqSet {
 			return anyInfo()
 		}
 		return litInfo{req: req}
@@ -232,7 +240,7 @@ func litsOf(re *syntax.Regexp) litInfo {
 		// every run's product, is required of the whole. Keep the best.
 		var best []string
 		consider := func(set []string) {
-			if set == nil || len(set) > maxLitSet || slices.Contains(set, "") {
+			if set == nil || len(set) > maxReqSet || slices.Contains(set, "") {
 				return
 			}
 			if best == nil || litScore(set) > litScore(best) {
@@ -302,6 +310,19 @@ func product(as, bs []string) []string {
 
 func union(a, b []string) []string {
 	out := slices.Clone(a)
+	if len(a)+len(b) > 64 {
+		have := make(map[string]bool, len(a)+len(b))
+		for _, s := range a {
+			have[s] = true
+		}
+		for _, s := range b {
+			if !have[s] {
+				have[s] = true
+				out = append(out, s)
+			}
+		}
+		return out
+	}
 	for _, s := range b {
 		if !slices.Contains(out, s) {
 			out = append(out, s)
@@ -313,6 +334,9 @@ func union(a, b []string) []string {
 // minimal leaves out every literal that holds another literal of the set:
 // text that holds it holds the other too.
 func minimal(set []string) []string {
+	if len(set) > 512 {
+		return set // minimal is quadratic; a large set is left as it is
+	}
 	var out []string
 	for i, s := range set {
 		redundant := false

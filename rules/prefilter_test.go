@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"regexp"
@@ -31,6 +32,24 @@ func TestRequiredLiterals(t *testing.T) {
 		{`[a-z]{2}\d`, []string{"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}},
 		{`(最|顶)*级`, []string{"级"}},
 	}
+	// A lexicon list of a thousand terms, as {{list}} expands. Terms with
+	// a traditional character never occur in normalised text, so they
+	// are left out.
+	var words, occur []string
+	for i := range 1000 {
+		w := fmt.Sprintf("%c%c病", 0x4E00+i*7, 0x6000+i*3)
+		words = append(words, w)
+		if Normalize(w).Text == w {
+			occur = append(occur, w)
+		}
+	}
+	if len(occur) == len(words) || len(occur) < 500 {
+		t.Fatalf("%d of %d terms occur in normalised text; the test wants some but not all", len(occur), len(words))
+	}
+	tests = append(tests, struct {
+		re   string
+		want []string
+	}{`(` + strings.Join(words, "|") + `)[^，。]{0,8}$`, occur})
 	for _, tt := range tests {
 		got := requiredLiterals(tt.re)
 		slices.Sort(got)
