@@ -41,7 +41,9 @@ type acHit struct {
 func newAutomaton(pats []string) *automaton {
 	a := &automaton{lens: make([]int32, len(pats))}
 	var used [256]bool
+	total := 0 // at most this many states besides the root
 	for i, p := range pats {
+		total += len(p)
 		a.lens[i] = int32(len(p))
 		a.maxLen = max(a.maxLen, len(p))
 		for j := 0; j < len(p); j++ {
@@ -71,7 +73,7 @@ func newAutomaton(pats []string) *automaton {
 	a.width = int32(width)
 
 	// Trie, with -1 for missing edges.
-	trans := make([]int32, width)
+	trans := make([]int32, width, (total+1)*width)
 	for i := range trans {
 		trans[i] = -1
 	}

@@ -575,21 +575,25 @@ type segmentTable struct {
 
 var segmentBMP = sync.OnceValue(func() *segmentTable {
 	t := &segmentTable{to: map[rune]rune{}}
+	var buf [utf8.UTFMax]byte
 	for r := rune(utf8.RuneSelf); r < 0x10000; r++ {
 		if 0xD800 <= r && r <= 0xDFFF || r == utf8.RuneError {
 			continue // RuneError: also what an invalid byte decodes to
 		}
-		s := string(r)
-		if !norm.NFKC.PropertiesString(s).BoundaryBefore() {
+		p := norm.NFKC.Properties(buf[:utf8.EncodeRune(buf[:], r)])
+		if !p.BoundaryBefore() {
 			continue
 		}
-		n := norm.NFKC.String(s)
-		m, size := utf8.DecodeRuneInString(n)
-		switch {
-		case n == s:
+		d := p.Decomposition()
+		if d == nil {
 			t.inert[r>>6] |= 1 << (r & 63)
-		case size == len(n) && m != utf8.RuneError && norm.NFKC.String(n) == n &&
-			norm.NFKC.PropertiesString(n).BoundaryBefore():
+			continue
+		}
+		m, size := utf8.DecodeRune(d)
+		if size != len(d) || m == utf8.RuneError {
+			continue
+		}
+		if pm := norm.NFKC.Properties(buf[:utf8.EncodeRune(buf[:], m)]); pm.Decomposition() == nil && pm.BoundaryBefore() {
 			t.mapped[r>>6] |= 1 << (r & 63)
 			t.to[r] = m
 		}

@@ -265,3 +265,26 @@ func TestNormalizeWideMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// segmentBMP, built from the norm package's properties, says what NFKC
+// does to each character on its own.
+func TestSegmentTable(t *testing.T) {
+	tab := segmentBMP()
+	for r := rune(utf8.RuneSelf); r < 0x10000; r++ {
+		if 0xD800 <= r && r <= 0xDFFF || r == utf8.RuneError {
+			continue
+		}
+		s := string(r)
+		n := norm.NFKC.String(s)
+		inert := tab.inert[r>>6]&(1<<(r&63)) != 0
+		mapped := tab.mapped[r>>6]&(1<<(r&63)) != 0
+		switch {
+		case inert && n != s:
+			t.Fatalf("%U is inert, but NFKC makes it %+q", r, n)
+		case mapped && n != string(tab.to[r]):
+			t.Fatalf("%U maps to %U, but NFKC makes it %+q", r, tab.to[r], n)
+		case (inert || mapped) && !norm.NFKC.PropertiesString(s).BoundaryBefore():
+			t.Fatalf("%U is in the table but combines with what precedes it", r)
+		}
+	}
+}

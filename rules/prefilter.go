@@ -298,9 +298,11 @@ func product(as, bs []string) []string {
 		return nil
 	}
 	out := make([]string, 0, len(as)*len(bs))
+	have := make(map[string]bool, len(as)*len(bs))
 	for _, a := range as {
 		for _, b := range bs {
-			if s := a + b; !slices.Contains(out, s) {
+			if s := a + b; !have[s] {
+				have[s] = true
 				out = append(out, s)
 			}
 		}
