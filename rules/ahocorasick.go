@@ -41,7 +41,9 @@ type acHit struct {
 func newAutomaton(pats []string) *automaton {
 	a := &automaton{lens: make([]int32, len(pats))}
 	var used [256]bool
+	total := 0 // at most this many states besides the root
 	for i, p := range pats {
+		total += len(p)
 		a.lens[i] = int32(len(p))
 		a.maxLen = max(a.maxLen, len(p))
 		for j := 0; j < len(p); j++ {
@@ -71,7 +73,7 @@ func newAutomaton(pats []string) *automaton {
 	a.width = int32(width)
 
 	// Trie, with -1 for missing edges.
-	trans := make([]int32, width)
+	trans := make([]int32, width, (total+1)*width)
 	for i := range trans {
 		trans[i] = -1
 	}
@@ -193,9 +195,25 @@ const interleaveMin = 4 << 10
 // segment starts at most maxLen-1 bytes before its start, so each match is
 // found exactly once.
 func (a *automaton) scan(text []byte, hits []acHit) []acHit {
+	return a.scanStreams(text, hits, nil)
+}
+
+// scanSorted is scan with the hits of a long text in order too: each
+// stream's hits, which come in order, are kept apart (bufs holds those of
+// the later three) and joined at the end.
+func (a *automaton) scanSorted(text []byte, hits []acHit, bufs *[3][]acHit) []acHit {
+	return a.scanStreams(text, hits, bufs)
+}
+
+func (a *automaton) scanStreams(text []byte, hits []acHit, bufs *[3][]acHit) []acHit {
 	if len(text) < interleaveMin || a.maxLen == 0 {
 		_, hits = a.scanRange(text, 0, 0, len(text), 0, hits)
 		return hits
+	}
+	h1, h2, h3 := &hits, &hits, &hits
+	if bufs != nil {
+		bufs[0], bufs[1], bufs[2] = bufs[0][:0], bufs[1][:0], bufs[2][:0]
+		h1, h2, h3 = &bufs[0], &bufs[1], &bufs[2]
 	}
 	q := len(text) / 4
 	ov := a.maxLen - 1
@@ -218,21 +236,24 @@ func (a *automaton) scan(text []byte, hits []acHit) []acHit {
 				hits = a.emit(s0, i+1, 0, hits)
 			}
 			if s1&1 != 0 {
-				hits = a.emit(s1, lo1+i+1, b1, hits)
+				*h1 = a.emit(s1, lo1+i+1, b1, *h1)
 			}
 			if s2&1 != 0 {
-				hits = a.emit(s2, lo2+i+1, b2, hits)
+				*h2 = a.emit(s2, lo2+i+1, b2, *h2)
 			}
 			if s3&1 != 0 {
-				hits = a.emit(s3, lo3+i+1, b3, hits)
+				*h3 = a.emit(s3, lo3+i+1, b3, *h3)
 			}
 		}
 	}
 	// Finish each stream on its own.
 	_, hits = a.scanRange(text, s0, m, b1, 0, hits)
-	_, hits = a.scanRange(text, s1, lo1+m, b2, b1, hits)
-	_, hits = a.scanRange(text, s2, lo2+m, b3, b2, hits)
-	_, hits = a.scanRange(text, s3, lo3+m, len(text), b3, hits)
+	_, *h1 = a.scanRange(text, s1, lo1+m, b2, b1, *h1)
+	_, *h2 = a.scanRange(text, s2, lo2+m, b3, b2, *h2)
+	_, *h3 = a.scanRange(text, s3, lo3+m, len(text), b3, *h3)
+	if bufs != nil {
+		hits = append(append(append(hits, bufs[0]...), bufs[1]...), bufs[2]...)
+	}
 	return hits
 }
 

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"cmp"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -84,5 +85,31 @@ func TestAutomatonScanDoesNotAllocate(t *testing.T) {
 	}
 	if len(hits) != 400 {
 		t.Errorf("got %d hits, want 400", len(hits))
+	}
+}
+
+// scanSorted finds what scan finds, in order of end offset.
+func TestScanSorted(t *testing.T) {
+	pats := []string{"最佳", "佳", "第一", "no.1", "最", "a", "ab", "bab"}
+	a := newAutomaton(pats)
+	text := []byte(strings.Repeat("最佳第一 no.1 abab 最最佳佳 ", 2000))
+	want := a.scan(text, nil)
+	var bufs [3][]acHit
+	got := a.scanSorted(text, nil, &bufs)
+	if !slices.IsSortedFunc(got, func(x, y acHit) int { return cmp.Compare(x.end, y.end) }) {
+		t.Fatal("scanSorted: hits not in order of end")
+	}
+	key := func(h acHit) int64 { return int64(h.end)<<8 | int64(h.pat) }
+	ws, gs := make([]int64, len(want)), make([]int64, len(got))
+	for i, h := range want {
+		ws[i] = key(h)
+	}
+	for i, h := range got {
+		gs[i] = key(h)
+	}
+	slices.Sort(ws)
+	slices.Sort(gs)
+	if !slices.Equal(ws, gs) || len(got) == 0 {
+		t.Fatalf("scanSorted found %d hits, scan %d", len(got), len(want))
 	}
 }

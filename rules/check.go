@@ -76,7 +76,7 @@ type cand struct {
 // scratch is the per-call working memory of Check, pooled in the RuleSet.
 type scratch struct {
 	nb      normBuf
-	ctx     normBuf // a context window, for context exceptions
+	ctx     [2]normBuf // the clause and sentence windows, for context exceptions
 	hits    []acHit
 	cands   []cand
 	anchors []cand
@@ -84,6 +84,16 @@ type scratch struct {
 	sat     []bool // require rule satisfied
 	fired   []bool // rule raised a finding (before yields_to and only_with)
 	tr      *Trace // CheckTrace's record, nil for Check
+
+	// Prefilters: where the literals required of expressions occur.
+	reqs   []cand     // required literals of regular expressions, as anchors are kept
+	seen   []bool     // per automaton literal: found on the page
+	cxhits [2][]acHit // required literals of context exceptions in the clause and sentence window
+	cx     *automaton // RuleSet.cx
+
+	scanBufs [3][]acHit // for scanSorted
+	byExpr   []cand     // anchors or required literals grouped by expression
+	exprN    []int32    // per expression: where its group starts in byExpr
 }
 
 type repeat struct {
@@ -149,15 +159,24 @@ func (rs *RuleSet) check(in Input, force int32, tr *Trace) []shopwatch.Finding {
 	if tr != nil {
 		tr.normalised(&sc.nb, in.Text)
 	}
-	sc.hits = rs.ac.scan(text, sc.hits[:0])
-	sc.cands, sc.anchors = sc.cands[:0], sc.anchors[:0]
+	sc.hits = rs.ac.scanSorted(text, sc.hits[:0], &sc.scanBufs)
+	sc.cands, sc.anchors, sc.reqs = sc.cands[:0], sc.anchors[:0], sc.reqs[:0]
+	sc.cx = rs.cx
+	sc.seen = slices.Grow(sc.seen[:0], len(rs.lits))[:len(rs.lits)]
+	clear(sc.seen)
 	for _, h := range sc.hits {
+		sc.seen[h.pat] = true
 		start := h.end - rs.ac.lens[h.pat]
 		for _, ref := range rs.refs[h.pat] {
 			if !sc.on[ref.rule] {
 				continue
 			}
 			cd := cand{rule: ref.rule, idx: ref.idx, start: start, end: h.end, from: -1}
+			if ref.req {
+				cd.kind = candAnchor
+				sc.reqs = append(sc.reqs, cd)
+				continue
+			}
 			if ref.anchor {
 				cd.kind = candAnchor
 				sc.anchors = append(sc.anchors, cd)
@@ -196,7 +215,7 @@ func (rs *RuleSet) check(in Input, force int32, tr *Trace) []shopwatch.Finding {
 	var out []shopwatch.Finding
 	blank := len(text) == 0 || len(text) == 1 && (text[0] == ' ' || text[0] == '\n') // white space is collapsed
 	for i, c := range rs.rules {
-		if c.Type == TypeRequire && sc.on[i] && !sc.sat[i] && !blank && !c.unlessPage(text) {
+		if c.Type == TypeRequire && sc.on[i] && !sc.sat[i] && !blank && !c.unlessPage(text, sc.seen) {
 			out = append(out, c.finding(in, -1, -1, "", fmt.Sprintf("页面文本中未见以下任一内容：%s。", c.looked)))
 		}
 	}
@@ -213,7 +232,7 @@ func (rs *RuleSet) check(in Input, force int32, tr *Trace) []shopwatch.Finding {
 		}
 		c := rs.rules[sc.cands[i].rule]
 		switch {
-		case c.unlessPage(text):
+		case c.unlessPage(text, sc.seen):
 			if tr != nil {
 				tr.unless(c, sc.cands[i:j])
 			}
@@ -260,9 +279,13 @@ func (rs *RuleSet) check(in Input, force int32, tr *Trace) []shopwatch.Finding {
 }
 
 // unlessPage reports whether one of the rule's unless expressions matches
-// the page.
-func (c *compiled) unlessPage(text []byte) bool {
-	for _, re := range c.unless {
+// the page. An expression whose required literals (unlessLits) the page
+// lacks (seen, per automaton literal) cannot match and is not run.
+func (c *compiled) unlessPage(text []byte, seen []bool) bool {
+	for i, re := range c.unless {
+		if lits := c.unlessLits[i]; lits != nil && !noPrefilter && !slices.ContainsFunc(lits, func(id int32) bool { return seen[id] }) {
+			continue
+		}
 		if re.Match(text) {
 			return true
 		}
@@ -271,12 +294,17 @@ func (c *compiled) unlessPage(text []byte) bool {
 }
 
 // runRegexes runs the expressions of regex and require rules: anchored ones
-// in windows around their anchors, the others over the whole text.
+// in windows around their anchors, the others over the whole text. An
+// expression with required literals runs only on text that holds one: not
+// at all when the page lacks them, and only in the windows that hold one.
 func (rs *RuleSet) runRegexes(sc *scratch, in Input, text []byte) {
-	slices.SortFunc(sc.anchors, func(a, b cand) int {
-		return cmp.Or(cmp.Compare(a.rule, b.rule), cmp.Compare(a.idx, b.idx), cmp.Compare(a.start, b.start))
-	})
+	// Hits came in order of end offset (scanSorted), so anchors, of one
+	// literal per expression, are in order of start; required literals
+	// are in order of end (holdsLiteral).
+	sc.anchors = rs.groupByExpr(sc, sc.anchors)
+	sc.reqs = rs.groupByExpr(sc, sc.reqs)
 	k := 0 // next anchor
+	q := 0 // next required literal
 	for ri, c := range rs.rules {
 		if len(c.regs) == 0 || !sc.on[ri] {
 			continue
@@ -292,6 +320,18 @@ func (rs *RuleSet) runRegexes(sc *scratch, in Input, text []byte) {
 			a0 := k
 			for k < len(sc.anchors) && sc.anchors[k].rule == int32(ri) && sc.anchors[k].idx == int32(gi) {
 				k++
+			}
+			// And its required literals.
+			for q < len(sc.reqs) && (sc.reqs[q].rule < int32(ri) || sc.reqs[q].rule == int32(ri) && sc.reqs[q].idx < int32(gi)) {
+				q++
+			}
+			q0 := q
+			for q < len(sc.reqs) && sc.reqs[q].rule == int32(ri) && sc.reqs[q].idx == int32(gi) {
+				q++
+			}
+			reqs := sc.reqs[q0:q]
+			if cr.hasReq && len(reqs) == 0 && !noPrefilter {
+				continue // no match anywhere
 			}
 			emit := func(s, e int) bool {
 				if c.Type == TypeRequire {
@@ -317,6 +357,9 @@ func (rs *RuleSet) runRegexes(sc *scratch, in Input, text []byte) {
 				for w < len(anchors) && int(anchors[w].start)-cr.before <= to {
 					to = runeStartFwd(text, int(anchors[w].end)+cr.after)
 					w++
+				}
+				if cr.hasReq && !noPrefilter && !holdsLiteral(reqs, from, to) {
+					continue
 				}
 				if !searchAll(cr, text, from, to, emit) {
 					break
@@ -358,6 +401,47 @@ func searchAll(cr *compiledRegex, text []byte, from, to int, emit func(s, e int)
 		}
 	}
 	return true
+}
+
+// noPrefilter runs every expression as if no literals were required of it;
+// tests set it to compare findings with and without the prefilters.
+var noPrefilter bool
+
+// groupByExpr orders the anchors or required literals cs by expression
+// (rule, then expression within the rule), keeping the order within each
+// expression: a counting sort, linear in len(cs). It returns the ordered
+// slice and keeps cs's array for the next call's output.
+func (rs *RuleSet) groupByExpr(sc *scratch, cs []cand) []cand {
+	n := int(rs.regBase[len(rs.regBase)-1])
+	sc.exprN = slices.Grow(sc.exprN[:0], n+1)[:n+1]
+	clear(sc.exprN)
+	for _, cd := range cs {
+		sc.exprN[rs.regBase[cd.rule]+cd.idx+1]++
+	}
+	for i := 1; i <= n; i++ {
+		sc.exprN[i] += sc.exprN[i-1]
+	}
+	out := slices.Grow(sc.byExpr[:0], len(cs))[:len(cs)]
+	for _, cd := range cs {
+		g := rs.regBase[cd.rule] + cd.idx
+		out[sc.exprN[g]] = cd
+		sc.exprN[g]++
+	}
+	sc.byExpr = cs[:0]
+	return out
+}
+
+// holdsLiteral reports whether one of the literal occurrences lits,
+// sorted by end, lies within [from, to).
+func holdsLiteral(lits []cand, from, to int) bool {
+	// A literal inside ends after from.
+	i, _ := slices.BinarySearchFunc(lits, int32(from+1), func(c cand, e int32) int { return cmp.Compare(c.end, e) })
+	for ; i < len(lits) && int(lits[i].end) <= to; i++ {
+		if int(lits[i].start) >= from {
+			return true
+		}
+	}
+	return false
 }
 
 func runeStartBack(b []byte, i int) int {
@@ -431,12 +515,14 @@ type context struct {
 	sc       *scratch
 	in       Input
 	cd       cand
-	done     [2]bool // clause, sentence
-	before   [2]string
-	after    [2]string
-	whole    [2]string
+	done     [2]bool   // clause, sentence
+	before   [2][]byte // in sc.ctx[level], valid until the next candidate's window
+	after    [2][]byte
+	whole    [2][]byte
 	os, oe   int
 	original bool
+	ms, me   [2]int     // the match in the window, per level
+	hits     [2][]acHit // the required literals of context exceptions in the window, per level
 }
 
 func (cx *context) reset(sc *scratch, in Input, cd cand) {
@@ -444,8 +530,9 @@ func (cx *context) reset(sc *scratch, in Input, cd cand) {
 }
 
 // get returns the text before the match, after it, and the whole window, of
-// the clause (level 0) or sentence (level 1), normalised.
-func (cx *context) get(level int) (before, after, whole string) {
+// the clause (level 0) or sentence (level 1), normalised; the bytes are valid
+// until the window of the next candidate is made.
+func (cx *context) get(level int) (before, after, whole []byte) {
 	if cx.done[level] {
 		return cx.before[level], cx.after[level], cx.whole[level]
 	}
@@ -475,7 +562,7 @@ func (cx *context) get(level int) (before, after, whole string) {
 		}
 		b += n
 	}
-	nb := &cx.sc.ctx
+	nb := &cx.sc.ctx[level]
 	nb.keepGaps = level == 1
 	nb.run(text[a:b])
 	out := nb.out
@@ -496,7 +583,10 @@ func (cx *context) get(level int) (before, after, whole string) {
 		}
 	}
 	me = max(me, ms)
-	cx.before[level], cx.after[level], cx.whole[level] = string(out[:ms]), string(out[me:]), string(out)
+	cx.ms[level], cx.me[level] = ms, me
+	cx.sc.cxhits[level] = cx.sc.cx.scan(out, cx.sc.cxhits[level][:0])
+	cx.hits[level] = cx.sc.cxhits[level]
+	cx.before[level], cx.after[level], cx.whole[level] = out[:ms], out[me:], out
 	return cx.before[level], cx.after[level], cx.whole[level]
 }
 
@@ -536,14 +626,41 @@ func (ce *ctxException) matches(cx *context) bool {
 		level = 1
 	}
 	before, after, whole := cx.get(level)
+	if ce.req != nil && !noPrefilter && !cx.holds(level, ce) {
+		return false
+	}
 	switch ce.kind {
 	case ctxBefore:
-		return ce.re.MatchString(before)
+		return ce.re.Match(before)
 	case ctxAfter:
-		return ce.re.MatchString(after)
+		return ce.re.Match(after)
 	default:
-		return ce.re.MatchString(whole)
+		return ce.re.Match(whole)
 	}
+}
+
+// holds reports whether ce's part of the window at level holds one of the
+// literals every match of ce holds; when it does not, ce cannot match.
+func (cx *context) holds(level int, ce *ctxException) bool {
+	lens := cx.sc.cx.lens
+	for _, h := range cx.hits[level] {
+		if _, ok := slices.BinarySearch(ce.lits, h.pat); !ok {
+			continue
+		}
+		switch ce.kind {
+		case ctxBefore:
+			if int(h.end) <= cx.ms[level] {
+				return true
+			}
+		case ctxAfter:
+			if int(h.end-lens[h.pat]) >= cx.me[level] {
+				return true
+			}
+		default:
+			return true
+		}
+	}
+	return false
 }
 
 // coveredBy returns the index of the first exception that covers the

@@ -24,6 +24,12 @@ type RuleSet struct {
 	off   []bool     // per rule: not judged (disabled and not enabled)
 	pool  *sync.Pool // *scratch
 	cats  []string   // the product categories the set knows (Categories), sorted
+	// cx finds the required literals of context exceptions and needs
+	// (ctxException.lits) in a candidate's context window.
+	cx *automaton
+	// regBase numbers the regular expressions of all rules: expression i
+	// of rule r is regBase[r]+i; the last entry is the count.
+	regBase []int32
 }
 
 // Rules returns a copy of the rules in load order (file name order, then
@@ -43,7 +49,7 @@ func (rs *RuleSet) Rules() []Rule {
 // hold.
 func (rs *RuleSet) Enable(ids ...string) (*RuleSet, error) {
 	n := &RuleSet{rules: rs.rules, byID: rs.byID, ac: rs.ac, lits: rs.lits, refs: rs.refs,
-		off: slices.Clone(rs.off), pool: newScratchPool(), cats: rs.cats}
+		off: slices.Clone(rs.off), pool: newScratchPool(), cats: rs.cats, cx: rs.cx, regBase: rs.regBase}
 	var unknown []string
 	for _, id := range ids {
 		i, ok := rs.byID[id]
@@ -85,6 +91,9 @@ type compiled struct {
 	needNotes []string
 	// where are the page regions the rule judges.
 	where regionSet
+	// unlessLits are, per unless expression, the automaton literals one of
+	// which the page must hold for it to match (nil: it always runs).
+	unlessLits [][]int32
 }
 
 // patEntry is one literal the automaton looks for on behalf of a rule.
@@ -124,6 +133,11 @@ type ctxException struct {
 	re   *regexp.Regexp
 	pats []bool // per pattern: applies; nil means every pattern
 	ex   int32
+	// req are literals one of which every match of re holds
+	// (requiredLiterals), nil when none are known; lits are their ids in
+	// RuleSet.cx, sorted.
+	req  []string
+	lits []int32
 }
 
 // compileContext compiles the expression of a context exception or need
@@ -139,7 +153,7 @@ func compileContext(x Exception, ex int32) (*ctxException, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad regex %q: %v", src, err)
 	}
-	ce := &ctxException{re: re, ex: ex}
+	ce := &ctxException{re: re, ex: ex, req: requiredLiterals(expanded)}
 	switch {
 	case x.Before != "":
 		ce.kind = ctxBefore
@@ -160,6 +174,10 @@ type compiledRegex struct {
 	anchor int32  // automaton id of lit, or -1
 	before int    // at most this many bytes of a match precede lit
 	after  int    // at most this many bytes of a match follow lit
+	// hasReq says that every match holds one of the literals the
+	// automaton reports for the expression as required (litRef.req): text
+	// without one of them is not searched.
+	hasReq bool
 }
 
 // litRef ties an automaton literal to a rule: pattern entry idx of the
@@ -169,6 +187,7 @@ type litRef struct {
 	rule   int32
 	idx    int32
 	anchor bool
+	req    bool // a required literal of regular expression idx
 }
 
 // anchorWindow bounds how far an expression with an unbounded part is
@@ -313,9 +332,46 @@ func (l *loader) build() *RuleSet {
 				cr.anchor = intern(cr.lit)
 				rs.refs[cr.anchor] = append(rs.refs[cr.anchor], litRef{rule: c.idx, idx: int32(i), anchor: true})
 			}
+			// Required literals, unless the anchor alone is one: every
+			// window around an anchor holds it.
+			if req := requiredLiterals(cr.src); req != nil && !(len(req) == 1 && req[0] == cr.lit) {
+				cr.hasReq = true
+				for _, l := range req {
+					id := intern(l)
+					rs.refs[id] = append(rs.refs[id], litRef{rule: c.idx, idx: int32(i), req: true})
+				}
+			}
+		}
+		c.unlessLits = make([][]int32, len(c.unless))
+		for i, re := range c.unless {
+			for _, l := range requiredLiterals(strings.TrimPrefix(re.String(), "(?i)")) {
+				c.unlessLits[i] = append(c.unlessLits[i], intern(l))
+			}
 		}
 	}
 	rs.ac = newAutomaton(rs.lits)
+	rs.regBase = make([]int32, len(rs.rules)+1)
+	for i, c := range rs.rules {
+		rs.regBase[i+1] = rs.regBase[i] + int32(len(c.regs))
+	}
+	var cxLits []string
+	cxIndex := map[string]int32{}
+	for _, c := range rs.rules {
+		for _, ce := range append(slices.Clone(c.ctx), c.needs...) {
+			ce.lits = nil
+			for _, l := range ce.req {
+				id, ok := cxIndex[l]
+				if !ok {
+					id = int32(len(cxLits))
+					cxIndex[l] = id
+					cxLits = append(cxLits, l)
+				}
+				ce.lits = append(ce.lits, id)
+			}
+			slices.Sort(ce.lits)
+		}
+	}
+	rs.cx = newAutomaton(cxLits)
 	rs.cats = Categories()
 	for _, c := range rs.rules {
 		for _, cat := range append(slices.Clone(c.AppliesTo.Categories), c.AppliesTo.NotCategories...) {

@@ -1,6 +1,8 @@
 package rules
 
 import (
+	"slices"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -107,6 +109,25 @@ func classify(r rune) charClass {
 	if r < utf8.RuneSelf {
 		return asciiClass[r]
 	}
+	if r < 0x10000 {
+		return bmpClass()[r]
+	}
+	return classifySlow(r)
+}
+
+// bmpClass is classify for the basic multilingual plane, as a table.
+var bmpClass = sync.OnceValue(func() *[0x10000]charClass {
+	t := new([0x10000]charClass)
+	for r := range rune(0x10000) {
+		t[r] = classifySlow(r)
+	}
+	return t
+})
+
+func classifySlow(r rune) charClass {
+	if r < utf8.RuneSelf {
+		return asciiClass[r]
+	}
 	if isCJK(r) {
 		return clsCJK
 	}
@@ -147,7 +168,50 @@ type normBuf struct {
 	prevCJK   bool   // the last kept non-gap character was CJK
 	tmp       []byte // NFKC output of one segment
 	lx        *lexicon
-	keepGaps  bool // keep punctuation between CJK characters (context of a sentence exception)
+	folds     *foldBits // which runes lx folds
+	keepGaps  bool      // keep punctuation between CJK characters (context of a sentence exception)
+	foldsOf   *lexicon
+}
+
+// foldSets holds foldSet's answers.
+var foldSets sync.Map // *lexicon → *foldBits
+
+// foldBits are the runes a lexicon folds, as bitmaps: most runes are not
+// folded, and testing a bit is cheaper than a map lookup or a load from
+// the large cjkFold table.
+type foldBits struct {
+	bmp [0x10000 / 64]uint64                // basic-plane runes lx.fold maps
+	cjk [(0x9FFF - 0x4E00 + 64) / 64]uint64 // ideographs lx.cjkFold maps (index r-0x4E00)
+	gap [0x10000 / 64]uint64                // non-ASCII runes that are simple gaps (isSimpleGap)
+}
+
+func (f *foldBits) has(r rune) bool { return r >= 0x10000 || f.bmp[r>>6]&(1<<(r&63)) != 0 }
+
+func (f *foldBits) hasCJK(i rune) bool { return f.cjk[i>>6]&(1<<(i&63)) != 0 }
+
+// foldSet returns the runes lx folds.
+func foldSet(lx *lexicon) *foldBits {
+	if v, ok := foldSets.Load(lx); ok {
+		return v.(*foldBits)
+	}
+	set := new(foldBits)
+	for r := range lx.fold {
+		if r < 0x10000 {
+			set.bmp[r>>6] |= 1 << (r & 63)
+		}
+	}
+	for i, f := range lx.cjkFold {
+		if f != 0 {
+			set.cjk[i>>6] |= 1 << (i & 63)
+		}
+	}
+	for r := rune(utf8.RuneSelf); r < 0x10000; r++ {
+		if isSimpleGap(r, set) {
+			set.gap[r>>6] |= 1 << (r & 63)
+		}
+	}
+	v, _ := foldSets.LoadOrStore(lx, set)
+	return v.(*foldBits)
 }
 
 func (b *normBuf) reset() {
@@ -171,6 +235,9 @@ func (b *normBuf) run(text string) {
 	b.reset()
 	if b.lx == nil {
 		b.lx = lex()
+	}
+	if b.folds == nil || b.foldsOf != b.lx {
+		b.folds, b.foldsOf = foldSet(b.lx), b.lx
 	}
 	fold := &b.lx.cjkFold
 	if cap(b.out) < len(text) {
@@ -199,6 +266,11 @@ func (b *normBuf) run(text string) {
 				}
 				b.appendSame(text[i:j], int32(i))
 				b.prevCJK = true
+				if k := b.plainRun(text, j); k > j {
+					i = k
+					r, size = decodeAt(text, k)
+					continue
+				}
 			case r < utf8.RuneSelf && asciiClass[r] == clsOther:
 				if len(b.pend) > 0 {
 					b.flush()
@@ -208,6 +280,11 @@ func (b *normBuf) run(text string) {
 				}
 				b.emit(r, int32(i), int32(j))
 				b.prevCJK = false
+				if k := b.plainRun(text, j); k > j {
+					i = k
+					r, size = decodeAt(text, k)
+					continue
+				}
 			default:
 				b.add(m, int32(i), int32(j))
 			}
@@ -226,6 +303,218 @@ func (b *normBuf) run(text string) {
 	b.flush()
 }
 
+// slowOnly turns plainRun off; tests compare the two paths.
+var slowOnly bool
+
+// plainRun normalises text from i on, straight to the output with its
+// offsets, for as long as it holds the common characters whose normal form
+// needs no look-around: ideographs that fold to nothing else, ASCII
+// letters, digits, punctuation and white space, full-width ASCII and the
+// punctuation of isSimpleGap. It returns where it stopped (i when it did
+// nothing); run goes on from there. The caller has just kept a character,
+// so no gap is pending. Gaps after an ideograph are decided on the spot
+// (gapScan): dropped when an ideograph follows, kept (as flush would keep
+// them) when a letter, a digit or the end follows; anything else stops
+// the run, and run holds the gap as pending. As in run, the last character
+// handled must be followed by ASCII, a fast rune or nothing; otherwise the
+// run backs off before it.
+func (b *normBuf) plainRun(text string, i int) int {
+	if slowOnly {
+		return i
+	}
+	fb := b.folds
+	n := len(b.out)
+	room := n + len(text) - i
+	b.grow(room)
+	if cap(b.out) < room {
+		b.out = slices.Grow(b.out, room-len(b.out))
+	}
+	out, st, en := b.out[n:room], b.start[n:room], b.end[n:room]
+	o, k := 0, i
+	prevCJK := b.prevCJK
+	keepTo := 0 // gap characters before keepTo are kept, not held
+	// Where the run stood before the last character it handled.
+	lastO, lastK, lastCJK := 0, i, prevCJK
+loop:
+	for k < len(text) {
+		c := text[k]
+		// An ideograph that stays as it is (plainIdeograph, inline).
+		if c >= 0xE4 && c <= 0xE9 && k+2 < len(text) {
+			t := text[k : k+3]
+			c1, c2 := t[1], t[2]
+			if r := rune(c&0x0F)<<12 | rune(c1&0x3F)<<6 | rune(c2&0x3F); c1&0xC0 == 0x80 && c2&0xC0 == 0x80 &&
+				r >= 0x4E00 && fb.cjk[(r-0x4E00)>>6]&(1<<((r-0x4E00)&63)) == 0 {
+				lastO, lastK, lastCJK = o, k, prevCJK
+				w, sw, ew := out[o:o+3], st[o:o+3], en[o:o+3]
+				w[0], w[1], w[2] = c, c1, c2
+				sw[0], ew[2] = int32(k), int32(k+3)
+				o, k, prevCJK = o+3, k+3, true
+				continue
+			}
+		}
+		// Otherwise one ASCII character m (perhaps the normal form of a
+		// full-width one), or punctuation kept as it is (same).
+		m, size, same := c, 1, false
+		if c >= utf8.RuneSelf {
+			r, sz := decodeAt(text, k)
+			switch {
+			case 0xFF01 <= r && r <= 0xFF5E:
+				m = byte(r - 0xFF01 + 0x21)
+			case r == 0x3000:
+				m = ' '
+			case r < 0x10000 && fb.gap[r>>6]&(1<<(r&63)) != 0:
+				if f, _ := fastNFKC(r); f < utf8.RuneSelf {
+					m = byte(f)
+				} else {
+					same = true
+				}
+			default:
+				break loop
+			}
+			size = sz
+		}
+		cls := clsPunct
+		if !same {
+			cls = asciiClass[m]
+		}
+		switch cls {
+		case clsOther:
+			lastO, lastK, lastCJK = o, k, prevCJK
+			if 'A' <= m && m <= 'Z' {
+				m += 'a' - 'A'
+			}
+			out[o], st[o], en[o] = m, int32(k), int32(k+size)
+			o, k, prevCJK = o+1, k+size, false
+			continue
+		case clsPunct, clsSpace:
+		default:
+			break loop
+		}
+		if prevCJK && !b.keepGaps && k >= keepTo {
+			g, next := gapScan(text, k, fb)
+			switch next {
+			case gapDropped:
+				k = g
+				continue
+			case gapKept:
+				keepTo = g
+			default:
+				break loop
+			}
+		}
+		lastO, lastK, lastCJK = o, k, prevCJK
+		switch {
+		case same:
+			copy(out[o:], text[k:k+size])
+			st[o], en[o+size-1] = int32(k), int32(k+size)
+			o += size
+		case cls == clsPunct:
+			out[o], st[o], en[o] = m, int32(k), int32(k+size)
+			o++
+		default: // white space, collapsed
+			switch {
+			case o > 0 && (out[o-1] == ' ' || out[o-1] == '\n'):
+				en[o-1] = int32(k + size)
+			case o == 0 && n > 0 && (b.out[n-1] == ' ' || b.out[n-1] == '\n'):
+				b.end[n-1] = int32(k + size)
+			default:
+				out[o], st[o], en[o] = ' ', int32(k), int32(k+size)
+				o++
+			}
+		}
+		k += size
+	}
+	if k < len(text) && text[k] >= utf8.RuneSelf && k > i {
+		if r2, _ := decodeAt(text, k); !isFastStarter(r2) {
+			o, k, prevCJK = lastO, lastK, lastCJK
+		}
+	}
+	b.out = b.out[:n+o]
+	b.start, b.end = b.start[:n+o], b.end[:n+o]
+	if k > i {
+		b.prevCJK = prevCJK
+	}
+	return k
+}
+
+// plainIdeograph decodes the ideograph at text[k] when it is one that
+// normalisation keeps as it is.
+func plainIdeograph(text string, k int, fb *foldBits) (rune, bool) {
+	c := text[k]
+	if c < 0xE4 || c > 0xE9 || k+2 >= len(text) {
+		return 0, false
+	}
+	c1, c2 := text[k+1], text[k+2]
+	if c1&0xC0 != 0x80 || c2&0xC0 != 0x80 {
+		return 0, false
+	}
+	r := rune(c&0x0F)<<12 | rune(c1&0x3F)<<6 | rune(c2&0x3F)
+	if r < 0x4E00 || fb.hasCJK(r-0x4E00) {
+		return 0, false
+	}
+	return r, true
+}
+
+// What follows a gap, for gapScan.
+const (
+	gapStops   = iota // something plainRun leaves to run
+	gapDropped        // an ideograph plainRun keeps: the gap vanishes
+	gapKept           // an ASCII or full-width letter or digit, or the end: the gap is kept
+)
+
+// gapScan looks at a gap of white space (no line break) and punctuation
+// that follows an ideograph from text[k] on, and returns where the gap
+// ends and what follows it.
+func gapScan(text string, k int, fb *foldBits) (int, int) {
+	g := k
+	for g < len(text) {
+		c := text[g]
+		if c < utf8.RuneSelf {
+			switch asciiClass[c] {
+			case clsSpace, clsPunct:
+				g++
+				continue
+			case clsOther:
+				return g, gapKept
+			}
+			return g, gapStops
+		}
+		if _, ok := plainIdeograph(text, g, fb); ok {
+			return g, gapDropped
+		}
+		r, size := decodeAt(text, g)
+		if r < 0x10000 && fb.gap[r>>6]&(1<<(r&63)) != 0 {
+			g += size
+			continue
+		}
+		if 0xFF01 <= r && r <= 0xFF5E && asciiClass[r-0xFF01+0x21] == clsOther {
+			return g, gapKept
+		}
+		return g, gapStops
+	}
+	return g, gapKept
+}
+
+// isSimpleGap reports whether the non-ASCII rune r is a fast rune whose
+// normal form is ASCII white space (not a line break) or punctuation, or
+// is r itself, punctuation neither lower-cased nor folded: a gap plainRun
+// may drop or keep.
+func isSimpleGap(r rune, fb *foldBits) bool {
+	m, ok := fastNFKC(r)
+	if !ok || r < utf8.RuneSelf || m >= utf8.RuneSelf && m != r {
+		return false
+	}
+	if m < utf8.RuneSelf {
+		cl := asciiClass[m]
+		return cl == clsSpace || cl == clsPunct
+	}
+	// Kept as it is: punctuation only (white space becomes a space).
+	if fb.has(m) || (m < 0x3000 || m > 0x9FFF) && unicode.ToLower(m) != m {
+		return false
+	}
+	return classifySlow(m) == clsPunct
+}
+
 // decodeAt decodes the rune at s[i], with an inline path for the ASCII and
 // three-byte (BMP, CJK) sequences that make up most Chinese text.
 func decodeAt(s string, i int) (rune, int) {
@@ -236,7 +525,7 @@ func decodeAt(s string, i int) (rune, int) {
 	if c < utf8.RuneSelf {
 		return rune(c), 1
 	}
-	if c >= 0xE1 && c <= 0xEC && i+2 < len(s) { // no overlong or surrogate forms start here
+	if c >= 0xE1 && c <= 0xEF && c != 0xED && i+2 < len(s) { // no overlong or surrogate forms start here
 		c1, c2 := s[i+1], s[i+2]
 		if c1&0xC0 == 0x80 && c2&0xC0 == 0x80 {
 			return rune(c&0x0F)<<12 | rune(c1&0x3F)<<6 | rune(c2&0x3F), 3
@@ -259,9 +548,58 @@ func fastNFKC(r rune) (rune, bool) {
 		return r - 0xFF01 + 0x21, true
 	case r == 0x3000: // ideographic space
 		return ' ', true
+	case r < 0x10000 && r >= utf8.RuneSelf:
+		// Any other character a segment starts at whose NFKC form is one
+		// character.
+		t := segmentBMP()
+		if t.inert[r>>6]&(1<<(r&63)) != 0 {
+			return r, true
+		}
+		if t.mapped[r>>6]&(1<<(r&63)) != 0 {
+			return t.to[r], true
+		}
 	}
 	return r, false
 }
+
+// segmentTable lists the basic-plane characters that do not combine with
+// what comes before them (a segment starts at each) and whose NFKC form is
+// one character: inert when it is the character itself, mapped (to to[r])
+// when it is another, such as U+00A0 (no-break space) and ￥. Followed by
+// ASCII or another such character, one is a segment of its own.
+type segmentTable struct {
+	inert  [0x10000 / 64]uint64
+	mapped [0x10000 / 64]uint64
+	to     map[rune]rune
+}
+
+var segmentBMP = sync.OnceValue(func() *segmentTable {
+	t := &segmentTable{to: map[rune]rune{}}
+	var buf [utf8.UTFMax]byte
+	for r := rune(utf8.RuneSelf); r < 0x10000; r++ {
+		if 0xD800 <= r && r <= 0xDFFF || r == utf8.RuneError {
+			continue // RuneError: also what an invalid byte decodes to
+		}
+		p := norm.NFKC.Properties(buf[:utf8.EncodeRune(buf[:], r)])
+		if !p.BoundaryBefore() {
+			continue
+		}
+		d := p.Decomposition()
+		if d == nil {
+			t.inert[r>>6] |= 1 << (r & 63)
+			continue
+		}
+		m, size := utf8.DecodeRune(d)
+		if size != len(d) || m == utf8.RuneError {
+			continue
+		}
+		if pm := norm.NFKC.Properties(buf[:utf8.EncodeRune(buf[:], m)]); pm.Decomposition() == nil && pm.BoundaryBefore() {
+			t.mapped[r>>6] |= 1 << (r & 63)
+			t.to[r] = m
+		}
+	}
+	return t
+})
 
 // isFastStarter reports whether r is a fast rune; those never combine with
 // the rune before them, so a boundary falls before each.
@@ -299,11 +637,18 @@ func (b *normBuf) add(r rune, s, e int32) {
 		if f := b.lx.cjkFold[r-0x4E00]; f != 0 {
 			r = f
 		}
-	} else if f, ok := b.lx.fold[r]; ok {
-		for _, x := range f {
-			b.addFolded(x, s, e)
+	} else {
+		if b.folds == nil || b.foldsOf != b.lx {
+			b.folds, b.foldsOf = foldSet(b.lx), b.lx
 		}
-		return
+		if b.folds.has(r) {
+			if f, ok := b.lx.fold[r]; ok {
+				for _, x := range f {
+					b.addFolded(x, s, e)
+				}
+				return
+			}
+		}
 	}
 	b.addFolded(r, s, e)
 }

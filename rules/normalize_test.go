@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -116,7 +117,7 @@ func checkOffsets(t *testing.T, in string) {
 }
 
 func FuzzNormalize(f *testing.F) {
-	for _, s := range []string{"全网最 佳口碑", "ＮＯ．１爆款", "最\u200b佳", "a\u0301\u0302b", "\xff\xfe最", "第一次 · 第一步：清洁"} {
+	for _, s := range []string{"全网最 佳口碑", "ＮＯ．１爆款", "最佳abc12最\u0301佳", "品质e\u0301好", "最\u200b佳", "a\u0301\u0302b", "\xff\xfe最", "第一次 · 第一步：清洁"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
@@ -125,6 +126,14 @@ func FuzzNormalize(f *testing.F) {
 		n := Normalize(in).Text
 		if again := Normalize(n).Text; again != n {
 			t.Fatalf("not idempotent: %q -> %q -> %q", in, n, again)
+		}
+		// The plain-run path agrees with the general one, offsets too.
+		if fast, slow := normalizeBoth(in); sameNormalized(fast, slow) != "" {
+			t.Fatalf("Normalize(%q): plain run and general path differ: %s", in, sameNormalized(fast, slow))
+		}
+		// The fast paths agree with whole-text NFKC.
+		if want := refNormalize(in); n != want && utf8.ValidString(in) {
+			t.Fatalf("Normalize(%q) = %q, reference %q", in, n, want)
 		}
 	})
 }
@@ -145,7 +154,9 @@ func refNormalize(text string) string {
 // marks, Hangul jamo, compatibility characters and invalid bytes.
 func TestNormalizeFastPathMatchesReference(t *testing.T) {
 	alphabet := []string{"最", "佳", "a", "A", "e", "\u0301", "\u0323", "\u302a", "Ａ", "ｶ", "\uff9e", "\u1100", "\u1161",
-		"\u11a8", "가", "①", "㈱", "ﬁ", "…", "“", "·", "\u3000", "、", "\u3038", "豈", "\xff", " ", "\n", "，", "\u200b", "ǅ", "İ"}
+		"\u11a8", "가", "①", "㈱", "ﬁ", "…", "“", "·", "\u3000", "、", "\u3038", "豈", "\xff", " ", "\n", "，", "\u200b", "ǅ", "İ",
+		"¥", "é", "×", "®", "™", "Ω", "Å", "\u0308", "ü", "Ä", "\u0300", "ｰ", "\u3099", "か", "\u309a", "は", "\u0345", "α", "\u0313",
+		"\u00a0", "￥", "ﾞ", "ﾟ", "ｶ", "ﾊ", "豈", "\u2002", "½", "ℌ", "\u1161", "\u11a8", "ᄀ", "\uffad", "\u1680", "\x00"}
 	rng := rand.New(rand.NewPCG(5, 8))
 	for iter := 0; iter < 5000; iter++ {
 		var b strings.Builder
@@ -155,6 +166,125 @@ func TestNormalizeFastPathMatchesReference(t *testing.T) {
 		in := b.String()
 		if got, want := Normalize(in).Text, refNormalize(in); got != want && utf8.ValidString(in) {
 			t.Fatalf("Normalize(%q) = %q, reference %q", in, got, want)
+		}
+	}
+}
+
+// normalizeBoth normalises in with and without plainRun.
+func normalizeBoth(in string) (fast, slow *Normalized) {
+	fast = Normalize(in)
+	slowOnly = true
+	defer func() { slowOnly = false }()
+	return fast, Normalize(in)
+}
+
+// sameNormalized reports where two normal forms of one text differ: in
+// text, or in the offsets of any character.
+func sameNormalized(a, b *Normalized) string {
+	if a.Text != b.Text {
+		return "text " + a.Text + " vs " + b.Text
+	}
+	for i := 0; i < len(a.Text); {
+		_, size := utf8.DecodeRuneInString(a.Text[i:])
+		as, ae := a.Original(i, i+size)
+		bs, be := b.Original(i, i+size)
+		if as != bs || ae != be {
+			return fmt.Sprintf("byte %d maps to [%d,%d) vs [%d,%d)", i, as, ae, bs, be)
+		}
+		i += size
+	}
+	return ""
+}
+
+// The plain-run path gives the same text and offsets as the general path.
+func TestNormalizePlainRunMatchesGeneralPath(t *testing.T) {
+	alphabet := []string{"最", "佳", "a", "Z", "9", " ", "  ", "\t", "\n", ",", ":", "%", "/", "，", "。", "、", "：", "（", "）",
+		"“", "”", "·", "—", "\u3000", "Ａ", "ｚ", "１", "．", "－", "\u0301", "\u200b", "萬", "ｶ", "①", "\xff", "あ", "가", "㐀",
+		"\u00a0", "￥", "¥", "×", "\u2002", "豈", "ﾞ", "\x00", "\x7f", "\u1680", "\uffad"}
+	rng := rand.New(rand.NewPCG(21, 34))
+	check := func(in string) {
+		fast, slow := normalizeBoth(in)
+		if d := sameNormalized(fast, slow); d != "" {
+			t.Fatalf("Normalize(%q): plain run and general path differ: %s", in, d)
+		}
+	}
+	for range 20000 {
+		var b strings.Builder
+		for range rng.IntN(16) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		check(b.String())
+	}
+	check(benchText(32 << 10))
+	var ctx normBuf
+	ctx.keepGaps = true
+	for range 3000 {
+		var b strings.Builder
+		for range rng.IntN(16) {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		in := b.String()
+		ctx.run(in)
+		fast := string(ctx.out)
+		slowOnly = true
+		ctx.run(in)
+		slowOnly = false
+		if slow := string(ctx.out); fast != slow {
+			t.Fatalf("keeping gaps, %q: plain run %q, general path %q", in, fast, slow)
+		}
+	}
+}
+
+// The inline paths agree with whole-text NFKC, and plain runs with the
+// general path, for text drawn from the whole basic plane mixed with
+// characters that combine.
+func TestNormalizeWideMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 1))
+	common := []string{"最", "a", " ", "，", "\x00", "\x7f", "\u0301", "\u3099", "\uff9e", "\u1161", "\u11a8", "\u0308", "\u0345", "가"}
+	for range 60000 {
+		var b strings.Builder
+		for range rng.IntN(8) {
+			if rng.IntN(3) == 0 {
+				b.WriteString(common[rng.IntN(len(common))])
+				continue
+			}
+			r := rune(rng.IntN(0x10000))
+			if rng.IntN(4) == 0 {
+				r = rune(0x80 + rng.IntN(0x3000))
+			}
+			if utf8.ValidRune(r) {
+				b.WriteRune(r)
+			}
+		}
+		in := b.String()
+		if got, want := Normalize(in).Text, refNormalize(in); got != want {
+			t.Fatalf("Normalize(%+q) = %+q, reference %+q", in, got, want)
+		}
+		if fast, slow := normalizeBoth(in); sameNormalized(fast, slow) != "" {
+			t.Fatalf("Normalize(%+q): plain run and general path differ: %s", in, sameNormalized(fast, slow))
+		}
+	}
+}
+
+// segmentBMP, built from the norm package's properties, says what NFKC
+// does to each character on its own.
+func TestSegmentTable(t *testing.T) {
+	tab := segmentBMP()
+	for r := rune(utf8.RuneSelf); r < 0x10000; r++ {
+		if 0xD800 <= r && r <= 0xDFFF || r == utf8.RuneError {
+			continue
+		}
+		s := string(r)
+		n := norm.NFKC.String(s)
+		inert := tab.inert[r>>6]&(1<<(r&63)) != 0
+		mapped := tab.mapped[r>>6]&(1<<(r&63)) != 0
+		switch {
+		case inert && n != s:
+			t.Fatalf("%U is inert, but NFKC makes it %+q", r, n)
+		case mapped && n != string(tab.to[r]):
+			t.Fatalf("%U maps to %U, but NFKC makes it %+q", r, tab.to[r], n)
+		case (inert || mapped) && !norm.NFKC.PropertiesString(s).BoundaryBefore():
+			t.Fatalf("%U is in the table but combines with what precedes it", r)
 		}
 	}
 }
