@@ -19,10 +19,15 @@ import (
 	"shopwatch/evidence/warc"
 )
 
-// The bundle is a WACZ 1.2 package: WARCs stored uncompressed in the zip
-// under archive/, a datapackage.json listing every other file with its
-// sha256 and size, a datapackage-digest.json over it, pages.jsonl and a
-// CDXJ index whose offsets point at the WARC records.
+// The bundle is a WACZ 1.1.1 package: WARCs stored uncompressed in the zip
+// under archive/, a datapackage.json (profile "data-package", wacz_version
+// "1.1.1") listing every other file with its sha256 and size, a
+// datapackage-digest.json over it, pages.jsonl and a CDXJ index whose
+// offsets point at the WARC records. It checks, among the rest, what
+// py-wacz's validator (wacz validate) checks: wacz_version, the Frictionless
+// resource name and path rules, every file listed with its hash, the
+// digest file in the resources' hash type, pages.jsonl's header with
+// format and id and each page with url and ts.
 func TestBundleIsWACZ(t *testing.T) {
 	f := newFixture(t)
 	zr, err := zip.OpenReader(f.bundle)
@@ -106,6 +111,9 @@ func TestBundleIsWACZ(t *testing.T) {
 	var listed []string
 	names := map[string]bool{}
 	nameRE := regexp.MustCompile(`^[a-z0-9._/-]+$`)
+	// Frictionless: a relative POSIX path, not starting with ".", "/" or
+	// "~", without "..".
+	pathRE := regexp.MustCompile(`^[^./~\\]`)
 	for _, r := range dp.Resources {
 		listed = append(listed, r.Path)
 		b, ok := files[r.Path]
@@ -121,6 +129,9 @@ func TestBundleIsWACZ(t *testing.T) {
 			t.Errorf("resource name %q repeated or not a valid data package name", r.Name)
 		}
 		names[r.Name] = true
+		if !pathRE.MatchString(r.Path) || strings.Contains(r.Path, "..") || strings.Contains(r.Path, "\\") {
+			t.Errorf("resource path %q is not a Frictionless relative path", r.Path)
+		}
 	}
 	wantListed := slices.DeleteFunc(slices.Clone(order), func(n string) bool { return n == "datapackage.json" || n == "datapackage-digest.json" })
 	if !slices.Equal(listed, wantListed) {
@@ -130,6 +141,9 @@ func TestBundleIsWACZ(t *testing.T) {
 	// datapackage-digest.json
 	var dd struct{ Path, Hash string }
 	mustJSON(t, files["datapackage-digest.json"], &dd)
+	if typ, _, _ := strings.Cut(dd.Hash, ":"); len(dp.Resources) == 0 || !strings.HasPrefix(dp.Resources[0].Hash, typ+":") {
+		t.Errorf("datapackage-digest.json hash %s is not in the hash type of the resources", dd.Hash)
+	}
 	if sum := sha256.Sum256(files["datapackage.json"]); dd.Path != "datapackage.json" || dd.Hash != "sha256:"+hex.EncodeToString(sum[:]) {
 		t.Errorf("datapackage-digest.json = %+v", dd)
 	}
@@ -153,11 +167,11 @@ func TestBundleIsWACZ(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("pages.jsonl has %d lines, want header and one page:\n%s", len(lines), files["pages/pages.jsonl"])
 	}
-	var hdr struct{ Format string }
+	var hdr struct{ Format, ID string }
 	mustJSON(t, []byte(lines[0]), &hdr)
 	var pg struct{ ID, URL, TS, Title string }
 	mustJSON(t, []byte(lines[1]), &pg)
-	if ts, err := time.Parse(time.RFC3339Nano, pg.TS); hdr.Format != "json-pages-1.0" || pg.ID != f.rec.ID || pg.URL != f.page.FinalURL || err != nil || !ts.Equal(captureTime) || pg.Title != "旗舰店" {
+	if ts, err := time.Parse(time.RFC3339Nano, pg.TS); hdr.Format != "json-pages-1.0" || hdr.ID == "" || pg.ID != f.rec.ID || pg.URL != f.page.FinalURL || err != nil || !ts.Equal(captureTime) || pg.Title != "旗舰店" {
 		t.Errorf("pages.jsonl = %q", lines)
 	}
 
