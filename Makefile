@@ -13,11 +13,11 @@ TEST_TIMEOUT ?= 25m
 
 export PATH := $(GOBIN):$(PATH)
 
-.PHONY: all setup setup-go setup-chromium setup-minio setup-tools setup-bench build demo test test-short bench bench-crawlers bench-100k soak lint fmt fmt-check tidy-check clean
+.PHONY: all setup setup-go setup-chromium setup-minio setup-tools setup-replayweb setup-bench build demo test test-short bench bench-crawlers bench-100k soak lint fmt fmt-check tidy-check clean
 
 all: build
 
-setup: setup-go setup-chromium setup-minio setup-tools
+setup: setup-go setup-chromium setup-minio setup-tools setup-replayweb
 
 setup-go:
 	$(GO) mod download
@@ -40,6 +40,13 @@ setup-tools:
 	if [ -z "$$missing" ]; then echo "tools: openssl, sha256sum, unzip, pdftotext present"; else \
 		echo "installing Debian's$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+
+# ReplayWeb.page's static player (npm package, pinned version and SHA-256)
+# for the test that replays an exported bundle; npm only packs it.
+setup-replayweb:
+	@command -v npm >/dev/null 2>&1 || { echo "installing Debian's npm"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm >/dev/null; }
+	@echo "replaywebpage: $$(bash internal/testparts/replaywebpage.sh)"
 
 setup-minio:
 	@if command -v minio >/dev/null 2>&1; then echo "minio: $$(command -v minio)"; else \

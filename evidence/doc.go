@@ -157,7 +157,7 @@
 // # Bundle
 //
 // Export writes one self-contained zip file (name it .zip or .wacz) that is
-// also a WACZ 1.2 web archive. Its files, in zip order:
+// also a WACZ 1.1.1 web archive. Its files, in zip order:
 //
 //	README.txt          what the bundle holds, the export time and program
 //	                    ("Exported at:", "Exported by:" lines) and the
@@ -191,9 +191,12 @@
 //	                    PDF printing (--no-pdf), which README.txt then says
 //	SHA256SUMS          "<sha256 hex>  <name>" lines (the format sha256sum -c
 //	                    reads) for every file above, in zip order
-//	datapackage.json    WACZ 1.2 package descriptor (profile "wacz"): title,
+//	datapackage.json    WACZ 1.1.1 package descriptor: profile
+//	                    "data-package", wacz_version "1.1.1", title,
 //	                    description, created (the export time), software,
-//	                    home {url, ts} and resources [{name, path, hash
+//	                    mainPageUrl and mainPageDate (the captured page and
+//	                    its capture time), home {url, ts} (the same, for the
+//	                    WACZ 1.2 draft) and resources [{name, path, hash
 //	                    "sha256:<hex>", bytes}] for every file above and
 //	                    SHA256SUMS, in zip order; name is the path in lower
 //	                    case with characters outside [a-z0-9._/-] as "_"
@@ -231,5 +234,8 @@
 // derived files beside report.html; they will be listed in SHA256SUMS and
 // datapackage.json like the others, and readers refuse files they do not
 // know. The manifest format, digests, keys, signature, seal and the WACZ
-// 1.2 files described here stay as they are.
+// files described here stay as they are. Bundles exported before WACZ
+// 1.1.1 have datapackage.json in the WACZ 1.2 draft's form (profile
+// "wacz", no wacz_version, no mainPage fields); they still verify, but
+// web-archive players refuse them: export again to replay one.
 package evidence

@@ -56,7 +56,7 @@ func Export(ctx context.Context, store Store, rec *shopwatch.EvidenceRecord, w i
 }
 
 // Export writes the capture rec indexes as a self-contained zip bundle to
-// w, which is also a WACZ 1.2 package: README.txt, the signed files and
+// w, which is also a WACZ 1.1.1 package: README.txt, the signed files and
 // the seal at the root, every artifact under its name, then the CDXJ index,
 // pages.jsonl, report.html, report.pdf (with a PDF printer), SHA256SUMS,
 // datapackage.json and datapackage-digest.json (see doc.go).
@@ -487,7 +487,7 @@ manifest.json is entered in the append-only ledger.
 The other files are derived at export and are not signed: SHA256SUMS
 (SHA-256 of every file but itself and the two datapackage files, for
 sha256sum), this README.txt, report.html and report.pdf (the report for
-people, with the electronic data extraction record), and the WACZ 1.2
+people, with the electronic data extraction record), and the WACZ 1.1.1
 files that make the bundle a web archive that WACZ readers open
 (rename it to .wacz): datapackage.json (every file but itself and
 datapackage-digest.json, with sha256 and size), datapackage-digest.json

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"shopwatch/evidence"
 	"shopwatch/internal/testparts"
 )
 
@@ -72,6 +73,11 @@ func TestStandardToolsScript(t *testing.T) {
 		}
 	}
 
+	// A bundle exported before WACZ 1.1.1 (profile "wacz") passes too.
+	if out, code := run(t, legacyBundle(t, f)); code != 0 || !strings.Contains(out, "VERIFIED") {
+		t.Errorf("script on a bundle with the earlier profile \"wacz\": exit %d\n%s", code, out)
+	}
+
 	other := readZip(t, newFixture(t).bundle)
 	cases := []struct {
 		name   string
@@ -111,8 +117,20 @@ func TestStandardToolsScript(t *testing.T) {
 		}, "timestamp.tsr"},
 		{"datapackage.json altered", func(t *testing.T, es []zipEntry) []zipEntry {
 			b := entryRef(t, es, "datapackage.json")
-			*b = []byte(strings.Replace(string(*b), `"profile": "wacz"`, `"profile": "wacZ"`, 1))
+			*b = []byte(strings.Replace(string(*b), `"profile": "data-package"`, `"profile": "data-packagE"`, 1))
 			return es
+		}, "datapackage.json"},
+		{"datapackage.json of another profile, digest rewritten", func(t *testing.T, es []zipEntry) []zipEntry {
+			var dp evidence.Datapackage
+			mustJSON(t, entry(t, es, "datapackage.json"), &dp)
+			dp.Profile = "wacz-package"
+			return setDatapackage(t, es, dp)
+		}, "datapackage.json"},
+		{"data-package without wacz_version, digest rewritten", func(t *testing.T, es []zipEntry) []zipEntry {
+			var dp evidence.Datapackage
+			mustJSON(t, entry(t, es, "datapackage.json"), &dp)
+			dp.WACZVersion = ""
+			return setDatapackage(t, es, dp)
 		}, "datapackage.json"},
 	}
 	for _, c := range cases {

@@ -1026,10 +1026,13 @@ func (v *verifier) readDatapackage() {
 // derived from the bundle, and datapackage-digest.json.
 func (v *verifier) checkDatapackage() {
 	if v.dp != nil {
-		if errs := v.datapackageFields(); len(errs) > 0 {
+		switch errs := v.datapackageFields(); {
+		case len(errs) > 0:
 			v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: %s", ErrBadWACZ, strings.Join(errs, "; ")))
-		} else {
-			v.rep.pass("datapackage", DatapackageFile, "WACZ 1.2 fields agree with the bundle")
+		case v.dp.Profile == LegacyWACZProfile:
+			v.rep.pass("datapackage", DatapackageFile, "fields agree with the bundle; profile %q of an earlier export, which web-archive players refuse: export again for a WACZ %s package", LegacyWACZProfile, WACZVersion)
+		default:
+			v.rep.pass("datapackage", DatapackageFile, "WACZ %s fields agree with the bundle", WACZVersion)
 		}
 	}
 	b := v.readFixed(DatapackageDigestFile, maxPubSize)
@@ -1075,8 +1078,20 @@ func (v *verifier) checkDatapackage() {
 func (v *verifier) datapackageFields() []string {
 	var errs []string
 	dp := v.dp
-	if dp.Profile != WACZProfile {
+	legacy := dp.Profile == LegacyWACZProfile
+	switch {
+	case legacy:
+		// Exported before WACZ 1.1.1: the 1.2 draft's form, which has
+		// neither wacz_version nor the mainPage fields.
+		if dp.WACZVersion != "" || dp.MainPageURL != "" || dp.MainPageDate != "" {
+			errs = append(errs, fmt.Sprintf("profile %q with wacz_version or mainPage fields, which only profile %q has", dp.Profile, WACZProfile))
+		}
+	case dp.Profile != WACZProfile:
 		errs = append(errs, fmt.Sprintf("profile %q, want %q", dp.Profile, WACZProfile))
+	case dp.WACZVersion != WACZVersion:
+		errs = append(errs, fmt.Sprintf("wacz_version %q, want %q", dp.WACZVersion, WACZVersion))
+	case dp.Home == nil || dp.MainPageURL != dp.Home.URL || dp.MainPageDate != dp.Home.TS:
+		errs = append(errs, "mainPageUrl and mainPageDate are not the home page")
 	}
 	if canon, err := marshalJSONFile(dp); err != nil || !bytes.Equal(canon, v.dpRaw) {
 		errs = append(errs, "not in the form shopwatch writes (a field added, removed or reformatted)")
@@ -1123,7 +1138,7 @@ func (v *verifier) datapackageFields() []string {
 		if dp.Description != datapackageDescription(m) {
 			errs = append(errs, "description does not describe this capture")
 		}
-		home := DatapackageHome{URL: pageURL(m), TS: m.CapturedAt.UTC().Format(time.RFC3339Nano)}
+		home := datapackageHome(m)
 		if dp.Home == nil || *dp.Home != home {
 			errs = append(errs, fmt.Sprintf("home is not %s at %s", home.URL, home.TS))
 		}

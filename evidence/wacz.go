@@ -21,7 +21,7 @@ import (
 )
 
 // Files a bundle holds beside the capture's artifacts and fixed files, to be
-// a WACZ 1.2 package and to carry its human-readable report. None of them is
+// a WACZ 1.1.1 package and to carry its human-readable report. None of them is
 // signed: they are derived at export from the signed manifest and the
 // artifacts it lists.
 const (
@@ -42,8 +42,15 @@ const (
 	// Absent from bundles exported without a PDF printer.
 	ReportPDFFile = "report.pdf"
 
-	// WACZProfile is the datapackage.json profile of WACZ 1.2.
-	WACZProfile = "wacz"
+	// WACZProfile is the datapackage.json profile of WACZ 1.1.1, the
+	// version web-archive players (ReplayWeb.page, py-wacz) read.
+	WACZProfile = "data-package"
+	// WACZVersion is the wacz_version of datapackage.json.
+	WACZVersion = "1.1.1"
+	// LegacyWACZProfile is the profile of the WACZ 1.2 draft, which
+	// bundles exported before carry (without wacz_version). They still
+	// verify; ReplayWeb.page refuses them ("Unknown package profile").
+	LegacyWACZProfile = "wacz"
 	// PagesFormat is the format of the first line of pages.jsonl.
 	PagesFormat = "json-pages-1.0"
 
@@ -97,19 +104,27 @@ func checkWACZName(name string) error {
 	return nil
 }
 
-// Datapackage is the content of datapackage.json (WACZ 1.2, a Frictionless
-// Data Package with profile "wacz").
+// Datapackage is the content of datapackage.json: WACZ 1.1.1, a
+// Frictionless Data Package with profile "data-package", wacz_version
+// "1.1.1" and the main page in mainPageUrl and mainPageDate; home repeats
+// the main page for readers of the WACZ 1.2 draft. Bundles exported before
+// carry the 1.2 draft's form: profile "wacz", no wacz_version and no
+// mainPage fields (see LegacyWACZProfile); the fields new to 1.1.1 are
+// omitted when empty so both forms read back to their exact bytes.
 type Datapackage struct {
-	Profile     string                `json:"profile"`
-	Title       string                `json:"title"`
-	Description string                `json:"description"`
-	Created     string                `json:"created"` // RFC 3339, UTC: when the bundle was exported
-	Software    string                `json:"software"`
-	Home        *DatapackageHome      `json:"home,omitempty"`
-	Resources   []DatapackageResource `json:"resources"`
+	Profile      string                `json:"profile"`
+	WACZVersion  string                `json:"wacz_version,omitempty"`
+	Title        string                `json:"title"`
+	Description  string                `json:"description"`
+	Created      string                `json:"created"` // RFC 3339, UTC: when the bundle was exported
+	Software     string                `json:"software"`
+	MainPageURL  string                `json:"mainPageUrl,omitempty"`
+	MainPageDate string                `json:"mainPageDate,omitempty"` // RFC 3339
+	Home         *DatapackageHome      `json:"home,omitempty"`
+	Resources    []DatapackageResource `json:"resources"`
 }
 
-// DatapackageHome is the page a WACZ reader opens first.
+// DatapackageHome is the page a WACZ reader opens first (WACZ 1.2 draft).
 type DatapackageHome struct {
 	URL string `json:"url"`
 	TS  string `json:"ts"` // RFC 3339
@@ -184,19 +199,28 @@ func datapackageFor(m *Manifest, created time.Time, software string, files []bun
 		paths[i] = f.name
 	}
 	names := resourceNames(paths)
+	home := datapackageHome(m)
 	dp := &Datapackage{
-		Profile:     WACZProfile,
-		Title:       datapackageTitle(m),
-		Description: datapackageDescription(m),
-		Created:     created.UTC().Format(time.RFC3339),
-		Software:    software,
-		Home:        &DatapackageHome{URL: pageURL(m), TS: m.CapturedAt.UTC().Format(time.RFC3339Nano)},
-		Resources:   make([]DatapackageResource, len(files)),
+		Profile:      WACZProfile,
+		WACZVersion:  WACZVersion,
+		Title:        datapackageTitle(m),
+		Description:  datapackageDescription(m),
+		Created:      created.UTC().Format(time.RFC3339),
+		Software:     software,
+		MainPageURL:  home.URL,
+		MainPageDate: home.TS,
+		Home:         &home,
+		Resources:    make([]DatapackageResource, len(files)),
 	}
 	for i, f := range files {
 		dp.Resources[i] = DatapackageResource{Name: names[i], Path: f.name, Hash: f.sha256.String(), Bytes: f.size}
 	}
 	return dp
+}
+
+// datapackageHome is the captured page as the page to open first.
+func datapackageHome(m *Manifest) DatapackageHome {
+	return DatapackageHome{URL: pageURL(m), TS: m.CapturedAt.UTC().Format(time.RFC3339Nano)}
 }
 
 func datapackageTitle(m *Manifest) string {
@@ -260,6 +284,9 @@ func parsePages(b []byte) ([]pagesEntry, error) {
 	}
 	if hdr.Format != PagesFormat {
 		return nil, fmt.Errorf("line 1: format %q, want %q", hdr.Format, PagesFormat)
+	}
+	if hdr.ID == "" {
+		return nil, errors.New("line 1: no id")
 	}
 	var pages []pagesEntry
 	for i, l := range lines[1:] {

@@ -6,6 +6,8 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"io"
 	"regexp"
 	"slices"
@@ -17,10 +19,15 @@ import (
 	"shopwatch/evidence/warc"
 )
 
-// The bundle is a WACZ 1.2 package: WARCs stored uncompressed in the zip
-// under archive/, a datapackage.json listing every other file with its
-// sha256 and size, a datapackage-digest.json over it, pages.jsonl and a
-// CDXJ index whose offsets point at the WARC records.
+// The bundle is a WACZ 1.1.1 package: WARCs stored uncompressed in the zip
+// under archive/, a datapackage.json (profile "data-package", wacz_version
+// "1.1.1") listing every other file with its sha256 and size, a
+// datapackage-digest.json over it, pages.jsonl and a CDXJ index whose
+// offsets point at the WARC records. It checks, among the rest, what
+// py-wacz's validator (wacz validate) checks: wacz_version, the Frictionless
+// resource name and path rules, every file listed with its hash, the
+// digest file in the resources' hash type, pages.jsonl's header with
+// format and id and each page with url and ts.
 func TestBundleIsWACZ(t *testing.T) {
 	f := newFixture(t)
 	zr, err := zip.OpenReader(f.bundle)
@@ -69,12 +76,15 @@ func TestBundleIsWACZ(t *testing.T) {
 
 	// datapackage.json
 	var dp struct {
-		Profile     string `json:"profile"`
-		Title       string `json:"title"`
-		Description string `json:"description"`
-		Created     string `json:"created"`
-		Software    string `json:"software"`
-		Home        struct {
+		Profile      string `json:"profile"`
+		WACZVersion  string `json:"wacz_version"`
+		Title        string `json:"title"`
+		Description  string `json:"description"`
+		Created      string `json:"created"`
+		Software     string `json:"software"`
+		MainPageURL  string `json:"mainPageUrl"`
+		MainPageDate string `json:"mainPageDate"`
+		Home         struct {
 			URL string `json:"url"`
 			TS  string `json:"ts"`
 		} `json:"home"`
@@ -86,8 +96,11 @@ func TestBundleIsWACZ(t *testing.T) {
 		} `json:"resources"`
 	}
 	mustJSON(t, files["datapackage.json"], &dp)
-	if dp.Profile != "wacz" || !strings.Contains(dp.Title, f.rec.ID) || !strings.Contains(dp.Description, f.page.FinalURL) || !strings.HasPrefix(dp.Software, "shopwatch ") {
-		t.Errorf("datapackage.json fields: profile %q title %q software %q description %q", dp.Profile, dp.Title, dp.Software, dp.Description)
+	if dp.Profile != "data-package" || dp.WACZVersion != "1.1.1" || !strings.Contains(dp.Title, f.rec.ID) || !strings.Contains(dp.Description, f.page.FinalURL) || !strings.HasPrefix(dp.Software, "shopwatch ") {
+		t.Errorf("datapackage.json fields: profile %q wacz_version %q title %q software %q description %q", dp.Profile, dp.WACZVersion, dp.Title, dp.Software, dp.Description)
+	}
+	if ts, err := time.Parse(time.RFC3339Nano, dp.MainPageDate); err != nil || !ts.Equal(captureTime) || dp.MainPageURL != f.page.FinalURL {
+		t.Errorf("mainPageUrl %q mainPageDate %q, want %s at %s", dp.MainPageURL, dp.MainPageDate, f.page.FinalURL, captureTime)
 	}
 	if created, err := time.Parse(time.RFC3339, dp.Created); err != nil || time.Since(created) > time.Hour || created.Location() != time.UTC {
 		t.Errorf("created %q: %v", dp.Created, err)
@@ -98,6 +111,9 @@ func TestBundleIsWACZ(t *testing.T) {
 	var listed []string
 	names := map[string]bool{}
 	nameRE := regexp.MustCompile(`^[a-z0-9._/-]+$`)
+	// Frictionless: a relative POSIX path, not starting with ".", "/" or
+	// "~", without "..".
+	pathRE := regexp.MustCompile(`^[^./~\\]`)
 	for _, r := range dp.Resources {
 		listed = append(listed, r.Path)
 		b, ok := files[r.Path]
@@ -113,6 +129,9 @@ func TestBundleIsWACZ(t *testing.T) {
 			t.Errorf("resource name %q repeated or not a valid data package name", r.Name)
 		}
 		names[r.Name] = true
+		if !pathRE.MatchString(r.Path) || strings.Contains(r.Path, "..") || strings.Contains(r.Path, "\\") {
+			t.Errorf("resource path %q is not a Frictionless relative path", r.Path)
+		}
 	}
 	wantListed := slices.DeleteFunc(slices.Clone(order), func(n string) bool { return n == "datapackage.json" || n == "datapackage-digest.json" })
 	if !slices.Equal(listed, wantListed) {
@@ -122,6 +141,9 @@ func TestBundleIsWACZ(t *testing.T) {
 	// datapackage-digest.json
 	var dd struct{ Path, Hash string }
 	mustJSON(t, files["datapackage-digest.json"], &dd)
+	if typ, _, _ := strings.Cut(dd.Hash, ":"); len(dp.Resources) == 0 || !strings.HasPrefix(dp.Resources[0].Hash, typ+":") {
+		t.Errorf("datapackage-digest.json hash %s is not in the hash type of the resources", dd.Hash)
+	}
 	if sum := sha256.Sum256(files["datapackage.json"]); dd.Path != "datapackage.json" || dd.Hash != "sha256:"+hex.EncodeToString(sum[:]) {
 		t.Errorf("datapackage-digest.json = %+v", dd)
 	}
@@ -145,11 +167,11 @@ func TestBundleIsWACZ(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("pages.jsonl has %d lines, want header and one page:\n%s", len(lines), files["pages/pages.jsonl"])
 	}
-	var hdr struct{ Format string }
+	var hdr struct{ Format, ID string }
 	mustJSON(t, []byte(lines[0]), &hdr)
 	var pg struct{ ID, URL, TS, Title string }
 	mustJSON(t, []byte(lines[1]), &pg)
-	if ts, err := time.Parse(time.RFC3339Nano, pg.TS); hdr.Format != "json-pages-1.0" || pg.ID != f.rec.ID || pg.URL != f.page.FinalURL || err != nil || !ts.Equal(captureTime) || pg.Title != "旗舰店" {
+	if ts, err := time.Parse(time.RFC3339Nano, pg.TS); hdr.Format != "json-pages-1.0" || hdr.ID == "" || pg.ID != f.rec.ID || pg.URL != f.page.FinalURL || err != nil || !ts.Equal(captureTime) || pg.Title != "旗舰店" {
 		t.Errorf("pages.jsonl = %q", lines)
 	}
 
@@ -233,6 +255,101 @@ func TestExportIsDeterministic(t *testing.T) {
 	rc.Close()
 	if !bytes.Contains(readme, []byte("Exported at:   2026-03-02T08:00:00Z")) || !bytes.Contains(readme, []byte("no report.pdf")) {
 		t.Errorf("README.txt does not record the export:\n%s", readme)
+	}
+}
+
+// legacyDatapackage is datapackage.json as shopwatch wrote it before WACZ
+// 1.1.1: the WACZ 1.2 draft's profile "wacz", no wacz_version and no
+// mainPage fields, these fields in this order.
+type legacyDatapackage struct {
+	Profile     string `json:"profile"`
+	Title       string `json:"title"`
+	Description string `json:"description"`
+	Created     string `json:"created"`
+	Software    string `json:"software"`
+	Home        *struct {
+		URL string `json:"url"`
+		TS  string `json:"ts"`
+	} `json:"home,omitempty"`
+	Resources []struct {
+		Name  string `json:"name"`
+		Path  string `json:"path"`
+		Hash  string `json:"hash"`
+		Bytes int64  `json:"bytes"`
+	} `json:"resources"`
+}
+
+// setDatapackage replaces datapackage.json with v in the form shopwatch
+// writes and datapackage-digest.json with its digest.
+func setDatapackage(t *testing.T, es []zipEntry, v any) []zipEntry {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	*entryRef(t, es, "datapackage.json") = buf.Bytes()
+	*entryRef(t, es, "datapackage-digest.json") = []byte("{\n  \"path\": \"datapackage.json\",\n  \"hash\": \"" + evidence.SumBytes(evidence.SHA256, buf.Bytes()).String() + "\"\n}\n")
+	return es
+}
+
+// legacyBundle returns the entries of f's bundle as an export before WACZ
+// 1.1.1 wrote them: datapackage.json in the earlier form, its digest to
+// match, every other file the same.
+func legacyBundle(t *testing.T, f *fixture) []zipEntry {
+	t.Helper()
+	es := readZip(t, f.bundle)
+	var old legacyDatapackage
+	mustJSON(t, entry(t, es, "datapackage.json"), &old)
+	old.Profile = "wacz"
+	return setDatapackage(t, es, old)
+}
+
+// Bundles exported before WACZ 1.1.1 (profile "wacz", no wacz_version)
+// keep verifying, with a note that players refuse them; a bundle that
+// mixes the two forms or names another profile or version does not.
+func TestVerifyLegacyWACZProfile(t *testing.T) {
+	f := newFixture(t)
+	es := legacyBundle(t, f)
+	if dp := string(entry(t, es, "datapackage.json")); !strings.HasPrefix(dp, "{\n  \"profile\": \"wacz\",\n  \"title\": ") || strings.Contains(dp, "wacz_version") || strings.Contains(dp, "mainPage") {
+		t.Fatalf("legacy datapackage.json is not in the earlier form:\n%s", dp)
+	}
+	rep := verifyEntries(t, es)
+	if !rep.OK() {
+		t.Fatalf("bundle with the earlier profile \"wacz\" does not verify:\n%v", rep.Err())
+	}
+	if !slices.ContainsFunc(rep.Checks, func(c evidence.Check) bool {
+		return c.Item == "datapackage.json" && c.OK && strings.Contains(c.Detail, `profile "wacz" of an earlier export`)
+	}) {
+		t.Errorf("verify does not say the bundle has the earlier profile: %+v", rep.Checks)
+	}
+
+	current := func(t *testing.T) *evidence.Datapackage {
+		var dp evidence.Datapackage
+		mustJSON(t, entry(t, readZip(t, f.bundle), "datapackage.json"), &dp)
+		return &dp
+	}
+	for _, c := range []struct {
+		name, want string
+		edit       func(dp *evidence.Datapackage)
+	}{
+		{"data-package without wacz_version", `wacz_version ""`, func(dp *evidence.Datapackage) { dp.WACZVersion = "" }},
+		{"another wacz_version", `wacz_version "1.2.0"`, func(dp *evidence.Datapackage) { dp.WACZVersion = "1.2.0" }},
+		{"unknown profile", `profile "wacz-package"`, func(dp *evidence.Datapackage) { dp.Profile = "wacz-package" }},
+		{"wacz profile with wacz_version", `profile "wacz" with wacz_version`, func(dp *evidence.Datapackage) { dp.Profile = "wacz" }},
+		{"mainPageUrl not the page", "mainPageUrl", func(dp *evidence.Datapackage) { dp.MainPageURL = "http://127.0.0.1:8080/other" }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dp := current(t)
+			c.edit(dp)
+			rep := verifyEntries(t, setDatapackage(t, readZip(t, f.bundle), dp))
+			checkNamed(t, rep, "datapackage.json")
+			if err := rep.Err(); !errors.Is(err, evidence.ErrBadWACZ) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("problems %v, want ErrBadWACZ saying %s", err, c.want)
+			}
+		})
 	}
 }
 

@@ -71,6 +71,11 @@ while read -r hex path; do
 done < <(paste -d ' ' \
 	<(sed -n 's/^      "hash": "sha256:\([0-9a-f]\{64\}\)",$/\1/p' datapackage.json) \
 	<(sed -n 's/^      "path": "\(.*\)",$/\1/p' datapackage.json))
+if grep -qxF '  "profile": "data-package",' datapackage.json; then
+	grep -qxF '  "wacz_version": "1.1.1",' datapackage.json || fail datapackage.json "profile data-package without wacz_version 1.1.1"
+elif ! grep -qxF '  "profile": "wacz",' datapackage.json; then # exported before WACZ 1.1.1
+	fail datapackage.json "profile is neither data-package (WACZ 1.1.1) nor wacz (earlier exports)"
+fi
 ok datapackage.json "WACZ datapackage.json and datapackage-digest.json agree"
 
 # 8. SM3 digests, where OpenSSL has SM3.

@@ -316,3 +316,40 @@ func Tool(tb testing.TB, name string) string {
 	}
 	return p
 }
+
+// ReplayWebPage returns the folder of ReplayWeb.page's static player
+// (index.html, ui.js, sw.js: the npm package replaywebpage at the version
+// and SHA-256 that replaywebpage.sh pins), fetching it into the user's
+// cache folder with that script when it is not there yet, or ends the test.
+func ReplayWebPage(tb testing.TB) string {
+	tb.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		Unavailable(tb, "ReplayWeb.page", fmt.Errorf("cannot locate the testparts source folder"))
+		return ""
+	}
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		Unavailable(tb, "ReplayWeb.page", err)
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var stderr strings.Builder
+	cmd := exec.CommandContext(ctx, bash, filepath.Join(filepath.Dir(file), "replaywebpage.sh"))
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+		Unavailable(tb, "ReplayWeb.page", fmt.Errorf("replaywebpage.sh: %w: %s", err, strings.Join(lines[max(0, len(lines)-3):], " | ")))
+		return ""
+	}
+	dir := strings.TrimSpace(string(out))
+	for _, name := range []string{"index.html", "ui.js", "sw.js"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			Unavailable(tb, "ReplayWeb.page", fmt.Errorf("replaywebpage.sh left no %s: %w", name, err))
+			return ""
+		}
+	}
+	return dir
+}
