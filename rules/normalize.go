@@ -160,6 +160,7 @@ type pendRune struct {
 // normBufs in a pool so that normalising a page allocates nothing once the
 // buffers have grown to the page size.
 type normBuf struct {
+	dropIdx   []int // joinSpaced's scratch: the spaces it drops
 	out       []byte
 	start     []int32 // per byte of out: where its source starts in the original
 	end       []int32 // per byte of out: where its source ends in the original
@@ -301,6 +302,68 @@ func (b *normBuf) run(text string) {
 		r, size = decodeAt(text, i)
 	}
 	b.flush()
+	b.joinSpaced()
+}
+
+// joinSpaced drops the spaces of letter-spaced text (建 党 1 0 0 周 年,
+// z u i 佳, ８　０　年): a space goes when the word on one side of it is a
+// single ASCII letter or digit and the word on the other side is one too,
+// or ends (starts) with a CJK character there. Gaps between two CJK
+// characters are already gone, so what is left is the letters and digits
+// sellers space out to dodge filters; a space beside a longer word
+// (iPhone 15, 500 ml, I am a boy) stays. Line breaks stay too.
+func (b *normBuf) joinSpaced() {
+	out := b.out
+	first := -1
+	for k := 1; k+1 < len(out); k++ {
+		if out[k] == ' ' && b.spacedGap(k) {
+			first = k
+			break
+		}
+	}
+	if first < 0 {
+		return
+	}
+	drop := b.dropIdx[:0]
+	for k := first; k+1 < len(out); k++ {
+		if out[k] == ' ' && b.spacedGap(k) {
+			drop = append(drop, k)
+		}
+	}
+	b.dropIdx = drop
+	w := drop[0]
+	for i, k := range drop {
+		next := len(out)
+		if i+1 < len(drop) {
+			next = drop[i+1]
+		}
+		n := copy(out[w:], out[k+1:next])
+		copy(b.start[w:], b.start[k+1:next])
+		copy(b.end[w:], b.end[k+1:next])
+		w += n
+	}
+	b.out, b.start, b.end = out[:w], b.start[:w], b.end[:w]
+}
+
+// spacedGap reports whether the space at out[k], with a character on
+// each side, parts letter-spaced characters (joinSpaced).
+func (b *normBuf) spacedGap(k int) bool {
+	out := b.out
+	isWordEnd := func(i int) bool { return i < 0 || i >= len(out) || out[i] == ' ' || out[i] == '\n' }
+	leftSingle := isASCIIAlnum(out[k-1]) && isWordEnd(k-2)
+	rightSingle := isASCIIAlnum(out[k+1]) && isWordEnd(k+2)
+	if !leftSingle && !rightSingle {
+		return false
+	}
+	if leftSingle && rightSingle {
+		return true
+	}
+	if leftSingle {
+		r, _ := utf8.DecodeRune(out[k+1:])
+		return isCJK(r)
+	}
+	r, _ := utf8.DecodeLastRune(out[:k])
+	return isCJK(r)
 }
 
 // slowOnly turns plainRun off; tests compare the two paths.

@@ -32,7 +32,14 @@ func TestNormalizeText(t *testing.T) {
 		{"gap between CJK and latin kept", "浙 ICP备", "浙 icp备"},
 		{"punctuation before digits kept", "100%纯棉", "100%纯棉"},
 		{"colon before code kept", "代码：9135", "代码:9135"},
-		{"whitespace collapses elsewhere", "a  \t b\n\n\nc", "a b\nc"},
+		{"whitespace collapses elsewhere", "ab  \t cd\n\n\ne", "ab cd\ne"},
+		{"letter-spaced digits join", "建 党 1 0 0 周 年", "建党100周年"},
+		{"letter-spaced full-width digits join", "８\u3000０\u3000年", "80年"},
+		{"letter-spaced latin joins", "z u i 佳", "zui佳"},
+		{"single letter beside CJK joins", "维生素 C 有抗氧化作用", "维生素c有抗氧化作用"},
+		{"space beside a longer word stays", "iPhone 15 Pro 第 2 代", "iphone 15 pro 第2代"},
+		{"single letters between words stay", "I am a boy, 500 ml", "i am a boy, 500 ml"},
+		{"letter-spacing stops at a line break", "a\nb c", "a\nbc"},
 		{"compatibility characters", "①㈱ﬁ", "1(株)fi"},
 		{"combining sequence composes", "Cafe\u0301", "café"},
 		{"half-width katakana", "ｶﾀｶﾅ", "カタカナ"},
@@ -63,7 +70,8 @@ func TestNormalizeOffsets(t *testing.T) {
 		{"compatibility char maps to whole char", "本店㈱出品", "株", "㈱", len("本店")},
 		{"combining mark", "Cafe\u0301 bar", "café", "Cafe\u0301", 0},
 		{"upper case", "XX TOP1 YY", "top1", "TOP1", 3},
-		{"collapsed spaces", "a   b", "a b", "a   b", 0},
+		{"collapsed spaces", "ab   cd", "ab cd", "ab   cd", 0},
+		{"letter-spaced digits map to all of them", "建党 1 0 0 周年", "100", "1 0 0", len("建党 ")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,6 +155,7 @@ func refNormalize(text string) string {
 		b.add(r, 0, 1)
 	}
 	b.flush()
+	b.joinSpaced()
 	return string(b.out)
 }
 
