@@ -109,10 +109,19 @@ func testFindings(page *shopwatch.Page) []shopwatch.Finding {
 	}
 }
 
-// newNotary returns a built-in TSA and a ledger kept in dir.
+// captureClock is the clock of the test authorities: it starts at
+// captureTime, the time testMeta captures at, and runs on from there, so
+// that tokens are dated with the captures.
+func captureClock() func() time.Time {
+	start := time.Now()
+	return func() time.Time { return captureTime.Add(time.Since(start)) }
+}
+
+// newNotary returns a built-in TSA, whose clock is captureClock, and a
+// ledger kept in dir.
 func newNotary(t *testing.T, dir string, signer *evidence.Signer) *evidence.Notary {
 	t.Helper()
-	a, err := tsa.LoadOrCreateAuthority(filepath.Join(dir, "tsa"))
+	a, err := tsa.LoadOrCreateAuthority(filepath.Join(dir, "tsa"), tsa.WithClock(captureClock()))
 	if err != nil {
 		t.Fatal(err)
 	}
