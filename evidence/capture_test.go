@@ -134,6 +134,7 @@ func newNotary(t *testing.T, dir string, signer *evidence.Signer) *evidence.Nota
 }
 
 type fixture struct {
+	dir    string // holds the store, the keys, the authority (tsa/) and the ledger
 	store  *folderstore.Store
 	signer *evidence.Signer
 	notary *evidence.Notary
@@ -161,7 +162,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatalf("Capture: %v", err)
 	}
-	f := &fixture{store: store, signer: signer, notary: notary, page: page, rec: rec, bundle: filepath.Join(dir, "bundle.zip")}
+	f := &fixture{dir: dir, store: store, signer: signer, notary: notary, page: page, rec: rec, bundle: filepath.Join(dir, "bundle.zip")}
 	out, err := os.Create(f.bundle)
 	if err != nil {
 		t.Fatal(err)

@@ -121,6 +121,42 @@ func TestUnsealedAndUntrustedRoots(t *testing.T) {
 	}
 }
 
+// redatedCapture captures the fixture's page again with captured_at shift
+// away from the time of the fixture's authority, with the notary's
+// capture-time skew check set to maxSkew (0: the default).
+func redatedCapture(t *testing.T, f *fixture, shift, maxSkew time.Duration) (*shopwatch.EvidenceRecord, error) {
+	t.Helper()
+	meta := testMeta()
+	meta.Now = func() time.Time { return captureTime.Add(shift) }
+	n := *f.notary
+	n.MaxSkew = maxSkew
+	meta.Notary = &n
+	return evidence.Capture(context.Background(), f.store, f.signer, f.page, testFindings(f.page), meta)
+}
+
+// redatedBundle is the exported bundle of a capture re-dated by shift, made
+// as someone holding the node's keys would: with the check at capture
+// switched off. Everything in it is signed, timestamped and in the ledger.
+func redatedBundle(t *testing.T, f *fixture, shift time.Duration) string {
+	t.Helper()
+	rec, err := redatedCapture(t, f, shift, 2*365*24*time.Hour)
+	if err != nil {
+		t.Fatalf("Capture with the skew check off: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "redated.zip")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := evidence.Export(context.Background(), f.store, rec, out, evidence.WithNotary(f.notary)); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // A capture re-dated against its timestamp fails verification: one made by
 // someone who holds the node's keys and switched the capture-time check
 // off (Notary.MaxSkew), with captured_at 50 minutes, and a year, away from
@@ -140,15 +176,6 @@ func TestCapturedAtSkew(t *testing.T) {
 		t.Fatalf("fixture: %v %v", err, rep.Err())
 	}
 
-	redated := func(t *testing.T, shift time.Duration, maxSkew time.Duration) (*shopwatch.EvidenceRecord, error) {
-		t.Helper()
-		meta := testMeta()
-		meta.Now = func() time.Time { return captureTime.Add(shift) }
-		n := *f.notary
-		n.MaxSkew = maxSkew
-		meta.Notary = &n
-		return evidence.Capture(context.Background(), f.store, f.signer, f.page, testFindings(f.page), meta)
-	}
 	for _, c := range []struct {
 		name  string
 		shift time.Duration
@@ -158,19 +185,10 @@ func TestCapturedAtSkew(t *testing.T) {
 		{"a year later", 365 * 24 * time.Hour, "before"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := redated(t, c.shift, 0); !errors.Is(err, evidence.ErrTimestampSkew) {
+			if _, err := redatedCapture(t, f, c.shift, 0); !errors.Is(err, evidence.ErrTimestampSkew) {
 				t.Errorf("Capture with captured_at %v from the authority's time = %v, want ErrTimestampSkew", c.shift, err)
 			}
-			rec, err := redated(t, c.shift, 2*365*24*time.Hour)
-			if err != nil {
-				t.Fatalf("Capture with the check off: %v", err)
-			}
-			path := filepath.Join(t.TempDir(), "redated.zip")
-			out, _ := os.Create(path)
-			if err := evidence.Export(context.Background(), f.store, rec, out, evidence.WithNotary(f.notary)); err != nil {
-				t.Fatal(err)
-			}
-			out.Close()
+			path := redatedBundle(t, f, c.shift)
 			rep, err := evidence.VerifyBundle(path)
 			if err != nil {
 				t.Fatal(err)
