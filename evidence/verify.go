@@ -586,8 +586,12 @@ func (v *verifier) environment() {
 		return // reported by the artifact checks
 	}
 	var env envcheck.Report
-	if err := json.Unmarshal(b, &env); err != nil || env.Format != envcheck.Format {
-		v.rep.fail(check, EnvironmentFile, fmt.Errorf("%w: the record is not a %s report (format %q, %v)", ErrEnvironmentFailed, envcheck.Format, env.Format, err))
+	if err := json.Unmarshal(b, &env); err != nil {
+		v.rep.fail(check, EnvironmentFile, fmt.Errorf("%w: the record does not parse: %v", ErrEnvironmentFailed, err))
+		return
+	}
+	if env.Format != envcheck.Format {
+		v.rep.fail(check, EnvironmentFile, fmt.Errorf("%w: the record's format is %q, want %q", ErrEnvironmentFailed, env.Format, envcheck.Format))
 		return
 	}
 	if failed := env.Failed(); len(failed) > 0 {

@@ -154,12 +154,10 @@ type Config struct {
 	// Environment is the capture-environment report of this session
 	// (envcheck.Report JSON), stored in every capture; ClockSource names
 	// what the clock was checked against ("system clock" when unchecked).
-	// Run refuses a session whose report records a failed check, unless
-	// AllowEnvironmentFailure is set: then it captures, the failure stays
-	// in every capture's environment.json, and verification reports it.
-	Environment             []byte
-	AllowEnvironmentFailure bool
-	ClockSource             string
+	// Run refuses a session whose report records a failed check (see
+	// AllowEnvironmentFailure).
+	Environment []byte
+	ClockSource string
 	Host        string // capture host name, recorded in evidence
 	Logger      *slog.Logger
 	// Progress, when set, is called about once a second with the sweep's counts.
@@ -175,6 +173,11 @@ type Config struct {
 	// Live.EndSelector matches), sampling every text that appears and
 	// taking timed screenshots; zero renders them once like other pages.
 	Live crawler.WatchOptions
+	// AllowEnvironmentFailure lets Run capture although Environment
+	// records a failed check: the failure stays in every capture's
+	// environment.json, and verification reports it. Off, Run refuses
+	// such a session before its first visit (ErrEnvironmentFailed).
+	AllowEnvironmentFailure bool
 }
 
 // Runner joins the queue, the fetcher, the rules and the evidence store.
