@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,8 +162,12 @@ func TestStandardToolsScript(t *testing.T) {
 	})
 
 	// captured_at 50 minutes before the token's time: refused beyond
-	// MAX_SKEW_SECONDS (300 by default), accepted within it.
+	// MAX_SKEW_SECONDS (by default the skew VerifyBundle allows), accepted
+	// within it.
 	t.Run("captured_at 50 minutes from the token", func(t *testing.T) {
+		if want := fmt.Sprintf("max_skew=${MAX_SKEW_SECONDS:-%d}", int(evidence.DefaultMaxTimestampSkew.Seconds())); !strings.Contains(string(scriptText), want) {
+			t.Errorf("the script's default skew is not evidence.DefaultMaxTimestampSkew: it lacks %q", want)
+		}
 		es := readZip(t, redatedBundle(t, f, -50*time.Minute))
 		out, code := run(t, es)
 		if code != 1 || !strings.Contains(out, "FAIL manifest.json: captured_at 2026-03-01T09:25:00.123456789Z is 30") || !strings.Contains(out, "s from the timestamp's time Mar  1 10:15:") || strings.Contains(out, "VERIFIED") {
