@@ -564,7 +564,7 @@ func (c *capture) run(ctx context.Context, store Store) (*shopwatch.EvidenceReco
 	if err != nil {
 		return nil, err
 	}
-	tok, err := c.meta.Notary.timestamp(ctx, manifest)
+	tok, err := c.meta.Notary.timestamp(ctx, manifest, c.now)
 	if err != nil {
 		return nil, err
 	}

@@ -109,10 +109,19 @@ func testFindings(page *shopwatch.Page) []shopwatch.Finding {
 	}
 }
 
-// newNotary returns a built-in TSA and a ledger kept in dir.
+// captureClock is the clock of the test authorities: it starts at
+// captureTime, the time testMeta captures at, and runs on from there, so
+// that tokens are dated with the captures.
+func captureClock() func() time.Time {
+	start := time.Now()
+	return func() time.Time { return captureTime.Add(time.Since(start)) }
+}
+
+// newNotary returns a built-in TSA, whose clock is captureClock, and a
+// ledger kept in dir.
 func newNotary(t *testing.T, dir string, signer *evidence.Signer) *evidence.Notary {
 	t.Helper()
-	a, err := tsa.LoadOrCreateAuthority(filepath.Join(dir, "tsa"))
+	a, err := tsa.LoadOrCreateAuthority(filepath.Join(dir, "tsa"), tsa.WithClock(captureClock()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +134,7 @@ func newNotary(t *testing.T, dir string, signer *evidence.Signer) *evidence.Nota
 }
 
 type fixture struct {
+	dir    string // holds the store, the keys, the authority (tsa/) and the ledger
 	store  *folderstore.Store
 	signer *evidence.Signer
 	notary *evidence.Notary
@@ -152,7 +162,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatalf("Capture: %v", err)
 	}
-	f := &fixture{store: store, signer: signer, notary: notary, page: page, rec: rec, bundle: filepath.Join(dir, "bundle.zip")}
+	f := &fixture{dir: dir, store: store, signer: signer, notary: notary, page: page, rec: rec, bundle: filepath.Join(dir, "bundle.zip")}
 	out, err := os.Create(f.bundle)
 	if err != nil {
 		t.Fatal(err)

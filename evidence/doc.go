@@ -92,7 +92,8 @@
 //	environment.json application/json           the capture-environment check of the
 //	                                            session (clock offset against the TSA,
 //	                                            proxy variables, hosts-file pins,
-//	                                            binary digests; see evidence/envcheck)
+//	                                            binary digests; see evidence/envcheck);
+//	                                            VerifyBundle reports a failed one
 //	network.json    application/json            network provenance: {"url", "final_url",
 //	                                            "redirect_chain": one object per
 //	                                            exchange, in order: {"index", "url",
@@ -148,6 +149,13 @@
 // manifest is unchanged since signing by that key; that the key belongs to
 // the issuing office must be checked by comparing the key id with one
 // published out of band (VerifyBundle's WithTrustedKeys).
+//
+// timestamp.tsr is asked for right after the manifest is made, so its
+// genTime and the manifest's captured_at differ by the capture host's
+// clock error and seconds: Capture refuses a token further than
+// Notary.MaxSkew from captured_at, and VerifyBundle reports such a bundle
+// (ErrTimestampSkew; DefaultMaxTimestampSkew, 5 minutes, unless
+// WithMaxTimestampSkew says otherwise).
 //
 // The node key is kept in the data folder as signer.key (PKCS #8 PEM, mode
 // 0600) and signer.pub. In the store, manifest.sig and signer.pub are
@@ -216,8 +224,10 @@
 // OpenSSL 3 and coreutils only and, in order: sha256sum -c SHA256SUMS;
 // checks that no file is missing from SHA256SUMS; openssl pkeyutl -verify
 // -pubin -inkey signer.pub -rawin -in manifest.json -sigfile manifest.sig;
-// derives the key id from signer.pub; openssl ts -verify -data
-// manifest.json -in timestamp.tsr -CAfile tsa-root.pem; compares every
+// derives the key id from signer.pub; openssl ts -verify -attime GENTIME
+// -data manifest.json -in timestamp.tsr -CAfile tsa-root.pem, so the TSA
+// certificate is checked at the token's own time; checks that captured_at
+// lies within MAX_SKEW_SECONDS (300) of that time; compares every
 // artifact's sha256 in manifest.json with SHA256SUMS; checks
 // datapackage-digest.json and datapackage.json against SHA256SUMS; and
 // checks the SM3 digests with openssl dgst -sm3 where OpenSSL has SM3. It

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"time"
 
 	"shopwatch/evidence/ledger"
 	"shopwatch/evidence/tsa"
@@ -41,6 +42,44 @@ type Notary struct {
 	TSA     Timestamper // nil: captures carry no timestamp
 	TSARoot []byte      // PEM root of the TSA, stored beside every token
 	Ledger  *ledger.Log // nil: manifests are not entered in a ledger
+	// MaxSkew is the largest gap accepted between a manifest's captured_at
+	// and its token's genTime; 0 means DefaultMaxTimestampSkew. A capture
+	// whose token lies further away fails: VerifyBundle would refuse it.
+	MaxSkew time.Duration
+}
+
+// DefaultMaxTimestampSkew is the largest gap VerifyBundle and Capture
+// accept between a manifest's captured_at and the genTime of its RFC 3161
+// token, unless told otherwise (WithMaxTimestampSkew, Notary.MaxSkew). The
+// token is requested right after the manifest is made, so the gap is the
+// offset of the capture host's clock from the authority's, plus seconds.
+const DefaultMaxTimestampSkew = 5 * time.Minute
+
+// ErrTimestampSkew: the manifest's captured_at and the timestamp's genTime
+// lie further apart than the accepted skew: the capture was re-dated, or
+// made on a host whose clock was wrong.
+var ErrTimestampSkew = errors.New("captured_at is too far from the timestamp's time")
+
+// checkSkew compares captured_at with a token's genTime, allowing the
+// token's stated accuracy on top of maxSkew (0: the default).
+func checkSkew(capturedAt time.Time, info *tsa.Info, maxSkew time.Duration) error {
+	if maxSkew <= 0 {
+		maxSkew = DefaultMaxTimestampSkew
+	}
+	d := info.GenTime.Sub(capturedAt)
+	if d < 0 {
+		d = -d
+	}
+	if d <= maxSkew+info.Accuracy {
+		return nil
+	}
+	rel := "after"
+	if info.GenTime.Before(capturedAt) {
+		rel = "before"
+	}
+	return fmt.Errorf("%w: the timestamp's genTime %s is %v %s manifest.json's captured_at %s (at most %v allowed)",
+		ErrTimestampSkew, info.GenTime.UTC().Format(time.RFC3339), d.Round(time.Second), rel,
+		capturedAt.UTC().Format(time.RFC3339Nano), maxSkew)
 }
 
 // LedgerLeaf is the ledger entry of a manifest: "sha256:<hex>" of its bytes.
@@ -48,17 +87,27 @@ func LedgerLeaf(manifest []byte) []byte {
 	return []byte(SumBytes(SHA256, manifest).String())
 }
 
-func (n *Notary) timestamp(ctx context.Context, manifest []byte) ([]byte, error) {
+// timestamp stamps the manifest made at capturedAt, and checks the token
+// against the TSA root and its genTime against capturedAt.
+func (n *Notary) timestamp(ctx context.Context, manifest []byte, capturedAt time.Time) ([]byte, error) {
 	if n == nil || n.TSA == nil {
 		return nil, nil
 	}
-	if len(n.TSARoot) == 0 {
+	roots := x509.NewCertPool()
+	if len(n.TSARoot) == 0 || !roots.AppendCertsFromPEM(n.TSARoot) {
 		return nil, errors.New("timestamp: notary has no TSA root certificate")
 	}
 	d := sha256.Sum256(manifest)
 	tok, err := n.TSA.Timestamp(ctx, d[:])
 	if err != nil {
 		return nil, fmt.Errorf("timestamp manifest: %w", err)
+	}
+	info, err := tsa.VerifyDigest(tok, d[:], roots)
+	if err != nil {
+		return nil, fmt.Errorf("timestamp manifest: %w", err)
+	}
+	if err := checkSkew(capturedAt, info, n.MaxSkew); err != nil {
+		return nil, fmt.Errorf("timestamp manifest: %w; is the capture host's clock right?", err)
 	}
 	return tok, nil
 }
@@ -121,6 +170,13 @@ func WithTSARoots(roots *x509.CertPool) VerifyOption {
 	return func(c *verifyConfig) { c.tsaRoots = roots }
 }
 
+// WithMaxTimestampSkew sets the largest gap VerifyBundle accepts between
+// manifest.json's captured_at and the genTime of timestamp.tsr (default
+// DefaultMaxTimestampSkew; d <= 0 keeps the default).
+func WithMaxTimestampSkew(d time.Duration) VerifyOption {
+	return func(c *verifyConfig) { c.maxSkew = d }
+}
+
 // AllowUnsealed makes VerifyBundle accept a bundle without timestamp.tsr,
 // tsa-root.pem and ledger-proof.json (made with no Notary). Files that are
 // present are still checked.
@@ -174,6 +230,7 @@ func (v *verifier) verifySeal() {
 				v.rep.TimestampTime = info.GenTime
 				v.rep.pass("timestamp", TimestampFile, "RFC 3161 token over manifest.json, time %s, serial %s, by %s, chain to %s",
 					info.GenTime.UTC().Format("2006-01-02T15:04:05Z"), info.Serial, info.TSA, rootSource)
+				v.capturedAt(info)
 			}
 		}
 	}
@@ -194,6 +251,26 @@ func (v *verifier) verifySeal() {
 			}
 		}
 	}
+}
+
+// capturedAt checks that the manifest's captured_at lies within the
+// accepted skew of the token's genTime: the token is asked for right after
+// the manifest is made, so a wider gap means a re-dated capture or a wrong
+// clock.
+func (v *verifier) capturedAt(info *tsa.Info) {
+	if v.m == nil {
+		return
+	}
+	maxSkew := v.cfg.maxSkew
+	if maxSkew <= 0 {
+		maxSkew = DefaultMaxTimestampSkew
+	}
+	if err := checkSkew(v.m.CapturedAt, info, maxSkew); err != nil {
+		v.rep.fail("captured_at", ManifestFile, err)
+		return
+	}
+	v.rep.pass("captured_at", ManifestFile, "captured_at %s is within %v of the timestamp's genTime %s",
+		v.m.CapturedAt.UTC().Format(time.RFC3339Nano), maxSkew, info.GenTime.UTC().Format(time.RFC3339))
 }
 
 // blame picks the item at fault when a seal check fails: the seal file

@@ -1,14 +1,24 @@
 package evidence_test
 
 import (
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/digitorus/timestamp"
 
 	"shopwatch/evidence"
+	"shopwatch/evidence/tsa"
 	"shopwatch/internal/testparts"
 )
 
@@ -48,11 +58,12 @@ func TestStandardToolsScript(t *testing.T) {
 	if readme := string(entry(t, base, "README.txt")); !strings.Contains(readme, string(scriptText)) {
 		t.Error("README.txt does not quote testdata/verify-bundle.sh verbatim")
 	}
-	run := func(t *testing.T, es []zipEntry) (string, int) {
+	run := func(t *testing.T, es []zipEntry, env ...string) (string, int) {
 		t.Helper()
 		cmd := exec.Command(bash, script, unpack(t, es))
 		// Only the standard tools on PATH: openssl's folder and the system's.
 		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(openssl)+":/usr/bin:/bin", "LC_ALL=C")
+		cmd.Env = append(cmd.Env, env...)
 		out, err := cmd.CombinedOutput()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -141,4 +152,79 @@ func TestStandardToolsScript(t *testing.T) {
 			}
 		})
 	}
+
+	// A token made with the authority's key but dated before its
+	// certificate was valid, in a bundle whose records are rewritten to
+	// match: openssl ts -verify alone checks the certificate at the time it
+	// runs and accepts it; the script checks it at the token's genTime.
+	t.Run("token dated before its certificate", func(t *testing.T) {
+		es := readZip(t, f.bundle)
+		tok := tokenBeforeCert(t, f, entry(t, es, "manifest.json"))
+		*entryRef(t, es, "timestamp.tsr") = tok
+		es = reseal(t, es)
+		dir := unpack(t, es)
+		plain, err := exec.Command(openssl, "ts", "-verify", "-data", filepath.Join(dir, "manifest.json"),
+			"-in", filepath.Join(dir, "timestamp.tsr"), "-CAfile", filepath.Join(dir, "tsa-root.pem")).CombinedOutput()
+		if err != nil {
+			t.Logf("openssl ts -verify without -attime refused the token too: %v\n%s", err, plain)
+		}
+		out, code := run(t, es)
+		if code != 1 || !strings.Contains(out, "FAIL timestamp.tsr: token does not verify") || !strings.Contains(out, "at its time") || strings.Contains(out, "VERIFIED") {
+			t.Errorf("script on a token dated before its certificate: exit %d, want 1 and FAIL timestamp.tsr:\n%s", code, out)
+		}
+		rep := verifyEntries(t, es)
+		if rep.OK() || !errors.Is(rep.Err(), evidence.ErrBadTimestamp) || !strings.Contains(rep.Err().Error(), "not yet valid") {
+			t.Errorf("VerifyBundle on a token dated before its certificate: %v", rep.Err())
+		}
+	})
+
+	// captured_at 50 minutes before the token's time: refused beyond
+	// MAX_SKEW_SECONDS (by default the skew VerifyBundle allows), accepted
+	// within it.
+	t.Run("captured_at 50 minutes from the token", func(t *testing.T) {
+		if want := fmt.Sprintf("max_skew=${MAX_SKEW_SECONDS:-%d}", int(evidence.DefaultMaxTimestampSkew.Seconds())); !strings.Contains(string(scriptText), want) {
+			t.Errorf("the script's default skew is not evidence.DefaultMaxTimestampSkew: it lacks %q", want)
+		}
+		es := readZip(t, redatedBundle(t, f, -50*time.Minute))
+		out, code := run(t, es)
+		if code != 1 || !strings.Contains(out, "FAIL manifest.json: captured_at 2026-03-01T09:25:00.123456789Z is 30") || !strings.Contains(out, "s from the timestamp's time Mar  1 10:15:") || strings.Contains(out, "VERIFIED") {
+			t.Errorf("script on a re-dated capture: exit %d, want 1 and FAIL manifest.json:\n%s", code, out)
+		}
+		if out, code := run(t, es, "MAX_SKEW_SECONDS=3600"); code != 0 || !strings.Contains(out, "VERIFIED") {
+			t.Errorf("script with MAX_SKEW_SECONDS=3600: exit %d\n%s", code, out)
+		}
+	})
+}
+
+// tokenBeforeCert returns a TimeStampResp over manifest signed with the
+// key of the fixture's authority, dated a day before its signing
+// certificate's notBefore.
+func tokenBeforeCert(t *testing.T, f *fixture, manifest []byte) []byte {
+	t.Helper()
+	a := f.notary.TSA.(*tsa.Authority)
+	keyPEM, err := os.ReadFile(filepath.Join(f.dir, "tsa", tsa.KeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blk, _ := pem.Decode(keyPEM)
+	if blk == nil {
+		t.Fatal("no PEM block in the authority's key file")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(manifest)
+	ts := timestamp.Timestamp{
+		HashAlgorithm:     crypto.SHA256,
+		HashedMessage:     sum[:],
+		Time:              a.Certificate().NotBefore.Add(-24 * time.Hour),
+		Policy:            a.Policy(),
+		AddTSACertificate: true,
+	}
+	resp, err := ts.CreateResponseWithOpts(a.Certificate(), k.(crypto.Signer), crypto.SHA256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }

@@ -11,8 +11,11 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"shopwatch"
 	"shopwatch/evidence"
+	"shopwatch/evidence/envcheck"
 	"shopwatch/evidence/tsa"
 )
 
@@ -115,5 +118,147 @@ func TestUnsealedAndUntrustedRoots(t *testing.T) {
 	// Exporting it with the notary fails: its manifest is not in the ledger.
 	if err := evidence.Export(context.Background(), f.store, rec, &strings.Builder{}, evidence.WithNotary(f.notary)); err == nil || !strings.Contains(err.Error(), "not in the ledger") {
 		t.Errorf("export of an unledgered capture with the notary: %v", err)
+	}
+}
+
+// redatedCapture captures the fixture's page again with captured_at shift
+// away from the time of the fixture's authority, with the notary's
+// capture-time skew check set to maxSkew (0: the default).
+func redatedCapture(t *testing.T, f *fixture, shift, maxSkew time.Duration) (*shopwatch.EvidenceRecord, error) {
+	t.Helper()
+	meta := testMeta()
+	meta.Now = func() time.Time { return captureTime.Add(shift) }
+	n := *f.notary
+	n.MaxSkew = maxSkew
+	meta.Notary = &n
+	return evidence.Capture(context.Background(), f.store, f.signer, f.page, testFindings(f.page), meta)
+}
+
+// redatedBundle is the exported bundle of a capture re-dated by shift, made
+// as someone holding the node's keys would: with the check at capture
+// switched off. Everything in it is signed, timestamped and in the ledger.
+func redatedBundle(t *testing.T, f *fixture, shift time.Duration) string {
+	t.Helper()
+	rec, err := redatedCapture(t, f, shift, 2*365*24*time.Hour)
+	if err != nil {
+		t.Fatalf("Capture with the skew check off: %v", err)
+	}
+	path := filepath.Join(t.TempDir(), "redated.zip")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := evidence.Export(context.Background(), f.store, rec, out, evidence.WithNotary(f.notary)); err != nil {
+		t.Fatal(err)
+	}
+	if err := out.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A capture re-dated against its timestamp fails verification: one made by
+// someone who holds the node's keys and switched the capture-time check
+// off (Notary.MaxSkew), with captured_at 50 minutes, and a year, away from
+// the token's genTime. The report names both times. With the default skew
+// Capture itself refuses such a token.
+func TestCapturedAtSkew(t *testing.T) {
+	f := newFixture(t)
+	info, err := tsa.Verify(entry(t, readZip(t, f.bundle), "timestamp.tsr"), entry(t, readZip(t, f.bundle), "manifest.json"), f.notary.TSA.(*tsa.Authority).Roots())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := info.GenTime.Sub(captureTime); d < -time.Second || d > time.Minute {
+		t.Fatalf("the fixture's token is dated %s, not with its capture at %s", info.GenTime, captureTime)
+	}
+	rep, err := evidence.VerifyBundle(f.bundle)
+	if err != nil || !rep.OK() {
+		t.Fatalf("fixture: %v %v", err, rep.Err())
+	}
+
+	for _, c := range []struct {
+		name  string
+		shift time.Duration
+		rel   string
+	}{
+		{"50 minutes earlier", -50 * time.Minute, "after"},
+		{"a year later", 365 * 24 * time.Hour, "before"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := redatedCapture(t, f, c.shift, 0); !errors.Is(err, evidence.ErrTimestampSkew) {
+				t.Errorf("Capture with captured_at %v from the authority's time = %v, want ErrTimestampSkew", c.shift, err)
+			}
+			path := redatedBundle(t, f, c.shift)
+			rep, err := evidence.VerifyBundle(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.OK() {
+				t.Fatalf("a bundle with captured_at %v from its token's time verified", c.shift)
+			}
+			checkNamed(t, rep, "manifest.json")
+			msg := rep.Err().Error()
+			captured := captureTime.Add(c.shift).UTC().Format(time.RFC3339Nano)
+			gen := rep.TimestampTime.UTC().Format(time.RFC3339)
+			if !errors.Is(rep.Err(), evidence.ErrTimestampSkew) || !strings.Contains(msg, captured) || !strings.Contains(msg, gen) || !strings.Contains(msg, " "+c.rel+" ") {
+				t.Errorf("problem does not name captured_at %s and genTime %s (%s):\n%s", captured, gen, c.rel, msg)
+			}
+			// A verifier may allow more, and the gap then passes.
+			if rep, _ := evidence.VerifyBundle(path, evidence.WithMaxTimestampSkew(c.shift.Abs()+time.Hour)); !rep.OK() {
+				t.Errorf("with a skew of %v allowed: %v", c.shift.Abs()+time.Hour, rep.Err())
+			}
+		})
+	}
+}
+
+// A capture whose recorded capture-environment check failed (a proxy in
+// the environment) verifies as intact but is reported; one whose check
+// passed is not.
+func TestVerifyReportsFailedEnvironment(t *testing.T) {
+	f := newFixture(t)
+	capture := func(t *testing.T) string {
+		t.Helper()
+		rep, err := envcheck.Check(context.Background(), envcheck.Config{Targets: []string{f.page.URL}, Version: "v1.0.0-test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := rep.JSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta := testMeta()
+		meta.Notary = f.notary
+		meta.Environment = env
+		rec, err := evidence.Capture(context.Background(), f.store, f.signer, f.page, testFindings(f.page), meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "env.zip")
+		out, _ := os.Create(path)
+		if err := evidence.Export(context.Background(), f.store, rec, out, evidence.WithNotary(f.notary)); err != nil {
+			t.Fatal(err)
+		}
+		out.Close()
+		return path
+	}
+	for _, v := range []string{"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"} {
+		t.Setenv(v, "")
+	}
+	good := capture(t)
+	if rep, _ := evidence.VerifyBundle(good); !rep.OK() || !slices.ContainsFunc(rep.Checks, func(c evidence.Check) bool {
+		return c.Name == "environment" && c.Item == "environment.json" && c.OK
+	}) {
+		t.Errorf("capture with a passed environment check: OK=%v\n%v", rep.OK(), rep.Checks)
+	}
+
+	t.Setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+	bad := capture(t)
+	rep, err := evidence.VerifyBundle(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkNamed(t, rep, "environment.json")
+	if !errors.Is(rep.Err(), evidence.ErrEnvironmentFailed) || !strings.Contains(rep.Err().Error(), "HTTPS_PROXY") {
+		t.Errorf("problems of a capture with a failed environment check: %v", rep.Err())
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"shopwatch/evidence/envcheck"
 )
 
 // Errors VerifyBundle reports, besides ErrNotFound, ErrDigestMismatch,
@@ -32,6 +34,11 @@ var (
 	// an unreadable file, a malformed SHA256SUMS, a README.txt or report
 	// that does not describe the capture.
 	ErrBadBundle = errors.New("malformed bundle")
+	// ErrEnvironmentFailed: the capture-environment check recorded with
+	// the capture (environment.json) failed, or the record is unreadable:
+	// the capture was made on a host whose clock, proxies, hosts file or
+	// binaries were not as they must be.
+	ErrEnvironmentFailed = errors.New("capture environment check failed")
 )
 
 // Size limits of the fixed files VerifyBundle reads into memory.
@@ -145,6 +152,7 @@ type verifyConfig struct {
 	trusted       []string
 	tsaRoots      *x509.CertPool
 	allowUnsealed bool
+	maxSkew       time.Duration
 }
 
 // WithTrustedKeys makes VerifyBundle require that the bundle was signed by
@@ -159,8 +167,11 @@ func WithTrustedKeys(ids ...string) VerifyOption {
 // the bundle: manifest.json parses; manifest.sig is a valid Ed25519
 // signature over the exact manifest.json bytes by signer.pub, which is the
 // key the manifest names (and, with WithTrustedKeys, a trusted one); the
-// timestamp token verifies over manifest.json and chains to the TSA root;
-// the ledger proof holds; every artifact the manifest lists is present with
+// timestamp token verifies over manifest.json and chains to the TSA root,
+// and its genTime lies within the accepted skew of the manifest's
+// captured_at (WithMaxTimestampSkew); the ledger proof holds; the
+// capture-environment check recorded in environment.json, when the
+// capture has one, passed; every artifact the manifest lists is present with
 // its size, SHA-256 and SM3; SHA256SUMS and the WACZ files
 // (datapackage.json, datapackage-digest.json, pages/pages.jsonl, the CDXJ
 // index) agree with the files and with each other; README.txt and the
@@ -262,6 +273,7 @@ func (v *verifier) run(zr *zip.Reader) {
 	v.fixedDatapackageAuthentic()
 	v.verifySeal()
 	v.artifacts()
+	v.environment()
 	v.derived()
 	v.sumsRecorded()
 	v.checkDatapackage()
@@ -559,6 +571,40 @@ func (v *verifier) artifacts() {
 	for _, e := range v.m.Artifacts {
 		v.artifact(e)
 	}
+}
+
+// environment reports a capture whose recorded capture-environment check
+// (environment.json, an artifact under the signature) failed. A capture
+// without the record is not judged here.
+func (v *verifier) environment() {
+	const check = "environment"
+	if v.m == nil || !slices.ContainsFunc(v.m.Artifacts, func(e ManifestEntry) bool { return e.Name == EnvironmentFile }) || v.named(EnvironmentFile) {
+		return // absent, or already reported missing or damaged
+	}
+	b, err := readZipFile(v.files[EnvironmentFile], maxManifestSize)
+	if err != nil {
+		return // reported by the artifact checks
+	}
+	var env envcheck.Report
+	if err := json.Unmarshal(b, &env); err != nil {
+		v.rep.fail(check, EnvironmentFile, fmt.Errorf("%w: the record does not parse: %v", ErrEnvironmentFailed, err))
+		return
+	}
+	if env.Format != envcheck.Format {
+		v.rep.fail(check, EnvironmentFile, fmt.Errorf("%w: the record's format is %q, want %q", ErrEnvironmentFailed, env.Format, envcheck.Format))
+		return
+	}
+	if failed := env.Failed(); len(failed) > 0 {
+		var what []string
+		for _, c := range failed {
+			what = append(what, c.Name+": "+c.Detail)
+		}
+		v.rep.fail(check, EnvironmentFile, fmt.Errorf("%w at %s on %s: %s", ErrEnvironmentFailed,
+			env.CheckedAt.UTC().Format(time.RFC3339), env.Host, strings.Join(what, "; ")))
+		return
+	}
+	v.rep.pass(check, EnvironmentFile, "the capture-environment check of %s on %s passed (%d checks)",
+		env.CheckedAt.UTC().Format(time.RFC3339), env.Host, len(env.Checks))
 }
 
 func (v *verifier) artifact(e ManifestEntry) {

@@ -41,6 +41,7 @@ import (
 	"shopwatch/crawler"
 	"shopwatch/db"
 	"shopwatch/evidence"
+	"shopwatch/evidence/envcheck"
 	"shopwatch/evidence/tsa"
 	"shopwatch/rules"
 )
@@ -114,6 +115,27 @@ func (r *Runner) render(ctx context.Context, c Config, v shopwatch.Visit) (*shop
 // its pages in an older version), so there is nothing to resume.
 var ErrEmptySweep = errors.New("the sweep has no visits (it was never planned)")
 
+// ErrEnvironmentFailed is returned by Run, before any visit, when the
+// session's capture-environment report records a failed check (or is not
+// a report) and Config.AllowEnvironmentFailure is not set.
+var ErrEnvironmentFailed = errors.New("capture environment check failed; nothing is captured")
+
+// environmentOK returns nil when the session may capture: no environment
+// report, a report whose checks passed, or a failure explicitly allowed.
+func environmentOK(c Config) error {
+	if len(c.Environment) == 0 || c.AllowEnvironmentFailure {
+		return nil
+	}
+	var env envcheck.Report
+	if err := json.Unmarshal(c.Environment, &env); err != nil || env.Format != envcheck.Format {
+		return fmt.Errorf("%w: the environment record is not a %s report", ErrEnvironmentFailed, envcheck.Format)
+	}
+	if env.OK() {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrEnvironmentFailed, strings.Join(env.Problems, "; "))
+}
+
 // ErrNoBrowser is recorded on a visit that needs the browser path when the
 // runner has no browser.
 var ErrNoBrowser = errors.New("target needs the browser path but no browser is configured")
@@ -129,9 +151,11 @@ type Config struct {
 	// Notary timestamps every capture's manifest and enters it in the
 	// ledger; nil captures are signed only.
 	Notary *evidence.Notary
-	// Environment is the capture-environment report of this session,
-	// stored in every capture; ClockSource names what the clock was checked
-	// against ("system clock" when unchecked).
+	// Environment is the capture-environment report of this session
+	// (envcheck.Report JSON), stored in every capture; ClockSource names
+	// what the clock was checked against ("system clock" when unchecked).
+	// Run refuses a session whose report records a failed check (see
+	// AllowEnvironmentFailure).
 	Environment []byte
 	ClockSource string
 	Host        string // capture host name, recorded in evidence
@@ -149,6 +173,11 @@ type Config struct {
 	// Live.EndSelector matches), sampling every text that appears and
 	// taking timed screenshots; zero renders them once like other pages.
 	Live crawler.WatchOptions
+	// AllowEnvironmentFailure lets Run capture although Environment
+	// records a failed check: the failure stays in every capture's
+	// environment.json, and verification reports it. Off, Run refuses
+	// such a session before its first visit (ErrEnvironmentFailed).
+	AllowEnvironmentFailure bool
 }
 
 // Runner joins the queue, the fetcher, the rules and the evidence store.
@@ -344,6 +373,9 @@ func (r *Runner) Run(ctx context.Context, sweepID string) (*Summary, error) {
 	}
 	if st.Visits() == 0 {
 		return sum, fmt.Errorf("sweep %s: %w", sweepID, ErrEmptySweep)
+	}
+	if err := environmentOK(c); err != nil {
+		return sum, fmt.Errorf("sweep %s: %w", sweepID, err)
 	}
 
 	// Leases held by workers of a process on this host that has died are

@@ -2,7 +2,9 @@ package sweep_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,6 +18,7 @@ import (
 	"shopwatch/crawler"
 	"shopwatch/db"
 	"shopwatch/evidence"
+	"shopwatch/evidence/envcheck"
 	"shopwatch/evidence/folderstore"
 	"shopwatch/evidence/ledger"
 	"shopwatch/evidence/tsa"
@@ -492,5 +495,71 @@ func TestSweepDetectsCategory(t *testing.T) {
 		if !rules[r] {
 			t.Errorf("no %s finding: the category-specific rule never applied", r)
 		}
+	}
+}
+
+// A session whose capture-environment check failed (a proxy in the
+// environment) captures nothing: Run refuses before the first visit. Set
+// explicitly, AllowEnvironmentFailure lets it capture, and every capture
+// carries the failed record.
+func TestSweepRefusesFailedEnvironment(t *testing.T) {
+	g := newRig(t, 3, nil)
+	ctx := context.Background()
+	ts := g.targets(t)
+	t.Setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+	rep, err := envcheck.Check(ctx, envcheck.Config{Targets: []string{g.base}, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.OK() {
+		t.Fatal("the environment check passed with HTTPS_PROXY set")
+	}
+	env, err := rep.JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.runner.Config.Environment = env
+	sweepID, err := g.db.CreateSweep(ctx, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.runner.Plan(ctx, sweepID, ts); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := g.runner.Run(ctx, sweepID)
+	if !errors.Is(err, sweep.ErrEnvironmentFailed) || !strings.Contains(err.Error(), "HTTPS_PROXY") {
+		t.Fatalf("Run with a failed environment check = %v, want ErrEnvironmentFailed naming HTTPS_PROXY", err)
+	}
+	recs, err := g.db.ListEvidence(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	objects := 0
+	if err := g.store.List(ctx, evidence.KeyPrefix, func(evidence.Info) error { objects++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Done != 0 || len(recs) != 0 || objects != 0 {
+		t.Fatalf("the refused session visited %d pages, recorded %d captures, stored %d objects", sum.Done, len(recs), objects)
+	}
+
+	g.runner.Config.AllowEnvironmentFailure = true
+	sum, err = g.runner.Run(ctx, sweepID)
+	if err != nil {
+		t.Fatalf("Run with AllowEnvironmentFailure: %v", err)
+	}
+	if recs, _ = g.db.ListEvidence(ctx); sum.Done == 0 || len(recs) == 0 {
+		t.Fatalf("with AllowEnvironmentFailure: %d pages, %d captures", sum.Done, len(recs))
+	}
+	rc, err := g.store.Get(ctx, evidence.RecordKey(recs[0].ID, evidence.EnvironmentFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"ok": false`) {
+		t.Errorf("the capture's environment.json does not record the failure:\n%s", b)
 	}
 }

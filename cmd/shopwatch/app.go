@@ -71,6 +71,9 @@ type Config struct {
 	TSA struct {
 		URL      string `yaml:"url"`
 		RootFile string `yaml:"root_file"`
+		// MaxSkew is the largest gap between a manifest's captured_at and
+		// its token's genTime that capture and evidence verify accept.
+		MaxSkew time.Duration `yaml:"max_skew"`
 	} `yaml:"tsa"`
 	Browser struct {
 		ExecPath string        `yaml:"exec_path"`
@@ -586,7 +589,7 @@ func (a *app) notary() (*evidence.Notary, error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { _ = lg.Close() })
-	a.notaryOnce = &evidence.Notary{TSA: ts, TSARoot: rootPEM, Ledger: lg}
+	a.notaryOnce = &evidence.Notary{TSA: ts, TSARoot: rootPEM, Ledger: lg, MaxSkew: c.TSA.MaxSkew}
 	return a.notaryOnce, nil
 }
 

@@ -212,6 +212,7 @@ func (c *Config) Validate() error {
 		"live.window": c.Live.Window, "live.sample": c.Live.Sample,
 		"browser.timeout": c.Browser.Timeout, "browser.settle": c.Browser.Settle,
 		"capture.max_clock_offset":    c.Capture.MaxClockOffset,
+		"tsa.max_skew":                c.TSA.MaxSkew,
 		"store.spool.attempt_timeout": c.Store.Spool.AttemptTimeout,
 		"store.spool.min_backoff":     c.Store.Spool.MinBackoff,
 		"store.spool.max_backoff":     c.Store.Spool.MaxBackoff,

@@ -10,6 +10,8 @@ import (
 	"shopwatch/configs"
 	"shopwatch/crawler"
 	"shopwatch/db"
+	"shopwatch/evidence"
+	"shopwatch/sweep"
 )
 
 // A bad configuration names the file, the line and the dotted key, never a
@@ -102,6 +104,8 @@ func TestDefaultConfigMatchesCode(t *testing.T) {
 		{"live.sample", c.Live.Sample, wd.Sample},
 		{"timezone", c.Timezone, defaultTimezone},
 		{"targets.tracking_params", c.Targets.TrackingParams, db.DefaultTrackingParams},
+		{"tsa.max_skew", c.TSA.MaxSkew, evidence.DefaultMaxTimestampSkew},
+		{"capture.stop_on_environment_failure", c.Capture.StopOnEnvironmentFault, !sweep.Config{}.AllowEnvironmentFailure},
 	} {
 		if !reflect.DeepEqual(x.yaml, x.code) {
 			t.Errorf("%s: configs/shopwatch.yaml says %v, the code's default is %v", x.key, x.yaml, x.code)

@@ -17,7 +17,10 @@ import (
 // sweep session (clock against the TSA, proxy variables, hosts-file pins of
 // the target hosts, digests of the shopwatch and Chromium binaries) and
 // hands the report to the runner, which stores it in every capture. A
-// failed check stops the session only when the config says so.
+// failed check stops the session before anything is captured, unless the
+// config says otherwise explicitly (capture.stop_on_environment_failure:
+// false): then the session captures, every capture records the failure,
+// and evidence verify reports it.
 func (a *app) checkEnvironment(ctx context.Context, r *sweep.Runner, targets []shopwatch.Target) error {
 	c, err := a.config()
 	if err != nil {
@@ -63,15 +66,17 @@ func (a *app) checkEnvironment(ctx context.Context, r *sweep.Runner, targets []s
 		return fmt.Errorf("capture environment: %w", err)
 	}
 	r.Config.Environment = body
+	r.Config.AllowEnvironmentFailure = !c.Capture.StopOnEnvironmentFault
 	if rep.Clock.Source != "" {
 		r.Config.ClockSource = rep.Clock.Source
 	}
 	if !rep.OK() {
-		a.logger.Warn("capture environment check failed; recorded in every capture", "problems", rep.Err())
 		fmt.Fprintf(a.stderr, "capture environment: %v\n", rep.Err())
 		if c.Capture.StopOnEnvironmentFault {
-			return &errExit{code: exitFailed, err: fmt.Errorf("capture stopped: environment check failed (capture.stop_on_environment_failure)")}
+			return &errExit{code: exitFailed, err: fmt.Errorf("capture stopped: environment check failed; nothing was captured " +
+				"(to capture anyway, with the failure recorded in every capture and reported by evidence verify, set capture.stop_on_environment_failure: false)")}
 		}
+		a.logger.Warn("capture environment check failed; capturing anyway as capture.stop_on_environment_failure is false; the failure is recorded in every capture", "problems", rep.Err())
 	}
 	return nil
 }

@@ -207,16 +207,27 @@ func exportBundleWith(ctx context.Context, st evidence.Store, rec *shopwatch.Evi
 }
 
 func evidenceVerify(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("evidence verify", "evidence verify BUNDLE.zip [--tsa-root FILE] [--trusted-key ID] [--allow-unsealed] [--json]")
+	fs := a.newFlags("evidence verify", "evidence verify BUNDLE.zip [--tsa-root FILE] [--trusted-key ID] [--allow-unsealed] [--max-skew D] [--json]")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	tsaRoot := fs.String("tsa-root", "", "PEM file of the TSA root(s) to trust instead of the bundled tsa-root.pem")
 	trusted := fs.String("trusted-key", "", "comma-separated signer key ids (ed25519:…) to require")
 	unsealed := fs.Bool("allow-unsealed", false, "accept a bundle without timestamp and ledger proof")
+	maxSkew := fs.Duration("max-skew", 0, "largest gap accepted between captured_at and the timestamp's time (0: tsa.max_skew of the config, 5m by default)")
 	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
-	var opts []evidence.VerifyOption
+	if *maxSkew < 0 {
+		return usagef("--max-skew %v is negative", *maxSkew)
+	}
+	if *maxSkew == 0 {
+		c, err := a.config()
+		if err != nil {
+			return err
+		}
+		*maxSkew = c.TSA.MaxSkew
+	}
+	opts := []evidence.VerifyOption{evidence.WithMaxTimestampSkew(*maxSkew)}
 	if *tsaRoot != "" {
 		pemBytes, err := os.ReadFile(*tsaRoot)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -491,7 +492,9 @@ rules:
 }
 
 // Every capture carries the environment check of its session; a proxy in
-// the environment fails it, and stop_on_environment_failure stops capture.
+// the environment fails it, which stops the session by default. Set
+// explicitly, stop_on_environment_failure: false captures anyway, and
+// evidence verify reports the failed check of such a capture.
 func TestCaptureEnvironment(t *testing.T) {
 	_, base := market(t, 2)
 	data := t.TempDir()
@@ -527,15 +530,40 @@ func TestCaptureEnvironment(t *testing.T) {
 		t.Errorf("environment record: %+v", env)
 	}
 
-	t.Setenv("HTTPS_PROXY", "http://127.0.0.1:9")
-	cfg := filepath.Join(t.TempDir(), "c.yaml")
-	os.WriteFile(cfg, []byte("capture:\n  stop_on_environment_failure: true\n"), 0o644)
-	_, e, code := sw(t, "--config", cfg, "--data", data, "--allow-private", "sweep", "--all")
-	if code != exitFailed || !strings.Contains(e, "HTTPS_PROXY") {
-		t.Errorf("sweep with a proxy and stop_on_environment_failure: exit %d, %s", code, e)
+	if o, e, code := sw(t, "--data", data, "evidence", "verify", bundle); code != exitOK || !strings.Contains(o, "ok   environment environment.json") {
+		t.Errorf("verify of a capture whose environment check passed: exit %d\n%s%s", code, o, e)
 	}
-	// The stopped session planned nothing: no sweep has pending visits.
+
+	t.Setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+	_, e, code := sw(t, "--data", data, "--allow-private", "sweep", "--all")
+	if code != exitFailed || !strings.Contains(e, "HTTPS_PROXY") || !strings.Contains(e, "stop_on_environment_failure: false") {
+		t.Errorf("sweep with a proxy: exit %d, %s", code, e)
+	}
+	if got := evidenceIDs(t, data); len(got) != len(recs) {
+		t.Errorf("the stopped session captured: %d captures, %d before", len(got), len(recs))
+	}
+
+	// Explicitly allowed, the session captures, and verify reports the
+	// failed check of its captures.
+	cfg := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(cfg, []byte("capture:\n  stop_on_environment_failure: false\n"), 0o644)
+	mustSW(t, "--config", cfg, "--data", data, "--allow-private", "sweep", "--all")
+	all := evidenceIDs(t, data)
+	after := slices.DeleteFunc(slices.Clone(all), func(id string) bool {
+		return slices.ContainsFunc(recs, func(r struct{ ID string }) bool { return r.ID == id })
+	})
+	if len(after) == 0 {
+		t.Fatalf("with stop_on_environment_failure: false nothing was captured (%d captures, %d before)", len(all), len(recs))
+	}
 	t.Setenv("HTTPS_PROXY", "")
+	bad := filepath.Join(t.TempDir(), "bad.zip")
+	mustSW(t, "--data", data, "evidence", "export", after[0], "-o", bad)
+	o, e, code := sw(t, "--data", data, "evidence", "verify", bad)
+	if code != exitFailed || !strings.Contains(o, "FAIL environment environment.json") || !strings.Contains(o, "HTTPS_PROXY") || !strings.Contains(e, "environment.json") {
+		t.Errorf("verify of a capture whose environment check failed: exit %d\n%s%s", code, o, e)
+	}
+
+	// The stopped session planned nothing: no sweep has pending visits.
 	out := mustSW(t, "--data", data, "--allow-private", "serve", "--tick", "1s", "--cycles", "1")
 	if strings.Contains(out, "resuming sweep") {
 		t.Errorf("a stopped session left a planned sweep behind:\n%s", out)

@@ -204,6 +204,13 @@ func (s *sweeper) retryMissingEvidence(ctx context.Context) error {
 // run runs one sweep and prints its summary. A stop (Ctrl-C, SIGTERM)
 // returns the leases and says how to resume.
 func (s *sweeper) run(ctx context.Context, id string) error {
+	if s.r.Config.Environment == nil {
+		// Runs that come before any planning (retried captures, resumes
+		// when serve starts) check the capture environment here.
+		if err := s.a.checkEnvironment(ctx, s.r, nil); err != nil {
+			return err
+		}
+	}
 	update, finish := s.a.progress()
 	s.r.Config.Progress = update
 	sum, err := s.r.Run(ctx, id)

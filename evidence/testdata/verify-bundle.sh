@@ -7,8 +7,11 @@
 # It prints one line per check and stops at the first failure with
 # "FAIL <item>: <reason>" and exit status 1. The ledger inclusion proof
 # (ledger-proof.json) needs "shopwatch evidence verify BUNDLE.zip".
+# MAX_SKEW_SECONDS (default 300) is the largest gap accepted between
+# captured_at in manifest.json and the timestamp's time.
 set -u
 dir=${1:?usage: verify-bundle.sh UNPACKED-BUNDLE-DIR}
+max_skew=${MAX_SKEW_SECONDS:-300}
 cd "$dir" || exit 2
 fail() { echo "FAIL $1: $2"; exit 1; }
 ok() { echo "ok   $1: $2"; }
@@ -37,12 +40,22 @@ keyid="ed25519:$(openssl pkey -pubin -in signer.pub -outform DER | tail -c 32 | 
 grep -qF "\"signer_key_id\": \"$keyid\"" manifest.json || fail signer.pub "$keyid is not the key manifest.json names"
 ok signer.pub "key id $keyid (compare with the published one)"
 
-# 5. The RFC 3161 timestamp over manifest.json, chained to the bundled root.
+# 5. The RFC 3161 timestamp over manifest.json, chained to the bundled root
+#    at the token's own time (-attime): a certificate not valid when the
+#    token says it was made fails. Then captured_at against that time.
 if [ -e timestamp.tsr ]; then
-	openssl ts -verify -data manifest.json -in timestamp.tsr -CAfile tsa-root.pem >/dev/null 2>&1 ||
-		fail timestamp.tsr "token does not verify over manifest.json against tsa-root.pem"
-	ok timestamp.tsr "$(openssl ts -reply -in timestamp.tsr -text 2>/dev/null | grep '^Time stamp:')"
+	stamped=$(openssl ts -reply -in timestamp.tsr -text 2>/dev/null | sed -n 's/^Time stamp: //p')
+	gentime=$(date -u -d "$stamped" +%s 2>/dev/null) || fail timestamp.tsr "cannot read the token's time"
+	out=$(openssl ts -verify -attime "$gentime" -data manifest.json -in timestamp.tsr -CAfile tsa-root.pem 2>&1) ||
+		fail timestamp.tsr "token does not verify over manifest.json against tsa-root.pem at its time $stamped: $(printf '%s\n' "$out" | grep -m 1 -i 'error' | sed 's/.*[Ee]rror://')"
+	ok timestamp.tsr "Time stamp: $stamped, verified at that time"
 	ok tsa-root.pem "$(openssl x509 -in tsa-root.pem -noout -fingerprint -sha256) (compare with the published one)"
+	captured=$(sed -n 's/^  "captured_at": "\(.*\)",$/\1/p' manifest.json)
+	at=$(date -u -d "$captured" +%s 2>/dev/null) || fail manifest.json "cannot read captured_at"
+	skew=$((gentime > at ? gentime - at : at - gentime))
+	[ "$skew" -le "$max_skew" ] ||
+		fail manifest.json "captured_at $captured is ${skew}s from the timestamp's time $stamped (at most ${max_skew}s)"
+	ok manifest.json "captured_at $captured is within ${max_skew}s of the timestamp's time"
 else
 	echo "note timestamp.tsr: absent, the bundle is unsealed"
 fi

@@ -345,10 +345,12 @@ func (a *Authority) Policy() asn1.ObjectIdentifier {
 }
 
 // Timestamp returns a DER TimeStampResp granting a token over digest, the
-// SHA-256 of the data, with the signing certificate included. The token is
-// checked with Verify against the authority's own root before it is
-// returned, so a faulty key yields an error, never a bad token. Cost: one
-// ECDSA signature and one verification, well under a millisecond.
+// SHA-256 of the data, with the signing certificate included and a fresh
+// random nonce, as a request over HTTP would carry. The token is checked
+// with Verify against the authority's own root, and its nonce against the
+// one asked for, before it is returned, so a faulty key yields an error,
+// never a bad token. Cost: one ECDSA signature and one verification, well
+// under a millisecond.
 func (a *Authority) Timestamp(ctx context.Context, digest []byte) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("timestamp %x: %w", digest, err)
@@ -356,13 +358,20 @@ func (a *Authority) Timestamp(ctx context.Context, digest []byte) ([]byte, error
 	if len(digest) != sha256.Size {
 		return nil, fmt.Errorf("timestamp %x: digest is %d bytes, want a %d-byte SHA-256", digest, len(digest), sha256.Size)
 	}
-	resp, err := a.issue(crypto.SHA256, digest, nil, true)
+	nonce, err := newNonce()
+	if err != nil {
+		return nil, fmt.Errorf("timestamp %x: %w", digest, err)
+	}
+	resp, err := a.issue(crypto.SHA256, digest, nonce, true)
 	if err != nil {
 		return nil, fmt.Errorf("timestamp %x: %w", digest, err)
 	}
 	info, err := VerifyDigest(resp, digest, a.roots)
 	if err != nil {
 		return nil, fmt.Errorf("timestamp %x: the authority produced a token that does not verify: %w", digest, err)
+	}
+	if err := checkNonce(info.Nonce, nonce); err != nil {
+		return nil, fmt.Errorf("timestamp %x: %w", digest, err)
 	}
 	a.log.DebugContext(ctx, "timestamp issued", "imprint", hex.EncodeToString(digest), "serial", info.Serial.Text(16), "gen_time", info.GenTime)
 	return resp, nil

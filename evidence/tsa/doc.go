@@ -67,7 +67,9 @@
 // issue.
 //
 // Tokens are signed with ECDSA P-256 over SHA-256, carry a 160-bit random
-// serial number, genTime in whole seconds (UTC) from the authority's clock
-// and the policy DefaultPolicy unless WithPolicy sets another. The clock is
+// serial number, genTime in whole seconds (UTC) from the authority's clock,
+// the nonce of the request (Timestamp makes one as Request does) and the
+// policy DefaultPolicy unless WithPolicy sets another. Request and
+// Timestamp refuse a reply that does not carry back the nonce they sent. The clock is
 // the host's: the capture environment record is what shows it was right.
 package tsa

@@ -125,7 +125,9 @@ func (a *Authority) reject(ctx context.Context, fi timestamp.FailureInfo, format
 // certificate chain: pass the result to VerifyDigest with the roots the
 // authority is trusted under. A nil httpClient means a client with
 // DefaultRequestTimeout. Errors wrap ErrRejected when the authority
-// refused, ErrMalformed when the answer is not a valid response.
+// refused, ErrMalformed when the answer is not a valid response,
+// ErrNonceMismatch when it lacks the nonce sent (a replayed or misrouted
+// reply).
 func Request(ctx context.Context, url string, digest []byte, httpClient *http.Client) ([]byte, error) {
 	fail := func(err error) ([]byte, error) {
 		return nil, fmt.Errorf("request timestamp from %s: %w", url, err)
@@ -133,7 +135,7 @@ func Request(ctx context.Context, url string, digest []byte, httpClient *http.Cl
 	if len(digest) != sha256.Size {
 		return fail(fmt.Errorf("digest is %d bytes, want a %d-byte SHA-256", len(digest), sha256.Size))
 	}
-	nonce, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 63))
+	nonce, err := newNonce()
 	if err != nil {
 		return fail(err)
 	}
@@ -186,10 +188,32 @@ func Request(ctx context.Context, url string, digest []byte, httpClient *http.Cl
 	if ts.HashAlgorithm != crypto.SHA256 || !bytes.Equal(ts.HashedMessage, digest) {
 		return fail(fmt.Errorf("%w: token stamps %v %x, asked for SHA-256 %x", ErrImprintMismatch, ts.HashAlgorithm, ts.HashedMessage, digest))
 	}
-	if ts.Nonce == nil || ts.Nonce.Cmp(nonce) != 0 {
-		return fail(fmt.Errorf("%w: reply nonce %v, sent %v", ErrMalformed, ts.Nonce, nonce))
+	if err := checkNonce(ts.Nonce, nonce); err != nil {
+		return fail(err)
 	}
 	return body, nil
+}
+
+// newNonce returns a random 64-bit nonce for a TimeStampReq (RFC 3161
+// section 2.4.1): the reply must carry it back, so a reply recorded
+// earlier, or made for another request, cannot be passed off as the answer.
+func newNonce() (*big.Int, error) {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+	if err != nil {
+		return nil, fmt.Errorf("nonce: %w", err)
+	}
+	return n, nil
+}
+
+// checkNonce compares the nonce of a token with the one sent.
+func checkNonce(got, sent *big.Int) error {
+	switch {
+	case got == nil:
+		return fmt.Errorf("%w: the reply carries no nonce, sent %v", ErrNonceMismatch, sent)
+	case got.Cmp(sent) != 0:
+		return fmt.Errorf("%w: reply nonce %v, sent %v", ErrNonceMismatch, got, sent)
+	}
+	return nil
 }
 
 // Client stamps digests at an external RFC 3161 authority. Its Timestamp

@@ -466,3 +466,88 @@ const crypto256 = crypto.SHA256
 func pemCert(der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
+
+// The built-in authority's tokens carry a nonce, as tokens over HTTP do.
+func TestTimestampCarriesNonce(t *testing.T) {
+	a := newAuthority(t)
+	data := []byte("manifest")
+	first, err := tsa.Verify(stamp(t, a, data), data, a.Roots())
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := tsa.Verify(stamp(t, a, data), data, a.Roots())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Nonce == nil || second.Nonce == nil {
+		t.Fatalf("tokens of the built-in authority carry no nonce: %v, %v", first.Nonce, second.Nonce)
+	}
+	if first.Nonce.Cmp(second.Nonce) == 0 {
+		t.Errorf("two tokens share the nonce %v", first.Nonce)
+	}
+}
+
+// A reply that does not carry back the request's nonce is refused: one
+// replayed from an earlier request, and one made for a request without a
+// nonce. The authority is real; a loopback relay in front of it does the
+// replaying and the stripping.
+func TestRequestRefusesWrongNonce(t *testing.T) {
+	a := newAuthority(t)
+	upstream := httptest.NewServer(a.Handler())
+	t.Cleanup(upstream.Close)
+	forward := func(t *testing.T, der []byte) []byte {
+		resp, err := http.Post(upstream.URL, tsa.QueryMediaType, bytes.NewReader(der))
+		if err != nil {
+			t.Error(err)
+			return nil
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return b
+	}
+	reply := func(w http.ResponseWriter, b []byte) {
+		w.Header().Set("Content-Type", tsa.ReplyMediaType)
+		w.Write(b)
+	}
+	var mu sync.Mutex
+	var recorded []byte
+	replay := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		der, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		if recorded == nil {
+			recorded = forward(t, der)
+		}
+		reply(w, recorded)
+	}))
+	t.Cleanup(replay.Close)
+	strip := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		der, _ := io.ReadAll(r.Body)
+		q, err := timestamp.ParseRequest(der)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		q.Nonce = nil
+		der, err = q.Marshal()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		reply(w, forward(t, der))
+	}))
+	t.Cleanup(strip.Close)
+
+	ctx := context.Background()
+	sum := sha256.Sum256([]byte("manifest"))
+	if _, err := tsa.Request(ctx, replay.URL, sum[:], nil); err != nil {
+		t.Fatalf("first request through the relay: %v", err)
+	}
+	if _, err := tsa.Request(ctx, replay.URL, sum[:], nil); !errors.Is(err, tsa.ErrNonceMismatch) || !strings.Contains(err.Error(), "reply nonce") {
+		t.Errorf("Request answered with a replayed reply = %v, want ErrNonceMismatch", err)
+	}
+	c := &tsa.Client{URL: strip.URL, TrustedRoots: a.Roots()}
+	if _, err := c.Timestamp(ctx, sum[:]); !errors.Is(err, tsa.ErrNonceMismatch) || !strings.Contains(err.Error(), "no nonce") {
+		t.Errorf("Client.Timestamp answered without a nonce = %v, want ErrNonceMismatch", err)
+	}
+}

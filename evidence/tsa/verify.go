@@ -37,6 +37,9 @@ var (
 	// ErrImprintMismatch: the token is valid but over other data (its
 	// message imprint differs from the digest of the data given).
 	ErrImprintMismatch = errors.New("timestamp is over other data")
+	// ErrNonceMismatch: a reply to a request does not carry the request's
+	// nonce (none, or another): it was not made for this request.
+	ErrNonceMismatch = errors.New("timestamp reply nonce does not match the request")
 )
 
 // Info is what a verified token says.
