@@ -28,6 +28,7 @@ import (
 	"shopwatch/evidence/folderstore"
 	"shopwatch/evidence/ledger"
 	"shopwatch/evidence/tsa"
+	"shopwatch/evidence/warc/warctest"
 )
 
 var captureTime = time.Date(2026, 3, 1, 10, 15, 0, 123456789, time.UTC)
@@ -685,6 +686,10 @@ func readStored(t *testing.T, s evidence.Store, key string) []byte {
 	b, err := io.ReadAll(rc)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if strings.HasSuffix(key, ".warc.gz") {
+		// Every WARC a test reads back is also read by gowarc, strictly.
+		warctest.Check(t, b)
 	}
 	return b
 }
