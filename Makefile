@@ -98,10 +98,10 @@ soak: setup-go
 # (testdata/fuzz/); a crasher found here is fixed and committed as a seed.
 FUZZ_TIME ?= 60s
 fuzz: setup-go
-	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZ_TIME) ./evidence/warc
-	$(GO) test -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZ_TIME) ./evidence
-	$(GO) test -run '^$$' -fuzz '^FuzzParseProof$$' -fuzztime $(FUZZ_TIME) ./evidence/ledger
-	$(GO) test -run '^$$' -fuzz '^FuzzVerifyBundle$$' -fuzztime $(FUZZ_TIME) ./evidence
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZ_TIME) -fuzzminimizetime 5s ./evidence/warc
+	$(GO) test -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZ_TIME) -fuzzminimizetime 5s ./evidence
+	$(GO) test -run '^$$' -fuzz '^FuzzParseProof$$' -fuzztime $(FUZZ_TIME) -fuzzminimizetime 5s ./evidence/ledger
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyBundle$$' -fuzztime $(FUZZ_TIME) -fuzzminimizetime 5s ./evidence
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

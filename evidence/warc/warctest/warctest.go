@@ -6,12 +6,14 @@
 package warctest
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -232,6 +234,11 @@ func crossCheck(recs []Record) error {
 				return fmt.Errorf("%s: block is not an HTTP request", where)
 			}
 		}
+		if r.Type == "response" {
+			if err := httpFraming(r, requestMethod(recs, r)); err != nil {
+				return fmt.Errorf("%s: %w", where, err)
+			}
+		}
 		for _, name := range []string{"WARC-Concurrent-To", "WARC-Refers-To", "WARC-Warcinfo-ID"} {
 			for _, ref := range r.Fields[strings.ToLower(name)] {
 				typ, ok := ids[ref]
@@ -249,6 +256,53 @@ func crossCheck(recs []Record) error {
 		if r.Type != "warcinfo" && r.Get("WARC-Warcinfo-ID") == "" {
 			return fmt.Errorf("%s: no WARC-Warcinfo-ID", where)
 		}
+	}
+	return nil
+}
+
+// requestMethod returns the method of the request record concurrent to
+// the response res, or GET when there is none.
+func requestMethod(recs []Record, res Record) string {
+	for _, r := range recs {
+		if r.Type != "request" || (r.Get("WARC-Concurrent-To") != res.ID && res.Get("WARC-Concurrent-To") != r.ID) {
+			continue
+		}
+		if m, _, ok := bytes.Cut(r.Block, []byte(" ")); ok {
+			return string(m)
+		}
+	}
+	return http.MethodGet
+}
+
+// httpFraming checks that a response block holds the HTTP message as it
+// crossed the wire: the final head's framing (Content-Length, chunked
+// Transfer-Encoding or the end of the connection) accounts for exactly the
+// payload, unless the record says it is truncated. A body stored decoded
+// (de-chunked, decompressed) under a head that frames the encoded one
+// fails here.
+func httpFraming(r Record, method string) error {
+	if r.Get("WARC-Truncated") != "" {
+		return nil
+	}
+	head := r.Block[:len(r.Block)-len(r.Payload)]
+	if i := bytes.LastIndex(head[:max(len(head)-4, 0)], []byte("\r\n\r\n")); i >= 0 {
+		head = head[i+4:] // the final head, after interim ones
+	}
+	msg := bufio.NewReader(io.MultiReader(bytes.NewReader(head), bytes.NewReader(r.Payload)))
+	resp, err := http.ReadResponse(msg, &http.Request{Method: method})
+	if err != nil {
+		return fmt.Errorf("HTTP head: %w", err)
+	}
+	framing := fmt.Sprintf("Content-Length %d", resp.ContentLength)
+	if len(resp.TransferEncoding) > 0 {
+		framing = "Transfer-Encoding " + strings.Join(resp.TransferEncoding, ", ")
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	if err != nil {
+		return fmt.Errorf("HTTP body does not match its head's framing (%s): %w", framing, err)
+	}
+	if extra, _ := io.Copy(io.Discard, msg); extra > 0 {
+		return fmt.Errorf("HTTP head frames a %d-byte body (%s); %d more bytes follow in the payload", n, framing, extra)
 	}
 	return nil
 }

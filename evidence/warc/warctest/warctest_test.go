@@ -107,3 +107,47 @@ func TestCatchesDamage(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPFraming: a response block must be the message as it crossed the
+// wire. A body stored de-chunked or decompressed under the head that framed
+// the encoded one has valid WARC digests; only its HTTP framing shows it.
+func TestHTTPFraming(t *testing.T) {
+	cases := []struct {
+		name, head, body string
+		truncated        bool
+		want             string // "" when the file must read
+	}{
+		{"chunked as sent", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "5\r\nhello\r\n0\r\n\r\n", false, ""},
+		{"de-chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "hello", false, "Transfer-Encoding chunked"},
+		{"short body", "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n", "hello", false, "Content-Length 20"},
+		{"cut by the cap", "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n", "hello", true, ""},
+		{"long body", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", "hello", false, "3 more bytes"},
+		{"until close", "HTTP/1.0 200 OK\r\n\r\n", "hello", false, ""},
+		{"no body", "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", "", false, ""},
+	}
+	for _, c := range cases {
+		page := &shopwatch.Page{
+			URL:       "https://shop.example/",
+			FetchedAt: time.Date(2026, 3, 1, 2, 15, 0, 0, time.UTC),
+			Exchanges: []shopwatch.Exchange{{
+				Method:         "GET",
+				URL:            "https://shop.example/",
+				RequestHeader:  []byte("GET / HTTP/1.1\r\nHost: shop.example\r\n\r\n"),
+				ResponseHeader: []byte(c.head),
+				Body:           []byte(c.body),
+				BodyTruncated:  c.truncated,
+			}},
+		}
+		var buf bytes.Buffer
+		if err := warc.Write(&buf, page, warc.Info{}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := warctest.Read(buf.Bytes())
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: err = %v, want it to mention %q", c.name, err, c.want)
+		}
+	}
+}
