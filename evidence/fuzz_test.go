@@ -258,6 +258,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	dir = "testdata/fuzz/FuzzVerifyBundle"
 	none := []byte(nil)
 	writeSeed(t, dir, "exported", none, "", none)
+	writeSeed(t, dir, "exported-raw", bundle, "", none) // the zip layer fuzzed from a valid start
 	writeSeed(t, dir, "truncated", bundle[:len(bundle)-200], "", none)
 	writeSeed(t, dir, "index-out-of-range", none, evidence.IndexFile,
 		[]byte(`a)/ 20260301101500 {"url":"http://a/","offset":1,"length":9223372036854775807,"filename":"capture.warc.gz"}`+"\n"))
