@@ -55,12 +55,12 @@ func (r Record) Get(name string) string {
 // that. Read accepts gowarc's payload digest mismatch for such a record
 // only, and then checks the recorded digest against the final body.
 //
-// On top of
-// gowarc it requires what shopwatch promises of every file it writes:
-// a warcinfo record first, unique record ids, a sha256 WARC-Block-Digest
-// on every record and a WARC-Payload-Digest on every response and
-// resource record, and WARC-Concurrent-To, WARC-Refers-To and
-// WARC-Warcinfo-ID naming records of the same file.
+// On top of gowarc it requires what shopwatch promises of every file it
+// writes: records covering the whole file, a warcinfo record first, unique
+// record ids, a sha256 WARC-Block-Digest on every record and a
+// WARC-Payload-Digest on every response and resource record,
+// WARC-Concurrent-To, WARC-Refers-To and WARC-Warcinfo-ID naming records
+// of the same file, and response blocks framed as HTTP sent them.
 func Read(raw []byte) ([]Record, error) {
 	// Strict, except that specification findings are collected (ErrWarn)
 	// rather than returned, so that the one above can be told apart; every
@@ -92,8 +92,8 @@ func Read(raw []byte) ([]Record, error) {
 		}
 		out = append(out, rec)
 	}
-	if gotEnd := sumSizes(out); gotEnd != int64(len(raw)) {
-		return out, fmt.Errorf("gowarc: records cover %d of the file's %d bytes", gotEnd, len(raw))
+	if end := endOf(out); end != int64(len(raw)) {
+		return out, fmt.Errorf("gowarc: records cover %d of the file's %d bytes", end, len(raw))
 	}
 	return out, crossCheck(out)
 }
@@ -112,7 +112,8 @@ func findings(rec Record, validation []error) error {
 	return errors.Join(errs...)
 }
 
-func sumSizes(recs []Record) int64 {
+// endOf returns where the last record ends in the file.
+func endOf(recs []Record) int64 {
 	if len(recs) == 0 {
 		return 0
 	}
