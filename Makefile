@@ -13,7 +13,7 @@ TEST_TIMEOUT ?= 25m
 
 export PATH := $(GOBIN):$(PATH)
 
-.PHONY: all setup setup-go setup-chromium setup-minio setup-tools setup-replayweb setup-bench build demo test test-short bench bench-crawlers bench-100k soak lint fmt fmt-check tidy-check clean
+.PHONY: all setup setup-go setup-chromium setup-minio setup-tools setup-replayweb setup-bench build demo test test-short bench bench-crawlers bench-100k soak fuzz lint fmt fmt-check tidy-check clean
 
 all: build
 
@@ -98,6 +98,17 @@ soak: setup-go
 	$(GO) test -run '^$$' -fuzz '^FuzzCheck$$' -fuzztime $(SOAK_TIME) ./rules
 	$(GO) test -run '^$$' -fuzz '^FuzzNormalize$$' -fuzztime $(SOAK_TIME) ./rules
 	SHOPWATCH_SOAK=1 $(GO) test -race -timeout 30m -run '^TestSweepSurvivesKills$$' ./cmd/shopwatch
+
+# Fuzz the readers of evidence: the WARC reader, the manifest parser, the
+# ledger proof parser and the bundle verifier, FUZZ_TIME each (one target per
+# run, as go test requires). make test runs only their committed corpora
+# (testdata/fuzz/); a crasher found here is fixed and committed as a seed.
+FUZZ_TIME ?= 60s
+fuzz: setup-go
+	$(GO) test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZ_TIME) -fuzzminimizetime 5s ./evidence/warc
+	$(GO) test -run '^$$' -fuzz '^FuzzParseManifest$$' -fuzztime $(FUZZ_TIME) -fuzzminimizetime 5s ./evidence
+	$(GO) test -run '^$$' -fuzz '^FuzzParseProof$$' -fuzztime $(FUZZ_TIME) -fuzzminimizetime 5s ./evidence/ledger
+	$(GO) test -run '^$$' -fuzz '^FuzzVerifyBundle$$' -fuzztime $(FUZZ_TIME) -fuzzminimizetime 5s ./evidence
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

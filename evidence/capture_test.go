@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"shopwatch/internal/testparts"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"shopwatch/evidence/folderstore"
 	"shopwatch/evidence/ledger"
 	"shopwatch/evidence/tsa"
+	"shopwatch/evidence/warc/warctest"
 )
 
 var captureTime = time.Date(2026, 3, 1, 10, 15, 0, 123456789, time.UTC)
@@ -89,9 +91,9 @@ func testPage(t *testing.T) *shopwatch.Page {
 				Proto:          "HTTP/1.1",
 				RequestHeader:  []byte("GET /shop/7/ HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: shopwatch\r\n\r\n"),
 				Status:         200,
-				ResponseHeader: []byte("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=gbk\r\nContent-Length: 999\r\n\r\n"),
+				ResponseHeader: []byte("HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=gbk\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n"),
 				Body:           body,
-				ContentLength:  999,
+				ContentLength:  int64(len(body)),
 				RemoteAddr:     "127.0.0.1:8080",
 				Started:        started.Add(5 * time.Millisecond),
 				Duration:       12 * time.Millisecond,
@@ -695,6 +697,10 @@ func readStored(t *testing.T, s evidence.Store, key string) []byte {
 	b, err := io.ReadAll(rc)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if strings.HasSuffix(key, ".warc.gz") {
+		// Every WARC a test reads back is also read by gowarc, strictly.
+		warctest.Check(t, b)
 	}
 	return b
 }

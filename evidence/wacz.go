@@ -495,7 +495,7 @@ func parseIndex(b []byte, sizes map[string]int64) (int, error) {
 			return 0, fmt.Errorf("line %d: no url", i+1)
 		case !ok:
 			return 0, fmt.Errorf("line %d: filename %q is not a WARC file of the bundle", i+1, c.Filename)
-		case c.Offset < 0 || c.Length <= 0 || c.Offset+c.Length > size:
+		case c.Offset < 0 || c.Length <= 0 || c.Offset > size || c.Length > size-c.Offset: // no overflow
 			return 0, fmt.Errorf("line %d: record at %d+%d lies outside %s (%d bytes)", i+1, c.Offset, c.Length, c.Filename, size)
 		}
 	}

@@ -89,6 +89,11 @@ func TestIndexWARCMembers(t *testing.T) {
 	if _, err := parseIndex([]byte(lines[0]+"\n"), map[string]int64{"f.warc.gz": off}); err == nil {
 		t.Error("parseIndex accepted a record outside the file")
 	}
+	// An offset and length whose sum overflows int64 lie outside too.
+	huge := `a)/ 20260301101459 {"url":"http://a/","offset":1,"length":9223372036854775807,"filename":"f.warc.gz"}` + "\n"
+	if _, err := parseIndex([]byte(huge), map[string]int64{"f.warc.gz": int64(len(file))}); err == nil || !strings.Contains(err.Error(), "outside") {
+		t.Errorf("parseIndex of a record at 1+MaxInt64: %v", err)
+	}
 
 	// Two records in one member cannot be indexed.
 	var buf bytes.Buffer

@@ -17,6 +17,7 @@ import (
 
 	"shopwatch/evidence"
 	"shopwatch/evidence/warc"
+	"shopwatch/evidence/warc/warctest"
 )
 
 // The bundle is a WACZ 1.1.1 package: WARCs stored uncompressed in the zip
@@ -177,6 +178,12 @@ func TestBundleIsWACZ(t *testing.T) {
 
 	// indexes/index.cdxj: sorted, and every line points at its record.
 	warcFile := files["archive/capture.warc.gz"]
+	// gowarc's own offsets, from a strict read of the whole file, are the
+	// ones the index gives.
+	atOffset := map[int64]warctest.Record{}
+	for _, r := range warctest.Check(t, warcFile) {
+		atOffset[r.Offset] = r
+	}
 	idx := strings.Split(strings.TrimSuffix(string(files["indexes/index.cdxj"]), "\n"), "\n")
 	if !slices.IsSorted(idx) {
 		t.Errorf("index is not sorted:\n%s", strings.Join(idx, "\n"))
@@ -195,6 +202,9 @@ func TestBundleIsWACZ(t *testing.T) {
 		mustJSON(t, []byte(parts[2]), &c)
 		if c.Filename != "capture.warc.gz" || c.Offset+c.Length > int64(len(warcFile)) {
 			t.Fatalf("index line %q points outside the WARC", l)
+		}
+		if r, ok := atOffset[c.Offset]; !ok || r.Size != c.Length || r.Get("WARC-Target-URI") != c.URL {
+			t.Errorf("index line %q: gowarc finds no record of %s at %d+%d", l, c.URL, c.Offset, c.Length)
 		}
 		zr, err := gzip.NewReader(bytes.NewReader(warcFile[c.Offset : c.Offset+c.Length]))
 		if err != nil {

@@ -12,6 +12,8 @@ import (
 	"shopwatch"
 	"shopwatch/crawler"
 	"shopwatch/db"
+	"shopwatch/evidence"
+	"shopwatch/evidence/warc/warctest"
 	"shopwatch/internal/testparts"
 	"shopwatch/marketsim"
 )
@@ -90,6 +92,7 @@ func TestSweepWatchesLivestreamsAndPhones(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkWARCs(t, g, recs)
 	for _, r := range recs {
 		names := map[string]string{}
 		for _, a := range r.Artifacts {
@@ -114,6 +117,28 @@ func TestSweepWatchesLivestreamsAndPhones(t *testing.T) {
 			if err := json.Unmarshal(read(t, g, names["metadata.json"]), &md); err != nil || !md.Mobile {
 				t.Errorf("metadata.json of the phone page: mobile %v, %v", md.Mobile, err)
 			}
+		}
+	}
+}
+
+// checkWARCs reads the WARC file of every evidence record with gowarc in
+// strict mode (evidence/warc/warctest): the rendered pages' exchanges,
+// resources, snapshots and timelines as an independent reader sees them.
+func checkWARCs(t *testing.T, g *rig, recs []shopwatch.EvidenceRecord) {
+	t.Helper()
+	for _, r := range recs {
+		key := ""
+		for _, a := range r.Artifacts {
+			if a.Name == evidence.WARCFile {
+				key = a.Key
+			}
+		}
+		if key == "" {
+			t.Errorf("evidence %s has no %s", r.ID, evidence.WARCFile)
+			continue
+		}
+		if _, err := warctest.Read(read(t, g, key)); err != nil {
+			t.Errorf("evidence %s of %s: %v", r.ID, r.URL, err)
 		}
 	}
 }

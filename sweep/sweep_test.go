@@ -431,6 +431,7 @@ func TestSweepBrowserTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkWARCs(t, g, recs)
 	for _, r := range recs {
 		shot := false
 		for _, a := range r.Artifacts {

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"shopwatch"
+	"shopwatch/evidence/warc/warctest"
 	"shopwatch/internal/testparts"
 	"shopwatch/marketsim"
 )
@@ -65,6 +66,31 @@ func mustSW(t *testing.T, args ...string) string {
 		t.Fatalf("shopwatch %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, o, e)
 	}
 	return o
+}
+
+// checkWARCFiles reads every *.warc.gz file under dir with gowarc in
+// strict mode (evidence/warc/warctest) and returns how many there were.
+func checkWARCFiles(t *testing.T, dir string) int {
+	t.Helper()
+	n := 0
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".warc.gz") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if _, err := warctest.Read(b); err != nil {
+			t.Errorf("%s: %v", path, err)
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 func market(t *testing.T, shops int) (*marketsim.Market, string) {
@@ -139,6 +165,16 @@ func TestWorkflow(t *testing.T) {
 	}
 	bundle := filepath.Join(t.TempDir(), "case.zip")
 	mustSW(t, "--data", data, "evidence", "export", recs[0].ID, "-o", bundle)
+	// Every WARC file the sweep wrote, and the one in the bundle, read by
+	// an independent reader in strict mode.
+	if n := checkWARCFiles(t, data); n != sum.Evidence {
+		t.Errorf("%d WARC files under the data directory, %d evidence records", n, sum.Evidence)
+	}
+	if b, ok := zipFile(t, bundle, "archive/capture.warc.gz"); !ok {
+		t.Error("the bundle has no archive/capture.warc.gz")
+	} else {
+		warctest.Check(t, b)
+	}
 	if out := mustSW(t, "evidence", "verify", bundle); !strings.Contains(out, "VERIFIED") {
 		t.Errorf("verify output: %s", out)
 	}

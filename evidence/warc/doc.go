@@ -60,7 +60,11 @@
 // naming each other. response and resource records carry
 // WARC-Payload-Digest: for a response, the digest of the body bytes alone;
 // for a resource, of the whole block. A response whose body was cut by the
-// crawler's size cap carries "WARC-Truncated: length".
+// crawler's size cap carries "WARC-Truncated: length". When interim 1xx
+// heads precede the final head, the body is what follows the final head;
+// readers that take the payload to start after the first head (gowarc
+// does) compute another payload digest for such a record, while its block
+// digest agrees everywhere.
 //
 // request, response and TLS metadata records also carry the fields
 // proposed for WARC in the IIPC warc-specifications issues 42 and 86
@@ -90,12 +94,12 @@
 //
 // # Why the writer is written here
 //
-// The maintained Go WARC libraries (nlnwa/gowarc, internetarchive/gowarc)
-// are not obtainable through the module proxy this project builds from, and
-// the format needed here is small: fixed records, exact block bytes given by
-// the crawler and digests computed once over those bytes. Writing it
+// The format needed here is small: fixed records, exact block bytes given
+// by the crawler and digests computed once over those bytes. Writing it
 // directly keeps every byte of a block under our control: nothing is
 // re-parsed, re-encoded, de-chunked or normalised on the way to the file.
+// The tests read every file they write with an independent reader as well,
+// github.com/nlnwa/gowarc in its strict mode (package warctest).
 //
 // # Reading
 //
