@@ -40,15 +40,31 @@ func checkRealPage(t *testing.T, name string) {
 		testparts.Unavailable(t, "real page fixture "+path, err)
 	}
 	rs := builtin(t)
+	// Every category (as a product page) and every kind (with no
+	// category): each rule that can judge the page judges it at least once.
+	type judged struct {
+		kind shopwatch.Kind
+		cat  string
+	}
+	var runs []judged
+	for _, cat := range categories {
+		runs = append(runs, judged{shopwatch.KindProduct, cat})
+	}
+	for _, kind := range kinds {
+		runs = append(runs, judged{kind, ""})
+	}
+	if raceEnabled {
+		// Offsets do not depend on the category; concurrency is
+		// TestCheckConcurrent's.
+		runs = []judged{{shopwatch.KindProduct, "food"}, {shopwatch.KindStorefront, ""}}
+	}
 	for _, text := range []string{crudeText(string(raw)), string(raw)} {
-		for _, cat := range categories {
-			for _, kind := range kinds {
-				in := Input{URL: "https://item.taobao.com/item.htm", Kind: kind, Category: cat, Text: text, HTML: string(raw)}
-				fs := check(t, rs, in)
-				for _, f := range fs {
-					if f.Offset >= 0 && (f.Offset > len(text) || text[f.Offset:f.Offset+len(f.Match)] != f.Match) {
-						t.Fatalf("%s: bad offset %d for %q", f.Rule, f.Offset, f.Match)
-					}
+		for _, j := range runs {
+			in := Input{URL: "https://item.taobao.com/item.htm", Kind: j.kind, Category: j.cat, Text: text, HTML: string(raw)}
+			fs := check(t, rs, in)
+			for _, f := range fs {
+				if f.Offset >= 0 && (f.Offset > len(text) || text[f.Offset:f.Offset+len(f.Match)] != f.Match) {
+					t.Fatalf("%s: bad offset %d for %q", f.Rule, f.Offset, f.Match)
 				}
 			}
 		}
