@@ -206,6 +206,12 @@ func TestEvidenceExportCaseRecord(t *testing.T) {
 		t.Error("the case record does not name the officers from the config")
 	}
 
+	// A malformed officer in the config stops every command, naming the key.
+	badOfficer := writeConfig("bad-officer.yaml", "officers: [\"赵六\"]\n")
+	if _, e, code := sw(t, "--config", badOfficer, "--data", data, "evidence", "list"); code != exitUsage || !strings.Contains(e, "officers[0]") || !strings.Contains(e, "NAME:NO") {
+		t.Errorf("config with officer \"赵六\": exit %d, stderr:\n%s", code, e)
+	}
+
 	// Without a case: the record says it is not a case record.
 	plain := filepath.Join(out, "plain.zip")
 	mustSW(t, "--config", cfg, "--data", data, "evidence", "export", id, "-o", plain, "--no-pdf")
