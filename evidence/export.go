@@ -48,7 +48,8 @@ type Exporter struct {
 	// to extraction-record.json (the party completed from the page's
 	// licence block) and the report shows it. A record for a case must
 	// pass CaseRecord.Check, or export fails with ErrIncompleteRecord.
-	// nil leaves the file out and the report's record blank.
+	// nil leaves the file out; the report then says its record is not a
+	// case record.
 	Record *CaseRecord
 }
 
