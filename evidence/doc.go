@@ -186,13 +186,20 @@
 //	pages/pages.jsonl   {"format": "json-pages-1.0", …} then one line for the
 //	                    page: {id: evidence id, url: final URL, ts: capture
 //	                    time (RFC 3339), title}
+//	extraction-record.json  what the exporting office states in the
+//	                    extraction record (CaseRecord): case number and cause
+//	                    (none: not a case record), office and address,
+//	                    officers with enforcement certificate numbers, the
+//	                    party (from the page's licence block or as given);
+//	                    present when exported with a record (the CLI always)
 //	report.html         the report for people (Chinese with English labels):
 //	                    target, times, TSA time, host, operator, key id, TSA
 //	                    root digest, ledger position, every artifact with
 //	                    size, SHA-256 and SM3, the findings with legal basis,
 //	                    the screenshots (linked to their files) and the
 //	                    electronic data extraction record (电子数据提取笔录)
-//	                    with blank signature lines; rendered
+//	                    with signature lines for the officers and the party
+//	                    and a line for a refusal to sign; rendered
 //	                    deterministically from the files above (RenderReport)
 //	report.pdf          the same report printed by a headless Chromium with
 //	                    the screenshots inlined; absent when exported without

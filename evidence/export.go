@@ -43,6 +43,14 @@ type Exporter struct {
 	// Software names the exporting program in datapackage.json and
 	// README.txt; "" means "shopwatch <shopwatch.Version>".
 	Software string
+	// Record is what the electronic data extraction record states about
+	// the case, the party, the place and the officers; export writes it
+	// to extraction-record.json (the party completed from the page's
+	// licence block) and the report shows it. A record for a case must
+	// pass CaseRecord.Check, or export fails with ErrIncompleteRecord.
+	// nil leaves the file out; the report then says its record is not a
+	// case record.
+	Record *CaseRecord
 }
 
 // Export writes the capture rec indexes as a self-contained bundle to w
@@ -75,6 +83,9 @@ func (x *Exporter) Export(ctx context.Context, store Store, rec *shopwatch.Evide
 		return fmt.Errorf("export %s: nil store", rec.ID)
 	}
 	fail := func(err error) error { return fmt.Errorf("export %s: %w", rec.ID, err) }
+	if err := x.Record.Check(); err != nil {
+		return fail(err)
+	}
 
 	byName := make(map[string]shopwatch.Artifact, len(rec.Artifacts))
 	for _, a := range rec.Artifacts {
@@ -242,6 +253,16 @@ func (x *Exporter) Export(ctx context.Context, store Store, rec *shopwatch.Evide
 		}
 		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
 	}
+	if x.Record != nil {
+		b, err := marshalRecord(x.Record.withParty(keep[TextFile], pageTitle(keep[MetadataFile])))
+		if err != nil {
+			return fail(err)
+		}
+		if err := bw.add(RecordFile, "", b); err != nil {
+			return fail(err)
+		}
+		keep[RecordFile] = b
+	}
 	html, err := RenderReport(read, false)
 	if err != nil {
 		return fail(err)
@@ -296,7 +317,8 @@ func (x *Exporter) copyArtifact(ctx context.Context, store Store, bw *bundleWrit
 	defer rc.Close()
 	var sinks []io.Writer
 	var keep *bytes.Buffer
-	if e.Name == MetadataFile || e.Name == FindingsFile || e.Name == EnvironmentFile || (x.PDF != nil && isReportImage(e.MediaType)) {
+	if e.Name == MetadataFile || e.Name == FindingsFile || e.Name == EnvironmentFile || e.Name == NetworkFile ||
+		(x.Record != nil && e.Name == TextFile) || (x.PDF != nil && isReportImage(e.MediaType)) {
 		keep = bytes.NewBuffer(make([]byte, 0, e.Size))
 		sinks = append(sinks, keep)
 	}

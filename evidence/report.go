@@ -2,6 +2,7 @@ package evidence
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/x509"
 	_ "embed"
 	"encoding/base64"
@@ -10,7 +11,9 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
+	"maps"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -69,6 +72,30 @@ type reportView struct {
 	Artifacts                                            []reportFile
 	SealFiles                                            []reportFile
 	Env                                                  *reportEnv
+	// The extraction record: what the office stated at export (nil
+	// without extraction-record.json), the redirect chain from
+	// network.json, the tools with their versions and who operated.
+	Record        *reportRecord
+	Redirects     []reportHop
+	Tools         []string
+	OperatorShown string
+}
+
+type reportRecord struct {
+	ForCase               bool
+	CaseNo, Cause         string
+	Office, OfficeAddress string
+	Storage               string
+	Officers              []Officer
+	Party                 Party
+	PartySource           string
+	// Blanks pads the officers' signature lines to MinCaseOfficers.
+	Blanks []struct{}
+}
+
+type reportHop struct {
+	N                                    int
+	URL, Status, Location, Remote, Error string
 }
 
 type reportTSA struct {
@@ -197,6 +224,28 @@ func newReportView(read ReportFileReader, inline bool) (*reportView, error) {
 			return nil, fmt.Errorf("%s: %w", EnvironmentFile, err)
 		}
 		v.Env = env
+		v.Tools = reportTools(v.Version, b)
+	}
+	if len(v.Tools) == 0 {
+		v.Tools = []string{"shopwatch " + v.Version}
+	}
+	if b, err := optional(NetworkFile); err != nil {
+		return nil, err
+	} else if b != nil {
+		var n networkFile
+		if err := json.Unmarshal(b, &n); err != nil {
+			return nil, fmt.Errorf("%s: %w", NetworkFile, err)
+		}
+		for i, h := range n.RedirectChain {
+			hop := reportHop{N: i + 1, URL: h.URL, Location: h.Location, Remote: h.RemoteAddr, Error: h.Error}
+			if h.Status != 0 {
+				hop.Status = strconv.Itoa(h.Status)
+			}
+			v.Redirects = append(v.Redirects, hop)
+		}
+	}
+	if err := v.record(read); err != nil {
+		return nil, err
 	}
 	for _, e := range m.Artifacts {
 		if !isReportImage(e.MediaType) {
@@ -217,6 +266,71 @@ func newReportView(read ReportFileReader, inline bool) (*reportView, error) {
 		return nil, err
 	}
 	return v, nil
+}
+
+// record fills in the extraction record from extraction-record.json, when
+// the bundle has one, and who operated.
+func (v *reportView) record(read ReportFileReader) error {
+	v.OperatorShown = v.Operator
+	b, err := read(RecordFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", RecordFile, err)
+	}
+	var c CaseRecord
+	if err := json.Unmarshal(b, &c); err != nil {
+		return fmt.Errorf("%s: %w", RecordFile, err)
+	}
+	r := &reportRecord{ForCase: c.ForCase(), CaseNo: c.CaseNo, Cause: c.Cause, Office: c.Office, OfficeAddress: c.OfficeAddress,
+		Storage: c.Storage, Officers: c.Officers, Party: c.Party}
+	switch c.Party.Source {
+	case "page":
+		r.PartySource = "取自页面展示的营业执照信息 (from the licence block on the page, text.txt)"
+	case "given":
+		r.PartySource = "导出时由执法人员提供 (given by the officers at export)"
+	default:
+		r.PartySource = "页面未展示可识别的营业执照信息 (no readable licence block on the page)"
+	}
+	for range max(0, MinCaseOfficers-len(c.Officers)) {
+		r.Blanks = append(r.Blanks, struct{}{})
+	}
+	v.Record = r
+	if len(c.Officers) > 0 {
+		names := make([]string, len(c.Officers))
+		for i, o := range c.Officers {
+			names[i] = o.String()
+		}
+		v.OperatorShown = strings.Join(names, "、")
+		if v.Operator != "" {
+			v.OperatorShown += "（采集账户 capture operator: " + v.Operator + "）"
+		}
+	}
+	return nil
+}
+
+// reportTools lists the tools of the capture with their versions, from
+// environment.json.
+func reportTools(version string, env []byte) []string {
+	var e struct {
+		OS        string            `json:"os"`
+		Arch      string            `json:"arch"`
+		GoVersion string            `json:"go_version"`
+		Version   string            `json:"shopwatch_version"`
+		Versions  map[string]string `json:"versions"`
+	}
+	if json.Unmarshal(env, &e) != nil {
+		return nil
+	}
+	tools := []string{"shopwatch " + cmp.Or(e.Version, version)}
+	if e.GoVersion != "" || e.OS != "" {
+		tools[0] += fmt.Sprintf("（%s, %s/%s）", e.GoVersion, e.OS, e.Arch)
+	}
+	for _, k := range slices.Sorted(maps.Keys(e.Versions)) {
+		tools = append(tools, k+" "+e.Versions[k])
+	}
+	return tools
 }
 
 // seal fills in the timestamp, the TSA root and the ledger position.

@@ -812,7 +812,8 @@ func (v *verifier) unlisted() {
 // derivedFiles are the files a bundle holds besides the signed set, the
 // artifacts, SHA256SUMS and the two datapackage files, in the order they
 // are checked.
-var derivedFiles = []string{ReadmeFile, TimestampFile, TSARootFile, LedgerProofFile, IndexFile, PagesFile, ReportHTMLFile, ReportPDFFile}
+var derivedFiles = []string{ReadmeFile, TimestampFile, TSARootFile, LedgerProofFile, IndexFile, PagesFile, ReportHTMLFile, ReportPDFFile,
+	RecordFile}
 
 // requiredDerived reports whether every bundle must hold the derived file
 // name. The seal files are required unless AllowUnsealed (see verifySeal);

@@ -80,6 +80,8 @@ func IsBundleFile(name string) bool {
 	switch name {
 	case DatapackageFile, DatapackageDigestFile, PagesFile, IndexFile, ReportHTMLFile, ReportPDFFile:
 		return true
+	case RecordFile:
+		return true
 	}
 	return false
 }

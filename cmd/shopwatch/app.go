@@ -120,6 +120,16 @@ type Config struct {
 			DrainTimeout   time.Duration `yaml:"drain_timeout"`
 		} `yaml:"spool"`
 	} `yaml:"store"`
+	// Office is the law-enforcement office the electronic data
+	// extraction record of an exported bundle names; with the capturing
+	// host its address is the place of extraction.
+	Office struct {
+		Name    string `yaml:"name"`
+		Address string `yaml:"address"`
+	} `yaml:"office"`
+	// Officers are the officers the extraction record names when export
+	// is given no --officer: "NAME:执法证号" each.
+	Officers []string `yaml:"officers"`
 }
 
 // loadConfig reads the built-in defaults and then, when path is set, the

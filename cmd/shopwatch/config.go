@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"shopwatch/crawler"
+	"shopwatch/evidence"
 )
 
 // startup loads and checks the configuration once, before the command
@@ -199,6 +200,11 @@ func (c *Config) Validate() error {
 	if c.Timezone != "" {
 		if _, err := time.LoadLocation(c.Timezone); err != nil {
 			bad("timezone", "%q is not a known time zone (want an IANA name such as Asia/Shanghai or UTC)", c.Timezone)
+		}
+	}
+	for i, o := range c.Officers {
+		if _, err := evidence.ParseOfficer(o); err != nil {
+			bad(fmt.Sprintf("officers[%d]", i), "%v", err)
 		}
 	}
 	k := c.Crawler

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"shopwatch/db"
 	"shopwatch/evidence"
 	"shopwatch/evidence/pdf"
+	"shopwatch/rules/licence"
 )
 
 func init() {
@@ -76,10 +78,24 @@ func evidenceList(ctx context.Context, a *app, args []string) error {
 }
 
 func evidenceExport(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("evidence export", "evidence export ID [-o FILE.zip|FILE.wacz] [--no-pdf]")
+	fs := a.newFlags("evidence export", "evidence export ID [-o FILE.zip|FILE.wacz] [--no-pdf] [--case NO --cause TEXT --officer NAME:NO --officer NAME:NO] [--party NAME] [--uscc CODE]")
 	out := fs.String("o", "", "bundle file to write (default ID.zip; .wacz works as well)")
 	noPDF := fs.Bool("no-pdf", false, "leave report.pdf out instead of printing it with Chromium")
+	caseNo := fs.String("case", "", "case number (案件编号): the report's extraction record becomes the record of this case, which needs --cause and two officers")
+	cause := fs.String("cause", "", "cause of action (案由) of the case, with --case")
+	var officers []evidence.Officer
+	fs.Func("officer", "an officer the extraction record names, NAME:NO (name and 执法证号); once per officer (default: officers in the config)", func(s string) error {
+		o, err := evidence.ParseOfficer(s)
+		officers = append(officers, o)
+		return err
+	})
+	partyName := fs.String("party", "", "the party's name (当事人), when the page's licence block does not show it")
+	partyUSCC := fs.String("uscc", "", "the party's unified social credit code (统一社会信用代码), with --party")
 	pos, err := parseArgs(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	record, err := a.extractionRecord(*caseNo, *cause, officers, *partyName, *partyUSCC)
 	if err != nil {
 		return err
 	}
@@ -115,7 +131,10 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	x := &evidence.Exporter{Notary: nt}
+	if t, err := d.GetTarget(ctx, rec.TargetID); err == nil {
+		record.Party.Platform = t.Platform
+	}
+	x := &evidence.Exporter{Notary: nt, Record: record}
 	if !*noPDF {
 		if x.PDF, err = a.pdfPrinter(); err != nil {
 			return err
@@ -131,6 +150,9 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	if x.PDF == nil {
 		detail += " without report.pdf"
 	}
+	if record.ForCase() {
+		detail += " for case " + record.CaseNo
+	}
 	if !readOnly {
 		if err := a.custody(ctx, "evidence.exported", detail); err != nil {
 			return err
@@ -138,6 +160,71 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	}
 	fmt.Fprintln(a.stdout, path)
 	return nil
+}
+
+// extractionRecord is what the report's extraction record states beyond
+// the capture: the case (--case, --cause), the office and the evidence
+// store (from the config), the officers (--officer, else the config) and
+// the party when given (--party, --uscc; else the page's licence block).
+// The record of a case with fewer than two officers, or without a cause,
+// is a usage error naming what is missing.
+func (a *app) extractionRecord(caseNo, cause string, officers []evidence.Officer, party, uscc string) (*evidence.CaseRecord, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	caseNo, cause = strings.TrimSpace(caseNo), strings.TrimSpace(cause)
+	if cause != "" && caseNo == "" {
+		return nil, usagef("evidence export: --cause needs --case NO (the case number)")
+	}
+	if uscc != "" {
+		uscc = strings.ToUpper(strings.TrimSpace(uscc))
+		if err := licence.ValidateUSCC(uscc); err != nil {
+			return nil, usagef("evidence export: --uscc %s: %v", uscc, err)
+		}
+	}
+	if len(officers) == 0 {
+		for _, s := range c.Officers {
+			o, err := evidence.ParseOfficer(s)
+			if err != nil {
+				return nil, usagef("config officers: %v", err)
+			}
+			officers = append(officers, o)
+		}
+	}
+	r := &evidence.CaseRecord{CaseNo: caseNo, Cause: cause, Office: c.Office.Name, OfficeAddress: c.Office.Address,
+		Officers: officers, Party: evidence.Party{Name: strings.TrimSpace(party), USCC: uscc}, Storage: a.storageStatement(c)}
+	if err := r.Check(); err != nil {
+		return nil, usagef("evidence export: %v (a case record is for legal use: give --cause TEXT and --officer NAME:NO once per officer, or set officers in the config)", err)
+	}
+	return r, nil
+}
+
+// storageStatement says where the captured data is kept, for the record's
+// statement on the storage medium. It names no credentials.
+func (a *app) storageStatement(c *Config) string {
+	switch c.Store.Kind {
+	case "minio":
+		m := c.Store.MinIO
+		s := fmt.Sprintf("MinIO object store %s, bucket %s", m.Endpoint, m.Bucket)
+		if m.ObjectLock {
+			s += fmt.Sprintf(", object lock %s %d days (WORM)", m.RetentionMode, m.RetentionDays)
+		}
+		return s
+	default:
+		dir := c.Store.Folder
+		if dir == "" {
+			d, err := a.dataDir()
+			if err != nil {
+				return ""
+			}
+			dir = filepath.Join(d, "store")
+		}
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
+		return "folder store " + dir
+	}
 }
 
 // errPDF marks an export that failed while printing report.pdf.
