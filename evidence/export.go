@@ -43,6 +43,10 @@ type Exporter struct {
 	// Software names the exporting program in datapackage.json and
 	// README.txt; "" means "shopwatch <shopwatch.Version>".
 	Software string
+	// TrustedTSARoots are the fingerprints (RootFingerprint) of the roots
+	// of the RFC 3161 authorities the configuration marks as trusted: the
+	// reports call a token 可信时间戳 only when it comes from one of them.
+	TrustedTSARoots []string
 }
 
 // Export writes the capture rec indexes as a self-contained bundle to w
@@ -242,7 +246,7 @@ func (x *Exporter) Export(ctx context.Context, store Store, rec *shopwatch.Evide
 		}
 		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
 	}
-	html, err := RenderReport(read, false)
+	html, err := RenderReport(read, false, WithTrustedTSARoots(x.TrustedTSARoots...))
 	if err != nil {
 		return fail(err)
 	}
@@ -250,7 +254,7 @@ func (x *Exporter) Export(ctx context.Context, store Store, rec *shopwatch.Evide
 		return fail(err)
 	}
 	if x.PDF != nil {
-		printable, err := RenderReport(read, true)
+		printable, err := RenderReport(read, true, WithTrustedTSARoots(x.TrustedTSARoots...))
 		if err != nil {
 			return fail(err)
 		}
