@@ -322,6 +322,45 @@ func resignedBundle(t *testing.T, bundle string, ext *testparts.OpenSSLTSA) stri
 	return path
 }
 
+// The reports call a timestamp 可信时间戳 only when its authority is one
+// the configuration marks as trusted (Exporter.TrustedTSARoots); a token
+// of the built-in authority is labelled as self-issued, and one of an
+// external authority not marked trusted as such.
+func TestReportTimestampLabel(t *testing.T) {
+	ext := testparts.StartOpenSSLTSA(t)
+	external := externalNode(t, ext).captureNow(t) // exported with the external root trusted
+	builtin := newFixture(t).bundle
+	render := func(bundle string, opts ...evidence.ReportOption) string {
+		t.Helper()
+		b, err := evidence.RenderReport(zipReader(t, bundle), false, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	cases := []struct {
+		name, html, want string
+	}{
+		{"external, trusted: the exported report", string(entry(t, readZip(t, external), "report.html")), evidence.LabelTrustedTimestamp},
+		{"external, trusted", render(external, evidence.WithTrustedTSARoots(trustedRootsOf(t, ext.RootPEM)...)), evidence.LabelTrustedTimestamp},
+		{"external, not marked trusted", render(external), evidence.LabelUntrustedTimestamp},
+		{"built-in", render(builtin), evidence.LabelBuiltinTimestamp},
+		{"built-in, another authority trusted", render(builtin, evidence.WithTrustedTSARoots(trustedRootsOf(t, ext.RootPEM)...)), evidence.LabelBuiltinTimestamp},
+		{"built-in: the exported report", string(entry(t, readZip(t, builtin), "report.html")), evidence.LabelBuiltinTimestamp},
+	}
+	labels := []string{evidence.LabelTrustedTimestamp + " ", evidence.LabelBuiltinTimestamp, evidence.LabelUntrustedTimestamp}
+	for _, c := range cases {
+		if n := strings.Count(c.html, c.want); n < 2 {
+			t.Errorf("%s: the label %q appears %d times, want in the summary and the extraction record", c.name, c.want, n)
+		}
+		for _, l := range labels {
+			if !strings.HasPrefix(l, c.want) && strings.Contains(c.html, l) {
+				t.Errorf("%s: the report also says %q", c.name, l)
+			}
+		}
+	}
+}
+
 // The trust file an office publishes reads back as written, and the
 // parser refuses incomplete or malformed files.
 func TestParseTrustFile(t *testing.T) {
