@@ -392,3 +392,49 @@ func TestParseTrustFile(t *testing.T) {
 		}
 	}
 }
+
+// The keys of a key folder carry the period each signed in: a retired key
+// until its rotation, the current one from its creation on.
+func TestTrustedKeysOf(t *testing.T) {
+	dir := t.TempDir()
+	first, err := evidence.LoadOrCreateSigner(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := time.Now().Add(-time.Second)
+	old, second, err := evidence.RotateSigner(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now().Add(time.Second)
+	if evidence.KeyID(old) != first.KeyID() {
+		t.Fatalf("rotated %s, want %s", evidence.KeyID(old), first.KeyID())
+	}
+	keys, err := evidence.TrustedKeysOf(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0].ID != first.KeyID() || keys[1].ID != second.KeyID() {
+		t.Fatalf("keys %+v, want %s then %s", keys, first.KeyID(), second.KeyID())
+	}
+	parse := func(s string) time.Time {
+		t.Helper()
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		return v
+	}
+	if u := parse(keys[0].ValidUntil); u.Before(before.Truncate(time.Second)) || u.After(after) {
+		t.Errorf("retired key valid until %s, want the rotation between %s and %s", u, before, after)
+	}
+	if keys[0].ValidFrom == "" || parse(keys[0].ValidFrom).After(parse(keys[0].ValidUntil)) {
+		t.Errorf("retired key valid from %q until %q", keys[0].ValidFrom, keys[0].ValidUntil)
+	}
+	if keys[1].ValidUntil != "" || parse(keys[1].ValidFrom).Before(before.Truncate(time.Second)) {
+		t.Errorf("current key %+v, want from the rotation on, open-ended", keys[1])
+	}
+	if _, err := evidence.TrustedKeysOf(t.TempDir()); err == nil {
+		t.Error("TrustedKeysOf of an empty folder: no error")
+	}
+}

@@ -116,7 +116,7 @@ fi
 if [ -n "$trust" ]; then
 	entries() { sed -n "/^$1:/,/^[^ #]/p" "$trust" | grep '^  - {'; }
 	field() { sed -n "s/.*[{ ]$1: \"\([^\"]*\)\".*/\1/p"; }
-	office=$(sed -n 's/^office: "\(.*\)"$/\1/p' "$trust")
+	office=$(sed -n 's/^office: "\(.*\)"$/\1/p' "$trust" | sed 's/\\"/"/g')
 	[ -n "$office" ] || fail "$trust" "not a trust file (no office)"
 	[ -e timestamp.tsr ] || fail timestamp.tsr "absent: without a timestamp the capture time rests on the capture host alone"
 	fp="sha256:$(openssl x509 -in tsa-root.pem -outform DER | sha256sum | cut -c1-64)"
