@@ -277,6 +277,24 @@ func TestTrustFile(t *testing.T) {
 			}
 		})
 	}
+	// A foreign authority's root put beside the pinned one in tsa-root.pem:
+	// the token chains to the foreign root, which must not pass as pinned.
+	t.Run("foreign authority beside the pinned root", func(t *testing.T) {
+		es := readZip(t, foreignTSA)
+		root := entryRef(t, es, "tsa-root.pem")
+		*root = append(append([]byte{}, ext.RootPEM...), *root...)
+		es = reseal(t, es)
+		path := filepath.Join(t.TempDir(), "two-roots.zip")
+		writeZip(t, path, es)
+		rep, text := verifyWith(t, path, evidence.WithTrust(tf))
+		if rep.OK() || !errors.Is(rep.Err(), evidence.ErrBadTimestamp) || strings.Contains(text, "TRUSTED") {
+			t.Errorf("verified under the trust file: %s\n%s", rep.Verdict(), text)
+		}
+		out, code := runScript(t, path, tf.Source)
+		if code != 1 || !strings.Contains(out, "FAIL tsa-root.pem: holds other than exactly one certificate") || strings.Contains(out, "TRUSTED") {
+			t.Errorf("script: exit %d\n%s", code, out)
+		}
+	})
 	// The foreign-key bundle is self-consistent: only the trust file tells
 	// it apart.
 	if rep, text := verifyWith(t, foreignKey); !rep.OK() || rep.Verdict() != evidence.VerdictSelfConsistent {

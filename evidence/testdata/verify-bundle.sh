@@ -119,6 +119,10 @@ if [ -n "$trust" ]; then
 	office=$(sed -n 's/^office: "\(.*\)"$/\1/p' "$trust" | sed 's/\\"/"/g')
 	[ -n "$office" ] || fail "$trust" "not a trust file (no office)"
 	[ -e timestamp.tsr ] || fail timestamp.tsr "absent: without a timestamp the capture time rests on the capture host alone"
+	# One root only: openssl ts -verify accepted a chain to any certificate
+	# of tsa-root.pem, so the one pinned must be the only one there.
+	[ "$(grep -c -e '-----BEGIN' tsa-root.pem)" = 1 ] && grep -qxF -e '-----BEGIN CERTIFICATE-----' tsa-root.pem ||
+		fail tsa-root.pem "holds other than exactly one certificate: the token may chain to one the trust file does not pin"
 	fp="sha256:$(openssl x509 -in tsa-root.pem -outform DER | sha256sum | cut -c1-64)"
 	entries tsa_roots | field fingerprint | grep -qxF "$fp" ||
 		fail tsa-root.pem "$fp is not a TSA root the trust file of $office pins"
