@@ -245,6 +245,26 @@
 // as an *ItemError naming the damaged file, the first problem naming the
 // first broken item.
 //
+// # Trust file
+//
+// A bundle that passes every check is self-consistent only: anyone with an
+// Ed25519 key and a time-stamping authority of their own could have made
+// it. An office publishes a trust file (TrustFile, trust.yaml): version 1,
+// its name (office), its signer key ids with the period each was in use
+// (signer_keys: id, valid_from, valid_until, RFC 3339; "" is an open end),
+// the roots of the RFC 3161 authorities it trusts by the SHA-256 of their
+// DER certificate (tsa_roots: fingerprint "sha256:<64 hex>", subject), and
+// the keys of its ledger witnesses (witness_keys). Each entry stays on a
+// line of its own, a YAML flow mapping, so that sed and grep read it:
+//
+//	signer_keys:
+//	  - {id: "ed25519:2072542d0a3493e5", valid_from: "2026-12-07T15:42:34Z", valid_until: ""}
+//
+// Under a trust file (WithTrust; the script's second argument) a bundle is
+// TRUSTED only when its signer key is listed and valid at the token's
+// genTime and the token chains to a pinned root; anything else is a
+// failure naming signer.pub, tsa-root.pem or timestamp.tsr.
+//
 // # Later versions
 //
 // Object lock adds no file to the bundle. A later bundle layout may add

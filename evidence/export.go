@@ -51,6 +51,10 @@ type Exporter struct {
 	// nil leaves the file out; the report then says its record is not a
 	// case record.
 	Record *CaseRecord
+	// TrustedTSARoots are the fingerprints (RootFingerprint) of the roots
+	// of the RFC 3161 authorities the configuration marks as trusted: the
+	// reports call a token 可信时间戳 only when it comes from one of them.
+	TrustedTSARoots []string
 }
 
 // Export writes the capture rec indexes as a self-contained bundle to w
@@ -263,7 +267,7 @@ func (x *Exporter) Export(ctx context.Context, store Store, rec *shopwatch.Evide
 		}
 		keep[RecordFile] = b
 	}
-	html, err := RenderReport(read, false)
+	html, err := RenderReport(read, false, WithTrustedTSARoots(x.TrustedTSARoots...))
 	if err != nil {
 		return fail(err)
 	}
@@ -271,7 +275,7 @@ func (x *Exporter) Export(ctx context.Context, store Store, rec *shopwatch.Evide
 		return fail(err)
 	}
 	if x.PDF != nil {
-		printable, err := RenderReport(read, true)
+		printable, err := RenderReport(read, true, WithTrustedTSARoots(x.TrustedTSARoots...))
 		if err != nil {
 			return fail(err)
 		}
@@ -517,12 +521,16 @@ datapackage-digest.json, with sha256 and size), datapackage-digest.json
 indexes/index.cdxj (a CDXJ index of archive/*.warc.gz).
 
 To verify with standard tools, unpack the bundle (unzip BUNDLE.zip -d b),
-save the script below as verify-bundle.sh and run: bash verify-bundle.sh b
-It must end with "VERIFIED". Compare the key id and the TSA root
-fingerprint it prints with the ones the office publishes.
+save the script below as verify-bundle.sh and run it with the trust file
+the office publishes (trust.yaml: its signer keys and TSA roots):
+bash verify-bundle.sh b trust.yaml
+It must end with "TRUSTED". Without a trust file it ends with
+"SELF-CONSISTENT ONLY": the bundle is intact, but anyone holding a key
+could have made it; compare the key id and the TSA root fingerprint it
+prints with the ones the office publishes.
 
-"shopwatch evidence verify BUNDLE.zip" runs all of these checks and the
-ledger proof's.
+"shopwatch evidence verify --trust trust.yaml BUNDLE.zip" runs all of
+these checks and the ledger proof's.
 
 -----8<----- verify-bundle.sh -----8<-----
 {{.Script}}-----8<----- end -----8<-----

@@ -213,6 +213,7 @@ func (v *verifier) verifySeal() {
 			if blk, err := x509.ParseCertificate(pemBlock(rootPEM)); err == nil {
 				v.rep.TSARootSHA256 = SumBytes(SHA256, blk.Raw).String()
 			}
+			roots = v.pinnedRoots(rootPEM, roots)
 		}
 	}
 	if tsr != nil {
@@ -231,6 +232,7 @@ func (v *verifier) verifySeal() {
 				v.rep.pass("timestamp", TimestampFile, "RFC 3161 token over manifest.json, time %s, serial %s, by %s, chain to %s",
 					info.GenTime.UTC().Format("2006-01-02T15:04:05Z"), info.Serial, info.TSA, rootSource)
 				v.capturedAt(info)
+				v.trustTSA(info)
 			}
 		}
 	}

@@ -45,8 +45,19 @@ type ReportFileReader func(name string) ([]byte, error)
 // Screenshots are shown from their files in the bundle (relative links),
 // or, with inlineImages, embedded as data: URLs so the document stands on
 // its own (for printing). Every text taken from the page is HTML-escaped.
-func RenderReport(read ReportFileReader, inlineImages bool) ([]byte, error) {
+//
+// The timestamp is labelled 可信时间戳 (trusted timestamp) only when its
+// root is one WithTrustedTSARoots names; a token of the built-in authority
+// is labelled as self-issued.
+func RenderReport(read ReportFileReader, inlineImages bool, opts ...ReportOption) ([]byte, error) {
+	var o reportOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	v, err := newReportView(read, inlineImages)
+	if err == nil {
+		v.TSA.label(o.trustedRoots)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("render report: %w", err)
 	}
@@ -98,8 +109,49 @@ type reportHop struct {
 	URL, Status, Location, Remote, Error string
 }
 
+// ReportOption changes what RenderReport shows.
+type ReportOption func(*reportOptions)
+
+type reportOptions struct {
+	trustedRoots []string
+}
+
+// WithTrustedTSARoots names the roots (RootFingerprint) of the authorities
+// the configuration marks as trusted.
+func WithTrustedTSARoots(fingerprints ...string) ReportOption {
+	return func(o *reportOptions) { o.trustedRoots = append(o.trustedRoots, fingerprints...) }
+}
+
 type reportTSA struct {
 	Time, Authority, Serial, RootDigest string
+	// Label names the kind of timestamp: 可信时间戳 only for a token from
+	// an authority configured as trusted (Trusted).
+	Label   string
+	Trusted bool
+	builtin bool // the root is one the built-in authority made
+}
+
+// Labels of the timestamp in the reports.
+const (
+	LabelTrustedTimestamp   = "可信时间戳"
+	LabelBuiltinTimestamp   = "内置时间戳（自签发，非第三方可信时间戳）"
+	LabelUntrustedTimestamp = "时间戳（时间戳机构未配置为可信）"
+	LabelNoTimestamp        = "时间戳"
+)
+
+// label sets Label and Trusted from the token's root.
+func (t *reportTSA) label(trustedRoots []string) {
+	switch {
+	case t.Authority == "":
+		t.Label = LabelNoTimestamp + " Timestamp"
+	case t.RootDigest != "" && slices.Contains(trustedRoots, t.RootDigest):
+		t.Trusted = true
+		t.Label = LabelTrustedTimestamp + " Trusted timestamp (RFC 3161, authority configured as trusted)"
+	case t.builtin:
+		t.Label = LabelBuiltinTimestamp + " Built-in timestamp (self-issued by the capture node, not a third-party trusted timestamp)"
+	default:
+		t.Label = LabelUntrustedTimestamp + " Timestamp (RFC 3161, authority not configured as trusted)"
+	}
 }
 
 type reportLedger struct {
@@ -371,6 +423,7 @@ func (v *reportView) seal(read ReportFileReader, manifest []byte) error {
 			return fmt.Errorf("%s: %w", TSARootFile, err)
 		}
 		v.TSA.RootDigest = SumBytes(SHA256, cert.Raw).String()
+		v.TSA.builtin = tsa.IsBuiltinRoot(cert)
 		roots = x509.NewCertPool()
 		roots.AddCert(cert)
 	}

@@ -86,6 +86,14 @@ type Report struct {
 	Manifest      *Manifest // nil when it does not parse
 	Checks        []Check
 	Problems      []*ItemError
+
+	// Trust names the trust file the bundle verified as TRUSTED under
+	// (WithTrust); "" without one, or when the bundle failed under it.
+	Trust string
+	// KeyPinned and TSAPinned report whether the signer key and the
+	// timestamp's root were judged against something from outside the
+	// bundle (a trust file, WithTrustedKeys, WithTSARoots).
+	KeyPinned, TSAPinned bool
 }
 
 // OK reports whether every check passed.
@@ -126,7 +134,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(bw, "%s %-10s %s: %s\n", status, c.Name, c.Item, c.Detail)
 	}
 	if r.OK() {
-		fmt.Fprintf(bw, "VERIFIED: %d checks passed\n", len(r.Checks))
+		fmt.Fprintln(bw, r.verdictLine())
 	} else {
 		fmt.Fprintf(bw, "NOT VERIFIED: %d problem(s)\n", len(r.Problems))
 		for _, p := range r.Problems {
@@ -153,6 +161,7 @@ type verifyConfig struct {
 	tsaRoots      *x509.CertPool
 	allowUnsealed bool
 	maxSkew       time.Duration
+	trust         *TrustFile
 }
 
 // WithTrustedKeys makes VerifyBundle require that the bundle was signed by
@@ -243,6 +252,10 @@ type verifier struct {
 	dpRes   map[string]DatapackageResource
 	digests map[string]fileDigest // SHA-256 of bundle files, computed once
 	readme  []byte                // README.txt when it is as exported
+
+	// Under a trust file: whether the token's root is pinned and the
+	// signer key listed and valid at the capture time.
+	tsaPinned, keyValid bool
 }
 
 // fileDigest is the size and SHA-256 (lowercase hex) of a bundle file.
@@ -281,6 +294,8 @@ func (v *verifier) run(zr *zip.Reader) {
 	if v.sums != nil && !v.named(SumsFile) {
 		v.rep.pass("sums", SumsFile, "agrees with manifest.json and the bundle's files")
 	}
+	v.trustKey()
+	v.noteTrust()
 }
 
 // named reports whether a problem already names item.

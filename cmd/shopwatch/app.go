@@ -71,6 +71,10 @@ type Config struct {
 	TSA struct {
 		URL      string `yaml:"url"`
 		RootFile string `yaml:"root_file"`
+		// Trusted marks the external authority as a trusted third party:
+		// reports then call its tokens 可信时间戳. nil means true when URL
+		// is set; the built-in authority is never trusted.
+		Trusted *bool `yaml:"trusted"`
 		// MaxSkew is the largest gap between a manifest's captured_at and
 		// its token's genTime that capture and evidence verify accept.
 		MaxSkew time.Duration `yaml:"max_skew"`
@@ -601,6 +605,32 @@ func (a *app) notary() (*evidence.Notary, error) {
 	a.closers = append(a.closers, func() { _ = lg.Close() })
 	a.notaryOnce = &evidence.Notary{TSA: ts, TSARoot: rootPEM, Ledger: lg, MaxSkew: c.TSA.MaxSkew}
 	return a.notaryOnce, nil
+}
+
+// trustedTSARoots returns the fingerprints of the roots of the authority
+// the configuration marks as trusted: the external one (tsa.url), unless
+// tsa.trusted is false. The built-in authority is never trusted.
+func (a *app) trustedTSARoots() ([]string, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	if c.TSA.URL == "" || (c.TSA.Trusted != nil && !*c.TSA.Trusted) {
+		return nil, nil
+	}
+	b, err := os.ReadFile(c.TSA.RootFile)
+	if err != nil {
+		return nil, fmt.Errorf("config: tsa.root_file: %w", err)
+	}
+	roots, err := evidence.TrustedRootsOf(b)
+	if err != nil {
+		return nil, fmt.Errorf("config: tsa.root_file %s: %w", c.TSA.RootFile, err)
+	}
+	fps := make([]string, len(roots))
+	for i, r := range roots {
+		fps[i] = r.Fingerprint
+	}
+	return fps, nil
 }
 
 // printJSON writes v as indented JSON.

@@ -263,6 +263,9 @@ func (c *Config) Validate() error {
 	if c.TSA.URL != "" && c.TSA.RootFile == "" {
 		bad("tsa.root_file", "empty; tsa.url %s needs the PEM root its certificates chain to", c.TSA.URL)
 	}
+	if c.TSA.URL == "" && c.TSA.Trusted != nil && *c.TSA.Trusted {
+		bad("tsa.trusted", "true without tsa.url: the built-in authority is self-issued and cannot be marked trusted")
+	}
 	if c.Rules.Dir != "" {
 		if st, err := os.Stat(c.Rules.Dir); err != nil || !st.IsDir() {
 			bad("rules.dir", "%s is not a folder", c.Rules.Dir)

@@ -127,6 +127,9 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	x := &evidence.Exporter{Notary: nt}
+	if x.TrustedTSARoots, err = a.trustedTSARoots(); err != nil {
+		return err
+	}
 	// report.pdf when Chromium is there (make setup-chromium); the demo
 	// needs nothing installed, so without it the bundle leaves the PDF out.
 	if p, perr := a.pdfPrinter(); perr == nil {

@@ -135,6 +135,9 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 		record.Party.Platform = t.Platform
 	}
 	x := &evidence.Exporter{Notary: nt, Record: record}
+	if x.TrustedTSARoots, err = a.trustedTSARoots(); err != nil {
+		return err
+	}
 	if !*noPDF {
 		if x.PDF, err = a.pdfPrinter(); err != nil {
 			return err
@@ -294,8 +297,9 @@ func exportBundleWith(ctx context.Context, st evidence.Store, rec *shopwatch.Evi
 }
 
 func evidenceVerify(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("evidence verify", "evidence verify BUNDLE.zip [--tsa-root FILE] [--trusted-key ID] [--allow-unsealed] [--max-skew D] [--json]")
+	fs := a.newFlags("evidence verify", "evidence verify BUNDLE.zip [--trust trust.yaml] [--tsa-root FILE] [--trusted-key ID] [--allow-unsealed] [--max-skew D] [--json]")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	trustFile := fs.String("trust", "", "the office's trust file (shopwatch trust export): TRUSTED only when its signer key is listed and valid at the capture time and the timestamp's root is pinned")
 	tsaRoot := fs.String("tsa-root", "", "PEM file of the TSA root(s) to trust instead of the bundled tsa-root.pem")
 	trusted := fs.String("trusted-key", "", "comma-separated signer key ids (ed25519:…) to require")
 	unsealed := fs.Bool("allow-unsealed", false, "accept a bundle without timestamp and ledger proof")
@@ -332,6 +336,16 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 	if *unsealed {
 		opts = append(opts, evidence.AllowUnsealed())
 	}
+	if *trustFile != "" {
+		tf, err := evidence.ReadTrustFile(*trustFile)
+		if errors.Is(err, evidence.ErrBadTrustFile) {
+			return usagef("--trust: %v", err)
+		}
+		if err != nil {
+			return err
+		}
+		opts = append(opts, evidence.WithTrust(tf))
+	}
 	if _, err := os.Stat(pos[0]); err != nil {
 		return fmt.Errorf("evidence verify: %w", err)
 	}
@@ -339,7 +353,7 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return &errExit{code: exitFailed, err: err}
 	}
-	verdict := "verified"
+	verdict := "verified: " + rep.Verdict()
 	if !rep.OK() {
 		verdict = fmt.Sprintf("failed (%d problems)", len(rep.Problems))
 	}
@@ -365,6 +379,8 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 type verifyJSON struct {
 	Bundle        string             `json:"bundle"`
 	OK            bool               `json:"ok"`
+	Verdict       string             `json:"verdict"`         // TRUSTED, SELF-CONSISTENT ONLY or NOT VERIFIED
+	Trust         string             `json:"trust,omitempty"` // the trust file it is TRUSTED under
 	EvidenceID    string             `json:"evidence_id"`
 	KeyID         string             `json:"key_id"`
 	TSARootSHA256 string             `json:"tsa_root_sha256,omitempty"`
@@ -388,7 +404,7 @@ type itemProblemJSON struct {
 }
 
 func verifyView(rep *evidence.Report) verifyJSON {
-	v := verifyJSON{Bundle: rep.Bundle, OK: rep.OK(), EvidenceID: rep.EvidenceID, KeyID: rep.KeyID,
+	v := verifyJSON{Bundle: rep.Bundle, OK: rep.OK(), Verdict: rep.Verdict(), Trust: rep.Trust, EvidenceID: rep.EvidenceID, KeyID: rep.KeyID,
 		TSARootSHA256: rep.TSARootSHA256, TimestampTime: rep.TimestampTime, Manifest: rep.Manifest,
 		Checks: []verifyCheckJSON{}, Problems: []itemProblemJSON{}}
 	for _, c := range rep.Checks {

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# verify-bundle.sh DIR: check an unpacked shopwatch evidence bundle with
-# standard tools only (bash, OpenSSL 3, GNU coreutils, grep, sed):
+# verify-bundle.sh DIR [TRUST-FILE]: check an unpacked shopwatch evidence
+# bundle with standard tools only (bash, OpenSSL 3, GNU coreutils, grep, sed):
 #
-#   unzip BUNDLE.zip -d DIR && bash verify-bundle.sh DIR
+#   unzip BUNDLE.zip -d DIR && bash verify-bundle.sh DIR trust.yaml
+#
+# TRUST-FILE (or TRUST_FILE in the environment) is the trust.yaml the
+# office publishes: the bundle is TRUSTED only when its signer key is
+# listed there and valid at the timestamp's time, and the timestamp's root
+# is pinned there. Without one the bundle is SELF-CONSISTENT ONLY.
 #
 # It prints one line per check and stops at the first failure with
 # "FAIL <item>: <reason>" and exit status 1. The ledger inclusion proof
@@ -10,8 +15,11 @@
 # MAX_SKEW_SECONDS (default 300) is the largest gap accepted between
 # captured_at in manifest.json and the timestamp's time.
 set -u
-dir=${1:?usage: verify-bundle.sh UNPACKED-BUNDLE-DIR}
+dir=${1:?usage: verify-bundle.sh UNPACKED-BUNDLE-DIR [TRUST-FILE]}
+trust=${2:-${TRUST_FILE:-}}
 max_skew=${MAX_SKEW_SECONDS:-300}
+case $trust in '' | /*) ;; *) trust=$PWD/$trust ;; esac
+[ -z "$trust" ] || [ -r "$trust" ] || { echo "FAIL trust file: cannot read $trust"; exit 2; }
 cd "$dir" || exit 2
 fail() { echo "FAIL $1: $2"; exit 1; }
 ok() { echo "ok   $1: $2"; }
@@ -102,4 +110,33 @@ if openssl dgst -sm3 /dev/null >/dev/null 2>&1; then
 else
 	echo "note sm3: this OpenSSL has no SM3; skipped"
 fi
-echo "VERIFIED with standard tools (ledger-proof.json: run shopwatch evidence verify)"
+
+# 9. Under the trust file: the signer key is listed and was valid at the
+#    timestamp's time, and the timestamp's root is pinned.
+if [ -n "$trust" ]; then
+	entries() { sed -n "/^$1:/,/^[^ #]/p" "$trust" | grep '^  - {'; }
+	field() { sed -n "s/.*[{ ]$1: \"\([^\"]*\)\".*/\1/p"; }
+	office=$(sed -n 's/^office: "\(.*\)"$/\1/p' "$trust" | sed 's/\\"/"/g')
+	[ -n "$office" ] || fail "$trust" "not a trust file (no office)"
+	[ -e timestamp.tsr ] || fail timestamp.tsr "absent: without a timestamp the capture time rests on the capture host alone"
+	# One root only: openssl ts -verify accepted a chain to any certificate
+	# of tsa-root.pem, so the one pinned must be the only one there.
+	[ "$(grep -c -e '-----BEGIN' tsa-root.pem)" = 1 ] && grep -qxF -e '-----BEGIN CERTIFICATE-----' tsa-root.pem ||
+		fail tsa-root.pem "holds other than exactly one certificate: the token may chain to one the trust file does not pin"
+	fp="sha256:$(openssl x509 -in tsa-root.pem -outform DER | sha256sum | cut -c1-64)"
+	entries tsa_roots | field fingerprint | grep -qxF "$fp" ||
+		fail tsa-root.pem "$fp is not a TSA root the trust file of $office pins"
+	ok tsa-root.pem "$fp is pinned by the trust file of $office"
+	line=$(entries signer_keys | grep -F "id: \"$keyid\"" | head -n 1)
+	[ -n "$line" ] || fail signer.pub "$keyid is not a signer key of $office"
+	from=$(printf '%s\n' "$line" | field valid_from)
+	until=$(printf '%s\n' "$line" | field valid_until)
+	[ -z "$from" ] || [ "$gentime" -ge "$(date -u -d "$from" +%s)" ] ||
+		fail signer.pub "$keyid is valid from $from, but the timestamp's time is $stamped"
+	[ -z "$until" ] || [ "$gentime" -le "$(date -u -d "$until" +%s)" ] ||
+		fail signer.pub "$keyid is valid until $until, but the timestamp's time is $stamped"
+	ok signer.pub "$keyid is a signer key of $office, valid at the timestamp's time"
+	echo "TRUSTED under $trust ($office): VERIFIED with standard tools (ledger-proof.json: run shopwatch evidence verify)"
+else
+	echo "SELF-CONSISTENT ONLY: VERIFIED with standard tools, but against nothing from outside the bundle: anyone holding an Ed25519 key and a time-stamping authority could have made it; give the office's trust.yaml as second argument (ledger-proof.json: run shopwatch evidence verify)"
+fi
