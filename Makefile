@@ -27,6 +27,10 @@ setup-chromium:
 		echo "installing Debian's chromium"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
 		chromium --version; fi
+	@# Chromium keeps its sandbox on, so as root it runs as this unprivileged account.
+	@if id shopwatch-chromium >/dev/null 2>&1; then echo "chromium account: shopwatch-chromium present"; else \
+		echo "creating the unprivileged account shopwatch-chromium"; \
+		$(SUDO) useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin shopwatch-chromium; fi
 	@# CJK glyphs for screenshots of Chinese pages and for report.pdf.
 	@if fc-list 2>/dev/null | grep -qi 'noto.*cjk'; then echo "fonts: Noto CJK present"; else \
 		echo "installing Debian's fonts-noto-cjk"; \

@@ -123,6 +123,14 @@ type Exchange struct {
 	// did not hand over (Chromium lets go of the bytes of an image it could
 	// not decode, say): Body is empty but the response was not.
 	BodyMissing bool `json:"body_missing,omitempty"`
+	// WireBody is the body exactly as it crossed the connection when the
+	// response was sent with a transfer coding (Transfer-Encoding:
+	// chunked: chunk sizes, extensions and trailer included); nil when the
+	// body crossed as it is (Content-Length or end of connection). Body is
+	// always the body with the transfer coding removed (de-chunked), its
+	// content coding (gzip …) kept. ResponseHeader followed by WireBody,
+	// else Body, is the response as it crossed the wire.
+	WireBody []byte `json:"-"`
 }
 
 // MarshalJSON writes the exchange with its duration in seconds, as every

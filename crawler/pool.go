@@ -16,6 +16,8 @@ import (
 	cdpio "github.com/chromedp/cdproto/io"
 	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
+
+	"shopwatch/internal/sandbox"
 )
 
 // ErrCrashed: the browser process died, stopped answering and was killed,
@@ -136,9 +138,15 @@ func (b *Browser) launch(ctx context.Context) (*instance, error) {
 			chromedp.Flag("force-webrtc-ip-handling-policy", "disable_non_proxied_udp"),
 		)
 	}
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
+	// The page is hostile and this node holds the signing keys: the
+	// sandbox stays on, as root too (Chromium then runs as an unprivileged
+	// account).
+	sandboxed, err := sandbox.Options(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start browser %s: %w", b.exec, err)
 	}
+	opts = append(opts, sandboxed...)
 	if b.cfg.UserAgent != "" {
 		opts = append(opts, chromedp.UserAgent(b.cfg.UserAgent))
 	}

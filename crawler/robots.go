@@ -99,7 +99,7 @@ func (c *robotsCache) get(ctx context.Context, origin string) *robotsEntry {
 		}
 		now := c.now()
 		e.ex, e.expires = ex, now.Add(ttl)
-		e.size = len(ex.RequestHeader) + len(ex.ResponseHeader) + len(ex.Body)
+		e.size = len(ex.RequestHeader) + len(ex.ResponseHeader) + len(ex.Body) + len(ex.WireBody)
 		close(e.done)
 		if c.entries[origin] == e {
 			c.bytes += e.size
@@ -180,6 +180,7 @@ func copyExchange(ex shopwatch.Exchange) *shopwatch.Exchange {
 	cp.RequestHeader = slices.Clone(ex.RequestHeader)
 	cp.ResponseHeader = slices.Clone(ex.ResponseHeader)
 	cp.Body = slices.Clone(ex.Body)
+	cp.WireBody = slices.Clone(ex.WireBody)
 	cp.ResolvedIPs = slices.Clone(ex.ResolvedIPs)
 	if ex.TLS != nil {
 		t := *ex.TLS

@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptrace"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -82,6 +84,20 @@ type hop struct {
 	sent    bool // a connection was handed to the request
 	reqHead []byte
 	resHead []byte
+	// The bytes read after the response head while the request held the
+	// connection, up to wireMax (-1 keeps none): the body as it crossed
+	// the wire, framing included, and possibly bytes past its end.
+	wire    []byte
+	wireMax int
+}
+
+// keepWire appends body bytes read from the connection.
+func (h *hop) keepWire(p []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if room := h.wireMax - len(h.wire); room > 0 {
+		h.wire = append(h.wire, p[:min(len(p), room)]...)
+	}
 }
 
 func (h *hop) snapshot() shopwatch.Exchange {
@@ -107,7 +123,9 @@ func (h *hop) snapshot() shopwatch.Exchange {
 //
 // Requests go out over HTTP/1.1 only and without transparent compression,
 // so the recorded header bytes are the ones on the wire and the recorded
-// body is the body as the server sent it.
+// body is the body as the server sent it: its content coding (gzip …)
+// kept, and for a chunked response the chunked framing kept as well, in
+// Exchange.WireBody, beside the de-chunked Exchange.Body.
 //
 // Every connection, redirect hops included, is made by a guardedDialer, so
 // the URL guard is checked at connect time against the exact address dialled.
@@ -256,11 +274,13 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 	}
 	rec := recorderFrom(ctx)
 	maxBody := int64(-1)
+	wireMax := -1
 	if rec != nil {
 		if rec.onStart != nil {
 			rec.onStart()
 		}
 		maxBody = rec.maxBody
+		wireMax = wireCap(maxBody)
 		if cookies := rec.jar.Cookies(req.URL); len(cookies) > 0 {
 			req = req.Clone(ctx) // a RoundTripper must not change the caller's request
 			for _, ck := range cookies {
@@ -273,7 +293,7 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 		URL:           req.URL.String(),
 		Started:       time.Now(),
 		ContentLength: -1,
-	}}
+	}, wireMax: wireMax}
 	if rec != nil {
 		rec.add(h)
 	}
@@ -297,7 +317,7 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 			h.mu.Unlock()
 			if conn != nil {
 				// The transport retried on another connection.
-				conn.detach(h, false)
+				conn.detach(h, false, true)
 				conn = nil
 			}
 			if wc != nil {
@@ -307,8 +327,16 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 		},
 	}
 	resp, err := t.base.RoundTrip(req.WithContext(httptrace.WithClientTrace(ctx, trace)))
+	// A chunked body keeps its framing; any other body crosses as it is,
+	// so the connection's copy of it is not needed.
+	chunked := err == nil && conn != nil && slices.Contains(resp.TransferEncoding, "chunked")
 	if conn != nil {
-		conn.detach(h, true)
+		conn.detach(h, true, !chunked)
+	}
+	if !chunked {
+		h.mu.Lock()
+		h.wire, h.wireMax = nil, -1
+		h.mu.Unlock()
 	}
 	h.mu.Lock()
 	if h.sent && len(h.reqHead) == 0 {
@@ -345,7 +373,11 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 			rec.jar.SetCookies(req.URL, cookies)
 		}
 	}
-	resp.Body = &recordingBody{rc: resp.Body, h: h, max: maxBody, release: release}
+	rb := &recordingBody{rc: resp.Body, h: h, max: maxBody, release: release}
+	if chunked {
+		rb.conn = conn
+	}
+	resp.Body = rb
 	// colly gunzips bodies it thinks are compressed, without any bound on
 	// the output. The Fetcher never reads colly's copy of the body (it
 	// decodes the recorded bytes itself, capped), so tell colly there is
@@ -370,6 +402,9 @@ type recordingBody struct {
 	readErr error
 	once    sync.Once
 	release func()
+	// conn is set for a chunked body: the connection it is read from,
+	// whose copy of the body's wire form goes into the exchange.
+	conn *wireConn
 }
 
 func (b *recordingBody) Read(p []byte) (int, error) {
@@ -411,12 +446,33 @@ func (b *recordingBody) Close() error {
 		}
 		err = b.rc.Close()
 		h := b.h
+		if b.conn != nil {
+			b.conn.release(h)
+		}
 		h.mu.Lock()
 		body := b.buf.Bytes()
 		if b.max >= 0 && int64(len(body)) > b.max {
 			body = body[:b.max]
 			h.ex.BodyTruncated = true
 		}
+		if b.conn != nil && b.max >= 0 {
+			// The wire form of the body kept: the chunked framing up to
+			// the end of the message or, for a cut body, up to its last
+			// kept byte. Should the copy of the connection's bytes have
+			// run out first (a framing far larger than the body), the
+			// body is cut to what the copy holds, so the two agree.
+			limit := -1
+			if h.ex.BodyTruncated {
+				limit = len(body)
+			}
+			end, n, _ := chunkedPrefix(h.wire, limit)
+			if n < len(body) {
+				body = body[:n]
+				h.ex.BodyTruncated = true
+			}
+			h.ex.WireBody = slices.Clip(h.wire[:end])
+		}
+		h.wire = nil
 		h.ex.Body = body
 		if b.readErr != nil && h.ex.Err == "" {
 			h.ex.Err = "read body: " + b.readErr.Error()
@@ -450,7 +506,20 @@ type wireConn struct {
 	res headCapture
 }
 
+// wireCap is how many bytes of a chunked body's wire form are kept for a
+// body cap of maxBody: the body, twice as many bytes of framing (chunks of
+// a byte or two) and room for a large trailer.
+func wireCap(maxBody int64) int {
+	if maxBody < 0 {
+		return -1
+	}
+	return int(min(3*maxBody+maxHeaderBytes, math.MaxInt32))
+}
+
 func (c *wireConn) attach(h *hop) {
+	h.mu.Lock()
+	h.wire = nil // what an earlier connection of a retried request gave
+	h.mu.Unlock()
 	c.mu.Lock()
 	c.cur = h
 	c.req = headCapture{}
@@ -458,9 +527,10 @@ func (c *wireConn) attach(h *hop) {
 	c.mu.Unlock()
 }
 
-// detach stops capturing for h and, when keep is set, stores what was
-// captured into it.
-func (c *wireConn) detach(h *hop, keep bool) {
+// detach stores the captured heads into h when keep is set and, when stop
+// is set, stops capturing for h. Without stop the body bytes read next
+// still go to h, until release.
+func (c *wireConn) detach(h *hop, keep, stop bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cur != h {
@@ -472,7 +542,20 @@ func (c *wireConn) detach(h *hop, keep bool) {
 		h.resHead = bytes.Clone(c.res.buf)
 		h.mu.Unlock()
 	}
-	c.cur = nil
+	if stop {
+		c.cur = nil
+	}
+}
+
+// release stops capturing for h, unless the connection has moved on to
+// another request already (it goes back to the pool as soon as the body
+// has been read to its end).
+func (c *wireConn) release(h *hop) {
+	c.mu.Lock()
+	if c.cur == h {
+		c.cur = nil
+	}
+	c.mu.Unlock()
 }
 
 func (c *wireConn) Write(p []byte) (int, error) {
@@ -492,7 +575,9 @@ func (c *wireConn) Read(p []byte) (int, error) {
 	if n > 0 {
 		c.mu.Lock()
 		if c.cur != nil {
-			c.res.add(p[:n])
+			if rest := c.res.add(p[:n]); len(rest) > 0 {
+				c.cur.keepWire(rest)
+			}
 		}
 		c.mu.Unlock()
 	}
@@ -507,9 +592,11 @@ type headCapture struct {
 	done  bool
 }
 
-func (hc *headCapture) add(p []byte) {
+// add returns the bytes of p past the end of the head: all of p once the
+// head is complete.
+func (hc *headCapture) add(p []byte) []byte {
 	if hc.done {
-		return
+		return p
 	}
 	from := len(hc.buf)
 	hc.buf = append(hc.buf, p...)
@@ -522,14 +609,16 @@ func (hc *headCapture) add(p []byte) {
 			hc.start, from = end, end
 			continue
 		}
+		rest := bytes.Clone(hc.buf[end:])
 		hc.buf = hc.buf[:end]
 		hc.done = true
-		return
+		return rest
 	}
 	if len(hc.buf) > maxHeaderBytes {
 		hc.buf = hc.buf[:maxHeaderBytes]
 		hc.done = true
 	}
+	return nil
 }
 
 // headEnd returns the index just past the blank line that ends the head
@@ -593,4 +682,63 @@ func rebuildResponseHead(resp *http.Response) []byte {
 	_ = w.Flush()
 	buf.WriteString("\r\n")
 	return buf.Bytes()
+}
+
+// chunkedPrefix walks the chunked transfer coding at the start of wire
+// (RFC 9112, section 7.1). It returns end, the length of the prefix of wire
+// that carries the first n payload bytes, and whether that prefix is the
+// whole message: every chunk, the last chunk, the trailer and the empty
+// line that ends it. With limit >= 0 it stops after limit payload bytes.
+// Where wire runs out or its framing does not parse, it stops there.
+func chunkedPrefix(wire []byte, limit int) (end, n int, complete bool) {
+	i := 0
+	for {
+		line, next, ok := chunkLine(wire, i)
+		if !ok {
+			return i, n, false
+		}
+		field, _, _ := bytes.Cut(line, []byte(";")) // chunk extensions
+		size, err := strconv.ParseUint(string(bytes.TrimRight(field, " \t")), 16, 62)
+		if err != nil {
+			return i, n, false
+		}
+		if size == 0 {
+			// The last chunk; the trailer fields follow, then an empty line.
+			for j := next; ; {
+				line, after, ok := chunkLine(wire, j)
+				if !ok {
+					return i, n, false
+				}
+				if j = after; len(line) == 0 {
+					return j, n, true
+				}
+			}
+		}
+		if limit >= 0 && uint64(limit-n) <= size {
+			if avail := len(wire) - next; avail < limit-n {
+				return len(wire), n + avail, false
+			}
+			return next + limit - n, limit, false
+		}
+		if avail := uint64(len(wire) - next); avail < size {
+			return len(wire), n + int(avail), false
+		}
+		data := next + int(size)
+		n += int(size)
+		if !bytes.HasPrefix(wire[data:], []byte("\r\n")) {
+			return data, n, false
+		}
+		i = data + 2
+	}
+}
+
+// chunkLine returns the line of b that starts at i, without its line end
+// and trailing white space, and where the next line starts; ok is false
+// when the line does not end within b.
+func chunkLine(b []byte, i int) (line []byte, next int, ok bool) {
+	j := bytes.IndexByte(b[i:], '\n')
+	if j < 0 {
+		return nil, i, false
+	}
+	return bytes.TrimRight(b[i:i+j], " \t\r"), i + j + 1, true
 }

@@ -245,6 +245,11 @@ type exchangeRecord struct {
 	Response           string     `json:"response,omitempty"`
 	ResponseHeaderSize int        `json:"response_header_size"`
 	BodySize           int        `json:"body_size"`
+	// For a chunked response: the transfer coding, and the size of the
+	// body with it removed (the WARC payload); body_size counts the body
+	// as it crossed the wire, framing included.
+	TransferEncoding string `json:"transfer_encoding,omitempty"`
+	PayloadSize      *int   `json:"payload_size,omitempty"`
 }
 
 // tlsRecord is the "tls" object of an exchange record.
@@ -443,8 +448,12 @@ func (c *capture) parts() ([]part, error) {
 func exchangeParts(ex shopwatch.Exchange, index int, reqName, respName, chainName, metaName string) ([]part, error) {
 	parts := []part{newPart(reqName, MediaHTTPRequest, ex.RequestHeader)}
 	hasResponse := ex.Status != 0 || len(ex.ResponseHeader) > 0 || len(ex.Body) > 0
+	wire := ex.Body // the body as it crossed the wire
+	if ex.WireBody != nil {
+		wire = ex.WireBody
+	}
 	if hasResponse {
-		parts = append(parts, newPart(respName, MediaHTTPResponse, ex.ResponseHeader, ex.Body))
+		parts = append(parts, newPart(respName, MediaHTTPResponse, ex.ResponseHeader, wire))
 	} else {
 		respName = ""
 	}
@@ -467,7 +476,11 @@ func exchangeParts(ex shopwatch.Exchange, index int, reqName, respName, chainNam
 		RequestSize:        len(ex.RequestHeader),
 		Response:           respName,
 		ResponseHeaderSize: len(ex.ResponseHeader),
-		BodySize:           len(ex.Body),
+		BodySize:           len(wire),
+	}
+	if ex.WireBody != nil {
+		n := len(ex.Body)
+		rec.TransferEncoding, rec.PayloadSize = "chunked", &n
 	}
 	if t := ex.TLS; t != nil {
 		rec.TLS = &tlsRecord{

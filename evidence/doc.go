@@ -36,9 +36,10 @@
 //	exchanges/NNN-response.http  application/http; msgtype=response
 //	    the status line and header fields exactly as received, ending in the
 //	    empty line, directly followed by the body bytes exactly as received
-//	    (content coding and transfer framing as the crawler kept them). The
-//	    body starts at byte response_header_size (from NNN.json). Absent when
-//	    no response arrived.
+//	    (content coding such as gzip kept; a chunked body with its chunked
+//	    framing, on the static path). The body starts at byte
+//	    response_header_size (from NNN.json) and has body_size bytes. Absent
+//	    when no response arrived.
 //	exchanges/NNN-chain.pem      application/x-pem-file
 //	    the certificate chain the server presented, leaf first, as PEM
 //	    CERTIFICATE blocks. Only for exchanges made over TLS.
@@ -55,7 +56,9 @@
 //	     "content_length" (as announced, -1 unknown), "body_truncated"
 //	     (true when the crawler's size cap cut the body), "error",
 //	     "request", "response" (artifact names), "request_size",
-//	     "response_header_size", "body_size"}
+//	     "response_header_size", "body_size", and for a chunked body
+//	     "transfer_encoding" ("chunked") and "payload_size" (the body
+//	     de-chunked)}
 //
 // When the robots.txt of the page's origin was recorded (it is evidence
 // of what the site asked of crawlers; it never blocks an inspection), its

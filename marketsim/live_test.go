@@ -18,6 +18,7 @@ import (
 	xhtml "golang.org/x/net/html"
 
 	"shopwatch"
+	"shopwatch/internal/sandbox"
 	"shopwatch/internal/testparts"
 )
 
@@ -565,12 +566,21 @@ func TestStreamPlaysInABrowser(t *testing.T) {
 	}
 	srv := serve(t, m)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.UserDataDir(t.TempDir()),
+	// Not t.TempDir: as root the profile goes to the unprivileged account
+	// Chromium runs as, which must be able to reach it.
+	profile, err := os.MkdirTemp("", "shopwatch-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(profile) })
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.UserDataDir(profile),
 		chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true))
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
+	sandboxed, err := sandbox.Options(profile)
+	if err != nil {
+		testparts.Unavailable(t, "Chromium sandbox account", err)
 	}
+	opts = append(opts, sandboxed...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer acancel()
 	bctx, bcancel := chromedp.NewContext(actx)

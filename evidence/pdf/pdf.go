@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"shopwatch/internal/sandbox"
 )
 
 // DefaultTimeout bounds one print when Printer.Timeout is zero: starting
@@ -114,9 +116,13 @@ func (p *Printer) PrintHTML(ctx context.Context, html []byte) ([]byte, error) {
 		chromedp.ProxyServer("http://127.0.0.1:9"),
 		chromedp.Flag("proxy-bypass-list", "<-loopback>"),
 	)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox)
+	// The sandbox stays on, as root too: Chromium then runs as an
+	// unprivileged account, which gets the folder.
+	sandboxed, err := sandbox.Options(dir)
+	if err != nil {
+		return fail(err)
 	}
+	opts = append(opts, sandboxed...)
 	allocCtx, allocCancel := chromedp.NewExecAllocator(context.WithoutCancel(ctx), opts...)
 	log := slog.Default().With("component", "evidence.pdf")
 	bctx, bcancel := chromedp.NewContext(allocCtx,

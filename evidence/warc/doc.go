@@ -57,8 +57,13 @@
 // warcinfo record. request and response records carry WARC-Target-URI (the
 // exchange URL, without angle brackets as WARC 1.1 writes it),
 // WARC-IP-Address (the peer address, when known) and WARC-Concurrent-To
-// naming each other. response and resource records carry
-// WARC-Payload-Digest: for a response, the digest of the body bytes alone;
+// naming each other. The block of a response record is the response as
+// it crossed the wire: head and body bytes as received, content coding
+// (gzip …) and chunked transfer framing included. response and resource
+// records carry WARC-Payload-Digest: for a response, the digest of the
+// body with any transfer coding removed (the de-chunked entity-body, as
+// WARC 1.1 defines the payload of an application/http block; gowarc and
+// warcio digest the body as framed, and disagree for chunked records);
 // for a resource, of the whole block. A response whose body was cut by the
 // crawler's size cap carries "WARC-Truncated: length". When interim 1xx
 // heads precede the final head, the body is what follows the final head;

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -203,8 +205,9 @@ func Read(r io.Reader) ([]Record, error) {
 
 // Payload returns the payload of the record: for an application/http block,
 // the bytes after the final message head (interim 1xx response heads are
-// skipped); for any other block, the whole block. ok is false when an
-// application/http block has no complete head.
+// skipped), with the chunked framing removed when that head of a response
+// says Transfer-Encoding: chunked; for any other block, the whole block.
+// ok is false when an application/http block has no complete head.
 func (r *Record) Payload() (payload []byte, ok bool) {
 	ct := strings.ToLower(r.Headers.Get("Content-Type"))
 	if !strings.HasPrefix(ct, "application/http") {
@@ -221,8 +224,28 @@ func (r *Record) Payload() (payload []byte, ok bool) {
 			start = end
 			continue
 		}
+		if response {
+			if body, ok := dechunk(r.Block[start:end], r.Block[end:]); ok {
+				return body, true
+			}
+		}
 		return r.Block[end:], true
 	}
+}
+
+// dechunk returns the body of a response with a chunked transfer coding,
+// framing removed, and true; false when head does not say chunked. A body
+// cut short (a truncated record) gives the bytes up to the cut.
+func dechunk(head, rest []byte) ([]byte, bool) {
+	resp, err := http.ReadResponse(bufio.NewReader(io.MultiReader(bytes.NewReader(head), bytes.NewReader(rest))), nil)
+	if err != nil || !slices.Contains(resp.TransferEncoding, "chunked") {
+		return nil, false
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if body == nil {
+		body = []byte{}
+	}
+	return body, true
 }
 
 // Verify checks that Content-Length matches the block, that the record has

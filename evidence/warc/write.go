@@ -355,8 +355,16 @@ func exchangeRecords(x shopwatch.Exchange, date, infoID string) ([]record, error
 		out = append(out, newRecord(TypeRequest, reqID, date, ContentTypeRequest, x.RequestHeader, common(resID, both)))
 	}
 	if hasRes {
-		block := make([]byte, 0, len(x.ResponseHeader)+len(x.Body))
-		block = append(append(block, x.ResponseHeader...), x.Body...)
+		// The block is the response as it crossed the wire, a chunked
+		// body with its framing; the payload is the body with the
+		// transfer coding removed (the entity-body of WARC 1.1, section
+		// 5.9), which is what the payload digest covers.
+		wire := x.Body
+		if x.WireBody != nil {
+			wire = x.WireBody
+		}
+		block := make([]byte, 0, len(x.ResponseHeader)+len(wire))
+		block = append(append(block, x.ResponseHeader...), wire...)
 		extra := append(common(reqID, both), Field{"WARC-Payload-Digest", Digest(x.Body)})
 		switch {
 		case x.BodyTruncated:

@@ -22,6 +22,8 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"shopwatch/internal/sandbox"
 )
 
 // InCI reports whether the tests run under CI (CI=true).
@@ -73,6 +75,13 @@ func Chromium(tb testing.TB) string {
 	tb.Helper()
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := LookBinary(name); err == nil {
+			if os.Geteuid() == 0 {
+				// Chromium keeps its sandbox on: as root it needs the
+				// unprivileged account to run as.
+				if _, err := sandbox.Lookup(); err != nil {
+					Unavailable(tb, "Chromium sandbox account", err)
+				}
+			}
 			return p
 		}
 	}

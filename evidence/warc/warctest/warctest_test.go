@@ -116,14 +116,18 @@ func TestHTTPFraming(t *testing.T) {
 		name, head, body string
 		truncated        bool
 		want             string // "" when the file must read
+		wire             string // Exchange.WireBody, when set
 	}{
-		{"chunked as sent", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "5\r\nhello\r\n0\r\n\r\n", false, ""},
-		{"de-chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "hello", false, "Transfer-Encoding chunked"},
-		{"short body", "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n", "hello", false, "Content-Length 20"},
-		{"cut by the cap", "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n", "hello", true, ""},
-		{"long body", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", "hello", false, "3 more bytes"},
-		{"until close", "HTTP/1.0 200 OK\r\n\r\n", "hello", false, ""},
-		{"no body", "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", "", false, ""},
+		{"chunked as sent", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "hello", false, "",
+			"3;ext=1\r\nhel\r\n2\r\nlo\r\n0\r\nX-Trailer: t\r\n\r\n"},
+		{"chunked, cut by the cap", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "hel", true, "", "5\r\nhel"},
+		{"de-chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "hello", false, "Transfer-Encoding chunked", ""},
+		{"chunked, other payload", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", "hallo", false, "WARC-Payload-Digest", "5\r\nhello\r\n0\r\n\r\n"},
+		{"short body", "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n", "hello", false, "Content-Length 20", ""},
+		{"cut by the cap", "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n", "hello", true, "", ""},
+		{"long body", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", "hello", false, "3 more bytes", ""},
+		{"until close", "HTTP/1.0 200 OK\r\n\r\n", "hello", false, "", ""},
+		{"no body", "HTTP/1.1 304 Not Modified\r\nContent-Length: 5\r\n\r\n", "", false, "", ""},
 	}
 	for _, c := range cases {
 		page := &shopwatch.Page{
@@ -137,6 +141,9 @@ func TestHTTPFraming(t *testing.T) {
 				Body:           []byte(c.body),
 				BodyTruncated:  c.truncated,
 			}},
+		}
+		if c.wire != "" {
+			page.Exchanges[0].WireBody = []byte(c.wire)
 		}
 		var buf bytes.Buffer
 		if err := warc.Write(&buf, page, warc.Info{}); err != nil {
