@@ -126,7 +126,11 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	x := &evidence.Exporter{Notary: nt}
+	sg, err := a.signer()
+	if err != nil {
+		return err
+	}
+	x := &evidence.Exporter{Notary: nt, Signer: sg}
 	// report.pdf when Chromium is there (make setup-chromium); the demo
 	// needs nothing installed, so without it the bundle leaves the PDF out.
 	if p, perr := a.pdfPrinter(); perr == nil {

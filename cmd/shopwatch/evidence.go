@@ -17,6 +17,7 @@ import (
 	"shopwatch/db"
 	"shopwatch/evidence"
 	"shopwatch/evidence/pdf"
+	"shopwatch/evidence/tsa"
 )
 
 func init() {
@@ -76,9 +77,11 @@ func evidenceList(ctx context.Context, a *app, args []string) error {
 }
 
 func evidenceExport(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("evidence export", "evidence export ID [-o FILE.zip|FILE.wacz] [--no-pdf]")
+	fs := a.newFlags("evidence export", "evidence export ID [-o FILE.zip|FILE.wacz] [--no-pdf] [--by NAME] [--key DIR]")
 	out := fs.String("o", "", "bundle file to write (default ID.zip; .wacz works as well)")
 	noPDF := fs.Bool("no-pdf", false, "leave report.pdf out instead of printing it with Chromium")
+	by := fs.String("by", "", "the person exporting, named in export-manifest.json (default: the node)")
+	keyDir := fs.String("key", "", "folder holding the exporting person's signer.key that signs export-manifest.json (default: the node's key)")
 	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -115,7 +118,26 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	x := &evidence.Exporter{Notary: nt}
+	if readOnly {
+		// The read-only notary has the ledger only; the export manifest
+		// is still timestamped.
+		if nt.TSA, nt.TSARoot, err = a.readOnlyTimestamper(); err != nil {
+			return err
+		}
+	}
+	// The files derived at export (README.txt, the reports, the script)
+	// are signed in export-manifest.json: by the node's key unless a
+	// person's key is given.
+	var sg *evidence.Signer
+	if *keyDir != "" {
+		sg, err = evidence.LoadSigner(*keyDir)
+	} else {
+		sg, err = a.signer()
+	}
+	if err != nil {
+		return fmt.Errorf("export signer: %w", err)
+	}
+	x := &evidence.Exporter{Notary: nt, Signer: sg, SignedBy: *by}
 	if !*noPDF {
 		if x.PDF, err = a.pdfPrinter(); err != nil {
 			return err
@@ -127,7 +149,7 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 		}
 		return err
 	}
-	detail := fmt.Sprintf("%s (manifest %s) to %s", rec.ID, rec.ManifestDigest, path)
+	detail := fmt.Sprintf("%s (manifest %s) to %s, export signed by %s", rec.ID, rec.ManifestDigest, path, sg.KeyID())
 	if x.PDF == nil {
 		detail += " without report.pdf"
 	}
@@ -138,6 +160,44 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	}
 	fmt.Fprintln(a.stdout, path)
 	return nil
+}
+
+// readOnlyTimestamper returns the TSA that timestamps export-manifest.json
+// when the data directory is read-only: the configured external authority,
+// or the built-in one as kept in the data directory (loaded, never made).
+// It chooses as notary does.
+func (a *app) readOnlyTimestamper() (evidence.Timestamper, []byte, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.TSA.URL != "" {
+		if c.TSA.RootFile == "" {
+			return nil, nil, fmt.Errorf("config: tsa.url %s needs tsa.root_file, the PEM root its certificates chain to", c.TSA.URL)
+		}
+		rootPEM, err := os.ReadFile(c.TSA.RootFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: tsa.root_file: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(rootPEM) {
+			return nil, nil, fmt.Errorf("config: tsa.root_file %s holds no PEM certificate", c.TSA.RootFile)
+		}
+		return &tsa.Client{URL: c.TSA.URL, TrustedRoots: roots}, rootPEM, nil
+	}
+	d, err := a.dataDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	dir := filepath.Join(d, "tsa")
+	if _, err := os.Stat(filepath.Join(dir, tsa.RootCertFile)); err != nil {
+		return nil, nil, fmt.Errorf("export from a read-only data directory: the built-in time-stamping authority: %w", err)
+	}
+	au, err := tsa.LoadOrCreateAuthority(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return au, au.RootPEM(), nil
 }
 
 // errPDF marks an export that failed while printing report.pdf.
