@@ -156,6 +156,14 @@ func WithExportSigner(s *Signer, by string) ExportOption {
 	return func(c *exportConfig) { c.signer, c.signedBy = s, by }
 }
 
+// RequireSignedExport makes VerifyBundle fail a bundle without
+// export-manifest.json (exported before exports were signed, or stripped
+// of its signed export) instead of noting that its derived files are not
+// signed.
+func RequireSignedExport() VerifyOption {
+	return func(c *verifyConfig) { c.requireSignedExport = true }
+}
+
 // derivedMedia returns the media type of a file derived at export.
 func derivedMedia(name string) string {
 	switch name {
@@ -236,6 +244,10 @@ func (v *verifier) exportSigned() {
 				return
 			}
 		}
+		if v.cfg.requireSignedExport {
+			v.rep.fail("present", ExportManifestFile, fmt.Errorf("%w: the export is not signed; README.txt, report.html, report.pdf and the other derived files could have been changed", ErrNotFound))
+			return
+		}
 		v.rep.pass(check, "bundle", "no %s: exported before exports were signed; README.txt, report.html, report.pdf and the other derived files are NOT signed", ExportManifestFile)
 		return
 	}
@@ -262,7 +274,12 @@ func (v *verifier) exportSigned() {
 		return
 	}
 	if len(sig) != ed25519.SignatureSize || !ed25519.Verify(pub, b, sig) {
-		v.rep.fail("signature", ExportSignatureFile, fmt.Errorf("%w over %s with %s", ErrBadSignature, ExportManifestFile, id))
+		// The one of the two that differs from the hash lists changed.
+		item := ExportSignatureFile
+		if v.changedSinceExport(ExportManifestFile, b) && !v.changedSinceExport(ExportSignatureFile, sig) {
+			item = ExportManifestFile
+		}
+		v.rep.fail("signature", item, fmt.Errorf("%w over %s with %s", ErrBadSignature, ExportManifestFile, id))
 		return
 	}
 	v.rep.pass("signature", ExportSignatureFile, "valid Ed25519 signature over %s by %s (%s)", ExportManifestFile, id, em.ExportedBy)
@@ -295,12 +312,12 @@ func (v *verifier) exportSigned() {
 			v.rep.fail("present", f.Name, fmt.Errorf("%w: listed in %s but not in the bundle", ErrNotFound, ExportManifestFile))
 			continue
 		}
-		got, err := sumZipFile(zf, f.Size)
+		content, err := readZipFile(zf, maxManifestSize)
 		if err != nil {
 			v.rep.fail("read", f.Name, err)
 			continue
 		}
-		if err := got.Mismatch(f.Sums()); err != nil {
+		if err := SumAll(content).Mismatch(f.Sums()); err != nil {
 			v.rep.fail("signed", f.Name, fmt.Errorf("changed since the export was signed: %w", err))
 			continue
 		}

@@ -147,6 +147,24 @@ func TestSignedExport(t *testing.T) {
 		{"exit 0 in the script and README.txt, hash lists rewritten", func(es []zipEntry) []zipEntry {
 			return reseal(t, exitZeroScript(t, es))
 		}, []string{"README.txt", "verify-bundle.sh"}, evidence.ErrDigestMismatch},
+		{"report.html edited and its entry in export-manifest.json, not re-signed", func(es []zipEntry) []zipEntry {
+			es = editReport(t, es)
+			b := entryRef(t, es, "export-manifest.json")
+			em, err := evidence.ParseExportManifest(*b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, e := range em.Files {
+				if e.Name == "report.html" {
+					s := evidence.SumAll(entry(t, es, e.Name))
+					em.Files[i].Size, em.Files[i].SHA256, em.Files[i].SM3 = s.Size, s.SHA256, s.SM3
+				}
+			}
+			if *b, err = em.Marshal(); err != nil {
+				t.Fatal(err)
+			}
+			return es
+		}, []string{"export-manifest.json"}, evidence.ErrBadSignature},
 		{"export manifest dropped, hash lists rewritten", func(es []zipEntry) []zipEntry {
 			return reseal(t, dropFiles(t, es, "export-manifest.json"))
 		}, []string{"export-manifest.json"}, evidence.ErrNotFound},
@@ -258,5 +276,19 @@ func TestUnsignedExportVerifiesWithNote(t *testing.T) {
 	}
 	if rep.ExportKeyID != "" || rep.Derived != nil {
 		t.Errorf("report names an export signer %q, derived %q", rep.ExportKeyID, rep.Derived)
+	}
+	// A signed export stripped of export-manifest.json after its report
+	// was edited passes for an earlier export, with the note; required
+	// (RequireSignedExport), the missing signed export fails.
+	if rep, err := evidence.VerifyBundle(path, evidence.RequireSignedExport()); err != nil || rep.OK() || !slices.Equal(rep.Items(), []string{"export-manifest.json"}) || !errors.Is(rep.Err(), evidence.ErrNotFound) {
+		t.Errorf("unsigned export with RequireSignedExport: %v, %v", rep.Err(), err)
+	}
+	stripped := reseal(t, dropFiles(t, editReport(t, readZip(t, f.bundle)),
+		"export-manifest.json", "export-manifest.sig", "export-signer.pub", "export-timestamp.tsr", "export-tsa-root.pem", "verify-bundle.sh"))
+	if rep := verifyEntries(t, stripped); !rep.OK() {
+		t.Errorf("stripped export without RequireSignedExport: %v", rep.Err())
+	}
+	if rep := verifyEntries(t, stripped, evidence.RequireSignedExport()); rep.OK() || !slices.Equal(rep.Items(), []string{"export-manifest.json"}) {
+		t.Errorf("stripped export with RequireSignedExport: %v", rep.Err())
 	}
 }

@@ -102,6 +102,9 @@ func TestStandardToolsScript(t *testing.T) {
 		!strings.Contains(out, "note export-manifest.json: absent (exported before exports were signed)") {
 		t.Errorf("script on a bundle without export-manifest.json: exit %d\n%s", code, out)
 	}
+	if out, code := run(t, readZip(t, unsignedExport(t, f)), "REQUIRE_SIGNED_EXPORT=1"); code != 1 || !strings.Contains(out, "FAIL export-manifest.json: absent") {
+		t.Errorf("script with REQUIRE_SIGNED_EXPORT=1 on a bundle without export-manifest.json: exit %d\n%s", code, out)
+	}
 
 	other := readZip(t, newFixture(t).bundle)
 	cases := []struct {

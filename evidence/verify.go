@@ -165,6 +165,8 @@ type verifyConfig struct {
 	tsaRoots      *x509.CertPool
 	allowUnsealed bool
 	maxSkew       time.Duration
+
+	requireSignedExport bool // see RequireSignedExport
 }
 
 // WithTrustedKeys makes VerifyBundle require that the bundle was signed by

@@ -267,11 +267,12 @@ func exportBundleWith(ctx context.Context, st evidence.Store, rec *shopwatch.Evi
 }
 
 func evidenceVerify(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("evidence verify", "evidence verify BUNDLE.zip [--tsa-root FILE] [--trusted-key ID] [--allow-unsealed] [--max-skew D] [--json]")
+	fs := a.newFlags("evidence verify", "evidence verify BUNDLE.zip [--tsa-root FILE] [--trusted-key ID] [--allow-unsealed] [--require-signed-export] [--max-skew D] [--json]")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	tsaRoot := fs.String("tsa-root", "", "PEM file of the TSA root(s) to trust instead of the bundled tsa-root.pem")
 	trusted := fs.String("trusted-key", "", "comma-separated signer key ids (ed25519:…) to require")
 	unsealed := fs.Bool("allow-unsealed", false, "accept a bundle without timestamp and ledger proof")
+	signedExport := fs.Bool("require-signed-export", false, "fail a bundle without export-manifest.json (its README.txt and reports unsigned)")
 	maxSkew := fs.Duration("max-skew", 0, "largest gap accepted between captured_at and the timestamp's time (0: tsa.max_skew of the config, 5m by default)")
 	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
@@ -304,6 +305,9 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 	}
 	if *unsealed {
 		opts = append(opts, evidence.AllowUnsealed())
+	}
+	if *signedExport {
+		opts = append(opts, evidence.RequireSignedExport())
 	}
 	if _, err := os.Stat(pos[0]); err != nil {
 		return fmt.Errorf("evidence verify: %w", err)

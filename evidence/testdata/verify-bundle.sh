@@ -8,7 +8,8 @@
 # "FAIL <item>: <reason>" and exit status 1. The ledger inclusion proof
 # (ledger-proof.json) needs "shopwatch evidence verify BUNDLE.zip".
 # MAX_SKEW_SECONDS (default 300) is the largest gap accepted between
-# captured_at in manifest.json and the timestamp's time.
+# captured_at in manifest.json and the timestamp's time. With
+# REQUIRE_SIGNED_EXPORT=1 a bundle without export-manifest.json fails.
 set -u
 dir=${1:?usage: verify-bundle.sh UNPACKED-BUNDLE-DIR}
 max_skew=${MAX_SKEW_SECONDS:-300}
@@ -148,6 +149,8 @@ if [ -e export-manifest.json ]; then
 		} | LC_ALL=C sort) | head -n 1)
 	[ -z "$extra" ] || fail "$extra" "neither manifest.json nor export-manifest.json lists it"
 	ok bundle "every file is a capture file, a signed derived file or a seal file"
+elif [ "${REQUIRE_SIGNED_EXPORT:-0}" = 1 ]; then
+	fail export-manifest.json "absent: the export is not signed (REQUIRE_SIGNED_EXPORT=1)"
 else
 	echo "note export-manifest.json: absent (exported before exports were signed): README.txt, report.html, report.pdf and the other derived files are NOT signed"
 fi
