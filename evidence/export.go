@@ -50,7 +50,7 @@ type Exporter struct {
 	// are not signed.
 	Signer *Signer
 	// SignedBy names who exports, recorded in export-manifest.json and
-	// README.txt: a person, or "" for the node ("node <key id>").
+	// README.txt: a person, or "" for the node ("node <host name>").
 	SignedBy string
 }
 
@@ -198,7 +198,7 @@ func (x *Exporter) Export(ctx context.Context, store Store, rec *shopwatch.Evide
 		info.Software = "shopwatch " + shopwatch.Version
 	}
 	if x.Signer != nil {
-		info.SignedBy = cmp.Or(x.SignedBy, "node "+x.Signer.KeyID())
+		info.SignedBy = cmp.Or(x.SignedBy, defaultExporter())
 		info.SignerKeyID = x.Signer.KeyID()
 	}
 	readme, err := readmeText(m, info)
@@ -527,7 +527,8 @@ hash lists that cover every file, these included: SHA256SUMS (SHA-256 of
 every file but itself and the two datapackage files, for sha256sum) and
 the WACZ 1.1.1 files datapackage.json and datapackage-digest.json.
 
-The WACZ 1.1.1 files{{else}}The other files are derived at export and are not signed: SHA256SUMS
+The WACZ 1.1.1
+files{{else}}The other files are derived at export and are not signed: SHA256SUMS
 (SHA-256 of every file but itself and the two datapackage files, for
 sha256sum), this README.txt, report.html and report.pdf (the report for
 people, with the electronic data extraction record), and the WACZ 1.1.1

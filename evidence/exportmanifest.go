@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -164,6 +165,16 @@ func RequireSignedExport() VerifyOption {
 	return func(c *verifyConfig) { c.requireSignedExport = true }
 }
 
+// defaultExporter names the node that exports when no person is named:
+// "node <host name>".
+func defaultExporter() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "(host name unknown)"
+	}
+	return "node " + host
+}
+
 // derivedMedia returns the media type of a file derived at export.
 func derivedMedia(name string) string {
 	switch name {
@@ -186,16 +197,12 @@ func derivedMedia(name string) string {
 // signExport writes the export manifest over the derived files written
 // so far, its signature, the exporting key and, with a TSA, its timestamp.
 func (x *Exporter) signExport(ctx context.Context, bw *bundleWriter, m *Manifest, manifest []byte, info exportInfo) error {
-	by := x.SignedBy
-	if by == "" {
-		by = "node " + x.Signer.KeyID()
-	}
 	em := &ExportManifest{
 		Format:          ExportManifestFormat,
 		EvidenceID:      m.EvidenceID,
 		CaptureManifest: SumBytes(SHA256, manifest),
 		ExportedAt:      info.Created,
-		ExportedBy:      by,
+		ExportedBy:      info.SignedBy,
 		Software:        info.Software,
 		SignerKeyID:     x.Signer.KeyID(),
 	}

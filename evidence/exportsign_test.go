@@ -13,6 +13,16 @@ import (
 	"shopwatch/evidence"
 )
 
+// thisNode is how an export by this host's node names its exporter.
+func thisNode(t *testing.T) string {
+	t.Helper()
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "node " + host
+}
+
 // unsignedExport exports f's capture as bundles were exported before
 // exports were signed: no export-manifest.json.
 func unsignedExport(t *testing.T, f *fixture) string {
@@ -99,7 +109,7 @@ func TestSignedExport(t *testing.T) {
 	if !slices.Equal(names, wantDerived) {
 		t.Errorf("export-manifest.json lists %q, want %q", names, wantDerived)
 	}
-	if em.EvidenceID != f.rec.ID || em.CaptureManifest.String() != f.rec.ManifestDigest || em.SignerKeyID != f.signer.KeyID() || em.ExportedBy != "node "+f.signer.KeyID() {
+	if em.EvidenceID != f.rec.ID || em.CaptureManifest.String() != f.rec.ManifestDigest || em.SignerKeyID != f.signer.KeyID() || em.ExportedBy != thisNode(t) {
 		t.Errorf("export-manifest.json = %+v", em)
 	}
 	// The capture's own manifest stays as it is.
@@ -123,7 +133,7 @@ func TestSignedExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []string{
-		"export:      signed by node " + f.signer.KeyID() + ", key " + f.signer.KeyID(),
+		"export:      signed by " + thisNode(t) + ", key " + f.signer.KeyID(),
 		"derived:     README.txt, verify-bundle.sh, ledger-proof.json, indexes/index.cdxj, pages/pages.jsonl, report.html (made at export, signed in export-manifest.json)",
 		"ok   timestamp  export-timestamp.tsr: RFC 3161 token over export-manifest.json",
 		"ok   content    report.html: HTML report (derived, signed in export-manifest.json)",

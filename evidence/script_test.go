@@ -79,7 +79,7 @@ func TestStandardToolsScript(t *testing.T) {
 		t.Fatalf("script on a good bundle: exit %d\n%s", code, out)
 	}
 	for _, s := range []string{"ok   manifest.sig", "ok   timestamp.tsr: Time stamp:", "ok   tsa-root.pem", "ok   SHA256SUMS", f.signer.KeyID(), "ok   datapackage.json",
-		"ok   export-manifest.sig: Ed25519 signature over export-manifest.json by node " + f.signer.KeyID(), "ok   export-timestamp.tsr: Time stamp:",
+		"ok   export-manifest.sig: Ed25519 signature over export-manifest.json by " + thisNode(t) + ", key id " + f.signer.KeyID(), "ok   export-timestamp.tsr: Time stamp:",
 		"ok   export-manifest.json: 6 derived files signed: README.txt verify-bundle.sh ledger-proof.json indexes/index.cdxj pages/pages.jsonl report.html",
 		"ok   bundle: every file is a capture file, a signed derived file or a seal file"} {
 		if !strings.Contains(out, s) {

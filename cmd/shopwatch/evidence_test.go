@@ -76,7 +76,11 @@ func TestEvidenceExportReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o := mustSW(t, "evidence", "verify", withPDF); !strings.Contains(o, "export:      signed by node "+nodeKey.KeyID()+", key "+nodeKey.KeyID()) ||
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := mustSW(t, "evidence", "verify", withPDF); !strings.Contains(o, "export:      signed by node "+host+", key "+nodeKey.KeyID()) ||
 		!strings.Contains(o, "derived:     README.txt, verify-bundle.sh, ledger-proof.json, indexes/index.cdxj, pages/pages.jsonl, report.html, report.pdf (made at export, signed in export-manifest.json)") {
 		t.Errorf("verify does not say the derived files are signed by the node:\n%s", o)
 	}

@@ -40,7 +40,7 @@ func exportVerifies(t *testing.T, data, id, wantKey string) {
 	// The capture is signed with wantKey, the export with the node's
 	// current key: both are pinned.
 	current := keyIDs(t, data).Current
-	if o := mustSW(t, "evidence", "verify", bundle, "--trusted-key", wantKey+","+current); !strings.Contains(o, "VERIFIED") || !strings.Contains(o, "export:      signed by node "+current) {
+	if o := mustSW(t, "evidence", "verify", bundle, "--trusted-key", wantKey+","+current); !strings.Contains(o, "VERIFIED") || !strings.Contains(o, ", key "+current+"\n") {
 		t.Errorf("bundle of %s does not verify:\n%s", id, o)
 	}
 }
