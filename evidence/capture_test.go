@@ -169,7 +169,8 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := evidence.Export(context.Background(), store, rec, out, evidence.WithNotary(notary)); err != nil {
+	x := &evidence.Exporter{Notary: notary, Signer: signer, Now: captureClock()}
+	if err := x.Export(context.Background(), store, rec, out); err != nil {
 		t.Fatalf("Export: %v", err)
 	}
 	if err := out.Close(); err != nil {
@@ -382,8 +383,10 @@ func TestExportVerifyRoundTrip(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.name)
 	}
-	want := append([]string{"README.txt", "manifest.json", "manifest.sig", "signer.pub", "timestamp.tsr", "tsa-root.pem", "ledger-proof.json"}, wantArtifacts...)
-	want = append(want, "indexes/index.cdxj", "pages/pages.jsonl", "report.html", "SHA256SUMS", "datapackage.json", "datapackage-digest.json")
+	want := append([]string{"README.txt", "verify-bundle.sh", "manifest.json", "manifest.sig", "signer.pub", "timestamp.tsr", "tsa-root.pem", "ledger-proof.json"}, wantArtifacts...)
+	want = append(want, "indexes/index.cdxj", "pages/pages.jsonl", "report.html",
+		"export-manifest.json", "export-manifest.sig", "export-signer.pub", "export-timestamp.tsr", "export-tsa-root.pem",
+		"SHA256SUMS", "datapackage.json", "datapackage-digest.json")
 	if !slices.Equal(names, want) {
 		t.Errorf("bundle files = %q, want %q", names, want)
 	}
@@ -408,7 +411,7 @@ func TestExportVerifyRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.OK() || !slices.Equal(rep.Items(), []string{"signer.pub"}) || !errors.Is(rep.Err(), evidence.ErrUntrustedKey) {
+	if rep.OK() || !slices.Equal(rep.Items(), []string{"export-signer.pub", "signer.pub"}) || !errors.Is(rep.Err(), evidence.ErrUntrustedKey) {
 		t.Fatalf("VerifyBundle with another key trusted: ok=%v items=%q err=%v", rep.OK(), rep.Items(), rep.Err())
 	}
 

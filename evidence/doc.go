@@ -173,6 +173,7 @@
 //	README.txt          what the bundle holds, the export time and program
 //	                    ("Exported at:", "Exported by:" lines) and the
 //	                    standard-tools script below
+//	verify-bundle.sh    that script as a file (signed exports only)
 //	manifest.json, manifest.sig, signer.pub   as stored, byte for byte
 //	timestamp.tsr, tsa-root.pem               the seal, as stored
 //	ledger-proof.json   the ledger inclusion proof of manifest.json, made at
@@ -207,6 +208,8 @@
 //	report.pdf          the same report printed by a headless Chromium with
 //	                    the screenshots inlined; absent when exported without
 //	                    PDF printing (--no-pdf), which README.txt then says
+//	export-manifest.json, export-manifest.sig, export-signer.pub,
+//	export-timestamp.tsr, export-tsa-root.pem   the signed export (below)
 //	SHA256SUMS          "<sha256 hex>  <name>" lines (the format sha256sum -c
 //	                    reads) for every file above, in zip order
 //	datapackage.json    WACZ 1.1.1 package descriptor: profile
@@ -229,6 +232,24 @@
 // datapackage-digest.json records datapackage.json, whose every field can
 // be recomputed from the bundle.
 //
+// The signed export. With Exporter.Signer (the CLI: the node's key, or a
+// person's with --key and --by) export-manifest.json (format
+// "shopwatch-export-manifest/1": evidence_id, capture_manifest "sha256:"
+// of manifest.json, exported_at, exported_by, software, signer_key_id and
+// files [{name, size, media_type, sha256, sm3}]) lists every file derived
+// at export: README.txt, verify-bundle.sh, ledger-proof.json, the CDXJ
+// index, pages.jsonl, report.html and report.pdf. export-manifest.sig is
+// the raw Ed25519 signature over its exact bytes by export-signer.pub, and
+// export-timestamp.tsr an RFC 3161 token over them from the notary's TSA,
+// whose root is export-tsa-root.pem. The capture's manifest.json and seal
+// stay as they are. Every file of a signed export is then a capture file,
+// a file export-manifest.json lists, a file of one of the two seals, or one
+// of the three hash lists (SHA256SUMS, datapackage.json,
+// datapackage-digest.json) that cover all the others, these included, and
+// are checked against them. Bundles exported before have no
+// export-manifest.json: they verify with a note that their derived files
+// are not signed.
+//
 // To verify a bundle without shopwatch, unpack it and run the script
 // README.txt quotes (evidence/testdata/verify-bundle.sh). It uses bash,
 // OpenSSL 3 and coreutils only and, in order: sha256sum -c SHA256SUMS;
@@ -240,8 +261,12 @@
 // lies within MAX_SKEW_SECONDS (300) of that time; compares every
 // artifact's sha256 in manifest.json with SHA256SUMS; checks
 // datapackage-digest.json and datapackage.json against SHA256SUMS; and
-// checks the SM3 digests with openssl dgst -sm3 where OpenSSL has SM3. It
-// stops at the first broken item. The ledger proof needs shopwatch.
+// checks the SM3 digests with openssl dgst -sm3 where OpenSSL has SM3;
+// and, for a signed export, checks export-manifest.sig with openssl
+// pkeyutl, export-timestamp.tsr with openssl ts -verify -attime, the
+// capture_manifest digest, the SHA-256 and SM3 of every file
+// export-manifest.json lists, and that no file lies outside the two
+// manifests and the seal files. It stops at the first broken item. The ledger proof needs shopwatch.
 //
 // VerifyBundle does all of this offline, checks the ledger proof, the
 // CDXJ index, pages.jsonl and the reports' form, and reports each problem

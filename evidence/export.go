@@ -55,6 +55,15 @@ type Exporter struct {
 	// of the RFC 3161 authorities the configuration marks as trusted: the
 	// reports call a token 可信时间戳 only when it comes from one of them.
 	TrustedTSARoots []string
+	// Signer signs export-manifest.json, which lists every file derived at
+	// export (README.txt, the verification script, the reports …) with
+	// SHA-256 and SM3; Notary.TSA, when set, timestamps it. nil exports
+	// without it, as bundles were exported before: their derived files
+	// are not signed.
+	Signer *Signer
+	// SignedBy names who exports, recorded in export-manifest.json and
+	// README.txt: a person, or "" for the node ("node <host name>").
+	SignedBy string
 }
 
 // Export writes the capture rec indexes as a self-contained bundle to w
@@ -64,7 +73,7 @@ func Export(ctx context.Context, store Store, rec *shopwatch.EvidenceRecord, w i
 	for _, o := range opts {
 		o(&cfg)
 	}
-	return (&Exporter{Notary: cfg.notary}).Export(ctx, store, rec, w)
+	return (&Exporter{Notary: cfg.notary, Signer: cfg.signer, SignedBy: cfg.signedBy}).Export(ctx, store, rec, w)
 }
 
 // Export writes the capture rec indexes as a self-contained zip bundle to
@@ -203,6 +212,10 @@ func (x *Exporter) Export(ctx context.Context, store Store, rec *shopwatch.Evide
 	if info.Software == "" {
 		info.Software = "shopwatch " + shopwatch.Version
 	}
+	if x.Signer != nil {
+		info.SignedBy = cmp.Or(x.SignedBy, defaultExporter())
+		info.SignerKeyID = x.Signer.KeyID()
+	}
 	readme, err := readmeText(m, info)
 	if err != nil {
 		return fail(err)
@@ -211,6 +224,11 @@ func (x *Exporter) Export(ctx context.Context, store Store, rec *shopwatch.Evide
 	bw := &bundleWriter{zw: zip.NewWriter(w), mod: m.CapturedAt}
 	if err := bw.add(ReadmeFile, "", readme); err != nil {
 		return fail(err)
+	}
+	if x.Signer != nil {
+		if err := bw.add(VerifyScriptFile, "", []byte(verifyScript)); err != nil {
+			return fail(err)
+		}
 	}
 	for _, name := range []string{ManifestFile, SignatureFile, SignerPubFile, TimestampFile, TSARootFile, LedgerProofFile} {
 		if b, ok := fixed[name]; ok {
@@ -284,6 +302,11 @@ func (x *Exporter) Export(ctx context.Context, store Store, rec *shopwatch.Evide
 			return fail(fmt.Errorf("%s: %w", ReportPDFFile, err))
 		}
 		if err := bw.add(ReportPDFFile, MediaPDF, pdf); err != nil {
+			return fail(err)
+		}
+	}
+	if x.Signer != nil {
+		if err := x.signExport(ctx, bw, m, manifest, info); err != nil {
 			return fail(err)
 		}
 	}
@@ -399,7 +422,12 @@ type bundleWriter struct {
 
 // add writes one file held in memory.
 func (bw *bundleWriter) add(name, media string, b []byte) error {
-	return bw.copy(name, media, bytes.NewReader(b), int64(len(b)), SumBytes(SHA256, b))
+	s := SumAll(b)
+	if err := bw.copy(name, media, bytes.NewReader(b), s.Size, s.SHA256); err != nil {
+		return err
+	}
+	bw.files[len(bw.files)-1].sm3 = s.SM3
+	return nil
 }
 
 // copy writes one file from r, which must yield size bytes with the given
@@ -481,6 +509,9 @@ type exportInfo struct {
 	Created  time.Time // export time, UTC, whole seconds
 	Software string    // the exporting program and version
 	PDF      bool      // report.pdf is in the bundle
+	// SignedBy and SignerKeyID name who signs export-manifest.json; ""
+	// when the export is not signed.
+	SignedBy, SignerKeyID string
 }
 
 // README.txt lines that record the export; VerifyBundle reads them back to
@@ -510,11 +541,24 @@ timestamp.tsr is an RFC 3161 timestamp over manifest.json by the authority
 whose root certificate is tsa-root.pem; ledger-proof.json proves that
 manifest.json is entered in the append-only ledger.
 
-The other files are derived at export and are not signed: SHA256SUMS
+{{if .Info.SignedBy}}The files derived at export are signed: export-manifest.json lists this
+README.txt, verify-bundle.sh (the script quoted below), report.html and
+report.pdf (the report for people, with the electronic data extraction
+record), ledger-proof.json and the WACZ index and page list, each with
+size, SHA-256 and SM3. export-manifest.sig is the Ed25519 signature over
+it by export-signer.pub, the key of {{.Info.SignedBy}} ({{.Info.SignerKeyID}});
+export-timestamp.tsr is an RFC 3161 timestamp over it by the authority
+whose root certificate is export-tsa-root.pem. Not signed are only the
+hash lists that cover every file, these included: SHA256SUMS (SHA-256 of
+every file but itself and the two datapackage files, for sha256sum) and
+the WACZ 1.1.1 files datapackage.json and datapackage-digest.json.
+
+The WACZ 1.1.1
+files{{else}}The other files are derived at export and are not signed: SHA256SUMS
 (SHA-256 of every file but itself and the two datapackage files, for
 sha256sum), this README.txt, report.html and report.pdf (the report for
 people, with the electronic data extraction record), and the WACZ 1.1.1
-files that make the bundle a web archive that WACZ readers open
+files{{end}} that make the bundle a web archive that WACZ readers open
 (rename it to .wacz): datapackage.json (every file but itself and
 datapackage-digest.json, with sha256 and size), datapackage-digest.json
 (the sha256 of datapackage.json), pages/pages.jsonl and
@@ -527,7 +571,10 @@ bash verify-bundle.sh b trust.yaml
 It must end with "TRUSTED". Without a trust file it ends with
 "SELF-CONSISTENT ONLY": the bundle is intact, but anyone holding a key
 could have made it; compare the key id and the TSA root fingerprint it
-prints with the ones the office publishes.
+prints with the ones the office publishes.{{if .Info.SignedBy}}
+The bundle's copy of the script is verify-bundle.sh; a copy the office
+publishes is better still: it checks this README.txt and the bundle's
+copy against export-manifest.json too.{{end}}
 
 "shopwatch evidence verify --trust trust.yaml BUNDLE.zip" runs all of
 these checks and the ledger proof's.

@@ -154,7 +154,9 @@ func (n *Notary) proof(ctx context.Context, manifestDigest, keyID string) ([]byt
 type ExportOption func(*exportConfig)
 
 type exportConfig struct {
-	notary *Notary
+	notary   *Notary
+	signer   *Signer
+	signedBy string
 }
 
 // WithNotary makes Export add the ledger inclusion proof of the manifest

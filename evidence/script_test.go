@@ -78,7 +78,10 @@ func TestStandardToolsScript(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "VERIFIED") {
 		t.Fatalf("script on a good bundle: exit %d\n%s", code, out)
 	}
-	for _, s := range []string{"ok   manifest.sig", "ok   timestamp.tsr: Time stamp:", "ok   tsa-root.pem", "ok   SHA256SUMS", f.signer.KeyID(), "ok   datapackage.json"} {
+	for _, s := range []string{"ok   manifest.sig", "ok   timestamp.tsr: Time stamp:", "ok   tsa-root.pem", "ok   SHA256SUMS", f.signer.KeyID(), "ok   datapackage.json",
+		"ok   export-manifest.sig: Ed25519 signature over export-manifest.json by " + thisNode(t) + ", key id " + f.signer.KeyID(), "ok   export-timestamp.tsr: Time stamp:",
+		"ok   export-manifest.json: 6 derived files signed: README.txt verify-bundle.sh ledger-proof.json indexes/index.cdxj pages/pages.jsonl report.html",
+		"ok   bundle: every file is a capture file, a signed derived file or a seal file"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("script output lacks %q:\n%s", s, out)
 		}
@@ -87,6 +90,20 @@ func TestStandardToolsScript(t *testing.T) {
 	// A bundle exported before WACZ 1.1.1 (profile "wacz") passes too.
 	if out, code := run(t, legacyBundle(t, f)); code != 0 || !strings.Contains(out, "VERIFIED") {
 		t.Errorf("script on a bundle with the earlier profile \"wacz\": exit %d\n%s", code, out)
+	}
+
+	// The bundle's own copy of the script is the script.
+	if got := entry(t, base, "verify-bundle.sh"); string(got) != string(scriptText) {
+		t.Error("the bundle's verify-bundle.sh is not testdata/verify-bundle.sh")
+	}
+	// A bundle exported before exports were signed passes, noting that
+	// its derived files are not signed.
+	if out, code := run(t, readZip(t, unsignedExport(t, f))); code != 0 || !strings.Contains(out, "VERIFIED") ||
+		!strings.Contains(out, "note export-manifest.json: absent (exported before exports were signed)") {
+		t.Errorf("script on a bundle without export-manifest.json: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, readZip(t, unsignedExport(t, f)), "REQUIRE_SIGNED_EXPORT=1"); code != 1 || !strings.Contains(out, "FAIL export-manifest.json: absent") {
+		t.Errorf("script with REQUIRE_SIGNED_EXPORT=1 on a bundle without export-manifest.json: exit %d\n%s", code, out)
 	}
 
 	other := readZip(t, newFixture(t).bundle)
@@ -126,6 +143,18 @@ func TestStandardToolsScript(t *testing.T) {
 			*sums = rewriteSum(*sums, "tsa-root.pem", entry(t, other, "tsa-root.pem"))
 			return es
 		}, "timestamp.tsr"},
+		{"report.html edited, hash lists rewritten", func(t *testing.T, es []zipEntry) []zipEntry {
+			return reseal(t, editReport(t, es))
+		}, "report.html"},
+		{"exit 0 in the script and README.txt, hash lists rewritten", func(t *testing.T, es []zipEntry) []zipEntry {
+			return reseal(t, exitZeroScript(t, es))
+		}, "README.txt"},
+		{"stray file listed in SHA256SUMS", func(t *testing.T, es []zipEntry) []zipEntry {
+			sums := entryRef(t, es, "SHA256SUMS")
+			*sums = append(*sums, []byte(evidence.SumBytes(evidence.SHA256, []byte("x")).Hex()+"  notes.txt\n")...)
+			es = append(es, zipEntry{name: "notes.txt", data: []byte("x")})
+			return reseal(t, es)
+		}, "notes.txt"},
 		{"datapackage.json altered", func(t *testing.T, es []zipEntry) []zipEntry {
 			b := entryRef(t, es, "datapackage.json")
 			*b = []byte(strings.Replace(string(*b), `"profile": "data-package"`, `"profile": "data-packagE"`, 1))

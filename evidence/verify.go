@@ -94,6 +94,12 @@ type Report struct {
 	// timestamp's root were judged against something from outside the
 	// bundle (a trust file, WithTrustedKeys, WithTSARoots).
 	KeyPinned, TSAPinned bool
+	// ExportKeyID and ExportedBy name the key and the person or node that
+	// signed export-manifest.json; Derived lists the files it signs. All
+	// empty for a bundle exported before exports were signed.
+	ExportKeyID string
+	ExportedBy  string
+	Derived     []string
 }
 
 // OK reports whether every check passed.
@@ -133,6 +139,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		fmt.Fprintf(bw, "%s %-10s %s: %s\n", status, c.Name, c.Item, c.Detail)
 	}
+	if r.ExportKeyID != "" {
+		fmt.Fprintf(bw, "export:      signed by %s, key %s\nderived:     %s (made at export, signed in %s)\n", r.ExportedBy, r.ExportKeyID, strings.Join(r.Derived, ", "), ExportManifestFile)
+	} else {
+		fmt.Fprintf(bw, "export:      not signed (no %s): the derived files (README.txt, report.html, report.pdf …) are unsigned\n", ExportManifestFile)
+	}
 	if r.OK() {
 		fmt.Fprintln(bw, r.verdictLine())
 	} else {
@@ -162,10 +173,13 @@ type verifyConfig struct {
 	allowUnsealed bool
 	maxSkew       time.Duration
 	trust         *TrustFile
+
+	requireSignedExport bool // see RequireSignedExport
 }
 
 // WithTrustedKeys makes VerifyBundle require that the bundle was signed by
-// one of the given key ids ("ed25519:<16 hex>"). Without it VerifyBundle
+// one of the given key ids ("ed25519:<16 hex>"), its export-manifest.json
+// too when it has one. Without it VerifyBundle
 // checks that the bundle is intact and self-consistent and reports the key
 // id in Report.KeyID for the caller to judge.
 func WithTrustedKeys(ids ...string) VerifyOption {
@@ -186,9 +200,14 @@ func WithTrustedKeys(ids ...string) VerifyOption {
 // index) agree with the files and with each other; README.txt and the
 // reports are as exported; and the bundle holds no other file.
 //
+// A signed export's export-manifest.json, its signature, timestamp and
+// every file it lists are checked too (see doc.go, "The signed export");
+// a bundle without one verifies with a note that its derived files are not
+// signed.
+//
 // It runs every check it can and reports each problem as an *ItemError
 // naming the damaged item; the first problem names the first broken item.
-// The files derived at export are not signed, but each is recorded twice
+// The files derived at export are also recorded twice
 // (SHA256SUMS and datapackage.json), so a file that differs from both
 // records is the one that changed, and a record that disagrees with the
 // file and the other record is the one at fault. The error is non-nil only
@@ -256,6 +275,7 @@ type verifier struct {
 	// Under a trust file: whether the token's root is pinned and the
 	// signer key listed and valid at the capture time.
 	tsaPinned, keyValid bool
+	em                  *ExportManifest // export-manifest.json when its signature holds
 }
 
 // fileDigest is the size and SHA-256 (lowercase hex) of a bundle file.
@@ -287,6 +307,7 @@ func (v *verifier) run(zr *zip.Reader) {
 	v.verifySeal()
 	v.artifacts()
 	v.environment()
+	v.exportSigned()
 	v.derived()
 	v.sumsRecorded()
 	v.checkDatapackage()
@@ -828,7 +849,7 @@ func (v *verifier) unlisted() {
 // artifacts, SHA256SUMS and the two datapackage files, in the order they
 // are checked.
 var derivedFiles = []string{ReadmeFile, TimestampFile, TSARootFile, LedgerProofFile, IndexFile, PagesFile, ReportHTMLFile, ReportPDFFile,
-	RecordFile}
+	RecordFile, VerifyScriptFile, ExportManifestFile, ExportSignatureFile, ExportSignerPubFile, ExportTimestampFile, ExportTSARootFile}
 
 // requiredDerived reports whether every bundle must hold the derived file
 // name. The seal files are required unless AllowUnsealed (see verifySeal);
@@ -991,7 +1012,7 @@ func (v *verifier) checkReports() {
 		case v.trusted() && !bytes.Contains(b, []byte(v.m.EvidenceID)):
 			v.rep.fail("content", ReportHTMLFile, fmt.Errorf("%w: does not name evidence %s", ErrBadBundle, v.m.EvidenceID))
 		default:
-			v.rep.pass("content", ReportHTMLFile, "HTML report (derived, not signed)")
+			v.rep.pass("content", ReportHTMLFile, "HTML report (derived, %s)", v.signedNote(ReportHTMLFile))
 		}
 	}
 	_, present := v.files[ReportPDFFile]
@@ -1006,7 +1027,7 @@ func (v *verifier) checkReports() {
 			v.rep.fail("content", ReportPDFFile, fmt.Errorf("%w: not a complete PDF file", ErrBadBundle))
 			return
 		}
-		v.rep.pass("content", ReportPDFFile, "PDF report (derived, not signed)")
+		v.rep.pass("content", ReportPDFFile, "PDF report (derived, %s)", v.signedNote(ReportPDFFile))
 	case v.named(ReportPDFFile):
 	case v.readme != nil && bytes.Contains(v.readme, []byte(readmeReportPDF)):
 		v.rep.fail("present", ReportPDFFile, fmt.Errorf("%w: README.txt says the bundle has report.pdf", ErrNotFound))
@@ -1015,6 +1036,14 @@ func (v *verifier) checkReports() {
 	default:
 		v.rep.pass("present", ReportPDFFile, "absent: the bundle was exported without PDF printing")
 	}
+}
+
+// signedNote says whether a derived file is signed in the export manifest.
+func (v *verifier) signedNote(name string) string {
+	if v.em != nil && slices.ContainsFunc(v.em.Files, func(e ManifestEntry) bool { return e.Name == name }) {
+		return "signed in " + ExportManifestFile
+	}
+	return "not signed"
 }
 
 // sumsRecorded checks SHA256SUMS against its record in datapackage.json.

@@ -78,12 +78,12 @@ func IsBundleFile(name string) bool {
 		return true
 	}
 	switch name {
-	case DatapackageFile, DatapackageDigestFile, PagesFile, IndexFile, ReportHTMLFile, ReportPDFFile:
+	case DatapackageFile, DatapackageDigestFile, PagesFile, IndexFile, ReportHTMLFile, ReportPDFFile, VerifyScriptFile:
 		return true
 	case RecordFile:
 		return true
 	}
-	return false
+	return slices.Contains(exportSet, name)
 }
 
 // isWARCName reports whether an artifact is a WARC file of the WACZ.
@@ -191,6 +191,7 @@ type bundleFile struct {
 	name   string
 	size   int64
 	sha256 Digest
+	sm3    Digest // files written by add only
 }
 
 // datapackageFor returns the datapackage.json of a bundle whose files (all

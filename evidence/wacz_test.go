@@ -103,7 +103,7 @@ func TestBundleIsWACZ(t *testing.T) {
 	if ts, err := time.Parse(time.RFC3339Nano, dp.MainPageDate); err != nil || !ts.Equal(captureTime) || dp.MainPageURL != f.page.FinalURL {
 		t.Errorf("mainPageUrl %q mainPageDate %q, want %s at %s", dp.MainPageURL, dp.MainPageDate, f.page.FinalURL, captureTime)
 	}
-	if created, err := time.Parse(time.RFC3339, dp.Created); err != nil || time.Since(created) > time.Hour || created.Location() != time.UTC {
+	if created, err := time.Parse(time.RFC3339, dp.Created); err != nil || created.Sub(captureTime) > time.Hour || created.Before(captureTime.Truncate(time.Second)) || created.Location() != time.UTC {
 		t.Errorf("created %q: %v", dp.Created, err)
 	}
 	if ts, err := time.Parse(time.RFC3339Nano, dp.Home.TS); err != nil || !ts.Equal(captureTime) || dp.Home.URL != f.page.FinalURL {

@@ -126,7 +126,11 @@ func runDemo(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	x := &evidence.Exporter{Notary: nt}
+	sg, err := a.signer()
+	if err != nil {
+		return err
+	}
+	x := &evidence.Exporter{Notary: nt, Signer: sg}
 	if x.TrustedTSARoots, err = a.trustedTSARoots(); err != nil {
 		return err
 	}

@@ -18,6 +18,7 @@ import (
 	"shopwatch/db"
 	"shopwatch/evidence"
 	"shopwatch/evidence/pdf"
+	"shopwatch/evidence/tsa"
 	"shopwatch/rules/licence"
 )
 
@@ -78,7 +79,7 @@ func evidenceList(ctx context.Context, a *app, args []string) error {
 }
 
 func evidenceExport(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("evidence export", "evidence export ID [-o FILE.zip|FILE.wacz] [--no-pdf] [--case NO --cause TEXT --officer NAME:NO --officer NAME:NO] [--party NAME] [--uscc CODE]")
+	fs := a.newFlags("evidence export", "evidence export ID [-o FILE.zip|FILE.wacz] [--no-pdf] [--case NO --cause TEXT --officer NAME:NO --officer NAME:NO] [--party NAME] [--uscc CODE] [--by NAME] [--key DIR]")
 	out := fs.String("o", "", "bundle file to write (default ID.zip; .wacz works as well)")
 	noPDF := fs.Bool("no-pdf", false, "leave report.pdf out instead of printing it with Chromium")
 	caseNo := fs.String("case", "", "case number (案件编号): the report's extraction record becomes the record of this case, which needs --cause and two officers")
@@ -91,6 +92,8 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	})
 	partyName := fs.String("party", "", "the party's name (当事人), when the page's licence block does not show it")
 	partyUSCC := fs.String("uscc", "", "the party's unified social credit code (统一社会信用代码), with --party")
+	by := fs.String("by", "", "the person exporting, named in export-manifest.json (default: the node)")
+	keyDir := fs.String("key", "", "folder holding the exporting person's signer.key that signs export-manifest.json (default: the node's key)")
 	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
 		return err
@@ -134,7 +137,26 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	if t, err := d.GetTarget(ctx, rec.TargetID); err == nil {
 		record.Party.Platform = t.Platform
 	}
-	x := &evidence.Exporter{Notary: nt, Record: record}
+	if readOnly {
+		// The read-only notary has the ledger only; the export manifest
+		// is still timestamped.
+		if nt.TSA, nt.TSARoot, err = a.readOnlyTimestamper(); err != nil {
+			return err
+		}
+	}
+	// The files derived at export (README.txt, the reports, the script)
+	// are signed in export-manifest.json: by the node's key unless a
+	// person's key is given.
+	var sg *evidence.Signer
+	if *keyDir != "" {
+		sg, err = evidence.LoadSigner(*keyDir)
+	} else {
+		sg, err = a.signer()
+	}
+	if err != nil {
+		return fmt.Errorf("export signer: %w", err)
+	}
+	x := &evidence.Exporter{Notary: nt, Record: record, Signer: sg, SignedBy: *by}
 	if x.TrustedTSARoots, err = a.trustedTSARoots(); err != nil {
 		return err
 	}
@@ -149,7 +171,7 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 		}
 		return err
 	}
-	detail := fmt.Sprintf("%s (manifest %s) to %s", rec.ID, rec.ManifestDigest, path)
+	detail := fmt.Sprintf("%s (manifest %s) to %s, export signed by %s", rec.ID, rec.ManifestDigest, path, sg.KeyID())
 	if x.PDF == nil {
 		detail += " without report.pdf"
 	}
@@ -230,6 +252,44 @@ func (a *app) storageStatement(c *Config) string {
 	}
 }
 
+// readOnlyTimestamper returns the TSA that timestamps export-manifest.json
+// when the data directory is read-only: the configured external authority,
+// or the built-in one as kept in the data directory (loaded, never made).
+// It chooses as notary does.
+func (a *app) readOnlyTimestamper() (evidence.Timestamper, []byte, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.TSA.URL != "" {
+		if c.TSA.RootFile == "" {
+			return nil, nil, fmt.Errorf("config: tsa.url %s needs tsa.root_file, the PEM root its certificates chain to", c.TSA.URL)
+		}
+		rootPEM, err := os.ReadFile(c.TSA.RootFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("config: tsa.root_file: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(rootPEM) {
+			return nil, nil, fmt.Errorf("config: tsa.root_file %s holds no PEM certificate", c.TSA.RootFile)
+		}
+		return &tsa.Client{URL: c.TSA.URL, TrustedRoots: roots}, rootPEM, nil
+	}
+	d, err := a.dataDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	dir := filepath.Join(d, "tsa")
+	if _, err := os.Stat(filepath.Join(dir, tsa.RootCertFile)); err != nil {
+		return nil, nil, fmt.Errorf("export from a read-only data directory: the built-in time-stamping authority: %w", err)
+	}
+	au, err := tsa.LoadOrCreateAuthority(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return au, au.RootPEM(), nil
+}
+
 // errPDF marks an export that failed while printing report.pdf.
 var errPDF = errors.New("print report.pdf")
 
@@ -297,12 +357,13 @@ func exportBundleWith(ctx context.Context, st evidence.Store, rec *shopwatch.Evi
 }
 
 func evidenceVerify(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("evidence verify", "evidence verify BUNDLE.zip [--trust trust.yaml] [--tsa-root FILE] [--trusted-key ID] [--allow-unsealed] [--max-skew D] [--json]")
+	fs := a.newFlags("evidence verify", "evidence verify BUNDLE.zip [--trust trust.yaml] [--tsa-root FILE] [--trusted-key ID] [--allow-unsealed] [--require-signed-export] [--max-skew D] [--json]")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	trustFile := fs.String("trust", "", "the office's trust file (shopwatch trust export): TRUSTED only when its signer key is listed and valid at the capture time and the timestamp's root is pinned")
 	tsaRoot := fs.String("tsa-root", "", "PEM file of the TSA root(s) to trust instead of the bundled tsa-root.pem")
 	trusted := fs.String("trusted-key", "", "comma-separated signer key ids (ed25519:…) to require")
 	unsealed := fs.Bool("allow-unsealed", false, "accept a bundle without timestamp and ledger proof")
+	signedExport := fs.Bool("require-signed-export", false, "fail a bundle without export-manifest.json (its README.txt and reports unsigned)")
 	maxSkew := fs.Duration("max-skew", 0, "largest gap accepted between captured_at and the timestamp's time (0: tsa.max_skew of the config, 5m by default)")
 	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
@@ -345,6 +406,9 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		opts = append(opts, evidence.WithTrust(tf))
+	}
+	if *signedExport {
+		opts = append(opts, evidence.RequireSignedExport())
 	}
 	if _, err := os.Stat(pos[0]); err != nil {
 		return fmt.Errorf("evidence verify: %w", err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"shopwatch/evidence"
 	"shopwatch/internal/testparts"
 	"shopwatch/rules/licence"
 )
@@ -71,6 +72,34 @@ func TestEvidenceExportReport(t *testing.T) {
 	}
 	if o := mustSW(t, "evidence", "verify", withPDF); !strings.Contains(o, "VERIFIED") || !strings.Contains(o, "report.pdf") || !strings.Contains(o, "datapackage.json") {
 		t.Errorf("verify of the bundle:\n%s", o)
+	}
+	// What a person reads is signed at export: by the node's key, or by
+	// the exporting person's key with --key and --by.
+	nodeKey, err := evidence.LoadSigner(filepath.Join(data, "keys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := mustSW(t, "evidence", "verify", withPDF); !strings.Contains(o, "export:      signed by node "+host+", key "+nodeKey.KeyID()) ||
+		!strings.Contains(o, "derived:     README.txt, verify-bundle.sh, ledger-proof.json, indexes/index.cdxj, pages/pages.jsonl, report.html, report.pdf (made at export, signed in export-manifest.json)") {
+		t.Errorf("verify does not say the derived files are signed by the node:\n%s", o)
+	}
+	personKeys := filepath.Join(t.TempDir(), "zhang")
+	person, err := evidence.LoadOrCreateSigner(personKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPerson := filepath.Join(out, "by-person.zip")
+	mustSW(t, "--config", broken, "--data", data, "evidence", "export", id, "-o", byPerson, "--no-pdf", "--by", "张三 (执法证号 A-001)", "--key", personKeys)
+	if o := mustSW(t, "evidence", "verify", byPerson, "--trusted-key", nodeKey.KeyID()+","+person.KeyID()); !strings.Contains(o, "VERIFIED") ||
+		!strings.Contains(o, "export:      signed by 张三 (执法证号 A-001), key "+person.KeyID()) {
+		t.Errorf("verify of a bundle exported by a person:\n%s", o)
+	}
+	if o, _, code := sw(t, "evidence", "verify", byPerson, "--trusted-key", nodeKey.KeyID()); code != 1 || !strings.Contains(o, "FAIL trusted    export-signer.pub") {
+		t.Errorf("verify with only the node's key trusted: exit %d\n%s", code, o)
 	}
 
 	// --no-pdf: no report.pdf, and README.txt and verify say so.

@@ -37,7 +37,10 @@ func exportVerifies(t *testing.T, data, id, wantKey string) {
 	t.Helper()
 	bundle := filepath.Join(t.TempDir(), id+".zip")
 	mustSW(t, "--data", data, "evidence", "export", id, "-o", bundle, "--no-pdf")
-	if o := mustSW(t, "evidence", "verify", bundle, "--trusted-key", wantKey); !strings.Contains(o, "VERIFIED") {
+	// The capture is signed with wantKey, the export with the node's
+	// current key: both are pinned.
+	current := keyIDs(t, data).Current
+	if o := mustSW(t, "evidence", "verify", bundle, "--trusted-key", wantKey+","+current); !strings.Contains(o, "VERIFIED") || !strings.Contains(o, ", key "+current+"\n") {
 		t.Errorf("bundle of %s does not verify:\n%s", id, o)
 	}
 }

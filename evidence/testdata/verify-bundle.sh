@@ -13,7 +13,8 @@
 # "FAIL <item>: <reason>" and exit status 1. The ledger inclusion proof
 # (ledger-proof.json) needs "shopwatch evidence verify BUNDLE.zip".
 # MAX_SKEW_SECONDS (default 300) is the largest gap accepted between
-# captured_at in manifest.json and the timestamp's time.
+# captured_at in manifest.json and the timestamp's time. With
+# REQUIRE_SIGNED_EXPORT=1 a bundle without export-manifest.json fails.
 set -u
 dir=${1:?usage: verify-bundle.sh UNPACKED-BUNDLE-DIR [TRUST-FILE]}
 trust=${2:-${TRUST_FILE:-}}
@@ -110,9 +111,60 @@ if openssl dgst -sm3 /dev/null >/dev/null 2>&1; then
 else
 	echo "note sm3: this OpenSSL has no SM3; skipped"
 fi
+# 9. The signed export: export-manifest.json lists every file derived at
+#    export (README.txt, this script, the reports …) with SHA-256 and SM3,
+#    signed by the exporting key and timestamped. Then every file must be
+#    a capture file, a signed derived file, or a file of the two seals.
+if [ -e export-manifest.json ]; then
+	openssl pkeyutl -verify -pubin -inkey export-signer.pub -rawin -in export-manifest.json -sigfile export-manifest.sig >/dev/null 2>&1 ||
+		fail export-manifest.sig "signature over export-manifest.json does not verify with export-signer.pub"
+	xkeyid="ed25519:$(openssl pkey -pubin -in export-signer.pub -outform DER | tail -c 32 | sha256sum | cut -c1-16)"
+	grep -qF "\"signer_key_id\": \"$xkeyid\"" export-manifest.json || fail export-signer.pub "$xkeyid is not the key export-manifest.json names"
+	by=$(sed -n 's/^  "exported_by": "\(.*\)",$/\1/p' export-manifest.json)
+	ok export-manifest.sig "Ed25519 signature over export-manifest.json by $by, key id $xkeyid (compare with the published one)"
+	grep -qxF "  \"capture_manifest\": \"sha256:$(sha manifest.json)\"," export-manifest.json ||
+		fail manifest.json "is not the capture manifest export-manifest.json was signed for"
+	if [ -e export-timestamp.tsr ]; then
+		xstamped=$(openssl ts -reply -in export-timestamp.tsr -text 2>/dev/null | sed -n 's/^Time stamp: //p')
+		xgentime=$(date -u -d "$xstamped" +%s 2>/dev/null) || fail export-timestamp.tsr "cannot read the token's time"
+		out=$(openssl ts -verify -attime "$xgentime" -data export-manifest.json -in export-timestamp.tsr -CAfile export-tsa-root.pem 2>&1) ||
+			fail export-timestamp.tsr "token does not verify over export-manifest.json against export-tsa-root.pem at its time $xstamped"
+		ok export-timestamp.tsr "Time stamp: $xstamped; $(openssl x509 -in export-tsa-root.pem -noout -fingerprint -sha256)"
+	else
+		echo "note export-timestamp.tsr: absent, the export is not timestamped"
+	fi
+	n=0
+	while read -r hex name; do
+		[ -f "$name" ] || fail "$name" "listed in export-manifest.json, missing"
+		[ "$(sha "$name")" = "$hex" ] || fail "$name" "sha256 differs from export-manifest.json: changed since the export was signed"
+		n=$((n + 1))
+	done < <(paste -d ' ' \
+		<(sed -n 's/^      "sha256": "sha256:\([0-9a-f]\{64\}\)",$/\1/p' export-manifest.json) \
+		<(sed -n 's/^      "name": "\(.*\)",$/\1/p' export-manifest.json))
+	[ "$n" -gt 0 ] || fail export-manifest.json "lists no file"
+	if openssl dgst -sm3 /dev/null >/dev/null 2>&1; then
+		while read -r hex name; do
+			[ "$(openssl dgst -sm3 -r "$name" | cut -c1-64)" = "$hex" ] || fail "$name" "sm3 differs from export-manifest.json"
+		done < <(paste -d ' ' \
+			<(sed -n 's/^      "sm3": "sm3:\([0-9a-f]\{64\}\)"$/\1/p' export-manifest.json) \
+			<(sed -n 's/^      "name": "\(.*\)",$/\1/p' export-manifest.json))
+	fi
+	ok export-manifest.json "$n derived files signed: $(sed -n 's/^      "name": "\(.*\)",$/\1/p' export-manifest.json | tr '\n' ' ')"
+	extra=$(comm -23 <(find . -type f | sed 's|^\./||' | LC_ALL=C sort) \
+		<({ sed -n 's/^      "name": "\(.*\)",$/\1/p' manifest.json export-manifest.json
+			printf '%s\n' manifest.json manifest.sig signer.pub timestamp.tsr tsa-root.pem export-manifest.json \
+				export-manifest.sig export-signer.pub export-timestamp.tsr export-tsa-root.pem SHA256SUMS datapackage.json datapackage-digest.json
+		} | LC_ALL=C sort) | head -n 1)
+	[ -z "$extra" ] || fail "$extra" "neither manifest.json nor export-manifest.json lists it"
+	ok bundle "every file is a capture file, a signed derived file or a seal file"
+elif [ "${REQUIRE_SIGNED_EXPORT:-0}" = 1 ]; then
+	fail export-manifest.json "absent: the export is not signed (REQUIRE_SIGNED_EXPORT=1)"
+else
+	echo "note export-manifest.json: absent (exported before exports were signed): README.txt, report.html, report.pdf and the other derived files are NOT signed"
+fi
 
-# 9. Under the trust file: the signer key is listed and was valid at the
-#    timestamp's time, and the timestamp's root is pinned.
+# 10. Under the trust file: the signer key is listed and was valid at the
+#     timestamp's time, and the timestamp's root is pinned.
 if [ -n "$trust" ]; then
 	entries() { sed -n "/^$1:/,/^[^ #]/p" "$trust" | grep '^  - {'; }
 	field() { sed -n "s/.*[{ ]$1: \"\([^\"]*\)\".*/\1/p"; }
