@@ -84,7 +84,7 @@ func TestEvidenceExportReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o := mustSW(t, "evidence", "verify", withPDF); !strings.Contains(o, "export:      signed by node "+host+", key "+nodeKey.KeyID()) ||
-		!strings.Contains(o, "derived:     README.txt, verify-bundle.sh, ledger-proof.json, indexes/index.cdxj, pages/pages.jsonl, report.html, report.pdf (made at export, signed in export-manifest.json)") {
+		!strings.Contains(o, "derived:     README.txt, verify-bundle.sh, ledger-proof.json, indexes/index.cdxj, pages/pages.jsonl, extraction-record.json, report.html, report.pdf (made at export, signed in export-manifest.json)") {
 		t.Errorf("verify does not say the derived files are signed by the node:\n%s", o)
 	}
 	personKeys := filepath.Join(t.TempDir(), "zhang")
