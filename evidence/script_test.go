@@ -60,18 +60,7 @@ func TestStandardToolsScript(t *testing.T) {
 	}
 	run := func(t *testing.T, es []zipEntry, env ...string) (string, int) {
 		t.Helper()
-		cmd := exec.Command(bash, script, unpack(t, es))
-		// Only the standard tools on PATH: openssl's folder and the system's.
-		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(openssl)+":/usr/bin:/bin", "LC_ALL=C")
-		cmd.Env = append(cmd.Env, env...)
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		return string(out), code
+		return runBash(t, bash, openssl, []string{script, unpack(t, es)}, env...)
 	}
 
 	out, code := run(t, base)
@@ -256,4 +245,22 @@ func tokenBeforeCert(t *testing.T, f *fixture, manifest []byte) []byte {
 		t.Fatal(err)
 	}
 	return resp
+}
+
+// runBash runs bash with args (the script and its arguments) with only
+// the standard tools on PATH (openssl's folder and the system's) and env
+// added, and returns its output and exit code.
+func runBash(t *testing.T, bash, openssl string, args []string, env ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(bash, args...)
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(openssl)+":/usr/bin:/bin", "LC_ALL=C")
+	cmd.Env = append(cmd.Env, env...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
 }

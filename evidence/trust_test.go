@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -164,16 +163,7 @@ func runScript(t *testing.T, bundle string, trust string) (string, int) {
 	if trust != "" {
 		args = append(args, trust)
 	}
-	cmd := exec.Command(bash, args...)
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(openssl)+":/usr/bin:/bin", "LC_ALL=C")
-	out, err := cmd.CombinedOutput()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return string(out), code
+	return runBash(t, bash, openssl, args)
 }
 
 // A capture timestamped by an RFC 3161 authority shopwatch did not write
