@@ -2,8 +2,6 @@ package envcheck_test
 
 import (
 	"crypto/x509"
-	"encoding/binary"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -105,72 +103,10 @@ func TestBuiltinAuthoritySelfReferential(t *testing.T) {
 	}
 }
 
-// ntpServer is an SNTP server on loopback whose clock runs off by off; it
-// sets the leap indicator to "not synchronised" when unsynced.
-type ntpServer struct {
-	addr     string
-	off      time.Duration
-	unsynced bool
-}
-
-func startNTP(t *testing.T, off time.Duration, unsynced bool) *ntpServer {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &ntpServer{addr: pc.LocalAddr().String(), off: off, unsynced: unsynced}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 512)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if n < 48 {
-				continue
-			}
-			now := time.Now().Add(s.off)
-			reply := make([]byte, 48)
-			li := byte(0)
-			if s.unsynced {
-				li = 3
-			}
-			reply[0] = li<<6 | 4<<3 | 4 // version 4, mode server
-			reply[1] = 1                // stratum 1
-			reply[2] = buf[2]           // poll
-			reply[3] = 0xec             // precision 2^-20
-			copy(reply[12:16], "LOCL")
-			putNTPTime(reply[16:24], now.Add(-time.Minute)) // reference
-			copy(reply[24:32], buf[40:48])                  // origin: the client's transmit
-			putNTPTime(reply[32:40], now)                   // receive
-			putNTPTime(reply[40:48], time.Now().Add(s.off)) // transmit
-			if _, err := pc.WriteTo(reply, from); err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		pc.Close()
-		<-done
-	})
-	return s
-}
-
-// putNTPTime writes t as a 64-bit NTP timestamp (seconds since 1900).
-func putNTPTime(b []byte, t time.Time) {
-	const epoch = 2208988800 // seconds from 1900 to 1970
-	sec := uint64(t.Unix()) + epoch
-	frac := uint64(t.Nanosecond()) << 32 / 1e9
-	binary.BigEndian.PutUint64(b, sec<<32|frac)
-}
-
 func TestNTPClock(t *testing.T) {
 	clearProxy(t)
-	srv := startNTP(t, 0, false)
-	src := envcheck.NTPTime{Server: srv.addr, Timeout: 5 * time.Second}
+	srv := testparts.StartNTPServer(t, 0, false)
+	src := envcheck.NTPTime{Server: srv.Addr, Timeout: 5 * time.Second}
 
 	t.Run("in sync", func(t *testing.T) {
 		r := check(t, envcheck.Config{TimeSource: src})
@@ -178,7 +114,7 @@ func TestNTPClock(t *testing.T) {
 		if c.Status != envcheck.StatusPass || !r.Clock.Verified {
 			t.Fatalf("clock check %+v", c)
 		}
-		if !strings.HasPrefix(r.Clock.Source, "ntp "+srv.addr) {
+		if !strings.HasPrefix(r.Clock.Source, "ntp "+srv.Addr) {
 			t.Errorf("source %q", r.Clock.Source)
 		}
 		if off := r.Clock.Offset; off < -100*time.Millisecond || off > 100*time.Millisecond {
@@ -205,8 +141,8 @@ func TestNTPClock(t *testing.T) {
 	})
 
 	t.Run("unsynchronised server", func(t *testing.T) {
-		bad := startNTP(t, 0, true)
-		r := check(t, envcheck.Config{TimeSource: envcheck.NTPTime{Server: bad.addr}})
+		bad := testparts.StartNTPServer(t, 0, true)
+		r := check(t, envcheck.Config{TimeSource: envcheck.NTPTime{Server: bad.Addr}})
 		c := result(t, r, envcheck.CheckClock)
 		if c.OK || !strings.Contains(c.Detail, "unusable reply") {
 			t.Fatalf("clock check %+v: want a failure for an unsynchronised server", c)
