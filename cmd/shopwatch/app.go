@@ -67,6 +67,10 @@ type Config struct {
 		AllowProxy             bool          `yaml:"allow_proxy"`
 		StopOnEnvironmentFault bool          `yaml:"stop_on_environment_failure"`
 		MaxClockOffset         time.Duration `yaml:"max_clock_offset"`
+		// ClockSource is what the host clock is compared with: "auto"
+		// (or empty), "tsa", "ntp" or "none" (see clockSource).
+		ClockSource string `yaml:"clock_source"`
+		NTPServer   string `yaml:"ntp_server"` // host or host:port
 	} `yaml:"capture"`
 	TSA struct {
 		URL      string `yaml:"url"`

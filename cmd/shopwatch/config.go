@@ -266,6 +266,15 @@ func (c *Config) Validate() error {
 	if c.TSA.URL == "" && c.TSA.Trusted != nil && *c.TSA.Trusted {
 		bad("tsa.trusted", "true without tsa.url: the built-in authority is self-issued and cannot be marked trusted")
 	}
+	switch c.Capture.ClockSource {
+	case "", "auto", "tsa", "none":
+	case "ntp":
+		if c.Capture.NTPServer == "" {
+			bad("capture.ntp_server", "empty; capture.clock_source ntp needs the NTP server to compare with")
+		}
+	default:
+		bad("capture.clock_source", "%q (want auto, tsa, ntp or none)", c.Capture.ClockSource)
+	}
 	if c.Rules.Dir != "" {
 		if st, err := os.Stat(c.Rules.Dir); err != nil || !st.IsDir() {
 			bad("rules.dir", "%s is not a folder", c.Rules.Dir)

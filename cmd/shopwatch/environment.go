@@ -9,6 +9,7 @@ import (
 
 	"shopwatch"
 	"shopwatch/crawler"
+	"shopwatch/evidence"
 	"shopwatch/evidence/envcheck"
 	"shopwatch/sweep"
 )
@@ -48,12 +49,8 @@ func (a *app) checkEnvironment(ctx context.Context, r *sweep.Runner, targets []s
 		Binaries:       bins,
 		Version:        shopwatch.Version,
 	}
-	if nt.TSA != nil {
-		roots := x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(nt.TSARoot) {
-			return fmt.Errorf("capture environment: the TSA root holds no PEM certificate")
-		}
-		cfg.TimeSource = envcheck.TSATime{TSA: nt.TSA, Roots: roots}
+	if cfg.TimeSource, err = clockSource(c, nt); err != nil {
+		return err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -67,6 +64,9 @@ func (a *app) checkEnvironment(ctx context.Context, r *sweep.Runner, targets []s
 	}
 	r.Config.Environment = body
 	r.Config.AllowEnvironmentFailure = !c.Capture.StopOnEnvironmentFault
+	if rep.Clock.SelfReferential {
+		a.logger.Warn("capture environment: the clock check is self-referential and cannot detect a wrong host clock; configure tsa.url or capture.ntp_server", "source", rep.Clock.Source)
+	}
 	if rep.Clock.Source != "" {
 		r.Config.ClockSource = rep.Clock.Source
 	}
@@ -79,4 +79,45 @@ func (a *app) checkEnvironment(ctx context.Context, r *sweep.Runner, targets []s
 		a.logger.Warn("capture environment check failed; capturing anyway as capture.stop_on_environment_failure is false; the failure is recorded in every capture", "problems", rep.Err())
 	}
 	return nil
+}
+
+// clockSource returns what the capture-environment check compares the
+// host clock with (capture.clock_source):
+//
+//	auto  the external authority (tsa.url) when one is configured, else
+//	      the NTP server capture.ntp_server when set, else the built-in
+//	      authority, recorded as self-referential (it reads this host's
+//	      clock, so it cannot detect a wrong one)
+//	tsa   the configured authority (the built-in one is self-referential)
+//	ntp   capture.ntp_server
+//	none  nothing: the check is recorded as unverified
+func clockSource(c *Config, nt *evidence.Notary) (envcheck.TimeSource, error) {
+	src := c.Capture.ClockSource
+	if src == "" || src == "auto" {
+		switch {
+		case c.TSA.URL != "" || c.Capture.NTPServer == "":
+			src = "tsa"
+		default:
+			src = "ntp"
+		}
+	}
+	switch src {
+	case "none":
+		return envcheck.SystemClock{}, nil
+	case "ntp":
+		if c.Capture.NTPServer == "" {
+			return nil, fmt.Errorf("config: capture.clock_source ntp needs capture.ntp_server")
+		}
+		return envcheck.NTPTime{Server: c.Capture.NTPServer}, nil
+	case "tsa":
+		if nt.TSA == nil {
+			return envcheck.SystemClock{}, nil
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(nt.TSARoot) {
+			return nil, fmt.Errorf("capture environment: the TSA root holds no PEM certificate")
+		}
+		return envcheck.TSATime{TSA: nt.TSA, Roots: roots, SelfIssued: c.TSA.URL == ""}, nil
+	}
+	return nil, fmt.Errorf("config: capture.clock_source %q (want auto, tsa, ntp or none)", c.Capture.ClockSource)
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/beevik/ntp"
 
 	"shopwatch/evidence/tsa"
 )
@@ -52,6 +55,11 @@ type Timestamper interface {
 type TSATime struct {
 	TSA   Timestamper
 	Roots *x509.CertPool // roots the authority chains to; nil trusts nothing
+	// SelfIssued marks an authority that runs on this host and reads its
+	// clock (the built-in authority). Check then does not compare with it:
+	// it records the clock check as unverified and self-referential,
+	// since such a source cannot show that the host clock is wrong.
+	SelfIssued bool
 }
 
 // Now returns the genTime of a fresh, verified token.
@@ -93,6 +101,61 @@ func (s TSATime) stamp(ctx context.Context) (*tsa.Info, error) {
 	return info, nil
 }
 
+// NTPTime is a TimeSource backed by an NTP server (SNTP, RFC 4330 / RFC
+// 5905 client mode). The source name is "ntp " followed by Server.
+type NTPTime struct {
+	// Server is "host" or "host:port" (port 123 when none is given).
+	Server string
+	// Timeout bounds one query; 0 means 5s, or less when the context's
+	// deadline is nearer.
+	Timeout time.Duration
+}
+
+// Now returns the server's transmit time.
+func (s NTPTime) Now(ctx context.Context) (time.Time, string, error) {
+	earliest, latest, name, err := s.NowInterval(ctx)
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	return earliest.Add(latest.Sub(earliest) / 2), name, nil
+}
+
+// NowInterval returns the server's transmit time widened on both sides by
+// the server's root distance (its own estimate of how far it may be from
+// the reference clock). A response that is not fit for synchronisation
+// (kiss of death, unsynchronised, stale reference, excessive dispersion)
+// is an error.
+func (s NTPTime) NowInterval(ctx context.Context) (earliest, latest time.Time, source string, err error) {
+	name := "ntp " + s.Server
+	if s.Server == "" {
+		return time.Time{}, time.Time{}, name, errors.New("read time from NTP: no server configured")
+	}
+	if err := ctx.Err(); err != nil {
+		return time.Time{}, time.Time{}, name, fmt.Errorf("read time from NTP server %s: %w", s.Server, err)
+	}
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	resp, err := ntp.QueryWithOptions(s.Server, ntp.QueryOptions{Timeout: timeout})
+	if err != nil {
+		return time.Time{}, time.Time{}, name, fmt.Errorf("read time from NTP server %s: %w", s.Server, err)
+	}
+	if err := resp.Validate(); err != nil {
+		return time.Time{}, time.Time{}, name, fmt.Errorf("read time from NTP server %s: unusable reply (stratum %d): %w", s.Server, resp.Stratum, err)
+	}
+	d := max(resp.RootDistance, 0)
+	return resp.Time.Add(-d), resp.Time.Add(d), fmt.Sprintf("%s (stratum %d, ref %s)", name, resp.Stratum, resp.ReferenceString()), nil
+}
+
+// SelfReferentialDetail is the detail of the clock check against the
+// built-in authority (TSATime.SelfIssued).
+const SelfReferentialDetail = "self-referential, cannot detect a wrong host clock: the time source is the built-in authority, " +
+	"which reads this host's clock; configure an external authority (tsa.url) or an NTP server (capture.ntp_server)"
+
 // resolution returns the unit of the last digit genTime is written with:
 // DER GeneralizedTime drops trailing zeros of the fraction, so a time
 // with no fraction is taken to be whole seconds.
@@ -108,21 +171,39 @@ func resolution(t time.Time) time.Duration {
 	return unit
 }
 
-func checkClock(ctx context.Context, r *Report, src TimeSource, maxOffset time.Duration) {
+func checkClock(ctx context.Context, r *Report, src TimeSource, maxOffset time.Duration, hostNow func() time.Time) {
 	if src == nil {
 		src = SystemClock{}
 	}
+	if hostNow == nil {
+		hostNow = time.Now
+	}
 	r.Clock.MaxOffset = maxOffset
+	selfIssued := false
+	switch s := src.(type) {
+	case TSATime:
+		selfIssued = s.SelfIssued
+	case *TSATime:
+		selfIssued = s != nil && s.SelfIssued
+	}
+	if selfIssued {
+		now := hostNow().Round(0).UTC()
+		r.Clock.Source = "rfc3161 built-in authority (self-referential)"
+		r.Clock.SelfReferential = true
+		r.Clock.LocalBefore, r.Clock.LocalAfter = now, now
+		r.add(CheckClock, StatusUnverified, "%s", SelfReferentialDetail)
+		return
+	}
 	switch src.(type) {
 	case SystemClock, *SystemClock:
-		now := time.Now().UTC()
+		now := hostNow().UTC()
 		r.Clock.Source = SystemClockSource
 		r.Clock.LocalBefore, r.Clock.LocalAfter = now, now
 		r.add(CheckClock, StatusUnverified, "no time source configured; the local clock was not compared with any other")
 		return
 	}
 
-	t0 := time.Now()
+	t0 := hostNow()
 	var (
 		earliest, latest time.Time
 		name             string
@@ -134,7 +215,7 @@ func checkClock(ctx context.Context, r *Report, src TimeSource, maxOffset time.D
 		earliest, name, err = src.Now(ctx)
 		latest = earliest
 	}
-	t1 := time.Now()
+	t1 := hostNow()
 	// Compare wall clocks only: a source may hand back a time that carries
 	// a monotonic reading of its own.
 	t0, t1 = t0.Round(0).UTC(), t1.Round(0).UTC()
@@ -159,7 +240,8 @@ func checkClock(ctx context.Context, r *Report, src TimeSource, maxOffset time.D
 	detail := fmt.Sprintf("offset %v ± %v against %s (limit %v)",
 		r.Clock.Offset.Round(time.Millisecond), r.Clock.Uncertainty.Round(time.Millisecond), name, maxOffset)
 	if bound > maxOffset {
-		r.add(CheckClock, StatusFail, "%s: the offset may be up to %v", detail, bound.Round(time.Millisecond))
+		r.add(CheckClock, StatusFail, "%s: the offset may be up to %v (host clock %s, source %s)", detail, bound.Round(time.Millisecond),
+			t0.Format(time.RFC3339Nano), earliest.Format(time.RFC3339Nano))
 		return
 	}
 	r.add(CheckClock, StatusPass, "%s", detail)

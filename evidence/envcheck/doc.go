@@ -19,7 +19,11 @@
 //	             the time the reading took and the source's resolution.
 //	             With no time source (or SystemClock) the check is reported
 //	             with status "unverified": not a failure, but nothing was
-//	             compared.
+//	             compared. A TSATime with SelfIssued (the built-in
+//	             authority, which reads this host's clock) is likewise
+//	             "unverified" and recorded as self-referential: it cannot
+//	             detect a wrong host clock. Independent sources are an
+//	             external authority (TSATime) and an NTP server (NTPTime).
 //	proxy        no proxy environment variable routes traffic through a
 //	             proxy, unless Config.AllowProxy. Names looked at, in upper
 //	             and lower case: HTTP_PROXY, HTTPS_PROXY, ALL_PROXY (Go's

@@ -62,6 +62,9 @@ type Config struct {
 	// MaxClockOffset is the largest accepted offset; 0 means
 	// DefaultMaxClockOffset.
 	MaxClockOffset time.Duration
+	// Now reads the host clock that is compared with TimeSource; nil
+	// means time.Now.
+	Now func() time.Time
 	// AllowProxy accepts proxy environment variables (they are still
 	// recorded).
 	AllowProxy bool
@@ -119,7 +122,7 @@ type Build struct {
 // Clock is the result of comparing the local clock with the time source.
 type Clock struct {
 	Source      string        `json:"source"`
-	Verified    bool          `json:"verified"`     // false for SystemClock
+	Verified    bool          `json:"verified"`     // false for SystemClock and a self-issued source
 	LocalBefore time.Time     `json:"local_before"` // t0, UTC
 	LocalAfter  time.Time     `json:"local_after"`  // t1, UTC
 	SourceFrom  time.Time     `json:"source_earliest,omitzero"`
@@ -128,6 +131,11 @@ type Clock struct {
 	Uncertainty time.Duration `json:"uncertainty_ns"` // the offset lies within Offset ± Uncertainty
 	MaxOffset   time.Duration `json:"max_offset_ns"`
 	Error       string        `json:"error,omitempty"`
+
+	// SelfReferential is set when the source is the built-in authority,
+	// which reads this host's clock: the check cannot detect a wrong
+	// host clock.
+	SelfReferential bool `json:"self_referential,omitempty"`
 }
 
 // ProxyVar is a proxy environment variable that was set.
@@ -258,7 +266,7 @@ func Check(ctx context.Context, cfg Config) (*Report, error) {
 		r.Host = h
 		r.add(CheckHost, StatusPass, "%s", h)
 	}
-	checkClock(ctx, r, cfg.TimeSource, maxOffset)
+	checkClock(ctx, r, cfg.TimeSource, maxOffset, cfg.Now)
 	checkProxy(r, os.Environ(), cfg.AllowProxy)
 	checkHosts(r, hostsFile, cfg.Targets)
 	checkBinaries(r, cfg.Binaries)
