@@ -13,13 +13,14 @@ import (
 )
 
 func init() {
-	register(command{name: "keys", summary: "show and rotate the evidence signing key", run: runKeys})
+	register(command{name: "keys", summary: "show, rotate and encrypt the evidence signing key", run: runKeys})
 }
 
 func runKeys(ctx context.Context, a *app, args []string) error {
 	return subcommands(ctx, a, "keys", args, map[string]func(context.Context, *app, []string) error{
-		"show":   keysShow,
-		"rotate": keysRotate,
+		"show":    keysShow,
+		"rotate":  keysRotate,
+		"encrypt": keysEncrypt,
 	})
 }
 
@@ -115,7 +116,7 @@ func keysRotate(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 	}
-	if _, err := evidence.LoadSigner(keys); err == nil {
+	if _, err := evidence.LoadSigner(keys, a.keyPassphrase()); err == nil {
 		nt, err := a.notary()
 		if err != nil {
 			return err
@@ -156,5 +157,50 @@ func keysRotate(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "%s\nthe old public key stays in %s for verification\n", detail, filepath.Join(keys, evidence.RetiredKeysDir))
+	return nil
+}
+
+// keysEncrypt replaces the plain signing key with its passphrase-encrypted
+// form, keys/signer.key.enc (see evidence.SignerKeyEncFile). The
+// passphrase comes from SHOPWATCH_KEY_PASSPHRASE or keys.passphrase_file,
+// never from the command line. The plain file is removed only after the
+// encrypted one has signed a test message that verifies.
+func keysEncrypt(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("keys encrypt", "keys encrypt   (passphrase from $"+passphraseEnv+" or keys.passphrase_file)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("keys encrypt takes no arguments (got %q); the passphrase comes from $%s or keys.passphrase_file", pos[0], passphraseEnv)
+	}
+	dir, err := a.dataDir()
+	if err != nil {
+		return err
+	}
+	if err := a.needData(dir); err != nil {
+		return err
+	}
+	keys := filepath.Join(dir, "keys")
+	if _, err := os.Stat(filepath.Join(keys, evidence.SignerKeyFile)); errors.Is(err, os.ErrNotExist) {
+		if _, eerr := os.Stat(filepath.Join(keys, evidence.SignerKeyEncFile)); eerr == nil {
+			fmt.Fprintf(a.stdout, "the signing key is already encrypted (%s)\n", filepath.Join(keys, evidence.SignerKeyEncFile))
+			return nil
+		}
+		return fmt.Errorf("keys encrypt: no signing key in %s: %w", keys, err)
+	}
+	pass, err := a.readPassphrase()
+	if err != nil {
+		return err
+	}
+	sg, err := evidence.EncryptSigner(keys, pass)
+	if err != nil {
+		return err
+	}
+	detail := fmt.Sprintf("signing key %s encrypted with a passphrase (%s)", sg.KeyID(), evidence.SignerKeyEncFile)
+	if err := a.custody(ctx, "keys.encrypted", detail); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s\nthe plain key file is removed; keep the passphrase apart from the data directory\n", detail)
 	return nil
 }
