@@ -402,6 +402,8 @@ func (a *app) signer() (*evidence.Signer, error) {
 	switch {
 	case err == nil:
 		return s, nil
+	case errors.Is(err, evidence.ErrNeedPassphrase), errors.Is(err, evidence.ErrWrongPassphrase):
+		return nil, err
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("%w\nThe signing key is never replaced on its own: restore %s from your backup, "+
 			"or run \"shopwatch keys rotate\" to retire it and make a new one (what it signed still verifies)", err, keys)

@@ -28,7 +28,7 @@ func tsaInit(_ context.Context, a *app, args []string) error {
 	fs := a.newFlags("tsa init", "tsa init --offline DIR [--org NAME]")
 	offline := fs.Bool("offline", false, "create the authority in DIR, for an offline machine (required)")
 	org := fs.String("org", "", "organisation in the certificates' names (default: office.name of the configuration, else shopwatch)")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func tsaInit(_ context.Context, a *app, args []string) error {
 // directory's built-in authority, without the root's private key.
 func tsaInstall(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("tsa install", "tsa install DIR")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args, 1, 1)
 	if err != nil {
 		return err
 	}
