@@ -116,7 +116,20 @@ func keysRotate(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 	}
-	if _, err := evidence.LoadSigner(keys, a.keyPassphrase()); err == nil {
+	// An encrypted key is encrypted again after rotation, with the same
+	// passphrase; without the passphrase the old key cannot seal the
+	// ledger, so rotation waits for it.
+	var pass []byte
+	if _, err := os.Stat(filepath.Join(keys, evidence.SignerKeyEncFile)); err == nil {
+		if pass, err = a.readPassphrase(); err != nil {
+			return fmt.Errorf("the signing key is encrypted: %w", err)
+		}
+	}
+	_, lerr := evidence.LoadSigner(keys, a.keyPassphrase())
+	if errors.Is(lerr, evidence.ErrWrongPassphrase) {
+		return fmt.Errorf("the old key must seal the ledger before it is retired: %w", lerr)
+	}
+	if lerr == nil {
 		nt, err := a.notary()
 		if err != nil {
 			return err
@@ -132,6 +145,11 @@ func keysRotate(ctx context.Context, a *app, args []string) error {
 	old, sg, err := evidence.RotateSigner(keys)
 	if err != nil {
 		return err
+	}
+	if pass != nil {
+		if sg, err = evidence.EncryptSigner(keys, pass); err != nil {
+			return fmt.Errorf("the new key is in place but still a plain file; run \"shopwatch keys encrypt\": %w", err)
+		}
 	}
 	oldID := "unknown (the old key and its public key were both gone)"
 	if old != nil {

@@ -144,3 +144,35 @@ func TestEncryptedSigningKey(t *testing.T) {
 		t.Errorf("export signed with the key from the passphrase file:\n%s", o)
 	}
 }
+
+// TestRotateEncryptedSigningKey rotates an encrypted key: it needs the
+// passphrase, and the new key is encrypted with it too.
+func TestRotateEncryptedSigningKey(t *testing.T) {
+	data, ids := sweptEvidence(t)
+	keys := filepath.Join(data, "keys")
+	old := keyIDs(t, data).Current
+	t.Setenv(passphraseEnv, "pw one")
+	mustSW(t, "--data", data, "keys", "encrypt")
+
+	t.Setenv(passphraseEnv, "")
+	if _, e, code := sw(t, "--data", data, "keys", "rotate"); code != exitRuntime || !strings.Contains(e, passphraseEnv) {
+		t.Errorf("rotate without the passphrase: exit %d, stderr %s", code, e)
+	}
+	if got := keyIDs(t, data).Current; got != old {
+		t.Fatalf("a refused rotation changed the key to %s", got)
+	}
+	t.Setenv(passphraseEnv, "pw one")
+	mustSW(t, "--data", data, "keys", "rotate", "--reason", "test")
+	cur := keyIDs(t, data).Current
+	if cur == old {
+		t.Fatal("key not rotated")
+	}
+	if _, err := os.Stat(filepath.Join(keys, "signer.key")); err == nil {
+		t.Error("the new key is a plain file")
+	}
+	if _, err := os.Stat(filepath.Join(keys, "signer.key.enc")); err != nil {
+		t.Errorf("the new key is not encrypted: %v", err)
+	}
+	exportVerifies(t, data, ids[0], old)
+	mustSW(t, "--data", data, "evidence", "ledger", "verify")
+}
