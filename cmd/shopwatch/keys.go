@@ -26,9 +26,12 @@ func runKeys(ctx context.Context, a *app, args []string) error {
 
 // keysReport is the JSON form of keys show.
 type keysReport struct {
-	Dir     string   `json:"dir"`
-	Current string   `json:"current"`
-	Retired []string `json:"retired"`
+	Dir     string `json:"dir"`
+	Current string `json:"current"`
+	// Encrypted is true when the current key is kept passphrase-encrypted
+	// (signer.key.enc, keys encrypt).
+	Encrypted bool     `json:"encrypted"`
+	Retired   []string `json:"retired"`
 }
 
 // keysShow prints the ids of the current and the retired public keys. It
@@ -59,6 +62,11 @@ func keysShow(_ context.Context, a *app, args []string) error {
 	if cur != nil {
 		rep.Current = evidence.KeyID(cur)
 	}
+	if _, err := os.Stat(filepath.Join(keys, evidence.SignerKeyFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(keys, evidence.SignerKeyEncFile)); err == nil {
+			rep.Encrypted = true
+		}
+	}
 	for _, k := range retired {
 		rep.Retired = append(rep.Retired, evidence.KeyID(k))
 	}
@@ -68,6 +76,9 @@ func keysShow(_ context.Context, a *app, args []string) error {
 	cs := rep.Current
 	if cs == "" {
 		cs = "(none)"
+	}
+	if rep.Encrypted {
+		cs += "  (encrypted with a passphrase)"
 	}
 	fmt.Fprintf(a.stdout, "current  %s\n", cs)
 	for _, r := range rep.Retired {

@@ -99,6 +99,9 @@ func TestEncryptedSigningKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if rep := keyIDs(t, data); !rep.Encrypted || rep.Current != id {
+		t.Errorf("keys show after keys encrypt: %+v", rep)
+	}
 	exportVerifies(t, data, ids[0], id)
 
 	bundle := filepath.Join(t.TempDir(), "x.zip")
