@@ -45,7 +45,7 @@ func TestOfflineTSARoot(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	data := t.TempDir()
+	data := filepath.Join(t.TempDir(), "new-node") // not made yet
 	if o := mustSW(t, "--data", data, "tsa", "install", offline); !strings.Contains(o, "no root private key") {
 		t.Errorf("tsa install: %s", o)
 	}

@@ -69,7 +69,8 @@ func tsaInstall(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := a.needData(dir); err != nil {
+	// A new node: the data directory is made here, as by its first sweep.
+	if _, err := a.openDB(); err != nil {
 		return err
 	}
 	c, err := a.config()
