@@ -123,9 +123,14 @@ func ParsePublicKeyPEM(b []byte) (ed25519.PublicKey, error) {
 // never replaces an existing key: when several processes start at once, one
 // creates the key and the others load it. It refuses a key file that
 // others can read or write, and a signer.pub that does not match the key.
-func LoadOrCreateSigner(dir string) (*Signer, error) {
+// A key kept encrypted (signer.key.enc) is loaded as LoadSigner does; no
+// new key is made beside it.
+func LoadOrCreateSigner(dir string, opts ...LoadOption) (*Signer, error) {
 	keyPath := filepath.Join(dir, SignerKeyFile)
 	pubPath := filepath.Join(dir, SignerPubFile)
+	if _, err := os.Lstat(filepath.Join(dir, SignerKeyEncFile)); err == nil {
+		return LoadSigner(dir, opts...)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("load signer %s: %w", dir, err)
 	}
@@ -242,13 +247,19 @@ func writeFileNoReplace(path string, data []byte, mode os.FileMode) error {
 // key file beside it.
 const RetiredKeysDir = "retired"
 
-// LoadSigner loads the node key from dir/signer.key and checks it against
-// dir/signer.pub when that exists. Unlike LoadOrCreateSigner it never
-// creates or writes anything. A missing key file gives an error wrapping
-// fs.ErrNotExist.
-func LoadSigner(dir string) (*Signer, error) {
-	keyPath := filepath.Join(dir, SignerKeyFile)
-	priv, err := loadPrivateKey(keyPath)
+// LoadSigner loads the node key from dir/signer.key, or, when there is
+// none, from its encrypted form dir/signer.key.enc with the passphrase of
+// WithPassphrase, and checks it against dir/signer.pub when that exists.
+// Unlike LoadOrCreateSigner it never creates or writes anything. When
+// neither key file exists the error wraps fs.ErrNotExist; an encrypted
+// key without a passphrase gives ErrNeedPassphrase, a wrong one
+// ErrWrongPassphrase.
+func LoadSigner(dir string, opts ...LoadOption) (*Signer, error) {
+	var o loadOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	priv, keyPath, err := loadAnyKey(dir, o)
 	if err != nil {
 		return nil, err
 	}
@@ -356,6 +367,13 @@ func RotateSigner(dir string) (old ed25519.PublicKey, s *Signer, err error) {
 			dst = filepath.Join(retiredDir, name+"-"+time.Now().UTC().Format("20060102T150405.000000000Z")+".key")
 		}
 		if err := os.Rename(keyPath, dst); err != nil {
+			return fail(err)
+		}
+	}
+	encPath := filepath.Join(dir, SignerKeyEncFile)
+	if _, err := os.Lstat(encPath); err == nil {
+		dst := filepath.Join(retiredDir, name+"-"+time.Now().UTC().Format("20060102T150405.000000000Z")+".key.enc")
+		if err := os.Rename(encPath, dst); err != nil {
 			return fail(err)
 		}
 	}

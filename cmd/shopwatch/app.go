@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"shopwatch"
@@ -83,6 +85,13 @@ type Config struct {
 		// its token's genTime that capture and evidence verify accept.
 		MaxSkew time.Duration `yaml:"max_skew"`
 	} `yaml:"tsa"`
+	// Keys says where the passphrase of an encrypted signing key
+	// (keys/signer.key.enc) comes from when the environment variable
+	// SHOPWATCH_KEY_PASSPHRASE is not set: a file of mode 0600 whose
+	// content, without a trailing newline, is the passphrase.
+	Keys struct {
+		PassphraseFile string `yaml:"passphrase_file"`
+	} `yaml:"keys"`
 	Browser struct {
 		ExecPath string        `yaml:"exec_path"`
 		Timeout  time.Duration `yaml:"timeout"`
@@ -393,10 +402,12 @@ func (a *app) signer() (*evidence.Signer, error) {
 		return nil, err
 	}
 	keys := filepath.Join(d, "keys")
-	s, err := evidence.LoadSigner(keys)
+	s, err := evidence.LoadSigner(keys, a.keyPassphrase())
 	switch {
 	case err == nil:
 		return s, nil
+	case errors.Is(err, evidence.ErrNeedPassphrase), errors.Is(err, evidence.ErrWrongPassphrase):
+		return nil, err
 	case !errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("%w\nThe signing key is never replaced on its own: restore %s from your backup, "+
 			"or run \"shopwatch keys rotate\" to retire it and make a new one (what it signed still verifies)", err, keys)
@@ -407,6 +418,47 @@ func (a *app) signer() (*evidence.Signer, error) {
 			"(the old public key is kept, so what it signed still verifies): %w", filepath.Join(keys, evidence.SignerKeyFile), why, keys, err)
 	}
 	return evidence.LoadOrCreateSigner(keys)
+}
+
+// passphraseEnv is the environment variable that holds the passphrase of
+// an encrypted signing key. The passphrase is never a command-line value.
+const passphraseEnv = "SHOPWATCH_KEY_PASSPHRASE"
+
+// keyPassphrase gives LoadSigner the passphrase of an encrypted signing
+// key: from SHOPWATCH_KEY_PASSPHRASE, else from the file keys.passphrase_file
+// of the configuration. It is read only when the key is encrypted.
+func (a *app) keyPassphrase() evidence.LoadOption {
+	return evidence.WithPassphrase(a.readPassphrase)
+}
+
+func (a *app) readPassphrase() ([]byte, error) {
+	if p, ok := os.LookupEnv(passphraseEnv); ok && p != "" {
+		return []byte(p), nil
+	}
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	f := c.Keys.PassphraseFile
+	if f == "" {
+		return nil, fmt.Errorf("set %s or keys.passphrase_file in the configuration: %w", passphraseEnv, evidence.ErrNeedPassphrase)
+	}
+	st, err := os.Stat(f)
+	if err != nil {
+		return nil, fmt.Errorf("keys.passphrase_file: %w", err)
+	}
+	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("keys.passphrase_file %s: mode %v lets others read it; run chmod 600 on it", f, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("keys.passphrase_file: %w", err)
+	}
+	b = bytes.TrimRight(b, "\r\n")
+	if len(b) == 0 {
+		return nil, fmt.Errorf("keys.passphrase_file %s is empty", f)
+	}
+	return b, nil
 }
 
 // signedBefore says why the data directory d has had a signing key, or ""

@@ -208,7 +208,7 @@ func (a *app) verifyKeys(dir string) (pub ed25519.PublicKey, retired []ed25519.P
 		return nil, nil, nil, err
 	}
 	if pub == nil {
-		sg, err := evidence.LoadSigner(keys)
+		sg, err := evidence.LoadSigner(keys, a.keyPassphrase())
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("no public key to verify the ledger with (%s is missing): %w", filepath.Join(keys, evidence.SignerPubFile), err)
 		}

@@ -149,7 +149,7 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	// person's key is given.
 	var sg *evidence.Signer
 	if *keyDir != "" {
-		sg, err = evidence.LoadSigner(*keyDir)
+		sg, err = evidence.LoadSigner(*keyDir, a.keyPassphrase())
 	} else {
 		sg, err = a.signer()
 	}

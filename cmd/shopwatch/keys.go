@@ -13,21 +13,25 @@ import (
 )
 
 func init() {
-	register(command{name: "keys", summary: "show and rotate the evidence signing key", run: runKeys})
+	register(command{name: "keys", summary: "show, rotate and encrypt the evidence signing key", run: runKeys})
 }
 
 func runKeys(ctx context.Context, a *app, args []string) error {
 	return subcommands(ctx, a, "keys", args, map[string]func(context.Context, *app, []string) error{
-		"show":   keysShow,
-		"rotate": keysRotate,
+		"show":    keysShow,
+		"rotate":  keysRotate,
+		"encrypt": keysEncrypt,
 	})
 }
 
 // keysReport is the JSON form of keys show.
 type keysReport struct {
-	Dir     string   `json:"dir"`
-	Current string   `json:"current"`
-	Retired []string `json:"retired"`
+	Dir     string `json:"dir"`
+	Current string `json:"current"`
+	// Encrypted is true when the current key is kept passphrase-encrypted
+	// (signer.key.enc, keys encrypt).
+	Encrypted bool     `json:"encrypted"`
+	Retired   []string `json:"retired"`
 }
 
 // keysShow prints the ids of the current and the retired public keys. It
@@ -58,6 +62,11 @@ func keysShow(_ context.Context, a *app, args []string) error {
 	if cur != nil {
 		rep.Current = evidence.KeyID(cur)
 	}
+	if _, err := os.Stat(filepath.Join(keys, evidence.SignerKeyFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(keys, evidence.SignerKeyEncFile)); err == nil {
+			rep.Encrypted = true
+		}
+	}
 	for _, k := range retired {
 		rep.Retired = append(rep.Retired, evidence.KeyID(k))
 	}
@@ -67,6 +76,9 @@ func keysShow(_ context.Context, a *app, args []string) error {
 	cs := rep.Current
 	if cs == "" {
 		cs = "(none)"
+	}
+	if rep.Encrypted {
+		cs += "  (encrypted with a passphrase)"
 	}
 	fmt.Fprintf(a.stdout, "current  %s\n", cs)
 	for _, r := range rep.Retired {
@@ -115,7 +127,20 @@ func keysRotate(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 	}
-	if _, err := evidence.LoadSigner(keys); err == nil {
+	// An encrypted key is encrypted again after rotation, with the same
+	// passphrase; without the passphrase the old key cannot seal the
+	// ledger, so rotation waits for it.
+	var pass []byte
+	if _, err := os.Stat(filepath.Join(keys, evidence.SignerKeyEncFile)); err == nil {
+		if pass, err = a.readPassphrase(); err != nil {
+			return fmt.Errorf("the signing key is encrypted: %w", err)
+		}
+	}
+	_, lerr := evidence.LoadSigner(keys, a.keyPassphrase())
+	if errors.Is(lerr, evidence.ErrWrongPassphrase) {
+		return fmt.Errorf("the old key must seal the ledger before it is retired: %w", lerr)
+	}
+	if lerr == nil {
 		nt, err := a.notary()
 		if err != nil {
 			return err
@@ -131,6 +156,11 @@ func keysRotate(ctx context.Context, a *app, args []string) error {
 	old, sg, err := evidence.RotateSigner(keys)
 	if err != nil {
 		return err
+	}
+	if pass != nil {
+		if sg, err = evidence.EncryptSigner(keys, pass); err != nil {
+			return fmt.Errorf("the new key is in place but still a plain file; run \"shopwatch keys encrypt\": %w", err)
+		}
 	}
 	oldID := "unknown (the old key and its public key were both gone)"
 	if old != nil {
@@ -156,5 +186,50 @@ func keysRotate(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "%s\nthe old public key stays in %s for verification\n", detail, filepath.Join(keys, evidence.RetiredKeysDir))
+	return nil
+}
+
+// keysEncrypt replaces the plain signing key with its passphrase-encrypted
+// form, keys/signer.key.enc (see evidence.SignerKeyEncFile). The
+// passphrase comes from SHOPWATCH_KEY_PASSPHRASE or keys.passphrase_file,
+// never from the command line. The plain file is removed only after the
+// encrypted one has signed a test message that verifies.
+func keysEncrypt(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("keys encrypt", "keys encrypt   (passphrase from $"+passphraseEnv+" or keys.passphrase_file)")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("keys encrypt takes no arguments (got %q); the passphrase comes from $%s or keys.passphrase_file", pos[0], passphraseEnv)
+	}
+	dir, err := a.dataDir()
+	if err != nil {
+		return err
+	}
+	if err := a.needData(dir); err != nil {
+		return err
+	}
+	keys := filepath.Join(dir, "keys")
+	if _, err := os.Stat(filepath.Join(keys, evidence.SignerKeyFile)); errors.Is(err, os.ErrNotExist) {
+		if _, eerr := os.Stat(filepath.Join(keys, evidence.SignerKeyEncFile)); eerr == nil {
+			fmt.Fprintf(a.stdout, "the signing key is already encrypted (%s)\n", filepath.Join(keys, evidence.SignerKeyEncFile))
+			return nil
+		}
+		return fmt.Errorf("keys encrypt: no signing key in %s: %w", keys, err)
+	}
+	pass, err := a.readPassphrase()
+	if err != nil {
+		return err
+	}
+	sg, err := evidence.EncryptSigner(keys, pass)
+	if err != nil {
+		return err
+	}
+	detail := fmt.Sprintf("signing key %s encrypted with a passphrase (%s)", sg.KeyID(), evidence.SignerKeyEncFile)
+	if err := a.custody(ctx, "keys.encrypted", detail); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "%s\nthe plain key file is removed; keep the passphrase apart from the data directory\n", detail)
 	return nil
 }

@@ -287,8 +287,10 @@ func load(dir string, o options) (*Authority, error) {
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", CertFile, err))
 	}
+	// The root's private key is optional: an authority installed from an
+	// offline root (see Install) has only the root certificate.
 	rootKey, err := loadKey(filepath.Join(dir, RootKeyFile))
-	if err != nil {
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fail(err)
 	}
 	key, err := loadKey(filepath.Join(dir, KeyFile))
@@ -298,7 +300,7 @@ func load(dir string, o options) (*Authority, error) {
 	if !root.IsCA || root.CheckSignatureFrom(root) != nil {
 		return fail(fmt.Errorf("%s is not a self-signed CA certificate", RootCertFile))
 	}
-	if !publicKeysEqual(rootKey.Public(), root.PublicKey) {
+	if rootKey != nil && !publicKeysEqual(rootKey.Public(), root.PublicKey) {
 		return fail(fmt.Errorf("%s does not match %s", RootKeyFile, RootCertFile))
 	}
 	if !publicKeysEqual(key.Public(), cert.PublicKey) {

@@ -66,6 +66,13 @@
 // match their certificates and a signing certificate the root did not
 // issue.
 //
+// root.key need not be on the capture host, and should not be: whoever
+// holds it can issue another signing certificate. CreateOffline (shopwatch
+// tsa init --offline) makes the four files on an offline machine, and
+// Install (shopwatch tsa install) copies root.pem, tsa.pem and tsa.key,
+// never root.key, into the node's folder; the authority then loads and
+// issues tokens without the root's private key.
+//
 // Tokens are signed with ECDSA P-256 over SHA-256, carry a 160-bit random
 // serial number, genTime in whole seconds (UTC) from the authority's clock,
 // the nonce of the request (Timestamp makes one as Request does) and the
