@@ -173,13 +173,13 @@ func TestRealCorpus(t *testing.T) {
 }
 
 // Floors of the real corpus's figures, just under those last measured
-// (recall and violation on compliant text: dev 0.774 and 0.000, test 0.477
+// (recall and violation on compliant text: dev 0.809 and 0.000, test 0.510
 // and 0.008): a change that lowers recall or raises violations on
 // compliant text fails.
 const (
-	realFloorDevRecall    = 0.75
+	realFloorDevRecall    = 0.78
 	realCeilDevViolation  = 0.005
-	realFloorTestRecall   = 0.45
+	realFloorTestRecall   = 0.48
 	realCeilTestViolation = 0.01
 )
 
