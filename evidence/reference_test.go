@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"shopwatch/evidence"
@@ -45,6 +46,8 @@ type referenceEdit struct {
 	// problem naming item and check, wrapping err.
 	item, check string
 	err         error
+	// also are further problems, "item/check", the report must hold.
+	also []string
 }
 
 // editEntry applies f to the content of entry name; f returning nil
@@ -138,7 +141,12 @@ var referenceEdits = []referenceEdit{
 	// A derived file and its two records: the one of the three that
 	// disagrees with the other two is named.
 	{name: "README.txt changed", edit: editEntry(evidence.ReadmeFile, func(b []byte) []byte { return append(b, "note\n"...) }),
-		item: evidence.ReadmeFile, check: "signed", err: evidence.ErrSizeMismatch},
+		item: evidence.ReadmeFile, check: "signed", err: evidence.ErrSizeMismatch,
+		also: []string{evidence.ReadmeFile + "/recorded"}}, // differs from both records: the file changed
+	{name: "report.pdf added", edit: func(_ *testing.T, es []zipEntry) []zipEntry {
+		return append(es, zipEntry{evidence.ReportPDFFile, []byte("%PDF-1.4\n%%EOF\n")})
+	}, item: evidence.ReportPDFFile, check: "signed", err: evidence.ErrUnlisted,
+		also: []string{evidence.ReportPDFFile + "/listed"}}, // neither record lists it
 	{name: "SHA256SUMS line for README.txt altered", edit: rerecord(evidence.SumsFile, evidence.ReadmeFile),
 		item: evidence.SumsFile, check: "sums", err: evidence.ErrDigestMismatch},
 	{name: "datapackage.json resource for README.txt altered", edit: rerecord(evidence.DatapackageFile, evidence.ReadmeFile),
@@ -174,6 +182,11 @@ func TestReferenceBundle(t *testing.T) {
 			}
 			if !errors.Is(first, tc.err) {
 				t.Errorf("first problem %v does not wrap %v", first, tc.err)
+			}
+			for _, want := range tc.also {
+				if !slices.ContainsFunc(rep.Problems, func(p *evidence.ItemError) bool { return p.Item+"/"+p.Check == want }) {
+					t.Errorf("no problem %s:\n%v", want, rep.Err())
+				}
 			}
 		})
 	}
