@@ -479,10 +479,113 @@ func (v *verifier) changedSinceExport(name string, b []byte) bool {
 	if b == nil {
 		return false
 	}
-	got := SumBytes(SHA256, b).Hex()
-	rec, ok := v.sums[name]
-	dpHex, dpSize, inDP := v.dpEntry(name)
-	return (ok && got != rec) || (inDP && (got != dpHex || int64(len(b)) != dpSize))
+	return v.bytesRecords(name, b).changed()
+}
+
+// Fault names which of a bundle file and its two records of the export,
+// its SHA256SUMS line and its datapackage.json resource, is at fault.
+type Fault int
+
+const (
+	// FaultNone: the file agrees with every record the bundle has.
+	FaultNone Fault = iota
+	// FaultFile: the file differs from its records: changed since export.
+	FaultFile
+	// FaultSums: the SHA256SUMS line disagrees with the file and
+	// datapackage.json.
+	FaultSums
+	// FaultDatapackage: the datapackage.json resource disagrees with the
+	// file and SHA256SUMS.
+	FaultDatapackage
+	// FaultUnlisted: neither SHA256SUMS nor datapackage.json lists the file.
+	FaultUnlisted
+)
+
+func (f Fault) String() string {
+	switch f {
+	case FaultNone:
+		return "none"
+	case FaultFile:
+		return "file"
+	case FaultSums:
+		return SumsFile
+	case FaultDatapackage:
+		return DatapackageFile
+	case FaultUnlisted:
+		return "unlisted"
+	}
+	return fmt.Sprintf("Fault(%d)", int(f))
+}
+
+// exportRecords is what SHA256SUMS and datapackage.json record for one
+// bundle file, compared with the file: the one place that decides which
+// of the three disagrees.
+type exportRecords struct {
+	sumHex           string // the SHA256SUMS line, when inSums
+	dpHex            string // the datapackage.json resource, when inDP
+	dpSize           int64
+	inSums, inDP     bool // whether each record lists the file
+	haveSums, haveDP bool // whether the bundle has each record at all
+	// sumsAgree and dpAgree: the file is known and matches the record
+	// (datapackage.json: sha256 and size).
+	sumsAgree, dpAgree bool
+}
+
+// records compares the file name, of digest d (nil when unknown or
+// unreadable), with its two records of the export.
+func (v *verifier) records(name string, d *fileDigest) exportRecords {
+	r := exportRecords{haveSums: v.sums != nil, haveDP: v.dp != nil}
+	r.sumHex, r.inSums = v.sums[name]
+	r.dpHex, r.dpSize, r.inDP = v.dpEntry(name)
+	if d != nil {
+		r.sumsAgree = r.inSums && r.sumHex == d.hex
+		r.dpAgree = r.inDP && r.dpHex == d.hex && r.dpSize == d.size
+	}
+	return r
+}
+
+// bytesRecords is records for b, the content of bundle file name.
+func (v *verifier) bytesRecords(name string, b []byte) exportRecords {
+	var d *fileDigest
+	if b != nil {
+		d = &fileDigest{size: int64(len(b)), hex: SumBytes(SHA256, b).Hex()}
+	}
+	return v.records(name, d)
+}
+
+// fileRecords is records for the bundle's file name, read once.
+func (v *verifier) fileRecords(name string) exportRecords {
+	d, err := v.digest(name)
+	if err != nil {
+		return v.records(name, nil)
+	}
+	return v.records(name, &d)
+}
+
+// changed reports whether the file differs from a record that lists it.
+func (r exportRecords) changed() bool {
+	return (r.inSums && !r.sumsAgree) || (r.inDP && !r.dpAgree)
+}
+
+// matchesAny reports whether the file matches either record.
+func (r exportRecords) matchesAny() bool {
+	return r.sumsAgree || r.dpAgree
+}
+
+// fault names the one of the file and its two records that disagrees
+// with the other two.
+func (r exportRecords) fault() Fault {
+	switch {
+	case (r.sumsAgree || !r.haveSums) && (r.dpAgree || !r.haveDP):
+		return FaultNone
+	case r.haveSums && r.haveDP && r.sumsAgree:
+		return FaultDatapackage
+	case r.haveSums && r.haveDP && r.dpAgree:
+		return FaultSums
+	case !r.inSums && !r.inDP:
+		return FaultUnlisted
+	}
+	return FaultFile
 }
 
 // fixedSums compares the three signed-set files with the digests
@@ -552,12 +655,11 @@ func (v *verifier) signedReplaced() {
 		return
 	}
 	for _, name := range signedSet {
-		rec, ok := v.sums[name]
-		dpHex, _, inDP := v.dpEntry(name)
-		got := SumBytes(SHA256, v.fixed(name)).Hex()
-		if ok && inDP && rec == dpHex && got != rec {
+		b := v.fixed(name)
+		r := v.bytesRecords(name, b)
+		if r.inSums && r.inDP && r.sumHex == r.dpHex && !r.sumsAgree {
 			v.replaced = append(v.replaced, name)
-			v.rep.fail("recorded", name, fmt.Errorf("%w: sha256 %s, but SHA256SUMS and datapackage.json both record %s: replaced since export by a validly signed file of another capture", ErrDigestMismatch, got, rec))
+			v.rep.fail("recorded", name, fmt.Errorf("%w: sha256 %s, but SHA256SUMS and datapackage.json both record %s: replaced since export by a validly signed file of another capture", ErrDigestMismatch, SumBytes(SHA256, b).Hex(), r.sumHex))
 		}
 	}
 }
@@ -570,13 +672,13 @@ func (v *verifier) fixedSumsAuthentic() {
 		return
 	}
 	for _, name := range signedSet {
-		rec, ok := v.sums[name]
-		if !ok {
+		b := v.fixed(name)
+		r := v.bytesRecords(name, b)
+		if !r.inSums {
 			v.rep.fail("sums", SumsFile, fmt.Errorf("%w: no line for %s", ErrBadBundle, name))
 			continue
 		}
-		b := v.fixed(name)
-		if v.authentic && b != nil && !slices.Contains(v.replaced, name) && SumBytes(SHA256, b).Hex() != rec {
+		if v.authentic && b != nil && !slices.Contains(v.replaced, name) && !r.sumsAgree {
 			v.rep.fail("sums", SumsFile, fmt.Errorf("%w: line for %s disagrees with the signed file", ErrDigestMismatch, name))
 		}
 	}
@@ -588,13 +690,13 @@ func (v *verifier) fixedDatapackageAuthentic() {
 		return
 	}
 	for _, name := range signedSet {
-		dpHex, dpSize, ok := v.dpEntry(name)
-		if !ok {
+		b := v.fixed(name)
+		r := v.bytesRecords(name, b)
+		if !r.inDP {
 			v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: no resource for %s", ErrBadWACZ, name))
 			continue
 		}
-		b := v.fixed(name)
-		if v.authentic && b != nil && !slices.Contains(v.replaced, name) && (SumBytes(SHA256, b).Hex() != dpHex || int64(len(b)) != dpSize) {
+		if v.authentic && b != nil && !slices.Contains(v.replaced, name) && !r.dpAgree {
 			v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: resource %s disagrees with the signed file", ErrDigestMismatch, name))
 		}
 	}
@@ -644,8 +746,6 @@ func (v *verifier) environment() {
 }
 
 func (v *verifier) artifact(e ManifestEntry) {
-	recorded, hasLine := v.sums[e.Name]
-	dpHex, dpSize, inDP := v.dpEntry(e.Name)
 	trusted := v.trusted()
 	// The file first, then what SHA256SUMS and datapackage.json record.
 	defer v.artifactRecords(e, trusted)
@@ -666,7 +766,7 @@ func (v *verifier) artifact(e ManifestEntry) {
 	// file, unless the manifest is not to be trusted and the file still
 	// has a digest recorded at export.
 	blame, what := e.Name, ""
-	if !trusted && ((hasLine && v.fileMatches(e.Name, recorded, -1)) || (inDP && v.fileMatches(e.Name, dpHex, dpSize))) {
+	if !trusted && v.fileRecords(e.Name).matchesAny() {
 		blame, what = ManifestFile, fmt.Sprintf(" (entry for %s altered; the file is as exported)", e.Name)
 	}
 	ok = true
@@ -700,7 +800,7 @@ func (v *verifier) artifactRecords(e ManifestEntry, trusted bool) {
 			// Unless the file itself matches SHA256SUMS while the
 			// manifest is not to be trusted — then the manifest changed,
 			// reported with the file.
-			if trusted || !v.fileMatches(e.Name, recorded, -1) {
+			if trusted || !v.fileRecords(e.Name).sumsAgree {
 				v.rep.fail("sums", SumsFile, fmt.Errorf("%w: line for %s disagrees with manifest.json", ErrDigestMismatch, e.Name))
 			}
 		}
@@ -710,18 +810,11 @@ func (v *verifier) artifactRecords(e ManifestEntry, trusted bool) {
 		case !inDP:
 			v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: no resource for %s", ErrBadWACZ, e.Name))
 		case dpHex != e.SHA256.Hex() || dpSize != e.Size:
-			if trusted || !v.fileMatches(e.Name, dpHex, dpSize) {
+			if trusted || !v.fileRecords(e.Name).dpAgree {
 				v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: resource %s disagrees with manifest.json", ErrDigestMismatch, e.Name))
 			}
 		}
 	}
-}
-
-// fileMatches reports whether the bundle's file name hashes to hexSum
-// (and, when size >= 0, has that size).
-func (v *verifier) fileMatches(name, hexSum string, size int64) bool {
-	d, err := v.digest(name)
-	return err == nil && d.hex == hexSum && (size < 0 || d.size == size)
 }
 
 // digest returns the size and SHA-256 of a bundle file, reading it once.
@@ -879,9 +972,8 @@ func (v *verifier) derived() {
 // disagrees with the other two.
 func (v *verifier) recorded(name string) {
 	_, present := v.files[name]
-	sumHex, inSums := v.sums[name]
-	dpHex, dpSize, inDP := v.dpEntry(name)
-	haveSums, haveDP := v.sums != nil, v.dp != nil
+	r := v.records(name, nil)
+	inSums, inDP, haveSums, haveDP := r.inSums, r.inDP, r.haveSums, r.haveDP
 	if !present {
 		switch {
 		case v.named(name):
@@ -902,18 +994,16 @@ func (v *verifier) recorded(name string) {
 		v.rep.fail("read", name, err)
 		return
 	}
-	agreeS := inSums && sumHex == d.hex
-	agreeD := inDP && dpHex == d.hex && dpSize == d.size
-	switch {
-	case (agreeS || !haveSums) && (agreeD || !haveDP):
+	switch v.records(name, &d).fault() {
+	case FaultNone:
 		if haveSums || haveDP {
 			v.rep.pass("recorded", name, "%d bytes, sha256 as recorded at export", d.size)
 		}
-	case haveSums && haveDP && agreeS:
+	case FaultDatapackage:
 		v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: resource %s disagrees with the file and SHA256SUMS", ErrDigestMismatch, name))
-	case haveSums && haveDP && agreeD:
+	case FaultSums:
 		v.rep.fail("sums", SumsFile, fmt.Errorf("%w: line for %s disagrees with the file and datapackage.json", ErrDigestMismatch, name))
-	case !inSums && !inDP:
+	case FaultUnlisted:
 		v.rep.fail("listed", name, fmt.Errorf("%w: neither SHA256SUMS nor datapackage.json lists it", ErrUnlisted))
 	default:
 		v.rep.fail("recorded", name, fmt.Errorf("%w: sha256 %s (%d bytes) is not what SHA256SUMS and datapackage.json record: changed since export", ErrDigestMismatch, d.hex, d.size))
@@ -1060,11 +1150,11 @@ func (v *verifier) sumsRecorded() {
 	if err != nil {
 		return
 	}
-	dpHex, dpSize, ok := v.dpEntry(SumsFile)
+	r := v.records(SumsFile, &d)
 	switch {
-	case !ok:
+	case !r.inDP:
 		v.rep.fail("datapackage", DatapackageFile, fmt.Errorf("%w: no resource for %s", ErrBadWACZ, SumsFile))
-	case dpHex == d.hex && dpSize == d.size:
+	case r.dpAgree:
 		v.rep.pass("recorded", SumsFile, "%d bytes, sha256 as datapackage.json records", d.size)
 	case v.named(SumsFile):
 		// SHA256SUMS is at fault already; datapackage.json records it as exported.
