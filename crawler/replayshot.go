@@ -114,6 +114,7 @@ func (b *Browser) ScreenshotCaptured(ctx context.Context, p *shopwatch.Page) (*R
 		return err
 	}
 	err = b.withTab(ctx, ex.URL, o, func(t *tab) error {
+		b.stats.replays.Add(1)
 		png, err := t.screenshot()
 		if err != nil {
 			return t.fail("screenshot", err)
