@@ -25,6 +25,9 @@ type ReplayShot struct {
 	// and a reload of it); Blocked the other requests of the page (images,
 	// style sheets, scripts, frames …), all failed without a connection.
 	Served, Blocked int
+	// Truncated reports a body that the size cap had cut when it was
+	// captured: the screenshot shows the part that was kept.
+	Truncated bool
 }
 
 // ErrNothingToReplay is returned by ScreenshotCaptured for a page without a
@@ -59,7 +62,7 @@ func (b *Browser) ScreenshotCaptured(ctx context.Context, p *shopwatch.Page) (*R
 	}
 	want := stripFragment(ex.URL)
 
-	shot := &ReplayShot{URL: ex.URL}
+	shot := &ReplayShot{URL: ex.URL, Truncated: ex.BodyTruncated}
 	var (
 		mu        sync.Mutex
 		navigated bool
@@ -115,6 +118,16 @@ func (b *Browser) ScreenshotCaptured(ctx context.Context, p *shopwatch.Page) (*R
 	}
 	err = b.withTab(ctx, ex.URL, o, func(t *tab) error {
 		b.stats.replays.Add(1)
+		// A script of the page may have navigated away, to an address
+		// that was blocked: the tab then shows an error page, not the
+		// capture.
+		loc, err := chromedp.Run(t.ctx, chromedp.Location())
+		if err != nil {
+			return t.fail("read location", err)
+		}
+		if strings.HasPrefix(loc, "chrome-error:") {
+			return fmt.Errorf("render %s: the page navigated away from the capture (to %q); no screenshot of it", t.raw, loc)
+		}
 		png, err := t.screenshot()
 		if err != nil {
 			return t.fail("screenshot", err)

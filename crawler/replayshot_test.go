@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -131,5 +132,36 @@ func TestScreenshotCapturedNothingToReplay(t *testing.T) {
 	p := &shopwatch.Page{URL: "http://127.0.0.1:1/x", Exchanges: []shopwatch.Exchange{{URL: "http://127.0.0.1:1/x", Err: "connection refused"}}}
 	if _, err := (&Browser{}).ScreenshotCaptured(context.Background(), p); !errors.Is(err, ErrNothingToReplay) {
 		t.Fatalf("ScreenshotCaptured of a page without a response: %v, want ErrNothingToReplay", err)
+	}
+}
+
+// TestScreenshotCapturedPageNavigatesAway: a captured page whose script
+// leaves for another address is not screenshotted as an error page, and
+// the other address is not fetched.
+func TestScreenshotCapturedPageNavigatesAway(t *testing.T) {
+	var mu sync.Mutex
+	hits := map[string]int{}
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[r.URL.Path]++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte(`<html><body><p>leaving</p><script>setTimeout(() => { location.href = "/elsewhere" }, 0)</script></body></html>`))
+	}))
+	t.Cleanup(s.Close)
+	b := newTestBrowser(t, nil)
+	f := newTestFetcher(t, Config{})
+	ctx := context.Background()
+	p, err := f.Fetch(ctx, s.URL+"/leave")
+	if err != nil {
+		t.Fatalf("Fetch: %v", err)
+	}
+	if _, err := b.ScreenshotCaptured(ctx, p); err == nil || !strings.Contains(err.Error(), "navigated away") {
+		t.Errorf("ScreenshotCaptured of a page that leaves: %v, want an error saying it navigated away", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hits["/leave"] != 1 || hits["/elsewhere"] != 0 {
+		t.Errorf("server hits %v, want only the static fetch of /leave", hits)
 	}
 }

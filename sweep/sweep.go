@@ -145,6 +145,9 @@ func (r *Runner) staticScreenshot(ctx context.Context, page *shopwatch.Page, fin
 	page.Screenshot = shot.PNG
 	page.ScreenshotBy = fmt.Sprintf("captured response of %s shown in the browser from the capture, nothing fetched again "+
 		"(%d sub-requests blocked)", shot.URL, shot.Blocked)
+	if shot.Truncated {
+		page.ScreenshotBy += "; the captured body was cut at the size cap, the screenshot shows the part kept"
+	}
 }
 
 // ErrEmptySweep is returned by Run for a sweep that has no visits at all:
