@@ -193,7 +193,7 @@ type Page struct {
 	Links           []string   `json:"links,omitempty"`
 	Exchanges       []Exchange `json:"exchanges"` // in order, redirects first
 	FetchedAt       time.Time  `json:"fetched_at"`
-	Screenshot      []byte     `json:"-"` // PNG, browser path only
+	Screenshot      []byte     `json:"-"` // PNG: the rendered page, or the static response replayed in a browser
 	MHTML           []byte     `json:"-"` // the rendered page as MHTML, browser path only
 	PDF             []byte     `json:"-"` // the rendered page printed to PDF, when asked for
 	Rendered        bool       `json:"rendered,omitempty"`
@@ -204,6 +204,10 @@ type Page struct {
 	// event) or "timeout after 15.0s with mutations still happening" (the
 	// settle bound reached; the page was captured as it was).
 	ReadyBy string `json:"ready_by,omitempty"`
+	// ScreenshotBy says, for a static page, how its Screenshot was made
+	// (the captured response shown in a browser, nothing fetched again)
+	// or why it has none.
+	ScreenshotBy string `json:"screenshot_by,omitempty"`
 	// Robots is the robots.txt exchange of the page's host, recorded for
 	// the evidence (it does not block an inspection); nil when not fetched.
 	Robots *Exchange `json:"robots,omitempty"`

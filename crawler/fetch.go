@@ -281,6 +281,11 @@ func (f *Fetcher) fillHTML(page *shopwatch.Page, body []byte) error {
 // capped at MaxBodySize like the wire bytes; past it, the first MaxBodySize
 // bytes come back with ErrBodyTooLarge.
 func (f *Fetcher) contentBytes(ex *shopwatch.Exchange) ([]byte, error) {
+	return decodeContent(ex, f.cfg.MaxBodySize)
+}
+
+// decodeContent is contentBytes with the cap maxSize.
+func decodeContent(ex *shopwatch.Exchange, maxSize int64) ([]byte, error) {
 	coding := strings.ToLower(strings.TrimSpace(headerValue(ex.ResponseHeader, "Content-Encoding")))
 	var r io.Reader
 	switch coding {
@@ -298,12 +303,12 @@ func (f *Fetcher) contentBytes(ex *shopwatch.Exchange) ([]byte, error) {
 	default:
 		return nil, fmt.Errorf("body of %s: unsupported content coding %q", ex.URL, coding)
 	}
-	out, err := io.ReadAll(io.LimitReader(r, f.cfg.MaxBodySize+1))
+	out, err := io.ReadAll(io.LimitReader(r, maxSize+1))
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return out, fmt.Errorf("decompress body of %s: %w", ex.URL, err)
 	}
-	if int64(len(out)) > f.cfg.MaxBodySize {
-		return out[:f.cfg.MaxBodySize], fmt.Errorf("%w: %s decompresses to more than %d bytes", ErrBodyTooLarge, ex.URL, f.cfg.MaxBodySize)
+	if int64(len(out)) > maxSize {
+		return out[:maxSize], fmt.Errorf("%w: %s decompresses to more than %d bytes", ErrBodyTooLarge, ex.URL, maxSize)
 	}
 	return out, nil
 }

@@ -37,12 +37,16 @@ type BrowserStats struct {
 	HungTabs      int64 // tabs that overran their timeout and were force-closed
 	Dialogs       int64 // JavaScript dialogs dismissed
 	LeakedTargets int64 // pop-ups and other stray tabs closed after a render
+	// Replays counts the renders that showed a captured static response
+	// for its screenshot (ScreenshotCaptured), fetching nothing.
+	Replays int64
 }
 
 // browserStats is BrowserStats kept with atomic counters.
 type browserStats struct {
 	renders, starts, recycles, crashes, hungBrowsers atomic.Int64
 	tabCrashes, hungTabs, dialogs, leakedTargets     atomic.Int64
+	replays                                          atomic.Int64
 }
 
 // Stats returns the counters of the browser. It is safe to call at any
@@ -53,6 +57,7 @@ func (b *Browser) Stats() BrowserStats {
 		Renders: s.renders.Load(), Starts: s.starts.Load(), Recycles: s.recycles.Load(),
 		Crashes: s.crashes.Load(), HungBrowsers: s.hungBrowsers.Load(), TabCrashes: s.tabCrashes.Load(),
 		HungTabs: s.hungTabs.Load(), Dialogs: s.dialogs.Load(), LeakedTargets: s.leakedTargets.Load(),
+		Replays: s.replays.Load(),
 	}
 }
 

@@ -312,6 +312,7 @@ type captureMetadata struct {
 	Rendered         bool      `json:"rendered"`
 	Mobile           bool      `json:"mobile"`
 	ReadyBy          string    `json:"ready_by,omitempty"`
+	ScreenshotBy     string    `json:"screenshot_by,omitempty"`
 	FetchedAt        time.Time `json:"fetched_at,omitzero"`
 	CapturedAt       string    `json:"captured_at"`
 	ClockSource      string    `json:"clock_source"`
@@ -425,6 +426,7 @@ func (c *capture) parts() ([]part, error) {
 		Rendered:         p.Rendered,
 		Mobile:           p.Mobile,
 		ReadyBy:          p.ReadyBy,
+		ScreenshotBy:     p.ScreenshotBy,
 		FetchedAt:        p.FetchedAt.UTC(),
 		CapturedAt:       c.now.Format(time.RFC3339Nano),
 		ClockSource:      c.meta.ClockSource,

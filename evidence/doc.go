@@ -70,7 +70,11 @@
 //
 //	page.html       text/html; charset=utf-8    the page decoded to UTF-8
 //	text.txt        text/plain; charset=utf-8   the visible text the rules read
-//	screenshot.png  image/png                   the rendered page (browser path only)
+//	screenshot.png  image/png                   the rendered page; on the static path the
+//	                                            captured response shown in a browser
+//	                                            (nothing fetched again), when one is
+//	                                            available; metadata.json's screenshot_by
+//	                                            says how it was made or why it is absent
 //	page.mhtml      multipart/related           the rendered page as MHTML (a MIME
 //	                                            message; browser path only)
 //	page.pdf        application/pdf             the rendered page printed to PDF, when

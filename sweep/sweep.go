@@ -110,6 +110,46 @@ func (r *Runner) render(ctx context.Context, c Config, v shopwatch.Visit) (*shop
 	return r.Browser.Fetch(ctx, v.URL)
 }
 
+// ReplayShooter is a browser path that can show a static page's captured
+// response and screenshot it without fetching anything.
+// *crawler.LazyBrowser implements it.
+type ReplayShooter interface {
+	ScreenshotCaptured(ctx context.Context, p *shopwatch.Page) (*crawler.ReplayShot, error)
+}
+
+// staticScreenshot gives a static page with findings the screenshot its
+// evidence needs: its captured response shown in the browser, served from
+// the capture (nothing is fetched again). Without a browser, or when the
+// screenshot fails, the capture goes ahead without one and
+// page.ScreenshotBy says why.
+func (r *Runner) staticScreenshot(ctx context.Context, page *shopwatch.Page, findings bool, log *slog.Logger) {
+	if page.Rendered || len(page.Screenshot) > 0 {
+		return
+	}
+	if !findings {
+		page.ScreenshotBy = "none: static page without findings"
+		return
+	}
+	rs, ok := r.Browser.(ReplayShooter)
+	if !ok {
+		page.ScreenshotBy = "none: no browser available to show the captured response"
+		log.Warn("static capture without a screenshot: no browser available")
+		return
+	}
+	shot, err := rs.ScreenshotCaptured(ctx, page)
+	if err != nil {
+		page.ScreenshotBy = "none: the browser could not show the captured response: " + err.Error()
+		log.Warn("static capture without a screenshot", "err", err)
+		return
+	}
+	page.Screenshot = shot.PNG
+	page.ScreenshotBy = fmt.Sprintf("captured response of %s shown in the browser from the capture, nothing fetched again "+
+		"(%d sub-requests blocked)", shot.URL, shot.Blocked)
+	if shot.Truncated {
+		page.ScreenshotBy += "; the captured body was cut at the size cap, the screenshot shows the part kept"
+	}
+}
+
 // ErrEmptySweep is returned by Run for a sweep that has no visits at all:
 // it was never planned (say, a crash came between creating it and queueing
 // its pages in an older version), so there is nothing to resume.
@@ -679,6 +719,7 @@ func (r *Runner) visit(ctx context.Context, c Config, worker string, v shopwatch
 
 	var rec *shopwatch.EvidenceRecord
 	if len(findings) > 0 || c.CaptureAll {
+		r.staticScreenshot(vctx, page, len(findings) > 0, log)
 		var err error
 		// The capture's evidence id is recorded against the visit before
 		// its first object is stored, so a later attempt finds it.
