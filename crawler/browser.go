@@ -405,7 +405,7 @@ func (b *Browser) withTab(ctx context.Context, rawURL string, o renderOptions, f
 	// The host slot first, the tab second: renders queued behind a busy
 	// host hold no tabs that renders of other hosts could use.
 	releaseHost := func() {}
-	if b.limiter != nil {
+	if b.limiter != nil && !o.offline {
 		rel, err := b.limiter.Acquire(ctx, u.Hostname())
 		if err != nil {
 			return waitErr(err)

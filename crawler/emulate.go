@@ -26,6 +26,9 @@ type renderOptions struct {
 	scrollSteps int           // viewport-high scroll steps to trigger lazy content; 0: none
 	mobile      bool
 	pdf         bool
+	// offline marks a tab whose every request is answered from a capture
+	// (ScreenshotCaptured): it contacts no host, so it takes no host slot.
+	offline bool
 	// beforeNavigate, if set, runs in the prepared tab just before the
 	// navigation (Watch uses it to watch from the document's first moment).
 	beforeNavigate func(t *tab) error

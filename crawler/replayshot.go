@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/cdproto/network"
@@ -33,6 +34,9 @@ type ReplayShot struct {
 // ErrNothingToReplay is returned by ScreenshotCaptured for a page without a
 // response body to show.
 var ErrNothingToReplay = errors.New("no captured response to replay")
+
+// replayQuiet is the quiet period a replayed capture settles on.
+const replayQuiet = 200 * time.Millisecond
 
 // ScreenshotCaptured shows the captured response of a static page in a tab
 // of the browser and takes a full-page screenshot of it, without fetching
@@ -69,6 +73,12 @@ func (b *Browser) ScreenshotCaptured(ctx context.Context, p *shopwatch.Page) (*R
 		wg        sync.WaitGroup
 	)
 	o := b.options(nil)
+	// Nothing outside the capture can load, so scrolling for lazy content
+	// finds none, and the page settles as soon as its own scripts stop:
+	// a short quiet period is enough.
+	o.scrollSteps = 0
+	o.quiet = min(o.quiet, replayQuiet)
+	o.offline = true
 	o.beforeNavigate = func(t *tab) error {
 		if err := chromedp.Listen(t.tabCtx, func(ev any) {
 			e, ok := ev.(*fetch.EventRequestPaused)
