@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -187,16 +186,9 @@ func DecryptPrivateKey(data, passphrase []byte) (ed25519.PrivateKey, error) {
 // loadEncryptedKey reads and opens path (a SignerKeyEncFile). A missing
 // file gives an error wrapping fs.ErrNotExist.
 func loadEncryptedKey(path string, o loadOptions) (ed25519.PrivateKey, error) {
-	st, err := os.Stat(path)
+	data, err := readKeyFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("load signer %s: %w", path, err)
-	}
-	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("load signer %s: mode %v lets others read or write the key; run chmod 600 on it", path, st.Mode().Perm())
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("load signer %s: %w", path, err)
+		return nil, err
 	}
 	if o.passphrase == nil {
 		return nil, fmt.Errorf("load signer %s: %w", path, ErrNeedPassphrase)

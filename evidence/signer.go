@@ -178,7 +178,10 @@ func LoadOrCreateSigner(dir string, opts ...LoadOption) (*Signer, error) {
 	return s, nil
 }
 
-func loadPrivateKey(path string) (ed25519.PrivateKey, error) {
+// readKeyFile reads a private-key file, refusing one that users other
+// than its owner may read or write. A missing file gives an error
+// wrapping fs.ErrNotExist.
+func readKeyFile(path string) ([]byte, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("load signer %s: %w", path, err)
@@ -189,6 +192,14 @@ func loadPrivateKey(path string) (ed25519.PrivateKey, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load signer %s: %w", path, err)
+	}
+	return data, nil
+}
+
+func loadPrivateKey(path string) (ed25519.PrivateKey, error) {
+	data, err := readKeyFile(path)
+	if err != nil {
+		return nil, err
 	}
 	block, _ := pem.Decode(data)
 	if block == nil || block.Type != "PRIVATE KEY" {

@@ -225,11 +225,6 @@ func newLiveRig(t *testing.T) (*rig, *marketsim.Market, string, *crawler.LazyBro
 	g := newRig(t, 1, nil)
 	live := marketsim.New(marketsim.Config{Seed: 7, Shops: 40, LiveJS: true, LiveSpeed: 10})
 	base := marketsim.ServeFor(t, live)
-	bc := crawler.DefaultBrowserConfig()
-	bc.AllowLoopback()
-	bc.ExecPath = chromium
-	lb := crawler.NewLazyBrowser(bc)
-	t.Cleanup(func() { lb.Close() })
-	g.runner.Browser = lb
+	lb := g.withBrowser(t, chromium)
 	return g, live, base, lb
 }

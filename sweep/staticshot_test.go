@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"shopwatch"
-	"shopwatch/crawler"
 	"shopwatch/evidence"
 	"shopwatch/internal/testparts"
 )
@@ -106,12 +105,7 @@ func screenshotBy(t *testing.T, g *rig, rec shopwatch.EvidenceRecord) string {
 func TestSweepStaticCaptureHasScreenshot(t *testing.T) {
 	chromium := testparts.Chromium(t)
 	g := newRig(t, 1, nil)
-	bc := crawler.DefaultBrowserConfig()
-	bc.AllowLoopback()
-	bc.ExecPath = chromium
-	lb := crawler.NewLazyBrowser(bc)
-	t.Cleanup(func() { lb.Close() })
-	g.runner.Browser = lb
+	lb := g.withBrowser(t, chromium)
 	shop := newCountingShop(t)
 
 	rec := sweepStaticPage(t, g, shop.URL+"/item/1")

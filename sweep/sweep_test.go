@@ -46,6 +46,19 @@ func newRig(t *testing.T, shops int, fetch sweep.Fetcher) *rig {
 	return newRigWith(t, shops, fetch, cfg)
 }
 
+// withBrowser gives the rig's runner a real headless Chromium (at
+// chromium) that may open loopback pages, closed when the test ends.
+func (g *rig) withBrowser(t *testing.T, chromium string) *crawler.LazyBrowser {
+	t.Helper()
+	bc := crawler.DefaultBrowserConfig()
+	bc.AllowLoopback()
+	bc.ExecPath = chromium
+	lb := crawler.NewLazyBrowser(bc)
+	t.Cleanup(func() { lb.Close() })
+	g.runner.Browser = lb
+	return lb
+}
+
 func newRigWith(t *testing.T, shops int, fetch sweep.Fetcher, cc crawler.Config) *rig {
 	t.Helper()
 	m := marketsim.New(marketsim.Config{Seed: 7, Shops: shops})
@@ -363,12 +376,7 @@ func closedPort(t *testing.T) string {
 func TestSweepBrowserTargets(t *testing.T) {
 	chromium := testparts.Chromium(t)
 	g := newRig(t, 8, nil)
-	bc := crawler.DefaultBrowserConfig()
-	bc.AllowLoopback()
-	bc.ExecPath = chromium
-	lb := crawler.NewLazyBrowser(bc)
-	t.Cleanup(func() { lb.Close() })
-	g.runner.Browser = lb
+	g.withBrowser(t, chromium)
 	g.runner.Config.Workers = 2
 	ctx := context.Background()
 	var ts []shopwatch.Target

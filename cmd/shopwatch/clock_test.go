@@ -47,18 +47,7 @@ func TestClockCheckIndependentSource(t *testing.T) {
 
 	t.Run("external authority", func(t *testing.T) {
 		ext := testparts.StartOpenSSLTSA(t)
-		cfg := filepath.Join(t.TempDir(), "shopwatch.yaml")
-		if err := os.WriteFile(cfg, []byte("tsa:\n  url: "+ext.URL+"\n  root_file: "+ext.RootFile+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		data := t.TempDir()
-		mustSW(t, "--config", cfg, "--data", data, "target", "add", base+"/shop/1/", "--category", "food")
-		mustSW(t, "--config", cfg, "--data", data, "--allow-private", "sweep")
-		ids := evidenceIDs(t, data)
-		if len(ids) == 0 {
-			t.Fatal("no evidence")
-		}
-		ok, clock := environmentClock(t, cfg, data, ids[0])
+		_, _, ok, clock := sweptClock(t, base, "tsa:\n  url: "+ext.URL+"\n  root_file: "+ext.RootFile+"\n")
 		src, _ := clock["source"].(string)
 		if !ok || clock["verified"] != true || clock["self_referential"] == true || !strings.Contains(src, "External TSA test authority") {
 			t.Errorf("environment ok=%v clock %v: want verified against the external authority", ok, clock)
@@ -67,18 +56,7 @@ func TestClockCheckIndependentSource(t *testing.T) {
 
 	t.Run("NTP server", func(t *testing.T) {
 		good := testparts.StartNTPServer(t, 0, false)
-		cfg := filepath.Join(t.TempDir(), "shopwatch.yaml")
-		if err := os.WriteFile(cfg, []byte("capture:\n  clock_source: ntp\n  ntp_server: "+good.Addr+"\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		data := t.TempDir()
-		mustSW(t, "--config", cfg, "--data", data, "target", "add", base+"/shop/1/", "--category", "food")
-		mustSW(t, "--config", cfg, "--data", data, "--allow-private", "sweep")
-		ids := evidenceIDs(t, data)
-		if len(ids) == 0 {
-			t.Fatal("no evidence")
-		}
-		ok, clock := environmentClock(t, cfg, data, ids[0])
+		data, ids, ok, clock := sweptClock(t, base, "capture:\n  clock_source: ntp\n  ntp_server: "+good.Addr+"\n")
 		if src, _ := clock["source"].(string); !ok || clock["verified"] != true || !strings.HasPrefix(src, "ntp "+good.Addr) {
 			t.Errorf("environment ok=%v clock %v: want verified against the NTP server", ok, clock)
 		}
@@ -108,4 +86,23 @@ func TestClockCheckIndependentSource(t *testing.T) {
 			t.Errorf("clock_source ntp without ntp_server: exit %d\n%s", code, e)
 		}
 	})
+}
+
+// sweptClock sweeps one shop of the market at base with the configuration
+// yaml and returns its data directory, its captures and the clock check
+// the first one recorded.
+func sweptClock(t *testing.T, base, yaml string) (data string, ids []string, ok bool, clock map[string]any) {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "shopwatch.yaml")
+	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	data = t.TempDir()
+	mustSW(t, "--config", cfg, "--data", data, "target", "add", base+"/shop/1/", "--category", "food")
+	mustSW(t, "--config", cfg, "--data", data, "--allow-private", "sweep")
+	if ids = evidenceIDs(t, data); len(ids) == 0 {
+		t.Fatal("no evidence")
+	}
+	ok, clock = environmentClock(t, cfg, data, ids[0])
+	return data, ids, ok, clock
 }
