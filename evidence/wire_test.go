@@ -57,11 +57,20 @@ type tapConn struct {
 	out bytes.Buffer
 }
 
+// Write records p before sending it, so that the bytes are in the tap by
+// the time the client can have read them; a short write takes back what
+// was not sent.
 func (c *tapConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
 	c.mu.Lock()
-	c.out.Write(p[:n])
+	start := c.out.Len()
+	c.out.Write(p)
 	c.mu.Unlock()
+	n, err := c.Conn.Write(p)
+	if n < len(p) {
+		c.mu.Lock()
+		c.out.Truncate(start + n)
+		c.mu.Unlock()
+	}
 	return n, err
 }
 
