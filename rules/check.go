@@ -345,7 +345,11 @@ func (rs *RuleSet) runRegexes(sc *scratch, in Input, text []byte) {
 				return true
 			}
 			if cr.anchor < 0 {
-				searchAll(cr, text, 0, len(text), emit)
+				if cr.hasReq && cr.span > 0 && !noPrefilter {
+					searchAround(cr, text, reqs, emit)
+				} else {
+					searchAll(cr, text, 0, len(text), emit)
+				}
 				continue
 			}
 			// Merge overlapping windows, then search each.
@@ -399,6 +403,53 @@ func searchAll(cr *compiledRegex, text []byte, from, to int, emit func(s, e int)
 		if !emit(from+m[0], from+m[1]) {
 			return false
 		}
+	}
+	return true
+}
+
+// searchAround reports the matches of cr, an expression with required
+// literals and a span (matchSpan), in the windows of cr.span bytes either
+// side of the required literals found, lits (sorted by end), until emit
+// returns false. Overlapping windows are searched as one.
+func searchAround(cr *compiledRegex, text []byte, lits []cand, emit func(s, e int) bool) bool {
+	if cr.head != nil {
+		return searchHeads(cr, text, lits, emit)
+	}
+	for w := 0; w < len(lits); {
+		from := runeStartBack(text, int(lits[w].end)-cr.span)
+		to := runeStartFwd(text, int(lits[w].start)+cr.span)
+		w++
+		for w < len(lits) && int(lits[w].end)-cr.span <= to {
+			to = max(to, runeStartFwd(text, int(lits[w].start)+cr.span))
+			w++
+		}
+		if !searchAll(cr, text, from, to, emit) {
+			return false
+		}
+	}
+	return true
+}
+
+// searchHeads reports the matches of cr, whose matches all start with one
+// of its required literals (headRegex), trying its anchored form at each
+// place where one of lits starts, in order, and going on after the end of
+// each match, as a search of the whole text does. It sorts lits by start.
+func searchHeads(cr *compiledRegex, text []byte, lits []cand, emit func(s, e int) bool) bool {
+	slices.SortFunc(lits, func(a, b cand) int { return cmp.Compare(a.start, b.start) })
+	next := 0
+	for _, l := range lits {
+		p := int(l.start)
+		if p < next {
+			continue
+		}
+		m := cr.head.FindIndex(text[p:runeStartFwd(text, p+cr.span)])
+		if m == nil {
+			continue
+		}
+		if !emit(p, p+m[1]) {
+			return false
+		}
+		next = p + m[1]
 	}
 	return true
 }

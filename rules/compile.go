@@ -178,6 +178,13 @@ type compiledRegex struct {
 	// automaton reports for the expression as required (litRef.req): text
 	// without one of them is not searched.
 	hasReq bool
+	// span is the most bytes a match can hold, or -1 when that is
+	// unbounded or the expression has assertions (matchSpan).
+	span int
+	// head, when not nil, is the expression anchored at the start of the
+	// text: every match starts with one of the required literals
+	// (headRegex), so the expression is tried only where one starts.
+	head *regexp.Regexp
 }
 
 // litRef ties an automaton literal to a rule: pattern entry idx of the
@@ -336,6 +343,7 @@ func (l *loader) build() *RuleSet {
 			// window around an anchor holds it.
 			if req := requiredLiterals(cr.src); req != nil && !(len(req) == 1 && req[0] == cr.lit) {
 				cr.hasReq = true
+				cr.head = headRegex(cr.src, req)
 				for _, l := range req {
 					id := intern(l)
 					rs.refs[id] = append(rs.refs[id], litRef{rule: c.idx, idx: int32(i), req: true})
@@ -658,6 +666,7 @@ func compileRegex(src string) (*compiledRegex, error) {
 	}
 	cr := &compiledRegex{src: src, re: re, anchor: -1}
 	cr.lit, cr.before, cr.after = findAnchor(src)
+	cr.span = matchSpan(src)
 	return cr, nil
 }
 

@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"regexp"
 	"regexp/syntax"
 	"slices"
 	"strings"
@@ -353,4 +354,80 @@ func minimal(set []string) []string {
 		}
 	}
 	return out
+}
+
+// matchSpan returns the most bytes a match of the expression src (compiled
+// case-insensitively) can hold, or -1 when that is unbounded or the
+// expression has assertions (^ $ \b), whose meaning would change in a
+// window. An expression with a span and required literals is searched only
+// in the windows of span bytes either side of each required literal: every
+// match holds one and so lies inside that literal's window, and windows
+// that overlap are searched as one, so the search finds what a search of
+// the whole text finds.
+func matchSpan(src string) int {
+	re, err := syntax.Parse("(?i)"+src, syntax.Perl)
+	if err != nil {
+		return -1
+	}
+	re = re.Simplify()
+	if hasAssertion(re) {
+		return -1
+	}
+	return maxLen(re)
+}
+
+// headRegex returns the expression src anchored at the start of the text
+// when every match of src starts with one of the required literals req, or
+// nil. A search for src then only tries the places where one of them
+// starts: the leftmost of them where the anchored expression matches holds
+// the leftmost match, and the anchored expression prefers the same match
+// there as src does.
+func headRegex(src string, req []string) *regexp.Regexp {
+	re, err := syntax.Parse("(?i)"+src, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	heads := headLits(re.Simplify())
+	if len(heads) == 0 {
+		return nil
+	}
+	for _, h := range heads {
+		if !slices.ContainsFunc(req, func(r string) bool { return strings.HasPrefix(h, r) }) {
+			return nil
+		}
+	}
+	head, err := regexp.Compile("(?i)^(?:" + src + ")")
+	if err != nil {
+		return nil
+	}
+	return head
+}
+
+// headLits returns literals one of which every match of re starts with
+// (in normalised text), or nil when it finds none.
+func headLits(re *syntax.Regexp) []string {
+	switch re.Op {
+	case syntax.OpCapture:
+		return headLits(re.Sub[0])
+	case syntax.OpConcat:
+		if len(re.Sub) == 0 {
+			return nil
+		}
+		return headLits(re.Sub[0])
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			h := headLits(sub)
+			if h == nil {
+				return nil
+			}
+			out = union(out, h)
+		}
+		return out
+	}
+	info := litsOf(re)
+	if !info.isExact || len(info.exact) == 0 || slices.Contains(info.exact, "") {
+		return nil
+	}
+	return info.exact
 }
