@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"slices"
 	"sync"
 	"unicode"
@@ -314,23 +315,21 @@ func (b *normBuf) run(text string) {
 // (iPhone 15, 500 ml, I am a boy) stays. Line breaks stay too.
 func (b *normBuf) joinSpaced() {
 	out := b.out
-	first := -1
+	drop := b.dropIdx[:0]
 	for k := 1; k+1 < len(out); k++ {
-		if out[k] == ' ' && b.spacedGap(k) {
-			first = k
+		j := bytes.IndexByte(out[k:len(out)-1], ' ')
+		if j < 0 {
 			break
 		}
-	}
-	if first < 0 {
-		return
-	}
-	drop := b.dropIdx[:0]
-	for k := first; k+1 < len(out); k++ {
-		if out[k] == ' ' && b.spacedGap(k) {
+		k += j
+		if b.spacedGap(k) {
 			drop = append(drop, k)
 		}
 	}
 	b.dropIdx = drop
+	if len(drop) == 0 {
+		return
+	}
 	w := drop[0]
 	for i, k := range drop {
 		next := len(out)
