@@ -423,6 +423,9 @@ func searchAround(cr *compiledRegex, text []byte, lits []cand, emit func(s, e in
 			to = max(to, runeStartFwd(text, int(lits[w].start)+cr.span))
 			w++
 		}
+		if !holdsParts(text[from:to], cr.parts) {
+			continue
+		}
 		if !searchAll(cr, text, from, to, emit) {
 			return false
 		}
@@ -442,7 +445,11 @@ func searchHeads(cr *compiledRegex, text []byte, lits []cand, emit func(s, e int
 		if p < next {
 			continue
 		}
-		m := cr.head.FindIndex(text[p:runeStartFwd(text, p+cr.span)])
+		w := text[p:runeStartFwd(text, p+cr.span)]
+		if !holdsParts(w, cr.parts) {
+			continue
+		}
+		m := cr.head.FindIndex(w)
 		if m == nil {
 			continue
 		}

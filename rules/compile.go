@@ -185,6 +185,10 @@ type compiledRegex struct {
 	// text: every match starts with one of the required literals
 	// (headRegex), so the expression is tried only where one starts.
 	head *regexp.Regexp
+	// parts are the required sets of the parts of the expression
+	// (partLits): a stretch of text that lacks every literal of one of
+	// them holds no match.
+	parts [][][]byte
 }
 
 // litRef ties an automaton literal to a rule: pattern entry idx of the
@@ -667,6 +671,7 @@ func compileRegex(src string) (*compiledRegex, error) {
 	cr := &compiledRegex{src: src, re: re, anchor: -1}
 	cr.lit, cr.before, cr.after = findAnchor(src)
 	cr.span = matchSpan(src)
+	cr.parts = partLits(src)
 	return cr, nil
 }
 

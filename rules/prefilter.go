@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"regexp"
 	"regexp/syntax"
 	"slices"
@@ -430,4 +431,56 @@ func headLits(re *syntax.Regexp) []string {
 		return nil
 	}
 	return info.exact
+}
+
+// maxPartSet bounds the literals of one set partLits keeps: each is looked
+// for with bytes.Index.
+const maxPartSet = 32
+
+// partLits returns, for an expression src that is a concatenation, the
+// required literal sets of its parts (each of at most maxPartSet
+// literals): every match holds a literal of each set. The sets are sorted
+// smallest first, as the cheapest to test.
+func partLits(src string) [][][]byte {
+	re, err := syntax.Parse("(?i)"+src, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	re = re.Simplify()
+	for re.Op == syntax.OpCapture {
+		re = re.Sub[0]
+	}
+	if re.Op != syntax.OpConcat {
+		return nil
+	}
+	var sets [][][]byte
+	for _, sub := range re.Sub {
+		set := litsOf(sub).asReq()
+		if len(set) == 0 || len(set) > maxPartSet || slices.Contains(set, "") {
+			continue
+		}
+		bs := make([][]byte, 0, len(set))
+		for _, l := range minimal(set) {
+			if Normalize(l).Text != l {
+				bs = nil // normalised text never holds it: leave the set out
+				break
+			}
+			bs = append(bs, []byte(l))
+		}
+		if len(bs) > 0 {
+			sets = append(sets, bs)
+		}
+	}
+	slices.SortStableFunc(sets, func(a, b [][]byte) int { return len(a) - len(b) })
+	return sets
+}
+
+// holdsParts reports whether w holds a literal of every set of sets.
+func holdsParts(w []byte, sets [][][]byte) bool {
+	for _, set := range sets {
+		if !slices.ContainsFunc(set, func(l []byte) bool { return bytes.Contains(w, l) }) {
+			return false
+		}
+	}
+	return true
 }
