@@ -407,6 +407,12 @@ func headRegex(src string, req []string) *regexp.Regexp {
 // headLits returns literals one of which every match of re starts with
 // (in normalised text), or nil when it finds none.
 func headLits(re *syntax.Regexp) []string {
+	if info := litsOf(re); info.isExact {
+		if len(info.exact) == 0 || slices.Contains(info.exact, "") {
+			return nil
+		}
+		return info.exact
+	}
 	switch re.Op {
 	case syntax.OpCapture:
 		return headLits(re.Sub[0])

@@ -1,0 +1,186 @@
+package rules
+
+import (
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"shopwatch"
+)
+
+func TestMatchSpan(t *testing.T) {
+	tests := []struct {
+		re   string
+		want int
+	}{
+		{`最佳`, 6},
+		{`(好评|五星)[^，。；]{0,2}红包`, 6 + 2*4 + 6},
+		{`[0-9]{1,3}%`, 4},
+		{`k`, 3}, // also matches the Kelvin sign
+		{`最.*`, -1},
+		{`最+佳`, -1},
+		{`^最佳`, -1},
+		{`最佳$`, -1},
+		{`\bno\.1`, -1},
+	}
+	for _, tt := range tests {
+		if got := matchSpan(tt.re); got != tt.want {
+			t.Errorf("matchSpan(%q) = %d, want %d", tt.re, got, tt.want)
+		}
+	}
+}
+
+func TestHeadRegex(t *testing.T) {
+	tests := []struct {
+		re   string
+		head bool // every match starts with a required literal
+	}{
+		{`(好评|评价)[^，。；]{0,8}?(返现|红包)`, true},
+		{`最佳|顶级`, true},
+		{`(最佳|顶级)品质|第一品牌`, true},
+		{`(百年|[二三]代|第[0-9]{1,3}代)(传承|工艺)`, false}, // the required set is the second group
+		{`(百年|千年)(传承|工艺)`, true},
+		{`\d{1,3}%的?(用户|顾客)`, false},
+		{`(好评|评价)?返现`, false},
+	}
+	for _, tt := range tests {
+		req := requiredLiterals(tt.re)
+		if req == nil {
+			t.Fatalf("%q: no required literals", tt.re)
+		}
+		head := headRegex(tt.re, req)
+		if (head != nil) != tt.head {
+			t.Errorf("headRegex(%q, %q) = %v, want a head regex: %v", tt.re, req, head, tt.head)
+		}
+		if head != nil && head.MatchString("x"+req[0]) {
+			t.Errorf("headRegex(%q) is not anchored at the start", tt.re)
+		}
+	}
+}
+
+func TestPartLits(t *testing.T) {
+	got := partLits(`(好评|评价)[^，。；]{0,8}?(返现|红包|返[0-9]{1,3}元)`)
+	var sets [][]string
+	for _, set := range got {
+		var s []string
+		for _, l := range set {
+			s = append(s, string(l))
+		}
+		slices.Sort(s)
+		sets = append(sets, s)
+	}
+	want := [][]string{{"好评", "评价"}, {"红包", "返"}}
+	if !reflect.DeepEqual(sets, want) {
+		t.Errorf("partLits = %q, want %q", sets, want)
+	}
+	if got := partLits(`最佳|顶级`); got != nil {
+		t.Errorf("partLits of an alternation = %q, want none", got)
+	}
+	if !holdsParts([]byte("五星好评返现"), got) || holdsParts([]byte("五星好评送礼"), got) {
+		t.Error("holdsParts does not test every set")
+	}
+}
+
+// windowTexts returns texts to search the expressions of rs in: the
+// corpora, the rules' own examples, and, per expression, random strings of
+// its own literals, digits and punctuation, where matches and near misses
+// crowd together and windows overlap.
+func windowTexts(t *testing.T, rs *RuleSet, cr *compiledRegex, rng *rand.Rand, base []string) []string {
+	t.Helper()
+	pieces := []string{"，", "。", "；", " ", "\n", "的", "好", "元", "%", "1", "23", "x", "最", "年", "人"}
+	for _, l := range requiredLiterals(cr.src) {
+		pieces = append(pieces, l, l)
+	}
+	for _, set := range cr.parts {
+		for _, l := range set {
+			pieces = append(pieces, string(l))
+		}
+	}
+	texts := slices.Clone(base)
+	for range 60 {
+		var b strings.Builder
+		for range rng.IntN(40) {
+			b.WriteString(pieces[rng.IntN(len(pieces))])
+		}
+		texts = append(texts, b.String())
+	}
+	return texts
+}
+
+// Searching an expression only around its required literals (searchAround:
+// windows, or the anchored form at each literal's start) finds exactly the
+// matches a search of the whole normalised text finds, for every
+// expression of the built-in rules that is searched that way.
+func TestWindowedSearchFindsWhatWholeSearchFinds(t *testing.T) {
+	rs := builtin(t)
+	var base []string
+	for _, c := range append(readCorpus(t, rs), readRealCorpus(t, rs)...) {
+		base = append(base, c.Text)
+	}
+	base = append(base, benchText(16<<10))
+	rng := rand.New(rand.NewPCG(17, 19))
+	var hits []acHit
+	var bufs [3][]acHit
+	exprs, heads, matches := 0, 0, 0
+	for ri, c := range rs.rules {
+		for gi, cr := range c.regs {
+			if cr.anchor >= 0 || !cr.hasReq || cr.span <= 0 {
+				continue
+			}
+			exprs++
+			if cr.head != nil {
+				heads++
+			}
+			for _, text := range windowTexts(t, rs, cr, rng, base) {
+				norm := []byte(Normalize(text).Text)
+				hits = rs.ac.scanSorted(norm, hits[:0], &bufs)
+				var lits []cand
+				for _, h := range hits {
+					for _, ref := range rs.refs[h.pat] {
+						if ref.req && ref.rule == int32(ri) && ref.idx == int32(gi) {
+							lits = append(lits, cand{start: h.end - rs.ac.lens[h.pat], end: h.end})
+						}
+					}
+				}
+				var got, want [][2]int
+				searchAround(cr, norm, lits, func(s, e int) bool { got = append(got, [2]int{s, e}); return true })
+				searchAll(cr, norm, 0, len(norm), func(s, e int) bool { want = append(want, [2]int{s, e}); return true })
+				if !slices.Equal(got, want) {
+					t.Fatalf("%s /%s/ on %q: around its literals %v, whole text %v", c.ID, cr.src, norm, got, want)
+				}
+				matches += len(want)
+			}
+		}
+	}
+	t.Logf("%d expressions (%d with a head), %d matches", exprs, heads, matches)
+	if exprs == 0 || heads == 0 || matches < 100 {
+		t.Fatalf("%d expressions, %d with a head, %d matches: the test exercises too little", exprs, heads, matches)
+	}
+}
+
+// FuzzPrefilterKeepsFindings checks the built-in rules on arbitrary text
+// with and without the prefilters (required literals, windows, heads and
+// parts): the findings agree.
+func FuzzPrefilterKeepsFindings(f *testing.F) {
+	for _, s := range []string{"五星好评返现5元，晒图送红包", "百年传承工艺，三代传人匠心", "好评 返 现",
+		"评价评价评价红包", "全网最 佳口碑，ＮＯ．１爆款", "好評返現", "三天降血压\n服务过10000名客户"} {
+		f.Add(s, "food")
+	}
+	rs, err := Default()
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, text, category string) {
+		in := Input{Kind: shopwatch.KindStorefront, Category: category, Text: text}
+		noPrefilter = false
+		got := rs.Check(in)
+		noPrefilter = true
+		want := rs.Check(in)
+		noPrefilter = false
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: with prefilters %v\nwithout %v", text, got, want)
+		}
+	})
+}
