@@ -12,7 +12,7 @@ import (
 // TestEvaluateByHand.
 const evalFile = "source\tlabel\tcategory\ttext\tkind\tsplit\n" +
 	"case 1\tviolation\tfood\t全网最佳口碑\t\tdev\n" + // line 2: found (最佳)
-	"case 2\tviolation\tfood\t喝了三个月，血压降下来了\t\ttest\n" + // 3: missed
+	"case 2\tviolation\tfood\t东北大米 香甜软糯\t\ttest\n" + // 3: missed (a false origin, only the facts tell)
 	"case 3\tad.medical-claim-food\t食品\t坚持食用可治疗糖尿病\tproduct\ttest\n" + // 4: found
 	"# a comment\n" +
 	"case 4\tok\tfood\t老顾客都知道，第一锅出的最香\t\ttest\n" + // 6: violation on compliant (最香)

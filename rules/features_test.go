@@ -284,7 +284,7 @@ func TestLoadNewFieldProblems(t *testing.T) {
 		{"bad unless", "    type: terms\n", "    type: terms\n    unless: ['(']\n", 10, "bad regex"},
 		{"text need", "    type: terms\n", "    type: terms\n    needs: [甲乙]\n", 10, "needs: want before, after, clause or sentence"},
 		{"bad need regex", "    type: terms\n", "    type: terms\n    needs: [{clause: '(x'}]\n", 10, "needs: bad regex"},
-		{"unknown lexicon list", "    type: terms\n", "    type: terms\n    lexicon: [nope]\n", 10, `lexicon: unknown list "nope" (known: diseases, diseases-std, effect-verbs, `},
+		{"unknown lexicon list", "    type: terms\n", "    type: terms\n    lexicon: [nope]\n", 10, `lexicon: unknown list "nope" (known: body-effect-verbs, body-functions, diseases, `},
 		{"unknown list in needs", "    type: terms\n", "    type: terms\n    needs: [{clause: '{{nope}}'}]\n", 10, "needs: unknown lexicon list {{nope}}"},
 		{"unknown list in exceptions", "exceptions: [甲乙丙]", "exceptions: [甲乙丙, '{{nope}}']", 11, `exceptions: unknown lexicon list "nope"`},
 		{"needs on a code rule", "    type: terms\n", "    type: code\n    validator: uscc\n    needs: [{clause: x}]\n", 11, `field "needs" is not used by code rules`},
