@@ -185,10 +185,10 @@ type compiledRegex struct {
 	// text: every match starts with one of the required literals
 	// (headRegex), so the expression is tried only where one starts.
 	head *regexp.Regexp
-	// parts are the required sets of the parts of the expression
-	// (partLits): a stretch of text that lacks every literal of one of
-	// them holds no match.
-	parts [][][]byte
+	// parts are the required literal sets of the parts of the expression,
+	// per alternative (partLits): a stretch of text that lacks every
+	// literal of one set of each alternative holds no match.
+	parts []partAlt
 }
 
 // litRef ties an automaton literal to a rule: pattern entry idx of the

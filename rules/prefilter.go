@@ -440,50 +440,103 @@ func headLits(re *syntax.Regexp) []string {
 }
 
 // maxPartSet bounds the literals of one set partLits keeps: each is looked
-// for with bytes.Index.
-const maxPartSet = 32
+// for with bytes.Index. maxPartAlts bounds the alternatives it keeps.
+const (
+	maxPartSet  = 32
+	maxPartAlts = 16
+)
 
-// partLits returns, for an expression src that is a concatenation, the
-// required literal sets of its parts (each of at most maxPartSet
-// literals): every match holds a literal of each set. The sets are sorted
-// smallest first, as the cheapest to test.
-func partLits(src string) [][][]byte {
+// partSet is a set of literals one of which a part of an expression
+// always matches.
+type partSet [][]byte
+
+// partAlt is one alternative of an expression: a match of it holds a
+// literal of each of its sets.
+type partAlt []partSet
+
+// partLits returns the required literal sets of the parts of the
+// expression src, per top-level alternative: every match holds, for one of
+// the alternatives, a literal of each of its sets. It returns nil when
+// some alternative has no such set. Each set holds at most maxPartSet
+// literals; an alternative's sets are sorted smallest first, as the
+// cheapest to test.
+func partLits(src string) []partAlt {
 	re, err := syntax.Parse("(?i)"+src, syntax.Perl)
 	if err != nil {
 		return nil
 	}
-	re = re.Simplify()
-	for re.Op == syntax.OpCapture {
-		re = re.Sub[0]
-	}
-	if re.Op != syntax.OpConcat {
+	alts := partsOf(re.Simplify())
+	if len(alts) > maxPartAlts {
 		return nil
 	}
-	var sets [][][]byte
-	for _, sub := range re.Sub {
-		set := litsOf(sub).asReq()
-		if len(set) == 0 || len(set) > maxPartSet || slices.Contains(set, "") {
-			continue
-		}
-		bs := make([][]byte, 0, len(set))
-		for _, l := range minimal(set) {
-			if Normalize(l).Text != l {
-				bs = nil // normalised text never holds it: leave the set out
-				break
-			}
-			bs = append(bs, []byte(l))
-		}
-		if len(bs) > 0 {
-			sets = append(sets, bs)
-		}
-	}
-	slices.SortStableFunc(sets, func(a, b [][]byte) int { return len(a) - len(b) })
-	return sets
+	return alts
 }
 
-// holdsParts reports whether w holds a literal of every set of sets.
-func holdsParts(w []byte, sets [][][]byte) bool {
-	for _, set := range sets {
+func partsOf(re *syntax.Regexp) []partAlt {
+	switch re.Op {
+	case syntax.OpCapture:
+		return partsOf(re.Sub[0])
+	case syntax.OpAlternate:
+		var alts []partAlt
+		for _, sub := range re.Sub {
+			a := partsOf(sub)
+			if a == nil {
+				return nil
+			}
+			alts = append(alts, a...)
+		}
+		return alts
+	}
+	subs := []*syntax.Regexp{re}
+	if re.Op == syntax.OpConcat {
+		subs = re.Sub
+	}
+	var alt partAlt
+	for _, sub := range subs {
+		if set := partSetOf(sub); set != nil {
+			alt = append(alt, set)
+		}
+	}
+	if len(alt) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(alt, func(a, b partSet) int { return len(a) - len(b) })
+	return []partAlt{alt}
+}
+
+// partSetOf returns the literals one of which every match of re holds, or
+// nil when there are none or too many.
+func partSetOf(re *syntax.Regexp) partSet {
+	set := litsOf(re).asReq()
+	if len(set) == 0 || len(set) > maxPartSet || slices.Contains(set, "") {
+		return nil
+	}
+	var bs partSet
+	for _, l := range minimal(set) {
+		if Normalize(l).Text != l {
+			return nil // normalised text never holds it: leave the set out
+		}
+		bs = append(bs, []byte(l))
+	}
+	return bs
+}
+
+// holdsParts reports whether w holds, for one of alts, a literal of each
+// of its sets; with no alts it holds them trivially.
+func holdsParts(w []byte, alts []partAlt) bool {
+	if len(alts) == 0 {
+		return true
+	}
+	for _, alt := range alts {
+		if holdsAll(w, alt) {
+			return true
+		}
+	}
+	return false
+}
+
+func holdsAll(w []byte, alt partAlt) bool {
+	for _, set := range alt {
 		if !slices.ContainsFunc(set, func(l []byte) bool { return bytes.Contains(w, l) }) {
 			return false
 		}

@@ -61,25 +61,42 @@ func TestHeadRegex(t *testing.T) {
 }
 
 func TestPartLits(t *testing.T) {
-	got := partLits(`(好评|评价)[^，。；]{0,8}?(返现|红包|返[0-9]{1,3}元)`)
-	var sets [][]string
-	for _, set := range got {
-		var s []string
-		for _, l := range set {
-			s = append(s, string(l))
+	show := func(alts []partAlt) [][][]string {
+		var out [][][]string
+		for _, alt := range alts {
+			var sets [][]string
+			for _, set := range alt {
+				var s []string
+				for _, l := range set {
+					s = append(s, string(l))
+				}
+				slices.Sort(s)
+				sets = append(sets, s)
+			}
+			out = append(out, sets)
 		}
-		slices.Sort(s)
-		sets = append(sets, s)
+		return out
 	}
-	want := [][]string{{"好评", "评价"}, {"红包", "返"}}
-	if !reflect.DeepEqual(sets, want) {
-		t.Errorf("partLits = %q, want %q", sets, want)
+	tests := []struct {
+		re   string
+		want [][][]string
+	}{
+		{`(好评|评价)[^，。；]{0,8}?(返现|红包|返[0-9]{1,3}元)`, [][][]string{{{"好评", "评价"}, {"红包", "返"}}}},
+		{`(比|是)[^，。；]{0,12}(传统|普通)[^，。；]{0,10}[0-9]{1,4}倍|(几十|几百)倍`,
+			[][][]string{{{"倍"}, {"是", "比"}, {"传统", "普通"}, {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}}, {{"几十倍", "几百倍"}}}},
+		{`最佳|顶级`, [][][]string{{{"最佳"}}, {{"顶级"}}}},
+		{`最佳|.+`, nil},
 	}
-	if got := partLits(`最佳|顶级`); got != nil {
-		t.Errorf("partLits of an alternation = %q, want none", got)
+	for _, tt := range tests {
+		if got := show(partLits(tt.re)); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("partLits(%q) = %q, want %q", tt.re, got, tt.want)
+		}
 	}
-	if !holdsParts([]byte("五星好评返现"), got) || holdsParts([]byte("五星好评送礼"), got) {
-		t.Error("holdsParts does not test every set")
+	alts := partLits(`(好评|评价)[^，。；]{0,8}?返现|晒图红包`)
+	for text, want := range map[string]bool{"五星好评返现": true, "晒图红包": true, "晒图领红包": false, "五星好评送礼": false, "晒图": false, "返现": false} {
+		if got := holdsParts([]byte(text), alts); got != want {
+			t.Errorf("holdsParts(%q) = %v, want %v", text, got, want)
+		}
 	}
 }
 
@@ -93,9 +110,11 @@ func windowTexts(t *testing.T, rs *RuleSet, cr *compiledRegex, rng *rand.Rand, b
 	for _, l := range requiredLiterals(cr.src) {
 		pieces = append(pieces, l, l)
 	}
-	for _, set := range cr.parts {
-		for _, l := range set {
-			pieces = append(pieces, string(l))
+	for _, alt := range cr.parts {
+		for _, set := range alt {
+			for _, l := range set {
+				pieces = append(pieces, string(l))
+			}
 		}
 	}
 	texts := slices.Clone(base)
