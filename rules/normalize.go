@@ -400,17 +400,25 @@ func (b *normBuf) plainRun(text string, i int) int {
 loop:
 	for k < len(text) {
 		c := text[k]
-		// An ideograph that stays as it is (plainIdeograph, inline).
-		if c >= 0xE4 && c <= 0xE9 && k+2 < len(text) {
-			t := text[k : k+3]
-			c1, c2 := t[1], t[2]
-			if r := rune(c&0x0F)<<12 | rune(c1&0x3F)<<6 | rune(c2&0x3F); c1&0xC0 == 0x80 && c2&0xC0 == 0x80 &&
-				r >= 0x4E00 && fb.cjk[(r-0x4E00)>>6]&(1<<((r-0x4E00)&63)) == 0 {
-				lastO, lastK, lastCJK = o, k, prevCJK
-				w, sw, ew := out[o:o+3], st[o:o+3], en[o:o+3]
-				w[0], w[1], w[2] = c, c1, c2
-				sw[0], ew[2] = int32(k), int32(k+3)
-				o, k, prevCJK = o+3, k+3, true
+		// A run of ideographs that stay as they are (plainIdeograph,
+		// inline): their bytes are copied as one block, and only the
+		// offsets are written per ideograph.
+		if c >= 0xE4 && c <= 0xE9 {
+			k0 := k
+			for k+2 < len(text) {
+				c0, c1, c2 := text[k], text[k+1], text[k+2]
+				r := rune(c0&0x0F)<<12 | rune(c1&0x3F)<<6 | rune(c2&0x3F)
+				if c0 < 0xE4 || c0 > 0xE9 || c1&0xC0 != 0x80 || c2&0xC0 != 0x80 ||
+					r < 0x4E00 || fb.cjk[(r-0x4E00)>>6]&(1<<((r-0x4E00)&63)) != 0 {
+					break
+				}
+				st[o], en[o+2] = int32(k), int32(k+3)
+				o, k = o+3, k+3
+			}
+			if n := k - k0; n > 0 {
+				copy(out[o-n:o], text[k0:k])
+				lastO, lastK, lastCJK = o-3, k-3, n > 3 || prevCJK
+				prevCJK = true
 				continue
 			}
 		}
