@@ -728,15 +728,17 @@ func (c *compiled) coveredBy(cx *context, cd cand, checked *[]string) int32 {
 	text := cx.sc.nb.out
 	s, e := int(cd.start), int(cd.end)
 	note := func(ex int32) {
-		if checked != nil {
-			lb := c.excs[ex].label
-			if c.excs[ex].note != "" {
-				lb += "（" + c.excs[ex].note + "）"
-			}
-			if !slices.Contains(*checked, lb) {
-				*checked = append(*checked, lb)
-			}
+		if checked == nil {
+			return
 		}
+		label, nt := c.excs[ex].label, c.excs[ex].note
+		if slices.ContainsFunc(*checked, func(s string) bool { return isExceptionLabel(s, label, nt) }) {
+			return
+		}
+		if nt != "" {
+			label += "（" + nt + "）"
+		}
+		*checked = append(*checked, label)
 	}
 	pat := int32(-1)
 	if cd.kind == candLiteral {
@@ -779,6 +781,24 @@ func (c *compiled) coveredBy(cx *context, cd cand, checked *[]string) int32 {
 		note(ce.ex)
 	}
 	return -1
+}
+
+// isExceptionLabel reports whether s is how a Reason names an exception
+// with this label and note: label, or label（note）.
+func isExceptionLabel(s, label, note string) bool {
+	if note == "" {
+		return s == label
+	}
+	rest, ok := strings.CutPrefix(s, label)
+	if !ok {
+		return false
+	}
+	rest, ok = strings.CutPrefix(rest, "（")
+	if !ok {
+		return false
+	}
+	rest, ok = strings.CutSuffix(rest, "）")
+	return ok && rest == note
 }
 
 // matchFindings turns the candidates of one terms or regex rule, sorted by

@@ -203,3 +203,25 @@ func FuzzPrefilterKeepsFindings(f *testing.F) {
 		}
 	})
 }
+
+func TestIsExceptionLabel(t *testing.T) {
+	tests := []struct {
+		s, label, note string
+		want           bool
+	}{
+		{"第一次", "第一次", "", true},
+		{"第一次（序数）", "第一次", "序数", true},
+		{"第一次", "第一次", "序数", false},
+		{"第一次（序数）", "第一次", "", false},
+		{"第一次（序）", "第一次", "序数", false},
+		{"第一步（序数）", "第一次", "序数", false},
+	}
+	for _, tt := range tests {
+		if got := isExceptionLabel(tt.s, tt.label, tt.note); got != tt.want {
+			t.Errorf("isExceptionLabel(%q, %q, %q) = %v, want %v", tt.s, tt.label, tt.note, got, tt.want)
+		}
+		if built := tt.label + map[bool]string{true: "（" + tt.note + "）", false: ""}[tt.note != ""]; (built == tt.s) != tt.want {
+			t.Errorf("case %q, %q, %q: the label as matchFindings builds it is %q", tt.s, tt.label, tt.note, built)
+		}
+	}
+}
