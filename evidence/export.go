@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/ed25519"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -100,92 +99,36 @@ func (x *Exporter) Export(ctx context.Context, store Store, rec *shopwatch.Evide
 		return fail(err)
 	}
 
-	byName := make(map[string]shopwatch.Artifact, len(rec.Artifacts))
+	// One check with the resume of a sweep and verification: the signed
+	// files as the record gives them, the seal, and the record agreeing
+	// with the signed manifest.
+	cp, err := CheckRecord(ctx, store, rec, CaptureCheck{})
+	if err != nil {
+		return fail(err)
+	}
+	m, pub := cp.Manifest, cp.PublicKey
+	keyOf := make(map[string]string, len(rec.Artifacts))
 	for _, a := range rec.Artifacts {
-		if _, dup := byName[a.Name]; dup {
-			return fail(fmt.Errorf("record lists artifact %q twice", a.Name))
-		}
-		byName[a.Name] = a
+		keyOf[a.Name] = a.Key
 	}
-	readFixed := func(name string) ([]byte, shopwatch.Artifact, error) {
-		a, ok := byName[name]
-		if !ok {
-			return nil, a, fmt.Errorf("record lists no %s", name)
-		}
-		want, err := artifactSums(a)
-		if err != nil {
-			return nil, a, err
-		}
-		b, err := ReadVerified(ctx, store, a.Key, want.Size, want.SHA256, want.SM3)
-		return b, a, err
-	}
-	manifest, ma, err := readFixed(ManifestFile)
-	if err != nil {
-		return fail(err)
-	}
-	if ma.Key != rec.ManifestKey || ma.SHA256 != rec.ManifestDigest {
-		return fail(fmt.Errorf("record's manifest key %q / digest %s disagree with its artifact list (%q, %s)", rec.ManifestKey, rec.ManifestDigest, ma.Key, ma.SHA256))
-	}
-	sig, sa, err := readFixed(SignatureFile)
-	if err != nil {
-		return fail(err)
-	}
-	pubPEM, pa, err := readFixed(SignerPubFile)
-	if err != nil {
-		return fail(err)
-	}
-	pub, err := ParsePublicKeyPEM(pubPEM)
-	if err != nil {
-		return fail(fmt.Errorf("%s: %w", pa.Key, err))
-	}
-	if !ed25519.Verify(pub, manifest, sig) {
-		return fail(fmt.Errorf("%s: %w over %s with key %s", sa.Key, ErrBadSignature, ma.Key, KeyID(pub)))
-	}
-	m, err := ParseManifest(manifest)
-	if err != nil {
-		return fail(fmt.Errorf("%s: %w", ma.Key, err))
-	}
-	if m.EvidenceID != rec.ID {
-		return fail(fmt.Errorf("%s: manifest is for evidence %s", ma.Key, m.EvidenceID))
-	}
-	if m.SignerKeyID != KeyID(pub) {
-		return fail(fmt.Errorf("%s: %w: manifest names key %s, stored key is %s", pa.Key, ErrKeyMismatch, m.SignerKeyID, KeyID(pub)))
-	}
-
-	// The manifest is authentic; check the record agrees with it and that
-	// every artifact can sit in a WACZ under its name.
+	// Every artifact must be able to sit in a WACZ under its name.
 	keys := make([]string, len(m.Artifacts))
 	warcs := 0
 	for i, e := range m.Artifacts {
-		a, ok := byName[e.Name]
-		if !ok {
-			return fail(fmt.Errorf("manifest lists %q, the record does not", e.Name))
-		}
-		if a.SHA256 != e.SHA256.String() || a.SM3 != e.SM3.String() || a.Size != e.Size {
-			return fail(fmt.Errorf("artifact %q (key %q): record and manifest disagree on size or digests", e.Name, a.Key))
-		}
 		if err := checkWACZName(e.Name); err != nil {
 			return fail(err)
 		}
 		if isWARCName(e.Name) {
 			warcs++
 		}
-		keys[i] = a.Key
+		keys[i] = keyOf[e.Name]
 	}
 	if warcs == 0 {
 		return fail(fmt.Errorf("the capture has no WARC file under %s; a WACZ needs one", waczArchiveDir))
 	}
-	fixed := map[string][]byte{ManifestFile: manifest, SignatureFile: sig, SignerPubFile: pubPEM}
-	// The seal, when the capture has one.
-	for _, name := range []string{TimestampFile, TSARootFile} {
-		if _, ok := byName[name]; !ok {
-			continue
-		}
-		b, _, err := readFixed(name)
-		if err != nil {
-			return fail(err)
-		}
-		fixed[name] = b
+	fixed := map[string][]byte{ManifestFile: cp.ManifestBytes, SignatureFile: cp.Signature, SignerPubFile: cp.SignerPub}
+	if cp.Timestamp != nil {
+		fixed[TimestampFile], fixed[TSARootFile] = cp.Timestamp, cp.TSARoot
 	}
 	if x.Notary != nil && x.Notary.Ledger != nil {
 		p, err := x.Notary.proof(ctx, rec.ManifestDigest, KeyID(pub))
@@ -193,15 +136,6 @@ func (x *Exporter) Export(ctx context.Context, store Store, rec *shopwatch.Evide
 			return fail(err)
 		}
 		fixed[LedgerProofFile] = p
-	}
-	nfixed := 0
-	for name := range byName {
-		if IsFixedFile(name) {
-			nfixed++
-		}
-	}
-	if len(byName) != len(m.Artifacts)+nfixed {
-		return fail(fmt.Errorf("record lists %d artifacts, the manifest %d plus %d fixed files", len(byName), len(m.Artifacts), nfixed))
 	}
 
 	now := time.Now
@@ -306,7 +240,7 @@ func (x *Exporter) Export(ctx context.Context, store Store, rec *shopwatch.Evide
 		}
 	}
 	if x.Signer != nil {
-		if err := x.signExport(ctx, bw, m, manifest, info); err != nil {
+		if err := x.signExport(ctx, bw, m, cp.ManifestBytes, info); err != nil {
 			return fail(err)
 		}
 	}

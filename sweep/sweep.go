@@ -21,7 +21,6 @@ package sweep
 
 import (
 	"context"
-	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -42,7 +41,6 @@ import (
 	"shopwatch/db"
 	"shopwatch/evidence"
 	"shopwatch/evidence/envcheck"
-	"shopwatch/evidence/tsa"
 	"shopwatch/rules"
 )
 
@@ -848,11 +846,9 @@ func (r *Runner) settle(ctx context.Context, c Config, v shopwatch.Visit, log *s
 	return use, abandoned, nil
 }
 
-// Size limits of the fixed files inspect reads into memory.
-const (
-	maxManifest = 64 << 20
-	maxSmall    = 1 << 20
-)
+// maxManifest bounds the findings and metadata files inspect reads into
+// memory.
+const maxManifest = 64 << 20
 
 // inspect checks the capture id in the store. When it is complete and
 // verifies (manifest.json stored, signed by this runner's key, for visit v,
@@ -860,100 +856,22 @@ const (
 // size and digests) it returns the capture's record, findings and page
 // links and the manifest bytes; otherwise it says why it cannot be used.
 func (r *Runner) inspect(ctx context.Context, c Config, v shopwatch.Visit, id string) (*earlier, []byte, string) {
-	key := func(name string) string { return evidence.RecordKey(id, name) }
-	read := func(name string, limit int64) ([]byte, error) {
-		rc, err := r.Store.Get(ctx, key(name))
-		if err != nil {
-			return nil, err
-		}
-		defer rc.Close()
-		b, err := io.ReadAll(io.LimitReader(rc, limit+1))
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", key(name), err)
-		}
-		if int64(len(b)) > limit {
-			return nil, fmt.Errorf("read %s: larger than %d bytes", key(name), limit)
-		}
-		return b, nil
+	check := evidence.CaptureCheck{VisitID: v.ID, Artifacts: true}
+	if r.Signer != nil {
+		check.KeyID = r.Signer.KeyID()
 	}
-	manifest, err := read(evidence.ManifestFile, maxManifest)
-	if errors.Is(err, evidence.ErrNotFound) {
-		return nil, nil, "incomplete: no manifest.json was stored (the attempt stopped while storing the capture)"
+	if c.Notary != nil && c.Notary.TSA != nil {
+		// A capture made while captures are timestamped must carry a token
+		// over its manifest from this node's authority.
+		check.Sealed = true
+		check.TSARoots = x509.NewCertPool()
+		check.TSARoots.AppendCertsFromPEM(c.Notary.TSARoot)
 	}
-	if err != nil {
-		return nil, nil, "cannot be checked: " + err.Error()
-	}
-	sig, err := read(evidence.SignatureFile, maxSmall)
-	if err != nil {
-		return nil, nil, "cannot be checked: " + err.Error()
-	}
-	pubPEM, err := read(evidence.SignerPubFile, maxSmall)
-	if err != nil {
-		return nil, nil, "cannot be checked: " + err.Error()
-	}
-	pub, err := evidence.ParsePublicKeyPEM(pubPEM)
-	if err != nil {
-		return nil, nil, "unusable signer.pub: " + err.Error()
-	}
-	if !ed25519.Verify(pub, manifest, sig) {
-		return nil, nil, "manifest.sig does not verify over manifest.json"
-	}
-	if r.Signer != nil && evidence.KeyID(pub) != r.Signer.KeyID() {
-		return nil, nil, fmt.Sprintf("signed by key %s, not by this node's %s", evidence.KeyID(pub), r.Signer.KeyID())
-	}
-	m, err := evidence.ParseManifest(manifest)
+	cp, err := evidence.CheckCapture(ctx, r.Store, id, check)
 	if err != nil {
 		return nil, nil, err.Error()
 	}
-	if m.EvidenceID != id || m.VisitID != v.ID {
-		return nil, nil, fmt.Sprintf("manifest is of evidence %s for visit %s", m.EvidenceID, m.VisitID)
-	}
-	rec := &shopwatch.EvidenceRecord{ID: id, TargetID: m.TargetID, VisitID: m.VisitID, URL: m.URL, CapturedAt: m.CapturedAt,
-		ClockSource: m.ClockSource, ManifestKey: key(evidence.ManifestFile), Findings: m.Findings}
-	for _, e := range m.Artifacts {
-		rec.Artifacts = append(rec.Artifacts, shopwatch.Artifact{Name: e.Name, Key: key(e.Name), MediaType: e.MediaType,
-			Size: e.Size, SHA256: e.SHA256.String(), SM3: e.SM3.String()})
-	}
-	fixed := func(name, media string, b []byte) {
-		s := evidence.SumAll(b)
-		rec.Artifacts = append(rec.Artifacts, shopwatch.Artifact{Name: name, Key: key(name), MediaType: media,
-			Size: s.Size, SHA256: s.SHA256.String(), SM3: s.SM3.String()})
-	}
-	// The seal: a capture made while captures are timestamped must carry a
-	// token over this manifest.
-	tsr, err := read(evidence.TimestampFile, maxSmall)
-	switch {
-	case errors.Is(err, evidence.ErrNotFound):
-		if c.Notary != nil && c.Notary.TSA != nil {
-			return nil, nil, "unsealed: no timestamp.tsr although captures are timestamped"
-		}
-	case err != nil:
-		return nil, nil, "cannot be checked: " + err.Error()
-	default:
-		root, err := read(evidence.TSARootFile, maxSmall)
-		if err != nil {
-			return nil, nil, "cannot be checked: " + err.Error()
-		}
-		if c.Notary != nil && c.Notary.TSA != nil {
-			roots := x509.NewCertPool()
-			roots.AppendCertsFromPEM(c.Notary.TSARoot)
-			if _, err := tsa.Verify(tsr, manifest, roots); err != nil {
-				return nil, nil, "timestamp.tsr does not verify: " + err.Error()
-			}
-		}
-		fixed(evidence.TimestampFile, evidence.MediaTimestampReply, tsr)
-		fixed(evidence.TSARootFile, evidence.MediaPEM, root)
-	}
-	fixed(evidence.ManifestFile, evidence.MediaJSON, manifest)
-	fixed(evidence.SignatureFile, evidence.MediaSignature, sig)
-	fixed(evidence.SignerPubFile, evidence.MediaPEM, pubPEM)
-	rec.ManifestDigest = rec.Artifacts[len(rec.Artifacts)-3].SHA256
-
-	// Read every object back as an export does: present, right size,
-	// right SHA-256 and SM3, agreeing with the signed manifest.
-	if err := evidence.Export(ctx, r.Store, rec, io.Discard); err != nil {
-		return nil, nil, "does not verify: " + err.Error()
-	}
+	rec, m := cp.Record, cp.Manifest
 	out := &earlier{rec: rec, page: &shopwatch.Page{URL: m.URL, FinalURL: m.FinalURL}}
 	for _, a := range rec.Artifacts {
 		switch a.Name {
@@ -989,7 +907,7 @@ func (r *Runner) inspect(ctx context.Context, c Config, v shopwatch.Visit, id st
 	if out.page.FinalURL == "" {
 		out.page.FinalURL = v.URL
 	}
-	return out, manifest, ""
+	return out, cp.ManifestBytes, ""
 }
 
 // readArtifact reads one small artifact of a record, checking its size and
