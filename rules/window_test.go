@@ -2,6 +2,8 @@ package rules
 
 import (
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -176,6 +178,79 @@ func TestWindowedSearchFindsWhatWholeSearchFinds(t *testing.T) {
 	t.Logf("%d expressions (%d with a head), %d matches", exprs, heads, matches)
 	if exprs == 0 || heads == 0 || matches < 100 {
 		t.Fatalf("%d expressions, %d with a head, %d matches: the test exercises too little", exprs, heads, matches)
+	}
+}
+
+// The findings of the built-in rules are the same with and without the
+// prefilters (the whole-text search is the reference) on the saved pages
+// and on the corpora with mutations: characters dropped, doubled, spaced
+// out, made full-width, or run into their neighbours, and required
+// literals of the expressions put in at random.
+func TestPrefilterKeepsFindingsMutated(t *testing.T) {
+	rs := builtin(t)
+	var texts []string
+	pages, err := filepath.Glob("testdata/pages/*.txt")
+	if err != nil || len(pages) == 0 {
+		t.Fatalf("no pages in testdata/pages: %v", err)
+	}
+	for _, p := range pages {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts = append(texts, string(b))
+	}
+	var lits []string
+	for _, c := range rs.rules {
+		for _, cr := range c.regs {
+			lits = append(lits, requiredLiterals(cr.src)...)
+		}
+	}
+	rng := rand.New(rand.NewPCG(23, 29))
+	corpus := append(readCorpus(t, rs), readRealCorpus(t, rs)...)
+	for range 600 {
+		rs := []rune(corpus[rng.IntN(len(corpus))].Text + "，" + corpus[rng.IntN(len(corpus))].Text)
+		var b strings.Builder
+		for _, r := range rs {
+			switch rng.IntN(12) {
+			case 0: // dropped
+			case 1:
+				b.WriteRune(r)
+				b.WriteRune(r)
+			case 2:
+				b.WriteRune(r)
+				b.WriteString(" ")
+			case 3:
+				if '!' <= r && r <= '~' {
+					r += 0xFF01 - '!'
+				}
+				b.WriteRune(r)
+			case 4:
+				b.WriteString(lits[rng.IntN(len(lits))])
+				b.WriteRune(r)
+			default:
+				b.WriteRune(r)
+			}
+		}
+		texts = append(texts, b.String())
+	}
+	cats := append([]string{""}, rs.cats...)
+	t.Cleanup(func() { noPrefilter = false })
+	findings := 0
+	for i, text := range texts {
+		in := Input{Kind: []shopwatch.Kind{shopwatch.KindProduct, shopwatch.KindStorefront, shopwatch.KindLivestream}[i%3], Category: cats[i%len(cats)], Text: text}
+		noPrefilter = false
+		got := rs.Check(in)
+		noPrefilter = true
+		want := rs.Check(in)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("text %q (%s, %q): with prefilters %v\nwithout %v", text, in.Kind, in.Category, got, want)
+		}
+		findings += len(got)
+	}
+	t.Logf("%d texts, %d findings", len(texts), findings)
+	if findings < len(texts) {
+		t.Fatalf("%d findings in %d texts: the texts exercise too little", findings, len(texts))
 	}
 }
 
