@@ -89,6 +89,11 @@ type scratch struct {
 	reqs   []cand     // required literals of regular expressions, as anchors are kept
 	seen   []bool     // per automaton literal: found on the page
 	cxhits [2][]acHit // required literals of context exceptions in the clause and sentence window
+	// ctxOf is the range of in.Text that ctx[level] and cxhits[level]
+	// hold, when ctxSet[level]: candidates at the same place (one literal
+	// of several rules) share their windows.
+	ctxOf  [2][2]int
+	ctxSet [2]bool
 	cx     *automaton // RuleSet.cx
 
 	scanBufs [3][]acHit // for scanSorted
@@ -137,6 +142,7 @@ func (rs *RuleSet) check(in Input, force int32, tr *Trace) []shopwatch.Finding {
 		rs.pool.Put(sc)
 	}()
 	sc.tr = tr
+	sc.ctxSet = [2]bool{}
 	n := len(rs.rules)
 	sc.on = slices.Grow(sc.on[:0], n)[:n]
 	sc.sat = slices.Grow(sc.sat[:0], n)[:n]
@@ -621,8 +627,12 @@ func (cx *context) get(level int) (before, after, whole []byte) {
 		b += n
 	}
 	nb := &cx.sc.ctx[level]
-	nb.keepGaps = level == 1
-	nb.run(text[a:b])
+	fresh := !cx.sc.ctxSet[level] || cx.sc.ctxOf[level] != [2]int{a, b}
+	if fresh {
+		nb.keepGaps = level == 1
+		nb.run(text[a:b])
+		cx.sc.ctxOf[level], cx.sc.ctxSet[level] = [2]int{a, b}, true
+	}
 	out := nb.out
 	// The match in the normalised window: from the first byte whose source
 	// starts at or after the match to the first one at or after its end.
@@ -642,7 +652,9 @@ func (cx *context) get(level int) (before, after, whole []byte) {
 	}
 	me = max(me, ms)
 	cx.ms[level], cx.me[level] = ms, me
-	cx.sc.cxhits[level] = cx.sc.cx.scan(out, cx.sc.cxhits[level][:0])
+	if fresh {
+		cx.sc.cxhits[level] = cx.sc.cx.scan(out, cx.sc.cxhits[level][:0])
+	}
 	cx.hits[level] = cx.sc.cxhits[level]
 	cx.before[level], cx.after[level], cx.whole[level] = out[:ms], out[me:], out
 	return cx.before[level], cx.after[level], cx.whole[level]
