@@ -627,7 +627,7 @@ func (cx *context) get(level int) (before, after, whole []byte) {
 		b += n
 	}
 	nb := &cx.sc.ctx[level]
-	fresh := !cx.sc.ctxSet[level] || cx.sc.ctxOf[level] != [2]int{a, b}
+	fresh := !cx.sc.ctxSet[level] || cx.sc.ctxOf[level] != [2]int{a, b} || noCtxShare
 	if fresh {
 		nb.keepGaps = level == 1
 		nb.run(text[a:b])
@@ -659,6 +659,10 @@ func (cx *context) get(level int) (before, after, whole []byte) {
 	cx.before[level], cx.after[level], cx.whole[level] = out[:ms], out[me:], out
 	return cx.before[level], cx.after[level], cx.whole[level]
 }
+
+// noCtxShare makes every candidate build its own context windows; tests
+// compare findings with and without sharing.
+var noCtxShare bool
 
 func isClauseEnd(r rune) bool {
 	switch r {

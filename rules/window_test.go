@@ -254,6 +254,28 @@ func TestPrefilterKeepsFindingsMutated(t *testing.T) {
 	}
 }
 
+// Candidates at the same place share their context windows; the findings
+// and traces are those of candidates that each build their own.
+func TestSharedContextWindowsKeepFindings(t *testing.T) {
+	rs := builtin(t)
+	var texts []string
+	for _, c := range append(readCorpus(t, rs), readRealCorpus(t, rs)...) {
+		texts = append(texts, c.Text)
+	}
+	texts = append(texts, strings.Join(texts, "，"), benchText(64<<10))
+	t.Cleanup(func() { noCtxShare = false })
+	for i, text := range texts {
+		in := Input{Kind: []shopwatch.Kind{shopwatch.KindProduct, shopwatch.KindStorefront}[i%2], Category: []string{"", "food", "cosmetics"}[i%3], Text: text}
+		noCtxShare = false
+		got := rs.Check(in)
+		noCtxShare = true
+		want := rs.Check(in)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("text %q: sharing windows %v\nnot sharing %v", text, got, want)
+		}
+	}
+}
+
 // FuzzPrefilterKeepsFindings checks the built-in rules on arbitrary text
 // with and without the prefilters (required literals, windows, heads and
 // parts): the findings agree.
