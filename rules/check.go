@@ -445,12 +445,13 @@ func searchAround(cr *compiledRegex, text []byte, lits []cand, emit func(s, e in
 // each match, as a search of the whole text does. It sorts lits by start.
 func searchHeads(cr *compiledRegex, text []byte, lits []cand, emit func(s, e int) bool) bool {
 	slices.SortFunc(lits, func(a, b cand) int { return cmp.Compare(a.start, b.start) })
-	next := 0
+	next, tried := 0, -1
 	for _, l := range lits {
 		p := int(l.start)
-		if p < next {
-			continue
+		if p < next || p == tried {
+			continue // inside the last match, or tried already (two literals start here)
 		}
+		tried = p
 		w := text[p:runeStartFwd(text, p+cr.span)]
 		if !holdsParts(w, cr.parts) {
 			continue

@@ -102,9 +102,13 @@
 // literal (ICP备 in [浙…]ICP备\d+号, % in \d{1,3}%的用户), the automaton
 // finds that literal and the expression only runs in a window around it;
 // an unbounded part (\d+) is searched at most 256 bytes from the literal,
-// so write bounded repeats ({1,6}) where you can. Expressions with ^, $,
-// \b or a top-level alternation run over the whole text; write
-// alternatives as separate entries.
+// so write bounded repeats ({1,6}) where you can. An expression without
+// such a literal (a top-level alternation) whose matches are bounded runs
+// only in windows around the literals one of which every match holds, and
+// only where the window also holds a literal of each of its other parts.
+// Expressions with ^, $, \b or an unbounded repeat run over the whole text
+// when the page holds such a literal; write alternatives as separate
+// entries.
 //
 // # Judging
 //
