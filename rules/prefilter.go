@@ -469,6 +469,19 @@ func partLits(src string) []partAlt {
 	if len(alts) > maxPartAlts {
 		return nil
 	}
+	// Alternatives that require the same set share it, so that
+	// holdsParts tests it once.
+	seen := map[string]partSet{}
+	for _, alt := range alts {
+		for i, set := range alt {
+			key := string(bytes.Join(set, []byte{0}))
+			if first, ok := seen[key]; ok {
+				alt[i] = first
+			} else {
+				seen[key] = set
+			}
+		}
+	}
 	return alts
 }
 
@@ -523,23 +536,48 @@ func partSetOf(re *syntax.Regexp) partSet {
 
 // holdsParts reports whether w holds, for one of alts, a literal of each
 // of its sets; with no alts it holds them trivially.
+// A set that several alternatives share (partLits) is tested once.
 func holdsParts(w []byte, alts []partAlt) bool {
 	if len(alts) == 0 {
 		return true
 	}
+	var memo partMemo
 	for _, alt := range alts {
-		if holdsAll(w, alt) {
+		if memo.holdsAll(w, alt) {
 			return true
 		}
 	}
 	return false
 }
 
-func holdsAll(w []byte, alt partAlt) bool {
+// partMemo remembers which sets a stretch of text holds, by the set's
+// first literal (sets that are the same share their literals).
+type partMemo struct {
+	n    int
+	sets [maxPartAlts]*byte
+	held [maxPartAlts]bool
+}
+
+func (m *partMemo) holdsAll(w []byte, alt partAlt) bool {
 	for _, set := range alt {
-		if !slices.ContainsFunc(set, func(l []byte) bool { return bytes.Contains(w, l) }) {
+		if !m.holds(w, set) {
 			return false
 		}
 	}
 	return true
+}
+
+func (m *partMemo) holds(w []byte, set partSet) bool {
+	id := &set[0][0]
+	for i := range m.n {
+		if m.sets[i] == id {
+			return m.held[i]
+		}
+	}
+	held := slices.ContainsFunc(set, func(l []byte) bool { return bytes.Contains(w, l) })
+	if m.n < len(m.sets) {
+		m.sets[m.n], m.held[m.n] = id, held
+		m.n++
+	}
+	return held
 }

@@ -94,6 +94,11 @@ func TestPartLits(t *testing.T) {
 			t.Errorf("partLits(%q) = %q, want %q", tt.re, got, tt.want)
 		}
 	}
+	// Alternatives that require the same set share it.
+	shared := partLits(`(比|是)[0-9]{1,4}倍|(几十|几百)倍`)
+	if len(shared) != 2 || &shared[0][0][0][0] != &shared[1][0][0][0] {
+		t.Errorf("partLits: the two alternatives do not share their set 倍: %q", show(shared))
+	}
 	alts := partLits(`(好评|评价)[^，。；]{0,8}?返现|晒图红包`)
 	for text, want := range map[string]bool{"五星好评返现": true, "晒图红包": true, "晒图领红包": false, "五星好评送礼": false, "晒图": false, "返现": false} {
 		if got := holdsParts([]byte(text), alts); got != want {
