@@ -286,3 +286,44 @@ func TestConcurrentSigning(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// BenchmarkSign signs a manifest-sized message through the SoftHSM2
+// token, beside an in-process ed25519.PrivateKey as the baseline of the
+// same run.
+func BenchmarkSign(b *testing.B) {
+	msg := make([]byte, 2048)
+	_, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("in-process", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := priv.Sign(nil, msg, crypto.Hash(0)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	h := testparts.StartSoftHSM(b, "shopwatch-bench")
+	k, err := Generate(tokenConfig(h, "bench"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer k.Close()
+	b.Run("token", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := k.Sign(nil, msg, crypto.Hash(0)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("token-parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if _, err := k.Sign(nil, msg, crypto.Hash(0)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
