@@ -200,6 +200,12 @@ func keysPKCS11Init(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	keys := filepath.Join(dir, "keys")
+	// A key file the node signs with must be readable to seal the ledger
+	// before it is retired; that is checked before the token changes.
+	old, lerr := evidence.LoadSigner(keys, a.keyPassphrase())
+	if errors.Is(lerr, evidence.ErrNeedPassphrase) || errors.Is(lerr, evidence.ErrWrongPassphrase) {
+		return fmt.Errorf("the old key must seal the ledger before it is retired: %w", lerr)
+	}
 	sg, _, err := a.openTokenKey(hc, !*existing)
 	if err != nil {
 		return err
@@ -208,40 +214,30 @@ func keysPKCS11Init(ctx context.Context, a *app, args []string) error {
 	if !*existing {
 		where = "generated " + where
 	}
-	cur, _, err := evidence.LoadPublicKeys(keys)
-	if err != nil {
-		return err
-	}
-	if cur == nil || !cur.Equal(sg.PublicKey()) {
+	if lerr == nil && !old.PublicKey().Equal(sg.PublicKey()) {
 		// The old key seals the ledger while it can still be read.
-		old, lerr := evidence.LoadSigner(keys, a.keyPassphrase())
-		if errors.Is(lerr, evidence.ErrNeedPassphrase) || errors.Is(lerr, evidence.ErrWrongPassphrase) {
-			return fmt.Errorf("the old key must seal the ledger before it is retired: %w", lerr)
+		a.signerOnce = old
+		nt, err := a.notary()
+		if err != nil {
+			return err
 		}
-		if lerr == nil {
-			a.signerOnce = old
-			nt, err := a.notary()
-			if err != nil {
-				return err
-			}
-			if _, err := nt.Ledger.Checkpoint(ctx); err != nil && !errors.Is(err, ledger.ErrEmpty) {
-				return fmt.Errorf("seal the ledger with the old key before retiring it: %w", err)
-			}
-			if err := nt.Ledger.Close(); err != nil {
-				return err
-			}
-			a.notaryOnce = nil
+		if _, err := nt.Ledger.Checkpoint(ctx); err != nil && !errors.Is(err, ledger.ErrEmpty) {
+			return fmt.Errorf("seal the ledger with the old key before retiring it: %w", err)
 		}
+		if err := nt.Ledger.Close(); err != nil {
+			return err
+		}
+		a.notaryOnce = nil
 	}
-	old, err := evidence.AdoptSigner(keys, sg)
+	oldPub, err := evidence.AdoptSigner(keys, sg)
 	if err != nil {
 		return err
 	}
 	a.signerOnce = sg
 	detail := fmt.Sprintf("signing key %s %s", sg.KeyID(), where)
-	retired := old != nil && !old.Equal(sg.PublicKey())
+	retired := oldPub != nil && !oldPub.Equal(sg.PublicKey())
 	if retired {
-		detail = fmt.Sprintf("signing key %s retired, new key %s %s", evidence.KeyID(old), sg.KeyID(), where)
+		detail = fmt.Sprintf("signing key %s retired, new key %s %s", evidence.KeyID(oldPub), sg.KeyID(), where)
 	}
 	if *reason != "" {
 		detail += ": " + *reason

@@ -70,6 +70,15 @@ func TestSigningKeyInPKCS11Token(t *testing.T) {
 		t.Fatalf("refused commands changed the key folder: %s, was %s", got, listing)
 	}
 
+	// An encrypted key file must seal the ledger before it is retired:
+	// without its passphrase pkcs11-init stops before the token changes.
+	t.Setenv(passphraseEnv, "file key passphrase")
+	mustSW(t, "--data", data, "keys", "encrypt")
+	t.Setenv(passphraseEnv, "")
+	if _, e, code := sw(t, at("keys", "pkcs11-init")...); code != exitRuntime || !strings.Contains(e, passphraseEnv) {
+		t.Errorf("keys pkcs11-init without the old key's passphrase: exit %d, stderr %s", code, e)
+	}
+	t.Setenv(passphraseEnv, "file key passphrase")
 	out := mustSW(t, at("keys", "pkcs11-init", "--reason", "key into the token")...)
 	if !strings.Contains(out, oldID+" retired") || !strings.Contains(out, "shopwatch-node") {
 		t.Errorf("keys pkcs11-init: %s", out)
