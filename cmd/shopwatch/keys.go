@@ -15,6 +15,9 @@ import (
 
 func init() {
 	register(command{name: "keys", summary: "show, rotate and encrypt the evidence signing key, or keep it in a PKCS#11 token", run: runKeys})
+	verbSummaries["keys show"] = "print the ids of the current and retired signing keys"
+	verbSummaries["keys rotate"] = "retire the signing key and make a new one; what it signed still verifies"
+	verbSummaries["keys encrypt"] = "keep the signing key encrypted with a passphrase"
 }
 
 func runKeys(ctx context.Context, a *app, args []string) error {

@@ -15,7 +15,7 @@ import (
 )
 
 func init() {
-	verbSummaries["keys pkcs11-init"] = "generate the signing key in the PKCS#11 token of keys.pkcs11 and sign with it"
+	verbSummaries["keys pkcs11-init"] = "make the key of keys.pkcs11 in its PKCS#11 token the signing key"
 }
 
 // pkcs11Config is keys.pkcs11 of the configuration: where the signing key
