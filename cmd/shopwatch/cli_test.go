@@ -78,6 +78,7 @@ func TestHelpAndNoCommand(t *testing.T) {
 		"audit":           {"list", "verify"},
 		"rules":           {"check", "list", "lint", "test"},
 		"evidence ledger": {"verify"},
+		"keys":            {"show", "rotate", "encrypt", "pkcs11-init"},
 	} {
 		o, e, code := sw(t, append(strings.Fields(group), "-h")...)
 		if code != exitOK || e != "" {

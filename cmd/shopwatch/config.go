@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -274,6 +275,19 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("capture.clock_source", "%q (want auto, tsa, ntp or none)", c.Capture.ClockSource)
+	}
+	if p := c.Keys.PKCS11; p != (pkcs11Config{}) {
+		for _, kv := range [][2]string{{"module", p.Module}, {"token_label", p.TokenLabel}, {"key_label", p.KeyLabel}} {
+			if kv[1] == "" {
+				bad("keys.pkcs11."+kv[0], "empty; a key in a PKCS#11 token needs module, token_label and key_label")
+			}
+		}
+		if _, err := hex.DecodeString(p.KeyID); err != nil {
+			bad("keys.pkcs11.key_id", "%q is not hex (the key's CKA_ID)", p.KeyID)
+		}
+		if (p.PINFile == "") == (p.PINEnv == "") {
+			bad("keys.pkcs11.pin_file", "set pin_file or pin_env (one of them): where the token's user PIN comes from")
+		}
 	}
 	if c.Rules.Dir != "" {
 		if st, err := os.Stat(c.Rules.Dir); err != nil || !st.IsDir() {
