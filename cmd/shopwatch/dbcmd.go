@@ -69,6 +69,9 @@ func dbCheck(ctx context.Context, a *app, args []string) error {
 		return err
 	default:
 		cerr := d.Check(ctx)
+		if herr := a.checkAuditHead(ctx, d); herr != nil {
+			rep.Problems = append(rep.Problems, herr.Error())
+		}
 		_ = d.Close()
 		var ce *db.CheckError
 		switch {
