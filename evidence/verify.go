@@ -281,7 +281,7 @@ type verifier struct {
 	// witnessChecked: the trust file lists witnesses and the ledger proof
 	// was judged against them; witnessed: a listed witness co-signed.
 	witnessChecked, witnessed bool
-	em                  *ExportManifest // export-manifest.json when its signature holds
+	em                        *ExportManifest // export-manifest.json when its signature holds
 }
 
 // fileDigest is the size and SHA-256 (lowercase hex) of a bundle file.

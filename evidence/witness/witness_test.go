@@ -1,0 +1,178 @@
+package witness_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"shopwatch/evidence"
+	"shopwatch/evidence/ledger"
+	"shopwatch/evidence/tsa"
+	"shopwatch/evidence/witness"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// newLog opens a ledger signed by a fresh key, with a built-in authority.
+func newLog(t *testing.T) *ledger.Log {
+	t.Helper()
+	_, key, _ := ed25519.GenerateKey(nil)
+	s, err := evidence.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	au, err := tsa.LoadOrCreateAuthority(filepath.Join(t.TempDir(), "tsa"), tsa.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := ledger.Open(filepath.Join(t.TempDir(), "ledger"), s, au, ledger.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lg.Close() })
+	return lg
+}
+
+func grow(t *testing.T, lg *ledger.Log, n int) *ledger.Checkpoint {
+	t.Helper()
+	for range n {
+		i := lg.Size()
+		if _, err := lg.Append(context.Background(), []byte(fmt.Sprintf("sha256:%064x", i+1))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp, err := lg.Checkpoint(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cp
+}
+
+func startWitness(t *testing.T, keys ...ed25519.PublicKey) (*witness.Witness, *httptest.Server) {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := witness.Init(dir); err != nil {
+		t.Fatal(err)
+	}
+	w, err := witness.Open(dir, keys, witness.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(w.Handler()) // listens on 127.0.0.1
+	t.Cleanup(srv.Close)
+	return w, srv
+}
+
+func post(t *testing.T, url string, body []byte) (int, map[string]any) {
+	t.Helper()
+	resp, err := http.Post(url+witness.CosignPath, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("status %d: answer is not JSON: %q", resp.StatusCode, b)
+	}
+	return resp.StatusCode, m
+}
+
+func request(t *testing.T, cp *ledger.Checkpoint, from uint64, proof []ledger.Hash) []byte {
+	t.Helper()
+	b, err := json.Marshal(witness.Request{Checkpoint: *cp, FromSize: from, Consistency: proof})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Bad input gets a clear 4xx answer with a JSON reason, and changes
+// nothing: a body that is not JSON or has unknown fields (400), a body
+// larger than the limit (413), a checkpoint of a log key the witness does
+// not accept or with a broken signature (403), a checkpoint that goes
+// back or does not follow from the witnessed one (409, naming the
+// witnessed size), and GETs without a log or for an unknown one.
+func TestWitnessRejectsBadInput(t *testing.T) {
+	lg := newLog(t)
+	w, srv := startWitness(t, lg.PublicKey())
+	cp1 := grow(t, lg, 3)
+	code, m := post(t, srv.URL, request(t, cp1, 0, nil))
+	if code != http.StatusOK {
+		t.Fatalf("first checkpoint: %d %v", code, m)
+	}
+	cs, err := (&witness.Client{URL: srv.URL, KeyID: w.KeyID()}).Latest(context.Background(), lg.LogID(), lg.KeyID())
+	if err != nil || cs == nil || cs.Checkpoint.Size != 3 || cs.Cosignature.Verify(cp1.Note) != nil {
+		t.Fatalf("latest after co-signing: %+v, %v", cs, err)
+	}
+
+	other := newLog(t)
+	foreign := grow(t, other, 1)
+	broken := *cp1
+	broken.Signature = bytes.Clone(cp1.Signature)
+	broken.Signature[0] ^= 1
+	cp2 := grow(t, lg, 2)
+	proof, err := lg.ConsistencyProof(context.Background(), 3, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := bytes.Clone(proof[0])
+	bad[0] ^= 1
+	badProof := append([]ledger.Hash{bad}, proof[1:]...)
+
+	cases := []struct {
+		name    string
+		body    []byte
+		status  int
+		mention string
+	}{
+		{"not JSON", []byte(`{"checkpoint": `), http.StatusBadRequest, "malformed request"},
+		{"unknown field", []byte(`{"checkpoint": {}, "extra": 1}`), http.StatusBadRequest, "unknown field"},
+		{"empty checkpoint", []byte(`{"checkpoint": {"log_id": "` + lg.LogID() + `"}}`), http.StatusBadRequest, "needs size, root"},
+		{"huge body", append([]byte(`{"checkpoint": {"note": "`), bytes.Repeat([]byte("a"), witness.MaxRequestSize)...), http.StatusRequestEntityTooLarge, "larger than"},
+		{"unknown log key", request(t, foreign, 0, nil), http.StatusForbidden, "not accepted by this witness: " + other.KeyID()},
+		{"broken signature", request(t, &broken, 0, nil), http.StatusForbidden, "signature does not verify"},
+		{"proof from elsewhere", request(t, cp2, 2, proof), http.StatusConflict, "starts at size 2, the witness holds size 3"},
+		{"proof that fails", request(t, cp2, 3, badProof), http.StatusConflict, "from the witnessed size 3"},
+	}
+	for _, c := range cases {
+		code, m := post(t, srv.URL, c.body)
+		msg, _ := m["error"].(string)
+		if code != c.status || !strings.Contains(msg, c.mention) {
+			t.Errorf("%s: got %d %q, want %d mentioning %q", c.name, code, msg, c.status, c.mention)
+		}
+		if code == http.StatusConflict && m["witnessed_size"] != float64(3) {
+			t.Errorf("%s: witnessed_size %v, want 3", c.name, m["witnessed_size"])
+		}
+	}
+	if seen, _ := w.Latest(lg.LogID(), lg.KeyID()); seen.Checkpoint.Size != 3 {
+		t.Fatalf("bad input moved the witness to size %d", seen.Checkpoint.Size)
+	}
+	// The right proof is accepted; going back to size 3 is then refused.
+	if code, m := post(t, srv.URL, request(t, cp2, 3, proof)); code != http.StatusOK {
+		t.Fatalf("consistent checkpoint: %d %v", code, m)
+	}
+	if code, m := post(t, srv.URL, request(t, cp1, 0, nil)); code != http.StatusConflict || !strings.Contains(m["error"].(string), "goes back") {
+		t.Fatalf("older checkpoint: %d %v", code, m)
+	}
+
+	for q, want := range map[string]int{"": http.StatusBadRequest, "?log=" + other.LogID() + "&key=" + other.KeyID(): http.StatusNotFound} {
+		resp, err := http.Get(srv.URL + witness.CheckpointPath + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %q: %d, want %d", q, resp.StatusCode, want)
+		}
+	}
+}
