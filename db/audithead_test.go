@@ -19,7 +19,9 @@ import (
 // edSigner signs checkpoints with a bare Ed25519 key.
 type edSigner ed25519.PrivateKey
 
-func (s edSigner) Sign(msg []byte) ([]byte, error) { return ed25519.Sign(ed25519.PrivateKey(s), msg), nil }
+func (s edSigner) Sign(msg []byte) ([]byte, error) {
+	return ed25519.Sign(ed25519.PrivateKey(s), msg), nil
+}
 func (s edSigner) PublicKey() ed25519.PublicKey {
 	return ed25519.PrivateKey(s).Public().(ed25519.PublicKey)
 }
