@@ -169,6 +169,23 @@ func TestWitnessCatchesRewrittenLedger(t *testing.T) {
 	if seen, _ := wn.w.Latest(office.notary.Ledger.LogID(), office.notary.Ledger.KeyID()); seen.Checkpoint.Size != 1 {
 		t.Fatalf("the witness moved on to size %d", seen.Checkpoint.Size)
 	}
+	// Starting the ledger afresh, under a new log id and the same key,
+	// is refused too.
+	if err := office.notary.Ledger.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(office.dir, "ledger", ledger.HeaderFile)); err != nil {
+		t.Fatal(err)
+	}
+	office.rewriteLedger(t)
+	wnode = office.withWitness(t, wn.url(), wid)
+	fresh := office.captureNow(t)
+	wantNotWitnessed(t, fresh, tf, "carries no co-signature")
+	err = wnode.Submit(context.Background())
+	if !errors.As(err, &se) || se.Status != http.StatusConflict || !strings.Contains(se.Message, "cannot start log "+office.notary.Ledger.LogID()) {
+		t.Fatalf("a new log under the same key: want 409, got %v", err)
+	}
+
 	// The honest bundle still verifies.
 	if rep, text := verifyWith(t, honest, evidence.WithTrust(tf)); rep.Verdict() != evidence.VerdictTrusted {
 		t.Fatalf("honest bundle after the rewrite: %s\n%s", rep.Verdict(), text)

@@ -40,7 +40,11 @@
 // key is one of the log keys it accepts (the log is named by its log id
 // and key id), its signature is valid, its size is not below the last one
 // it co-signed of that log, and the proof shows it extends that one (a
-// checkpoint of the same size must have the same root). It answers 400 for
+// checkpoint of the same size must have the same root). The first
+// checkpoint of a log it sees starts that log's history, and a log key
+// signs one log: a checkpoint of another log id under a key whose log the
+// witness already co-signed is refused, so that a capture node cannot
+// start its ledger afresh under a new log id. It answers 400 for
 // a body that does not parse, 403 for a log key it does not accept or a
 // signature that does not verify, 409 for a checkpoint inconsistent with
 // what it saw (the answer then carries "witnessed_size"), and 413 for a

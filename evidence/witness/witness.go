@@ -236,6 +236,15 @@ func (w *Witness) Cosign(ctx context.Context, req *Request) (*ledger.Cosignature
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	k := logKey(cp.LogID, cp.KeyID)
+	// A log key signs one log: a new log under a key that already
+	// signs another would start a history of its own, beside the one
+	// witnessed.
+	for _, r := range w.latest {
+		if o := &r.Checkpoint; o.KeyID == cp.KeyID && o.LogID != cp.LogID {
+			return fail(&ConflictError{WitnessedSize: o.Size, Err: fmt.Errorf("%w: key %s signs log %s, witnessed up to size %d; it cannot start log %s",
+				ErrInconsistent, cp.KeyID, o.LogID, o.Size, cp.LogID)})
+		}
+	}
 	if prev, ok := w.latest[k]; ok {
 		p := &prev.Checkpoint
 		conflict := func(format string, args ...any) (*ledger.Cosignature, error) {
