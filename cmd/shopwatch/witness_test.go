@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/binary"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,11 +19,11 @@ import (
 	"shopwatch/evidence/ledger"
 )
 
-// startWitnessProcess runs `shopwatch witness serve` as a child process on
-// a loopback port of its choosing and returns its URL.
-func startWitnessProcess(t *testing.T, bin, dir, logKey string) string {
+// startWitnessProcess runs `shopwatch witness serve` as a child process
+// listening on addr and returns the URL it says it serves.
+func startWitnessProcess(t *testing.T, bin, dir, addr, logKey string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "witness", "serve", "--dir", dir, "--listen", "127.0.0.1:0", "--log-key", logKey)
+	cmd := exec.Command(bin, "witness", "serve", "--dir", dir, "--listen", addr, "--log-key", logKey)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -69,15 +70,16 @@ func startWitnessProcess(t *testing.T, bin, dir, logKey string) string {
 }
 
 // A capture node and a witness running as a separate process
-// (`shopwatch witness serve`) on loopback: the node's export submits its
-// checkpoint, the bundle carries the co-signature, trust export lists the
-// witness, and the bundle verifies as TRUSTED under that trust file,
-// naming the witness. Then the audit log is cut behind the head the
-// latest checkpoint recorded, directly in bbolt with the sequence set
-// back: audit verify and db check report it as truncated.
+// (`shopwatch witness serve`) on loopback. The node's sweep runs while the
+// witness is not up yet: the sweep succeeds and logs the failed
+// submission. Once the witness runs, the export submits the checkpoint,
+// the bundle carries the co-signature, trust export lists the witness,
+// and the bundle verifies as TRUSTED under that trust file, naming the
+// witness. Then the audit log is cut behind the head the latest
+// checkpoint recorded, directly in bbolt with the sequence set back:
+// audit verify and db check report it as truncated.
 func TestWitnessServeAndAuditHead(t *testing.T) {
 	bin := buildShopwatch(t)
-	data, _, _ := sweptData(t)
 	wdir := t.TempDir()
 	wid := strings.TrimSpace(mustSW(t, "witness", "init", "--dir", wdir))
 	if !regexp.MustCompile(`^ed25519:[0-9a-f]{16}$`).MatchString(wid) {
@@ -89,12 +91,29 @@ func TestWitnessServeAndAuditHead(t *testing.T) {
 	if _, _, code := sw(t, "witness", "serve", "--dir", wdir); code != exitUsage {
 		t.Errorf("witness serve without a log key: exit %d, want %d", code, exitUsage)
 	}
-	url := startWitnessProcess(t, bin, wdir, filepath.Join(data, "keys", evidence.SignerPubFile))
-
-	cfg := filepath.Join(t.TempDir(), "shopwatch.yaml")
-	if err := os.WriteFile(cfg, []byte("witnesses:\n  - {url: \""+url+"\", key_id: \""+wid+"\", name: witness-east}\n"), 0o644); err != nil {
+	// A loopback port nothing listens on until the witness starts.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := filepath.Join(t.TempDir(), "shopwatch.yaml")
+	if err := os.WriteFile(cfg, []byte("witnesses:\n  - {url: \"http://"+addr+"\", key_id: \""+wid+"\", name: witness-east}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, base := market(t, 1)
+	data := t.TempDir()
+	mustSW(t, "--config", cfg, "--data", data, "target", "add", base+"/shop/1/", "--category", "food", "--platform", "淘宝", "--jurisdiction", "杭州市西湖区")
+	_, e, code := sw(t, "--config", cfg, "--data", data, "--allow-private", "sweep")
+	if code != exitOK || !strings.Contains(e, "witness did not co-sign") {
+		t.Fatalf("sweep with the witness down: exit %d, want 0 and a logged failed submission:\n%s", code, e)
+	}
+	url := startWitnessProcess(t, bin, wdir, addr, filepath.Join(data, "keys", evidence.SignerPubFile))
+	if url != "http://"+addr {
+		t.Fatalf("witness listens on %s, want %s", url, addr)
+	}
+
 	id := evidenceIDs(t, data)[0]
 	bundle := filepath.Join(t.TempDir(), id+".zip")
 	mustSW(t, "--config", cfg, "--data", data, "evidence", "export", id, "-o", bundle, "--no-pdf")
