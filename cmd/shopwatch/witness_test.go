@@ -127,6 +127,15 @@ func TestWitnessServeAndAuditHead(t *testing.T) {
 		t.Errorf("verify --trust with the witness listed:\n%s", o)
 	}
 
+	var v struct {
+		Verdict   string
+		Witnesses []string
+	}
+	if err := json.Unmarshal([]byte(mustSW(t, "evidence", "verify", "--json", "--trust", trust, bundle)), &v); err != nil ||
+		v.Verdict != evidence.VerdictTrusted || len(v.Witnesses) != 1 || !strings.Contains(v.Witnesses[0], wid) {
+		t.Errorf("verify --json --trust: %+v, %v", v, err)
+	}
+
 	// The audit log is intact and reaches the checkpoint's head.
 	mustSW(t, "--data", data, "audit", "verify")
 	var head *ledger.AuditHead
