@@ -23,7 +23,9 @@ import (
 var quiet = slog.New(slog.DiscardHandler)
 
 // newLog opens a ledger signed by a fresh key, with a built-in authority.
-func newLog(t *testing.T) *ledger.Log {
+func newLog(t *testing.T) *ledger.Log { return newLogB(t) }
+
+func newLogB(t testing.TB) *ledger.Log {
 	t.Helper()
 	_, key, _ := ed25519.GenerateKey(nil)
 	s, err := evidence.NewSigner(key)
@@ -58,6 +60,10 @@ func grow(t *testing.T, lg *ledger.Log, n int) *ledger.Checkpoint {
 }
 
 func startWitness(t *testing.T, keys ...ed25519.PublicKey) (*witness.Witness, *httptest.Server) {
+	return startWitnessB(t, keys...)
+}
+
+func startWitnessB(t testing.TB, keys ...ed25519.PublicKey) (*witness.Witness, *httptest.Server) {
 	t.Helper()
 	dir := t.TempDir()
 	if _, err := witness.Init(dir); err != nil {
