@@ -207,8 +207,10 @@ func auditHeadOf(d *db.DB) func(context.Context) (ledger.AuditHead, error) {
 
 // checkAuditHead checks that the audit log of d still reaches the head the
 // latest ledger checkpoint recorded. It returns nil when there is no
-// ledger or no checkpoint with an audit head, and an error wrapping
-// db.ErrAuditTruncated when entries were cut off or rewritten.
+// ledger or no checkpoint with an audit head, an error wrapping
+// db.ErrAuditTruncated when entries were cut off or rewritten, and
+// another error when the ledger could not be read (the ledger's own
+// verification reports why).
 func (a *app) checkAuditHead(ctx context.Context, d *db.DB) error {
 	dir, err := a.dataDir()
 	if err != nil {
