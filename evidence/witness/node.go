@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -50,6 +51,8 @@ func WithTimeout(d time.Duration) NodeOption { return func(n *Node) { n.timeout 
 
 // NewNode returns the node that submits the checkpoints of lg, kept in
 // folder ledgerDir, to witnesses, and reads the co-signatures kept so far.
+// With no witnesses it only reads them (and writes nothing), as an export
+// from a read-only data directory needs.
 func NewNode(lg *ledger.Log, ledgerDir string, witnesses []*Client, opts ...NodeOption) (*Node, error) {
 	n := &Node{ledger: lg, path: filepath.Join(ledgerDir, CosignaturesFile), witnesses: witnesses, timeout: 10 * time.Second, log: slog.Default()}
 	for _, o := range opts {
@@ -58,6 +61,12 @@ func NewNode(lg *ledger.Log, ledgerDir string, witnesses []*Client, opts ...Node
 	for _, c := range witnesses {
 		if c.URL == "" || c.KeyID == "" {
 			return nil, fmt.Errorf("witness %q: needs a URL and the key id of the witness", c.URL)
+		}
+	}
+	if len(witnesses) > 0 {
+		// Co-signatures will be appended: after the last complete line.
+		if err := dropTornTail(n.path, n.log); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("witness co-signatures: %w", err)
 		}
 	}
 	err := readLines(n.path, func(line []byte) error {

@@ -140,6 +140,9 @@ func Open(dir string, logKeys []ed25519.PublicKey, opts ...Option) (*Witness, er
 			continue
 		}
 		path := filepath.Join(dir, logsDir, e.Name())
+		if err := dropTornTail(path, w.log); err != nil {
+			return nil, fmt.Errorf("open witness %s: %w", dir, err)
+		}
 		last, err := lastRecord(path)
 		if err != nil {
 			return nil, fmt.Errorf("open witness %s: %w", dir, err)
@@ -168,6 +171,30 @@ func logKey(logID, keyID string) string { return logID + " " + keyID }
 // the key id. It is only called with checked ids.
 func fileName(logID, keyID string) string {
 	return logID + "-" + strings.TrimPrefix(keyID, "ed25519:") + ".jsonl"
+}
+
+// dropTornTail cuts a last line without its newline off the file: a write
+// that never completed, whose co-signature was never returned. Later lines
+// are then appended after the last complete one.
+func dropTornTail(path string, log *slog.Logger) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	end := bytes.LastIndexByte(b, '\n') + 1
+	if end == len(b) {
+		return nil
+	}
+	log.Warn("witness: dropping an incomplete last line left by an interrupted write", "file", path, "bytes", len(b)-end)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(int64(end)); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // lastRecord returns the last complete line of a log's file.

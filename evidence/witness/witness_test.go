@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -180,5 +182,139 @@ func TestWitnessRejectsBadInput(t *testing.T) {
 		if resp.StatusCode != want {
 			t.Errorf("GET %q: %d, want %d", q, resp.StatusCode, want)
 		}
+	}
+}
+
+// A witness keeps its state over a restart: opened again from its folder
+// it holds the last checkpoint it co-signed and still refuses one that
+// goes back; a last line left incomplete by a crash is ignored, and a
+// witness without a key or without log keys does not open.
+func TestWitnessKeepsStateOverRestart(t *testing.T) {
+	ctx := context.Background()
+	lg := newLog(t)
+	dir := t.TempDir()
+	if _, err := witness.Open(dir, []ed25519.PublicKey{lg.PublicKey()}); err == nil || !strings.Contains(err.Error(), "witness init") {
+		t.Fatalf("Open without a key: %v", err)
+	}
+	if _, err := witness.Init(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := witness.Open(dir, nil); err == nil {
+		t.Fatal("Open without log keys succeeded")
+	}
+	w, err := witness.Open(dir, []ed25519.PublicKey{lg.PublicKey()}, witness.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp1 := grow(t, lg, 2)
+	if _, err := w.Cosign(ctx, &witness.Request{Checkpoint: *cp1}); err != nil {
+		t.Fatal(err)
+	}
+	cp2 := grow(t, lg, 3)
+	proof, err := lg.ConsistencyProof(ctx, 2, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Cosign(ctx, &witness.Request{Checkpoint: *cp2, FromSize: 2, Consistency: proof}); err != nil {
+		t.Fatal(err)
+	}
+	// A crash in the middle of the next write.
+	files, _ := filepath.Glob(filepath.Join(dir, "logs", "*.jsonl"))
+	if len(files) != 1 {
+		t.Fatalf("log files %v", files)
+	}
+	f, err := os.OpenFile(files[0], os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"checkpoint": {"size": 9`)
+	f.Close()
+
+	w, err = witness.Open(dir, []ed25519.PublicKey{lg.PublicKey()}, witness.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen, ok := w.Latest(lg.LogID(), lg.KeyID())
+	if !ok || seen.Checkpoint.Size != 5 || seen.Cosignature.Verify(cp2.Note) != nil {
+		t.Fatalf("after the restart the witness holds %+v", seen)
+	}
+	_, err = w.Cosign(ctx, &witness.Request{Checkpoint: *cp1})
+	var ce *witness.ConflictError
+	if !errors.As(err, &ce) || ce.WitnessedSize != 5 || !errors.Is(err, witness.ErrInconsistent) {
+		t.Fatalf("an older checkpoint after the restart: %v", err)
+	}
+	// The next co-signature lands on a line of its own.
+	cp3 := grow(t, lg, 1)
+	if proof, err = lg.ConsistencyProof(ctx, 5, 6); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Cosign(ctx, &witness.Request{Checkpoint: *cp3, FromSize: 5, Consistency: proof}); err != nil {
+		t.Fatal(err)
+	}
+	w, err = witness.Open(dir, []ed25519.PublicKey{lg.PublicKey()}, witness.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen, _ := w.Latest(lg.LogID(), lg.KeyID()); seen.Checkpoint.Size != 6 {
+		t.Fatalf("after a second restart the witness holds size %d, want 6", seen.Checkpoint.Size)
+	}
+}
+
+// A capture node keeps the co-signatures it received over a restart; a
+// last line left incomplete by a crash is dropped before the next one is
+// appended, and a node with no witnesses only reads them.
+func TestNodeKeepsCosignatures(t *testing.T) {
+	ctx := context.Background()
+	lg := newLog(t)
+	w, srv := startWitness(t, lg.PublicKey())
+	dir := t.TempDir()
+	clients := []*witness.Client{{URL: srv.URL, KeyID: w.KeyID()}}
+	n, err := witness.NewNode(lg, dir, clients, witness.WithNodeLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp1 := grow(t, lg, 2)
+	if err := n.Submit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, witness.CosignaturesFile)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"log_id": "`)
+	f.Close()
+
+	reader, err := witness.NewNode(lg, dir, nil, witness.WithNodeLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := reader.Cosignatures(cp1); len(cs) != 1 || cs[0].WitnessKeyID != w.KeyID() {
+		t.Fatalf("a reading node finds co-signatures %+v", cs)
+	}
+	n, err = witness.NewNode(lg, dir, clients, witness.WithNodeLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp2 := grow(t, lg, 1)
+	if err := n.Submit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Submitting again asks nothing: the co-signature is kept.
+	srv.Close()
+	if err := n.Submit(ctx); err != nil {
+		t.Fatalf("Submit of a checkpoint already co-signed asked the witness: %v", err)
+	}
+	n, err = witness.NewNode(lg, dir, clients, witness.WithNodeLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cp := range []*ledger.Checkpoint{cp1, cp2} {
+		if cs := n.Cosignatures(cp); len(cs) != 1 || cs[0].Verify(cp.Note) != nil {
+			t.Fatalf("checkpoint of size %d: co-signatures %+v", cp.Size, cs)
+		}
+	}
+	if _, err := witness.NewNode(lg, dir, []*witness.Client{{URL: srv.URL}}); err == nil {
+		t.Fatal("NewNode took a witness without a key id")
 	}
 }
