@@ -97,6 +97,10 @@ type Config struct {
 		// names, never from the command line.
 		PKCS11 pkcs11Config `yaml:"pkcs11"`
 	} `yaml:"keys"`
+	// Witnesses co-sign the ledger's checkpoints (witness.go).
+	Witnesses []WitnessEndpoint `yaml:"witnesses"`
+	// Witness configures this node as a witness (witness serve).
+	Witness WitnessServerConfig `yaml:"witness"`
 	Browser struct {
 		ExecPath string        `yaml:"exec_path"`
 		Timeout  time.Duration `yaml:"timeout"`
@@ -677,12 +681,20 @@ func (a *app) notary() (*evidence.Notary, error) {
 	if err != nil {
 		return nil, err
 	}
-	lg, err := ledger.Open(filepath.Join(d, "ledger"), sg, ts, ledger.WithTSARoots(roots), ledger.WithRetiredKeys(retired...))
+	adb, err := a.openDB()
+	if err != nil {
+		return nil, err
+	}
+	lg, err := ledger.Open(filepath.Join(d, "ledger"), sg, ts, ledger.WithTSARoots(roots), ledger.WithRetiredKeys(retired...),
+		ledger.WithAuditHead(auditHeadOf(adb)))
 	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { _ = lg.Close() })
 	a.notaryOnce = &evidence.Notary{TSA: ts, TSARoot: rootPEM, Ledger: lg, MaxSkew: c.TSA.MaxSkew}
+	if a.notaryOnce.Witnesses, err = a.witnessNode(lg, filepath.Join(d, "ledger")); err != nil {
+		return nil, err
+	}
 	return a.notaryOnce, nil
 }
 

@@ -40,6 +40,8 @@ func TestStrayArgumentsAreUsageErrors(t *testing.T) {
 		{"demo", "x"},
 		{"marketsim", "x"},
 		{"version", "x"},
+		{"witness", "init", "x"},
+		{"witness", "serve", "x"},
 	} {
 		_, e, code := sw(t, append([]string{"--data", data}, args...)...)
 		if code != exitUsage {

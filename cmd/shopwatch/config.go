@@ -64,6 +64,8 @@ func decodeConfig(name string, b []byte, v any) error {
 	return nil
 }
 
+var witnessKeyID = regexp.MustCompile(`^ed25519:[0-9a-f]{16}$`)
+
 var (
 	yamlPrefix = regexp.MustCompile(`^yaml: (unmarshal errors:\s*)?`)
 	yamlInto   = regexp.MustCompile(` into [][*\w.]+`)
@@ -121,6 +123,12 @@ func checkConfigNode(file string, n *yaml.Node, t reflect.Type, key string, prob
 	}
 	if t.Kind() == reflect.Slice && n.Kind != yaml.SequenceNode {
 		*problems = append(*problems, fmt.Sprintf("%s: %s wants a list like [a, b], not %q", where, key, n.Value))
+		return
+	}
+	if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct {
+		for i, el := range n.Content {
+			checkConfigNode(file, el, t.Elem(), fmt.Sprintf("%s[%d]", key, i), problems)
+		}
 		return
 	}
 	if t.Kind() != reflect.Slice && n.Kind != yaml.ScalarNode {
@@ -206,6 +214,14 @@ func (c *Config) Validate() error {
 	for i, o := range c.Officers {
 		if _, err := evidence.ParseOfficer(o); err != nil {
 			bad(fmt.Sprintf("officers[%d]", i), "%v", err)
+		}
+	}
+	for i, w := range c.Witnesses {
+		if !strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") {
+			bad(fmt.Sprintf("witnesses[%d].url", i), "%q is not an http(s) URL", w.URL)
+		}
+		if !witnessKeyID.MatchString(w.KeyID) {
+			bad(fmt.Sprintf("witnesses[%d].key_id", i), "%q is not ed25519:<16 lowercase hex>, as witness init prints it", w.KeyID)
 		}
 	}
 	k := c.Crawler
