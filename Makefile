@@ -13,11 +13,11 @@ TEST_TIMEOUT ?= 25m
 
 export PATH := $(GOBIN):$(PATH)
 
-.PHONY: all setup setup-go setup-chromium setup-minio setup-tools setup-replayweb setup-bench build demo test test-short bench bench-crawlers bench-100k soak fuzz lint fmt fmt-check tidy-check clean
+.PHONY: all setup setup-go setup-chromium setup-minio setup-tools setup-replayweb setup-softhsm setup-bench build demo test test-short bench bench-crawlers bench-100k soak fuzz lint fmt fmt-check tidy-check clean
 
 all: build
 
-setup: setup-go setup-chromium setup-minio setup-tools setup-replayweb
+setup: setup-go setup-chromium setup-minio setup-tools setup-replayweb setup-softhsm
 
 setup-go:
 	$(GO) mod download
@@ -44,6 +44,14 @@ setup-tools:
 	if [ -z "$$missing" ]; then echo "tools: openssl, sha256sum, unzip, pdftotext present"; else \
 		echo "installing Debian's$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; fi
+
+# Debian's SoftHSM2, the PKCS#11 token the tests keep a signing key in
+# (evidence/hsm); softhsm2-util makes each test's token.
+setup-softhsm:
+	@if command -v softhsm2-util >/dev/null 2>&1 && [ -e /usr/lib/softhsm/libsofthsm2.so ]; then echo "softhsm2: $$(softhsm2-util --version)"; else \
+		echo "installing Debian's softhsm2"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq softhsm2 >/dev/null; \
+		softhsm2-util --version; fi
 
 # ReplayWeb.page's static player (npm package, pinned version and SHA-256)
 # for the test that replays an exported bundle; npm only packs it.

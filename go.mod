@@ -11,6 +11,7 @@ require (
 	github.com/digitorus/timestamp v0.0.0-20250524132541-c45532741eea
 	github.com/emmansun/gmsm v0.15.5
 	github.com/gocolly/colly/v2 v2.3.0
+	github.com/miekg/pkcs11 v1.1.2
 	github.com/minio/minio-go/v7 v7.4.1
 	github.com/nlnwa/gowarc/v3 v3.1.0
 	github.com/robfig/cron/v3 v3.0.1

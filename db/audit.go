@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -166,4 +167,72 @@ func (db *DB) RecordAudit(ctx context.Context, action, detail string) error {
 		return fmt.Errorf("record audit %s: %w", action, err)
 	}
 	return nil
+}
+
+// ErrAuditTruncated: the audit log no longer reaches a head recorded
+// outside it (in a signed ledger checkpoint), or the entry at that position
+// is not the one recorded: entries were cut off the end, or the log was
+// rewritten.
+var ErrAuditTruncated = errors.New("audit log truncated")
+
+// AuditHead returns the head of the audit log: how many entries it holds
+// and the hash of the last one ("" when it holds none). Recording it in a
+// signed checkpoint lets VerifyAuditHead detect entries cut off later.
+func (db *DB) AuditHead(ctx context.Context) (size uint64, hash string, err error) {
+	err = db.view(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bAudit)
+		k, _ := b.Cursor().Last()
+		if k == nil {
+			return nil
+		}
+		var e AuditEntry
+		if _, err := getJSON(b, k, &e); err != nil {
+			return err
+		}
+		size, hash = e.Seq, e.Hash
+		return nil
+	})
+	if err != nil {
+		return 0, "", fmt.Errorf("audit log head: %w", err)
+	}
+	return size, hash, nil
+}
+
+// VerifyAuditHead checks that the audit log still reaches a head recorded
+// earlier (size entries, the last with hash): entry size must be there
+// with that hash. It returns nil, or an error wrapping ErrAuditTruncated
+// that says what is missing or different. It checks the position only;
+// VerifyAudit checks the chain that leads to it.
+func (db *DB) VerifyAuditHead(ctx context.Context, size uint64, hash string) error {
+	if size == 0 {
+		return nil
+	}
+	var problem error
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bAudit)
+		var last uint64
+		if k, _ := b.Cursor().Last(); len(k) == 8 {
+			last = binary.BigEndian.Uint64(k)
+		}
+		v := b.Get(u64(size))
+		if v == nil {
+			problem = fmt.Errorf("%w: a signed ledger checkpoint recorded %d entries ending in %s, but the log ends at entry %d (entries %d to %d are gone)",
+				ErrAuditTruncated, size, hash, last, last+1, size)
+			return nil
+		}
+		var e AuditEntry
+		if _, err := getJSON(b, u64(size), &e); err != nil {
+			problem = fmt.Errorf("%w: entry %d, the head a signed ledger checkpoint recorded, does not read: %v", ErrAuditTruncated, size, err)
+			return nil
+		}
+		if e.Hash != hash {
+			problem = fmt.Errorf("%w: entry %d has hash %s, but a signed ledger checkpoint recorded %s: the log was rewritten",
+				ErrAuditTruncated, size, e.Hash, hash)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("verify audit log head: %w", err)
+	}
+	return problem
 }

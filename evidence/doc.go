@@ -295,7 +295,14 @@
 // Under a trust file (WithTrust; the script's second argument) a bundle is
 // TRUSTED only when its signer key is listed and valid at the token's
 // genTime and the token chains to a pinned root; anything else is a
-// failure naming signer.pub, tsa-root.pem or timestamp.tsr.
+// failure naming signer.pub, tsa-root.pem or timestamp.tsr. When the trust
+// file lists witness keys (witness_keys: id, name), the checkpoint of
+// ledger-proof.json must also carry a valid co-signature by one of them
+// (its "cosignatures"; see the package shopwatch/evidence/witness): the
+// witness vouches that the ledger was not rewritten since it saw it. A
+// bundle without one fails naming ledger-proof.json (ErrNotWitnessed); the
+// standard-tools script does not read ledger-proof.json and so does not
+// check co-signatures.
 //
 // # Later versions
 //

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"shopwatch/evidence/ledger"
@@ -46,6 +47,20 @@ type Notary struct {
 	// and its token's genTime; 0 means DefaultMaxTimestampSkew. A capture
 	// whose token lies further away fails: VerifyBundle would refuse it.
 	MaxSkew time.Duration
+	// Witnesses, when set, get the ledger's checkpoints to co-sign, and
+	// bundles carry their co-signatures (in ledger-proof.json).
+	Witnesses Witnesses
+}
+
+// Witnesses submits the ledger's checkpoints to the witnesses that co-sign
+// them and keeps their co-signatures. *witness.Node implements it.
+type Witnesses interface {
+	// Submit sends the latest checkpoint to every witness that has not
+	// co-signed it; failures are logged, kept for the next call, and
+	// returned joined.
+	Submit(ctx context.Context) error
+	// Cosignatures returns the co-signatures kept for the checkpoint.
+	Cosignatures(cp *ledger.Checkpoint) []ledger.Cosignature
 }
 
 // DefaultMaxTimestampSkew is the largest gap VerifyBundle and Capture
@@ -146,6 +161,12 @@ func (n *Notary) proof(ctx context.Context, manifestDigest, keyID string) ([]byt
 	p, err := n.Ledger.InclusionProof(ctx, idx, size)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
+	}
+	if n.Witnesses != nil {
+		// A witness that is down leaves the bundle without its
+		// co-signature; Submit has logged it.
+		_ = n.Witnesses.Submit(ctx)
+		p.Cosignatures = n.Witnesses.Cosignatures(&p.Checkpoint)
 	}
 	return p.Marshal()
 }
@@ -252,6 +273,7 @@ func (v *verifier) verifySeal() {
 			} else {
 				v.rep.pass("ledger", LedgerProofFile, "manifest.json is leaf %d of the ledger, in checkpoint of size %d signed by %s",
 					p.LeafIndex, p.TreeSize, KeyID(v.pubKey))
+				v.trustWitness(p)
 			}
 		}
 	}
@@ -360,4 +382,57 @@ var (
 	// ErrBadLedgerProof: ledger-proof.json does not prove manifest.json is
 	// in the ledger under a valid checkpoint.
 	ErrBadLedgerProof = errors.New("ledger inclusion proof does not verify")
+	// ErrNotWitnessed: under a trust file that lists witness keys, the
+	// ledger checkpoint carries no valid co-signature of a listed
+	// witness: nothing outside the capture host vouches that the ledger
+	// was not rewritten.
+	ErrNotWitnessed = errors.New("ledger checkpoint is not co-signed by a trusted witness")
 )
+
+// trustWitnessPresent fails a bundle that has no ledger proof to judge
+// against the witnesses a trust file lists.
+func (v *verifier) trustWitnessPresent() {
+	t := v.cfg.trust
+	if t == nil || len(t.WitnessKeys) == 0 || v.witnessChecked || v.named(LedgerProofFile) {
+		return
+	}
+	v.rep.fail("witness", LedgerProofFile, fmt.Errorf("%w: the bundle has no verified ledger proof, so no checkpoint a witness of %s co-signed",
+		ErrNotWitnessed, t.Name()))
+}
+
+// trustWitness checks, under a trust file that lists witness keys, that
+// the checkpoint of the verified proof p carries at least one valid
+// co-signature by a listed witness.
+func (v *verifier) trustWitness(p *ledger.Proof) {
+	t := v.cfg.trust
+	if t == nil || len(t.WitnessKeys) == 0 {
+		return
+	}
+	v.witnessChecked = true
+	var bad []string
+	for i := range p.Cosignatures {
+		cs := &p.Cosignatures[i]
+		w, ok := t.Witness(cs.WitnessKeyID)
+		if !ok {
+			bad = append(bad, fmt.Sprintf("%s is not a witness of %s", cs.WitnessKeyID, t.Name()))
+			continue
+		}
+		if err := cs.Verify(p.Checkpoint.Note); err != nil {
+			bad = append(bad, fmt.Sprintf("witness %s (%s): %v", w.Name, w.ID, err))
+			continue
+		}
+		v.witnessed = true
+		v.rep.Witnesses = append(v.rep.Witnesses, fmt.Sprintf("%s (%s)", w.Name, w.ID))
+		v.rep.pass("witness", LedgerProofFile, "the checkpoint of size %d is co-signed by witness %s (%s) of %s at %s",
+			p.Checkpoint.Size, w.Name, w.ID, t.Name(), cs.Time.UTC().Format(time.RFC3339))
+	}
+	if v.witnessed {
+		return
+	}
+	why := "it carries no co-signature"
+	if len(bad) > 0 {
+		why = "none of its co-signatures is valid and by a listed witness: " + strings.Join(bad, "; ")
+	}
+	v.rep.fail("witness", LedgerProofFile, fmt.Errorf("%w: the checkpoint of size %d (root %s) is not co-signed by any witness %s lists; %s",
+		ErrNotWitnessed, p.Checkpoint.Size, p.Checkpoint.Root, t.Name(), why))
+}

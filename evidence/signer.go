@@ -349,9 +349,62 @@ func KeepRetiredKey(dir string, pub ed25519.PublicKey) error {
 // old is nil when no old key was known. A crash part way leaves no key in
 // place, which loading refuses until RotateSigner runs again.
 func RotateSigner(dir string) (old ed25519.PublicKey, s *Signer, err error) {
-	fail := func(err error) (ed25519.PublicKey, *Signer, error) {
+	if old, err = retireKey(dir); err != nil {
 		return nil, nil, fmt.Errorf("rotate signer %s: %w", dir, err)
 	}
+	s, err = LoadOrCreateSigner(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("rotate signer %s: %w", dir, err)
+	}
+	return old, s, nil
+}
+
+// AdoptSigner makes s, whose private key is kept outside dir (in a
+// PKCS#11 token), the node key of dir: its public key becomes signer.pub.
+// A different key dir had is retired as RotateSigner retires it, and
+// returned as old; old is nil when dir had no key, or already had s's
+// public key and no key file.
+func AdoptSigner(dir string, s *Signer) (old ed25519.PublicKey, err error) {
+	fail := func(err error) (ed25519.PublicKey, error) {
+		return nil, fmt.Errorf("adopt signer %s in %s: %w", s.id, dir, err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fail(err)
+	}
+	pubPath := filepath.Join(dir, SignerPubFile)
+	var cur ed25519.PublicKey
+	if b, err := os.ReadFile(pubPath); err == nil {
+		cur, _ = ParsePublicKeyPEM(b)
+	}
+	keyFile := false
+	for _, name := range []string{SignerKeyFile, SignerKeyEncFile} {
+		if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+			keyFile = true
+		}
+	}
+	_, pubErr := os.Lstat(pubPath)
+	if keyFile || (pubErr == nil && !cur.Equal(s.pub)) {
+		if old, err = retireKey(dir); err != nil {
+			return fail(err)
+		}
+	}
+	if err := writeFileNoReplace(pubPath, s.PublicKeyPEM(), 0o644); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fail(err)
+	}
+	b, err := os.ReadFile(pubPath)
+	if err != nil {
+		return fail(err)
+	}
+	if got, err := ParsePublicKeyPEM(b); err != nil || !got.Equal(s.pub) {
+		return fail(fmt.Errorf("%s changed while the key was adopted", pubPath))
+	}
+	return old, nil
+}
+
+// retireKey retires the node key of dir for RotateSigner and AdoptSigner,
+// leaving dir without a key.
+func retireKey(dir string) (old ed25519.PublicKey, err error) {
+	fail := func(err error) (ed25519.PublicKey, error) { return nil, err }
 	keyPath, pubPath := filepath.Join(dir, SignerKeyFile), filepath.Join(dir, SignerPubFile)
 	retiredDir := filepath.Join(dir, RetiredKeysDir)
 	if err := os.MkdirAll(retiredDir, 0o700); err != nil {
@@ -391,9 +444,5 @@ func RotateSigner(dir string) (old ed25519.PublicKey, s *Signer, err error) {
 	if err := os.Remove(pubPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fail(err)
 	}
-	s, err = LoadOrCreateSigner(dir)
-	if err != nil {
-		return fail(err)
-	}
-	return old, s, nil
+	return old, nil
 }

@@ -190,6 +190,15 @@ func (t *TrustFile) Key(id string) (TrustedKey, bool) {
 	return t.SignerKeys[i], true
 }
 
+// Witness returns the entry of witness key id, if listed.
+func (t *TrustFile) Witness(id string) (TrustedWitness, bool) {
+	i := slices.IndexFunc(t.WitnessKeys, func(w TrustedWitness) bool { return w.ID == id })
+	if i < 0 {
+		return TrustedWitness{}, false
+	}
+	return t.WitnessKeys[i], true
+}
+
 // PinsRoot reports whether the trust file pins the root certificate.
 func (t *TrustFile) PinsRoot(root *x509.Certificate) bool {
 	fp := RootFingerprint(root)
@@ -367,8 +376,12 @@ func (r *Report) verdictLine() string {
 	n := len(r.Checks)
 	switch {
 	case r.Verdict() == VerdictTrusted && r.Trust != "":
-		return fmt.Sprintf("%s under %s: VERIFIED, %d checks passed; the signer key %s is listed and was valid at the capture time, the timestamp's root is pinned",
-			VerdictTrusted, r.Trust, n, r.KeyID)
+		witnessed := ""
+		if len(r.Witnesses) > 0 {
+			witnessed = ", the ledger checkpoint is co-signed by witness " + strings.Join(r.Witnesses, ", ")
+		}
+		return fmt.Sprintf("%s under %s: VERIFIED, %d checks passed; the signer key %s is listed and was valid at the capture time, the timestamp's root is pinned%s",
+			VerdictTrusted, r.Trust, n, r.KeyID, witnessed)
 	case r.Verdict() == VerdictTrusted:
 		return fmt.Sprintf("%s under the given pins: VERIFIED, %d checks passed; the signer key %s is one of --trusted-key, the timestamp chains to --tsa-root",
 			VerdictTrusted, n, r.KeyID)
@@ -387,7 +400,7 @@ func (r *Report) verdictLine() string {
 
 // noteTrust records in the report what the bundle was judged against.
 func (v *verifier) noteTrust() {
-	if t := v.cfg.trust; t != nil && v.keyValid && v.tsaPinned {
+	if t := v.cfg.trust; t != nil && v.keyValid && v.tsaPinned && (!v.witnessChecked || v.witnessed) {
 		v.rep.Trust = t.Name()
 	}
 	v.rep.KeyPinned = len(v.cfg.trusted) > 0 || v.keyValid

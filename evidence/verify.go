@@ -94,6 +94,9 @@ type Report struct {
 	// timestamp's root were judged against something from outside the
 	// bundle (a trust file, WithTrustedKeys, WithTSARoots).
 	KeyPinned, TSAPinned bool
+	// Witnesses names the witnesses of the trust file that co-signed the
+	// ledger checkpoint ("name (key id)"), when it lists any.
+	Witnesses []string
 	// ExportKeyID and ExportedBy name the key and the person or node that
 	// signed export-manifest.json; Derived lists the files it signs. All
 	// empty for a bundle exported before exports were signed.
@@ -275,7 +278,10 @@ type verifier struct {
 	// Under a trust file: whether the token's root is pinned and the
 	// signer key listed and valid at the capture time.
 	tsaPinned, keyValid bool
-	em                  *ExportManifest // export-manifest.json when its signature holds
+	// witnessChecked: the trust file lists witnesses and the ledger proof
+	// was judged against them; witnessed: a listed witness co-signed.
+	witnessChecked, witnessed bool
+	em                        *ExportManifest // export-manifest.json when its signature holds
 }
 
 // fileDigest is the size and SHA-256 (lowercase hex) of a bundle file.
@@ -316,6 +322,7 @@ func (v *verifier) run(zr *zip.Reader) {
 		v.rep.pass("sums", SumsFile, "agrees with manifest.json and the bundle's files")
 	}
 	v.trustKey()
+	v.trustWitnessPresent()
 	v.noteTrust()
 }
 

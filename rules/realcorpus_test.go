@@ -117,9 +117,9 @@ func TestRealCorpusRows(t *testing.T) {
 func TestRealCorpus(t *testing.T) {
 	rs := builtin(t)
 	cases := readRealCorpus(t, rs)
-	floors := map[string]struct{ recall, violationRate float64 }{
-		"dev":  {realFloorDevRecall, realCeilDevViolation},
-		"test": {realFloorTestRecall, realCeilTestViolation},
+	floors := map[string]struct{ recall, violationRate, leadRate float64 }{
+		"dev":  {realFloorDevRecall, realCeilDevViolation, realCeilDevLeads},
+		"test": {realFloorTestRecall, realCeilTestViolation, realCeilTestLeads},
 	}
 	for _, side := range []string{"dev", "test"} {
 		var part []Case
@@ -169,18 +169,27 @@ func TestRealCorpus(t *testing.T) {
 		if v, ok := all.ViolationRate(); ok && v > f.violationRate {
 			t.Errorf("%s split: violation on compliant %.3f, above the ceiling %.3f", side, v, f.violationRate)
 		}
+		// Any finding on compliant text, leads for review included: what
+		// an inspector reads for nothing.
+		if all.Compliant > 0 {
+			if l := float64(all.Fired-all.Correct) / float64(all.Compliant); l > f.leadRate {
+				t.Errorf("%s split: a finding of any severity on %.3f of compliant texts, above the ceiling %.3f", side, l, f.leadRate)
+			}
+		}
 	}
 }
 
 // Floors of the real corpus's figures, just under those last measured
-// (recall and violation on compliant text: dev 0.809 and 0.000, test 0.510
-// and 0.008): a change that lowers recall or raises violations on
-// compliant text fails.
+// (recall, violation on compliant text and any finding on compliant text:
+// dev 0.856, 0.000 and 0.003, test 0.544, 0.007 and 0.030): a change that
+// lowers recall or raises violations or leads on compliant text fails.
 const (
-	realFloorDevRecall    = 0.78
+	realFloorDevRecall    = 0.84
 	realCeilDevViolation  = 0.005
-	realFloorTestRecall   = 0.48
+	realCeilDevLeads      = 0.01
+	realFloorTestRecall   = 0.52
 	realCeilTestViolation = 0.01
+	realCeilTestLeads     = 0.04
 )
 
 // evasions are the ways sellers dodge filters, applied to a text: a space

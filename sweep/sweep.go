@@ -490,6 +490,11 @@ func (r *Runner) Run(ctx context.Context, sweepID string) (*Summary, error) {
 		if _, err := c.Notary.Ledger.Checkpoint(ctx); err != nil {
 			return sum, fmt.Errorf("sweep %s: ledger checkpoint: %w", sweepID, err)
 		}
+		// Witnesses that cannot be reached are logged and asked again on
+		// the next checkpoint or export; the sweep's work is kept.
+		if c.Notary.Witnesses != nil {
+			_ = c.Notary.Witnesses.Submit(ctx)
+		}
 	}
 	return sum, nil
 }

@@ -91,7 +91,16 @@ type Config struct {
 	// content, without a trailing newline, is the passphrase.
 	Keys struct {
 		PassphraseFile string `yaml:"passphrase_file"`
+		// PKCS11 keeps the signing key in a PKCS#11 token instead of
+		// keys/signer.key (see keys pkcs11-init). The user PIN comes
+		// from PINFile (mode 0600) or the environment variable PINEnv
+		// names, never from the command line.
+		PKCS11 pkcs11Config `yaml:"pkcs11"`
 	} `yaml:"keys"`
+	// Witnesses co-sign the ledger's checkpoints (witness.go).
+	Witnesses []WitnessEndpoint `yaml:"witnesses"`
+	// Witness configures this node as a witness (witness serve).
+	Witness WitnessServerConfig `yaml:"witness"`
 	Browser struct {
 		ExecPath string        `yaml:"exec_path"`
 		Timeout  time.Duration `yaml:"timeout"`
@@ -194,6 +203,9 @@ type app struct {
 	spool        *spool.Store
 	spoolDrained bool
 	closers      []func()
+	// signerOnce is the signing key once a command opened it from a
+	// PKCS#11 token (or the old key keys pkcs11-init seals with).
+	signerOnce *evidence.Signer
 }
 
 func (a *app) logLevel() slog.Level {
@@ -397,6 +409,14 @@ func (a *app) spooled(mcfg miniostore.Config) (evidence.Store, error) {
 // or damaged where evidence was signed before, it refuses and says how to
 // restore or rotate it.
 func (a *app) signer() (*evidence.Signer, error) {
+	if a.signerOnce != nil {
+		return a.signerOnce, nil
+	}
+	if c, err := a.config(); err != nil {
+		return nil, err
+	} else if c.Keys.PKCS11.Module != "" {
+		return a.tokenSigner()
+	}
 	d, err := a.dataDir()
 	if err != nil {
 		return nil, err
@@ -443,20 +463,27 @@ func (a *app) readPassphrase() ([]byte, error) {
 	if f == "" {
 		return nil, fmt.Errorf("set %s or keys.passphrase_file in the configuration: %w", passphraseEnv, evidence.ErrNeedPassphrase)
 	}
+	return readSecretFile("keys.passphrase_file", f)
+}
+
+// readSecretFile reads a passphrase or PIN file named by the setting key:
+// its content without a trailing newline. It refuses a file that others
+// may read and an empty one.
+func readSecretFile(key, f string) ([]byte, error) {
 	st, err := os.Stat(f)
 	if err != nil {
-		return nil, fmt.Errorf("keys.passphrase_file: %w", err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	if runtime.GOOS != "windows" && st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("keys.passphrase_file %s: mode %v lets others read it; run chmod 600 on it", f, st.Mode().Perm())
+		return nil, fmt.Errorf("%s %s: mode %v lets others read it; run chmod 600 on it", key, f, st.Mode().Perm())
 	}
 	b, err := os.ReadFile(f)
 	if err != nil {
-		return nil, fmt.Errorf("keys.passphrase_file: %w", err)
+		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	b = bytes.TrimRight(b, "\r\n")
 	if len(b) == 0 {
-		return nil, fmt.Errorf("keys.passphrase_file %s is empty", f)
+		return nil, fmt.Errorf("%s %s is empty", key, f)
 	}
 	return b, nil
 }
@@ -654,12 +681,20 @@ func (a *app) notary() (*evidence.Notary, error) {
 	if err != nil {
 		return nil, err
 	}
-	lg, err := ledger.Open(filepath.Join(d, "ledger"), sg, ts, ledger.WithTSARoots(roots), ledger.WithRetiredKeys(retired...))
+	adb, err := a.openDB()
+	if err != nil {
+		return nil, err
+	}
+	lg, err := ledger.Open(filepath.Join(d, "ledger"), sg, ts, ledger.WithTSARoots(roots), ledger.WithRetiredKeys(retired...),
+		ledger.WithAuditHead(auditHeadOf(adb)))
 	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { _ = lg.Close() })
 	a.notaryOnce = &evidence.Notary{TSA: ts, TSARoot: rootPEM, Ledger: lg, MaxSkew: c.TSA.MaxSkew}
+	if a.notaryOnce.Witnesses, err = a.witnessNode(lg, filepath.Join(d, "ledger")); err != nil {
+		return nil, err
+	}
 	return a.notaryOnce, nil
 }
 

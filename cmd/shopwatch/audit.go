@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"shopwatch/db"
 	"shopwatch/evidence"
 	"shopwatch/evidence/ledger"
+	"shopwatch/evidence/witness"
 )
 
 func init() {
@@ -74,6 +76,11 @@ func auditVerify(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	verr := d.VerifyAudit(ctx)
+	if herr := a.checkAuditHead(ctx, d); errors.Is(herr, db.ErrAuditTruncated) {
+		verr = errors.Join(verr, herr)
+	} else if herr != nil {
+		a.logger.Warn("the audit log's head was not compared with the ledger's checkpoints", "err", herr)
+	}
 	es, err := d.ListAudit(ctx, 0, 0)
 	if err != nil && verr == nil {
 		return err
@@ -246,5 +253,11 @@ func (a *app) readOnlyNotary() (*evidence.Notary, error) {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { _ = lg.Close() })
-	return &evidence.Notary{Ledger: lg}, nil
+	// The co-signatures kept so far go into the bundles; nothing is
+	// submitted from a read-only data directory.
+	wn, err := witness.NewNode(lg, filepath.Join(dir, "ledger"), nil, witness.WithNodeLogger(a.logger))
+	if err != nil {
+		return nil, err
+	}
+	return &evidence.Notary{Ledger: lg, Witnesses: wn}, nil
 }

@@ -40,6 +40,8 @@ func TestStrayArgumentsAreUsageErrors(t *testing.T) {
 		{"demo", "x"},
 		{"marketsim", "x"},
 		{"version", "x"},
+		{"witness", "init", "x"},
+		{"witness", "serve", "x"},
 	} {
 		_, e, code := sw(t, append([]string{"--data", data}, args...)...)
 		if code != exitUsage {
@@ -78,6 +80,7 @@ func TestHelpAndNoCommand(t *testing.T) {
 		"audit":           {"list", "verify"},
 		"rules":           {"check", "list", "lint", "test"},
 		"evidence ledger": {"verify"},
+		"keys":            {"show", "rotate", "encrypt", "pkcs11-init"},
 	} {
 		o, e, code := sw(t, append(strings.Fields(group), "-h")...)
 		if code != exitOK || e != "" {

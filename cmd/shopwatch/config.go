@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -63,6 +64,8 @@ func decodeConfig(name string, b []byte, v any) error {
 	return nil
 }
 
+var witnessKeyID = regexp.MustCompile(`^ed25519:[0-9a-f]{16}$`)
+
 var (
 	yamlPrefix = regexp.MustCompile(`^yaml: (unmarshal errors:\s*)?`)
 	yamlInto   = regexp.MustCompile(` into [][*\w.]+`)
@@ -120,6 +123,12 @@ func checkConfigNode(file string, n *yaml.Node, t reflect.Type, key string, prob
 	}
 	if t.Kind() == reflect.Slice && n.Kind != yaml.SequenceNode {
 		*problems = append(*problems, fmt.Sprintf("%s: %s wants a list like [a, b], not %q", where, key, n.Value))
+		return
+	}
+	if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct {
+		for i, el := range n.Content {
+			checkConfigNode(file, el, t.Elem(), fmt.Sprintf("%s[%d]", key, i), problems)
+		}
 		return
 	}
 	if t.Kind() != reflect.Slice && n.Kind != yaml.ScalarNode {
@@ -207,6 +216,14 @@ func (c *Config) Validate() error {
 			bad(fmt.Sprintf("officers[%d]", i), "%v", err)
 		}
 	}
+	for i, w := range c.Witnesses {
+		if !strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") {
+			bad(fmt.Sprintf("witnesses[%d].url", i), "%q is not an http(s) URL", w.URL)
+		}
+		if !witnessKeyID.MatchString(w.KeyID) {
+			bad(fmt.Sprintf("witnesses[%d].key_id", i), "%q is not ed25519:<16 lowercase hex>, as witness init prints it", w.KeyID)
+		}
+	}
 	k := c.Crawler
 	cc := crawler.Config{UserAgent: k.UserAgent, Timeout: k.Timeout, MaxBodySize: k.MaxBodySize, MaxRedirects: k.MaxRedirects,
 		PerHostParallel: k.PerHostParallel, PerHostDelay: k.PerHostDelay, MaxParallel: k.MaxParallel, Allow: k.Allow}
@@ -274,6 +291,19 @@ func (c *Config) Validate() error {
 		}
 	default:
 		bad("capture.clock_source", "%q (want auto, tsa, ntp or none)", c.Capture.ClockSource)
+	}
+	if p := c.Keys.PKCS11; p != (pkcs11Config{}) {
+		for _, kv := range [][2]string{{"module", p.Module}, {"token_label", p.TokenLabel}, {"key_label", p.KeyLabel}} {
+			if kv[1] == "" {
+				bad("keys.pkcs11."+kv[0], "empty; a key in a PKCS#11 token needs module, token_label and key_label")
+			}
+		}
+		if _, err := hex.DecodeString(p.KeyID); err != nil {
+			bad("keys.pkcs11.key_id", "%q is not hex (the key's CKA_ID)", p.KeyID)
+		}
+		if (p.PINFile == "") == (p.PINEnv == "") {
+			bad("keys.pkcs11.pin_file", "set pin_file or pin_env (one of them): where the token's user PIN comes from")
+		}
 	}
 	if c.Rules.Dir != "" {
 		if st, err := os.Stat(c.Rules.Dir); err != nil || !st.IsDir() {

@@ -33,6 +33,8 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"sweep:\n  workers: -2\n", []string{"sweep.workers", "negative"}},
 		{"crawler:\n  max_body_size: 99999999999\n", []string{"crawler", "1 GiB"}},
 		{"crawler:\n  timeout: 3s\n timeout: 4s\n", []string{"shopwatch.yaml"}},
+		{"witnesses:\n  - {url: \"http://127.0.0.1:1\", key_id: \"ed25519:0123456789abcdef\", nmae: x}\n", []string{"shopwatch.yaml:2", "witnesses[0].nmae", "did you mean name?"}},
+		{"witnesses:\n  - {url: \"ftp://x\", key_id: \"x\"}\n", []string{"witnesses[0].url", "witnesses[0].key_id", "ed25519:<16 lowercase hex>"}},
 	} {
 		os.WriteFile(cfg, []byte(tc.yaml), 0o644)
 		for _, args := range [][]string{{"rules", "list"}, {"audit", "list"}} {

@@ -69,6 +69,11 @@ func dbCheck(ctx context.Context, a *app, args []string) error {
 		return err
 	default:
 		cerr := d.Check(ctx)
+		if herr := a.checkAuditHead(ctx, d); errors.Is(herr, db.ErrAuditTruncated) {
+			rep.Problems = append(rep.Problems, herr.Error())
+		} else if herr != nil {
+			a.logger.Warn("the audit log's head was not compared with the ledger's checkpoints", "err", herr)
+		}
 		_ = d.Close()
 		var ce *db.CheckError
 		switch {

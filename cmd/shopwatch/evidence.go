@@ -443,8 +443,9 @@ func evidenceVerify(ctx context.Context, a *app, args []string) error {
 type verifyJSON struct {
 	Bundle        string             `json:"bundle"`
 	OK            bool               `json:"ok"`
-	Verdict       string             `json:"verdict"`         // TRUSTED, SELF-CONSISTENT ONLY or NOT VERIFIED
-	Trust         string             `json:"trust,omitempty"` // the trust file it is TRUSTED under
+	Verdict       string             `json:"verdict"`             // TRUSTED, SELF-CONSISTENT ONLY or NOT VERIFIED
+	Trust         string             `json:"trust,omitempty"`     // the trust file it is TRUSTED under
+	Witnesses     []string           `json:"witnesses,omitempty"` // witnesses of the trust file that co-signed its checkpoint
 	EvidenceID    string             `json:"evidence_id"`
 	KeyID         string             `json:"key_id"`
 	TSARootSHA256 string             `json:"tsa_root_sha256,omitempty"`
@@ -468,7 +469,7 @@ type itemProblemJSON struct {
 }
 
 func verifyView(rep *evidence.Report) verifyJSON {
-	v := verifyJSON{Bundle: rep.Bundle, OK: rep.OK(), Verdict: rep.Verdict(), Trust: rep.Trust, EvidenceID: rep.EvidenceID, KeyID: rep.KeyID,
+	v := verifyJSON{Bundle: rep.Bundle, OK: rep.OK(), Verdict: rep.Verdict(), Trust: rep.Trust, Witnesses: rep.Witnesses, EvidenceID: rep.EvidenceID, KeyID: rep.KeyID,
 		TSARootSHA256: rep.TSARootSHA256, TimestampTime: rep.TimestampTime, Manifest: rep.Manifest,
 		Checks: []verifyCheckJSON{}, Problems: []itemProblemJSON{}}
 	for _, c := range rep.Checks {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -13,7 +14,10 @@ import (
 )
 
 func init() {
-	register(command{name: "keys", summary: "show, rotate and encrypt the evidence signing key", run: runKeys})
+	register(command{name: "keys", summary: "show, rotate and encrypt the evidence signing key, or keep it in a PKCS#11 token", run: runKeys})
+	verbSummaries["keys show"] = "print the ids of the current and retired signing keys"
+	verbSummaries["keys rotate"] = "retire the signing key and make a new one; what it signed still verifies"
+	verbSummaries["keys encrypt"] = "keep the signing key encrypted with a passphrase"
 }
 
 func runKeys(ctx context.Context, a *app, args []string) error {
@@ -21,6 +25,8 @@ func runKeys(ctx context.Context, a *app, args []string) error {
 		"show":    keysShow,
 		"rotate":  keysRotate,
 		"encrypt": keysEncrypt,
+		// keyspkcs11.go
+		"pkcs11-init": keysPKCS11Init,
 	})
 }
 
@@ -32,6 +38,15 @@ type keysReport struct {
 	// (signer.key.enc, keys encrypt).
 	Encrypted bool     `json:"encrypted"`
 	Retired   []string `json:"retired"`
+	// PKCS11 names the token that keeps the current key (keys.pkcs11).
+	PKCS11 *tokenReport `json:"pkcs11,omitempty"`
+}
+
+// tokenReport is the PKCS#11 token and key of keys show.
+type tokenReport struct {
+	Token    string `json:"token_label"`
+	KeyLabel string `json:"key_label"`
+	KeyID    string `json:"key_id"` // CKA_ID in hex
 }
 
 // keysShow prints the ids of the current and the retired public keys. It
@@ -70,6 +85,22 @@ func keysShow(_ context.Context, a *app, args []string) error {
 	for _, k := range retired {
 		rep.Retired = append(rep.Retired, evidence.KeyID(k))
 	}
+	// A key in a token is shown as the token has it.
+	if hc, ok, err := a.tokenConfig(); ok || err != nil {
+		if err != nil {
+			return err
+		}
+		sg, k, err := a.openTokenKey(hc, false)
+		if err != nil {
+			return err
+		}
+		if cur != nil && !cur.Equal(sg.PublicKey()) {
+			return fmt.Errorf("the node's key is %s (%s), but the key %q in PKCS#11 token %q is %s; run \"shopwatch keys pkcs11-init --existing\" to switch to it",
+				rep.Current, filepath.Join(keys, evidence.SignerPubFile), hc.KeyLabel, hc.TokenLabel, sg.KeyID())
+		}
+		rep.Current = sg.KeyID()
+		rep.PKCS11 = &tokenReport{Token: hc.TokenLabel, KeyLabel: hc.KeyLabel, KeyID: hex.EncodeToString(k.ID())}
+	}
 	if *asJSON {
 		return a.printJSON(rep)
 	}
@@ -79,6 +110,9 @@ func keysShow(_ context.Context, a *app, args []string) error {
 	}
 	if rep.Encrypted {
 		cs += "  (encrypted with a passphrase)"
+	}
+	if t := rep.PKCS11; t != nil {
+		cs += fmt.Sprintf("  (in PKCS#11 token %q, key label %q)", t.Token, t.KeyLabel)
 	}
 	fmt.Fprintf(a.stdout, "current  %s\n", cs)
 	for _, r := range rep.Retired {
@@ -102,6 +136,9 @@ func keysRotate(ctx context.Context, a *app, args []string) error {
 	}
 	if len(pos) != 0 {
 		return usagef("keys rotate takes no arguments (got %q)", pos[0])
+	}
+	if err := a.refuseTokenKey("rotate"); err != nil {
+		return err
 	}
 	dir, err := a.dataDir()
 	if err != nil {
@@ -202,6 +239,9 @@ func keysEncrypt(ctx context.Context, a *app, args []string) error {
 	}
 	if len(pos) != 0 {
 		return usagef("keys encrypt takes no arguments (got %q); the passphrase comes from $%s or keys.passphrase_file", pos[0], passphraseEnv)
+	}
+	if err := a.refuseTokenKey("encrypt"); err != nil {
+		return err
 	}
 	dir, err := a.dataDir()
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // text is a phrase, not a page.
 const evalCases = "source\tlabel\tcategory\ttext\tkind\tsplit\n" +
 	"case 1\tviolation\tfood\t全网最佳口碑\t\tdev\n" +
-	"case 2\tviolation\tfood\t喝了三个月，血压降下来了\t\ttest\n" +
+	"case 2\tviolation\tfood\t东北大米 香甜软糯\t\ttest\n" +
 	"case 3\tad.medical-claim-food\t食品\t坚持食用可治疗糖尿病\tproduct\ttest\n" +
 	"case 4\tok\tfood\t老顾客都知道，第一锅出的最香\t\ttest\n" +
 	"case 5\tcompliant\tapparel\t第一次使用请先阅读说明书\t\tdev\n" +
@@ -101,7 +101,7 @@ func TestRulesEvalByHand(t *testing.T) {
 
 	text := mustSW(t, "rules", "eval", file, "--misses", "1")
 	for _, want := range []string{"9 cases (5 to find, 4 compliant)", "overall", "0.800 (4/5)", "0.667 (4/6)", "0.250 (1/4)",
-		"misses (1):", "喝了三个月", "false positives (2):", "ad.absolute-term “最香” violation", "source=case 4", "and 1 more"} {
+		"misses (1):", "东北大米", "false positives (2):", "ad.absolute-term “最香” violation", "source=case 4", "and 1 more"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text output lacks %q:\n%s", want, text)
 		}

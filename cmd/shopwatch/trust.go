@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -12,7 +13,7 @@ import (
 
 func init() {
 	register(command{name: "trust", summary: "write the trust file an office publishes", run: runTrust})
-	verbSummaries["trust export"] = "write trust.yaml: the office's signer keys with their validity and its TSA root fingerprints"
+	verbSummaries["trust export"] = "write trust.yaml: the office's signer keys with their validity, its TSA root fingerprints and its witnesses' key ids"
 }
 
 func runTrust(ctx context.Context, a *app, args []string) error {
@@ -68,6 +69,9 @@ func trustExport(_ context.Context, a *app, args []string) error {
 		return fmt.Errorf("trust export: %s: %w", rootFile, err)
 	}
 	tf := &evidence.TrustFile{Version: evidence.TrustFileVersion, Office: *office, SignerKeys: keys, TSARoots: roots}
+	for _, w := range c.Witnesses {
+		tf.WitnessKeys = append(tf.WitnessKeys, evidence.TrustedWitness{ID: w.KeyID, Name: cmp.Or(w.Name, w.URL)})
+	}
 	b := tf.Marshal()
 	if _, err := evidence.ParseTrustFile(b); err != nil {
 		return fmt.Errorf("trust export: %w", err)

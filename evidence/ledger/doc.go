@@ -53,6 +53,15 @@
 //	time <when it was made, writer's clock: RFC 3339 UTC, fraction of a
 //	     second without trailing zeros, as Go's time.RFC3339Nano>
 //
+// A checkpoint made with WithAuditHead has a sixth line naming the head
+// of the audit log kept beside the ledger when it was made: its number of
+// entries and the hash of the last one ("-" when it had none):
+//
+//	audit <entries, decimal> <hash of the last entry>
+//
+// Checkpoints without the line stay valid. The "audit" field of the JSON
+// repeats it ({"size": n, "hash": "…"}).
+//
 // A line of checkpoints.jsonl, and the "checkpoint" of a proof, is:
 //
 //	seq          its line number in checkpoints.jsonl, from 0
@@ -87,6 +96,10 @@
 //	audit_path  RFC 6962 inclusion proof (audit path), hex hashes from the
 //	            leaf's sibling upward
 //	checkpoint  the checkpoint (as above, without consistency)
+//	cosignatures  (optional) witness co-signatures of the checkpoint's
+//	            note: {"witness_key_id", "witness_key" (base64 Ed25519
+//	            public key), "time", "signature" (base64)}; the signed
+//	            text is CosignedText (see package shopwatch/evidence/witness)
 //
 // To check one without shopwatch: compute the leaf hash and fold the audit
 // path as RFC 6962 section 2.1.1 describes to obtain root; check that root,

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -145,6 +146,33 @@ type Checkpoint struct {
 	Signature   []byte    `json:"signature"`
 	Timestamp   []byte    `json:"timestamp"`
 	Consistency []Hash    `json:"consistency,omitempty"`
+	// Audit is the head of the capture node's audit log when the
+	// checkpoint was made (the note's audit line), nil for checkpoints
+	// made without one (WithAuditHead).
+	Audit *AuditHead `json:"audit,omitempty"`
+}
+
+// AuditHead names the head of an audit log kept beside the ledger: how
+// many entries it held and the hash of the last one ("" when it held
+// none). A checkpoint that records it makes cutting entries off the end of
+// the audit log detectable: the entry at that position must still be there
+// with that hash.
+type AuditHead struct {
+	Size uint64 `json:"size"`
+	Hash string `json:"hash"`
+}
+
+// check reports whether the head can be written on a note line.
+func (h *AuditHead) check() error {
+	switch {
+	case h.Size == 0 && h.Hash != "":
+		return fmt.Errorf("%w: audit head of an empty log names hash %q", ErrMalformed, h.Hash)
+	case h.Size > 0 && h.Hash == "":
+		return fmt.Errorf("%w: audit head of %d entries names no hash", ErrMalformed, h.Size)
+	case strings.ContainsFunc(h.Hash, func(r rune) bool { return r <= ' ' || r == 0x7f || r > 0x7e }):
+		return fmt.Errorf("%w: audit head hash %q is not printable ASCII without spaces", ErrMalformed, h.Hash)
+	}
+	return nil
 }
 
 func (c *Checkpoint) clone() *Checkpoint {
@@ -152,6 +180,10 @@ func (c *Checkpoint) clone() *Checkpoint {
 	d.Root = bytes.Clone(c.Root)
 	d.Signature = bytes.Clone(c.Signature)
 	d.Timestamp = bytes.Clone(c.Timestamp)
+	if c.Audit != nil {
+		a := *c.Audit
+		d.Audit = &a
+	}
 	if c.Consistency != nil {
 		d.Consistency = make([]Hash, len(c.Consistency))
 		for i, h := range c.Consistency {
@@ -161,13 +193,22 @@ func (c *Checkpoint) clone() *Checkpoint {
 	return &d
 }
 
-// makeNote returns the signed text of a checkpoint.
-func makeNote(logID string, size uint64, root []byte, t time.Time) string {
-	return NoteFormat + "\n" +
+// makeNote returns the signed text of a checkpoint; audit, when set, adds
+// the audit line.
+func makeNote(logID string, size uint64, root []byte, t time.Time, audit *AuditHead) string {
+	note := NoteFormat + "\n" +
 		"log " + logID + "\n" +
 		"size " + strconv.FormatUint(size, 10) + "\n" +
 		"root " + hex.EncodeToString(root) + "\n" +
 		"time " + t.UTC().Format(time.RFC3339Nano) + "\n"
+	if audit != nil {
+		h := audit.Hash
+		if h == "" {
+			h = "-"
+		}
+		note += "audit " + strconv.FormatUint(audit.Size, 10) + " " + h + "\n"
+	}
+	return note
 }
 
 // KeyID returns the id of an Ed25519 public key as checkpoints name it:
@@ -197,10 +238,11 @@ type header struct {
 type Option func(*options)
 
 type options struct {
-	retired []ed25519.PublicKey
-	roots   *x509.CertPool
-	log     *slog.Logger
-	now     func() time.Time
+	auditHead func(context.Context) (AuditHead, error)
+	retired   []ed25519.PublicKey
+	roots     *x509.CertPool
+	log       *slog.Logger
+	now       func() time.Time
 }
 
 // WithTSARoots sets the roots the timestamper's tokens must chain to.
@@ -213,6 +255,13 @@ func WithTSARoots(roots *x509.CertPool) Option { return func(o *options) { o.roo
 // with them. New checkpoints are always signed by the signer.
 func WithRetiredKeys(keys ...ed25519.PublicKey) Option {
 	return func(o *options) { o.retired = append(o.retired, keys...) }
+}
+
+// WithAuditHead makes every new checkpoint record the head of the audit
+// log kept beside the ledger: head is called while the checkpoint is made,
+// and a checkpoint is not made when it fails.
+func WithAuditHead(head func(context.Context) (AuditHead, error)) Option {
+	return func(o *options) { o.auditHead = head }
 }
 
 // WithLogger sets the logger (default slog.Default()).
@@ -231,13 +280,14 @@ type Log struct {
 	pub    ed25519.PublicKey
 	keyID  string
 	// retired are the keys that signed checkpoints before a rotation.
-	retired []ed25519.PublicKey
-	ts      Timestamper
-	roots   *x509.CertPool
-	log     *slog.Logger
-	now     func() time.Time
-	logID   string
-	lock    *os.File
+	retired   []ed25519.PublicKey
+	ts        Timestamper
+	auditHead func(context.Context) (AuditHead, error)
+	roots     *x509.CertPool
+	log       *slog.Logger
+	now       func() time.Time
+	logID     string
+	lock      *os.File
 
 	cpMu sync.Mutex // serialises Checkpoint, VerifyLog and Close; taken before mu
 
@@ -292,7 +342,7 @@ func Open(dir string, signer Signer, ts Timestamper, opts ...Option) (*Log, erro
 	if err != nil {
 		return fail(err)
 	}
-	l := &Log{dir: dir, signer: signer, pub: pub, keyID: KeyID(pub), ts: ts, roots: o.roots, log: o.log, now: o.now, lock: lock, retired: o.retired}
+	l := &Log{dir: dir, signer: signer, pub: pub, keyID: KeyID(pub), ts: ts, roots: o.roots, log: o.log, now: o.now, lock: lock, retired: o.retired, auditHead: o.auditHead}
 	if err := l.open(); err != nil {
 		l.closeFiles()
 		return fail(err)
@@ -599,8 +649,19 @@ func (l *Log) checkpointLocked(ctx context.Context) (*Checkpoint, error) {
 		return fail(err)
 	}
 
+	var audit *AuditHead
+	if l.auditHead != nil {
+		h, err := l.auditHead(ctx)
+		if err == nil {
+			err = h.check()
+		}
+		if err != nil {
+			return fail(fmt.Errorf("audit log head: %w", err))
+		}
+		audit = &h
+	}
 	t := l.now().UTC()
-	note := makeNote(l.logID, size, root, t)
+	note := makeNote(l.logID, size, root, t, audit)
 	sig, err := l.signer.Sign([]byte(note))
 	if err != nil {
 		return fail(err)
@@ -618,7 +679,7 @@ func (l *Log) checkpointLocked(ctx context.Context) (*Checkpoint, error) {
 	}
 	cp := Checkpoint{
 		Seq: seq, LogID: l.logID, Size: size, Root: root, Time: t, Note: note,
-		KeyID: l.keyID, Signature: sig, Timestamp: token,
+		KeyID: l.keyID, Signature: sig, Timestamp: token, Audit: audit,
 	}
 	for _, h := range cons {
 		cp.Consistency = append(cp.Consistency, h)
@@ -656,6 +717,9 @@ type Proof struct {
 	Root       Hash       `json:"root"`
 	AuditPath  []Hash     `json:"audit_path"`
 	Checkpoint Checkpoint `json:"checkpoint"`
+	// Cosignatures are the witnesses' co-signatures of the checkpoint's
+	// note (see Cosignature), added when the bundle is exported.
+	Cosignatures []Cosignature `json:"cosignatures,omitempty"`
 }
 
 // Marshal returns the proof as indented JSON with a final newline, the

@@ -342,8 +342,13 @@ func checkCheckpoint(cp *Checkpoint, seq uint64, logID string, pub ed25519.Publi
 	if len(cp.Root) != hashSize {
 		fail("%w: root is %d bytes", ErrMalformed, len(cp.Root))
 	}
-	if want := makeNote(cp.LogID, cp.Size, cp.Root, cp.Time); cp.Note != want {
+	if want := makeNote(cp.LogID, cp.Size, cp.Root, cp.Time, cp.Audit); cp.Note != want {
 		fail("%w: its note does not state its log_id, size, root and time", ErrMalformed)
+	}
+	if cp.Audit != nil {
+		if err := cp.Audit.check(); err != nil {
+			fail("%w", err)
+		}
 	}
 	if want := KeyID(pub); cp.KeyID != want {
 		fail("%w: signed by %s, want %s", ErrBadSignature, cp.KeyID, want)
@@ -471,4 +476,8 @@ func findKey(keys []ed25519.PublicKey, id string) ed25519.PublicKey {
 		}
 	}
 	return nil
+}
+
+func verifyConsistency(size1, size2 uint64, path [][]byte, root1, root2 []byte) error {
+	return proof.VerifyConsistency(hasher, size1, size2, path, root1, root2)
 }
