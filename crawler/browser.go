@@ -2,6 +2,7 @@ package crawler
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -98,6 +99,10 @@ type BrowserConfig struct {
 	// Allow opens parts of the guarded space, as Config.Allow does. See
 	// AllowLoopback.
 	Allow []string
+	// RootCAs are the roots servers' certificates are verified against
+	// when the guard proxy makes the browser's HTTPS requests; nil: the
+	// system's.
+	RootCAs *x509.CertPool
 }
 
 // DefaultBrowserConfig returns a headless configuration that finds
@@ -209,6 +214,10 @@ type Browser struct {
 	// proxy backs the guard up for traffic outside a Render's own
 	// browser context; nil when the guard is lifted.
 	proxy *guardProxy
+	// mitm lets each Render's guard proxy read its HTTPS traffic, so that
+	// the exchanges keep the bytes the servers sent; nil when the guard
+	// is lifted.
+	mitm *interceptor
 
 	slots chan struct{} // one per tab in use
 
@@ -248,6 +257,9 @@ func NewBrowser(ctx context.Context, cfg BrowserConfig) (*Browser, error) {
 		insts: map[*instance]struct{}{}}
 	if g != nil {
 		b.dialer = newGuardedDialer(g, &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second})
+		if b.mitm, err = newInterceptor(); err != nil {
+			return nil, fmt.Errorf("start browser %s: %w", execPath, err)
+		}
 		if b.proxy, err = startGuardProxy(b.dialer, cfg.Timeout, b.log); err != nil {
 			return nil, fmt.Errorf("start browser %s: %w", execPath, err)
 		}
@@ -437,7 +449,8 @@ func (b *Browser) withTab(ctx context.Context, rawURL string, o renderOptions, f
 	proxyAddr := ""
 	if b.dialer != nil {
 		peers = &peerBook{}
-		if t.session, err = startGuardProxy(peers.wrap(b.dialer), o.timeout, b.log); err != nil {
+		capt := captureOpts{mitm: b.mitm, roots: b.cfg.RootCAs, maxBody: b.cfg.MaxBodySize, maxTotal: b.cfg.MaxExchangeBytes}
+		if t.session, err = startGuardProxy(peers.wrap(b.dialer), o.timeout, b.log, capt); err != nil {
 			return fmt.Errorf("render %s: %w", rawURL, err)
 		}
 		defer t.session.Close() // after the tab is gone: deferred before it
@@ -448,6 +461,9 @@ func (b *Browser) withTab(ctx context.Context, rawURL string, o renderOptions, f
 		})
 	}
 	t.net = newNetLog(b.cfg.MaxExchanges, b.cfg.MaxBodySize, b.cfg.MaxExchangeBytes, proxyAddr, peers, b.log)
+	if t.session != nil {
+		t.net.wire = t.session.wire
+	}
 
 	tabCtx, cancelTab := chromedp.NewContext(in.ctx,
 		chromedp.WithNewBrowserContext(bcOpts...),
@@ -539,8 +555,8 @@ func (b *Browser) withTab(ctx context.Context, rawURL string, o renderOptions, f
 // browser process (durable messages: Network.getResponseBody then returns
 // the bytes received, where bodies kept by the renderer come back as text
 // decoded from their charset) in buffers sized to the body caps, identity
-// coding (so recorded bodies are the bytes sent), and the viewport or the
-// phone.
+// coding when the guard proxy does not record the bytes itself, and the
+// viewport or the phone.
 func (t *tab) prepare() error {
 	b := t.b
 	if _, err := chromedp.Call(t.ctx, network.ConfigureDurableMessages, network.ConfigureDurableMessagesParams{
@@ -549,10 +565,18 @@ func (t *tab) prepare() error {
 	}); err != nil {
 		return err
 	}
-	if _, err := chromedp.Call(t.ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
-		Headers: network.Headers{"Accept-Encoding": "identity"},
-	}); err != nil {
-		return err
+	if t.session == nil || t.session.recording == nil {
+		// Without the guard proxy's recording, bodies come from the
+		// browser, which hands them out decoded: ask for identity coding.
+		// (A server that compresses anyway then fails to load, as
+		// Chromium refuses a coding it did not ask for.) With the
+		// recording, the browser asks as browsers do, and the proxy keeps
+		// the coded bytes.
+		if _, err := chromedp.Call(t.ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+			Headers: network.Headers{"Accept-Encoding": "identity"},
+		}); err != nil {
+			return err
+		}
 	}
 	if t.opts.mobile {
 		return b.emulateMobile(t.ctx, t.in)

@@ -32,17 +32,19 @@ import (
 // once loading finished. The tab keeps bodies as durable messages, so the
 // body is the bytes received, not text decoded from the page's charset.
 //
-// Chromium hands out bodies with their content coding removed, so the tab
-// asks servers for identity coding (Accept-Encoding: identity, recorded in
-// the request head); a server that compresses anyway has its body recorded
-// decoded under its Content-Encoding header.
+// With the URL guard on (the default), the render's guard proxy makes
+// every request upstream itself, HTTPS included (interceptor), with the
+// recording transport of the static path, and exchanges takes from it
+// what crossed the wire: the request and response heads as sent and
+// received, the body with its content coding (and, when chunked, its
+// framing in WireBody), the peer and the TLS session with the server's own
+// chain. What the proxy did not make (a WebSocket, a request it failed)
+// keeps the browser's view.
 //
-// With the URL guard on, Chromium's peer for plain HTTP is the render's
-// guard proxy: the heads are those exchanged with the proxy (the request
-// head carries Proxy-Connection; the response head is the origin's as the
-// proxy forwarded it, hop-by-hop fields dropped), and the peer address is
-// the one the proxy connected to (peerBook). HTTPS goes through the proxy
-// as an opaque tunnel.
+// The browser's view: Chromium hands out bodies with their content coding
+// removed, so without the proxy's recording the tab asks servers for
+// identity coding (Accept-Encoding: identity, recorded in the request
+// head); the peer address is the one the proxy connected to (peerBook).
 //
 // Its listen method runs on the tab's event loop and must return at once;
 // bodies are fetched by a goroutine of the tab (fetchBodies).
@@ -57,6 +59,9 @@ type netLog struct {
 	proxyAddr string
 	peers     *peerBook
 	log       *slog.Logger
+	// wire holds the exchanges the render's guard proxy made, with the
+	// bytes as they crossed the connection; nil when it keeps none.
+	wire *wireRecords
 
 	mu       sync.Mutex
 	reqs     map[network.RequestID]*netRequest
@@ -413,11 +418,43 @@ func (l *netLog) exchanges() []shopwatch.Exchange {
 		}
 		return hops[i].seq < hops[j].seq
 	})
+	// The n-th request for a method and URL is the n-th the proxy made.
+	nth := make(map[*netHop]int, len(l.hops))
+	seen := map[string]int{}
+	for _, h := range l.hops {
+		k := wireKey(h.method, h.url)
+		nth[h] = seen[k]
+		seen[k]++
+	}
 	out := make([]shopwatch.Exchange, 0, len(hops))
 	for _, h := range hops {
-		out = append(out, l.exchange(h))
+		x := l.exchange(h)
+		if w, ok := l.wire.nth(h.method, h.url, nth[h]); ok && w.Err == "" && len(w.ResponseHeader) > 0 {
+			x = onTheWire(x, w)
+		}
+		out = append(out, x)
 	}
 	return out
+}
+
+// onTheWire returns x, as the browser reported it, with what the guard
+// proxy kept of the same request: the request and response heads and the
+// body as they crossed the connection (content coding kept, and chunked
+// framing in WireBody), the peer and the TLS session the proxy saw.
+func onTheWire(x, w shopwatch.Exchange) shopwatch.Exchange {
+	x.RequestHeader = w.RequestHeader
+	x.ResponseHeader = w.ResponseHeader
+	x.Proto = w.Proto
+	x.Status = w.Status
+	x.ContentLength = w.ContentLength
+	x.Body = w.Body
+	x.WireBody = w.WireBody
+	x.BodyTruncated = w.BodyTruncated
+	x.BodyMissing = false
+	x.RemoteAddr = w.RemoteAddr
+	x.ResolvedIPs = w.ResolvedIPs
+	x.TLS = w.TLS
+	return x
 }
 
 // droppedCount reports how many requests were past maxExchanges.

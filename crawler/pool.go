@@ -143,6 +143,11 @@ func (b *Browser) launch(ctx context.Context) (*instance, error) {
 			chromedp.Flag("force-webrtc-ip-handling-policy", "disable_non_proxied_udp"),
 		)
 	}
+	if b.mitm != nil {
+		// The guard proxy ends the browser's TLS with certificates of its
+		// own key (interceptor); Chromium accepts that key, and only it.
+		opts = append(opts, chromedp.Flag("ignore-certificate-errors-spki-list", b.mitm.spki))
+	}
 	// The page is hostile and this node holds the signing keys: the
 	// sandbox stays on, as root too (Chromium then runs as an unprivileged
 	// account).

@@ -35,6 +35,13 @@ type guardProxy struct {
 	rt     *http.Transport
 	log    *slog.Logger
 
+	// Set by capture: the interceptor of HTTPS traffic, the transport
+	// that records what crosses the wire, and what it recorded.
+	mitm      *interceptor
+	recording *recordingTransport
+	wire      *wireRecords
+	maxBody   int64
+
 	mu       sync.Mutex
 	failures []proxyFailure
 	tunnels  map[net.Conn]struct{}
@@ -54,7 +61,9 @@ type proxyFailure struct {
 const maxProxyFailures = 64
 
 // startGuardProxy starts a proxy on a free loopback port.
-func startGuardProxy(d *guardedDialer, timeout time.Duration, log *slog.Logger) (*guardProxy, error) {
+// With a captureOpts, the proxy keeps the exact bytes of the traffic (see
+// capture).
+func startGuardProxy(d *guardedDialer, timeout time.Duration, log *slog.Logger, capt ...captureOpts) (*guardProxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, fmt.Errorf("start guard proxy: %w", err)
@@ -79,11 +88,18 @@ func startGuardProxy(d *guardedDialer, timeout time.Duration, log *slog.Logger) 
 		FlushInterval: -1,
 		ErrorHandler:  p.forwardFailed,
 	}
+	for _, c := range capt {
+		p.capture(c.mitm, c.roots, timeout, c.maxBody, c.maxTotal)
+	}
 	p.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch {
+			case r.Method == http.MethodConnect && p.mitm != nil:
+				p.intercept(w, r)
 			case r.Method == http.MethodConnect:
 				p.tunnel(w, r)
+			case r.URL.IsAbs() && r.URL.Scheme == "http" && p.recording != nil && !isUpgrade(r):
+				p.forwardRecorded(w, r, "")
 			case r.URL.IsAbs() && (r.URL.Scheme == "http" || r.URL.Scheme == "https"):
 				rp.ServeHTTP(w, r)
 			default:
@@ -270,6 +286,9 @@ func (p *guardProxy) Close() error {
 	p.mu.Unlock()
 	err := p.srv.Close()
 	p.rt.CloseIdleConnections()
+	if p.recording != nil {
+		p.recording.closeIdle()
+	}
 	p.wg.Wait()
 	return err
 }

@@ -137,10 +137,18 @@ type recordingTransport struct {
 }
 
 func newRecordingTransport(cfg Config, g *guard, limits *hostLimiter) *recordingTransport {
+	d := newGuardedDialer(g, &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second})
+	return newRecordingTransportWith(d, limits, cfg.RootCAs, cfg.Timeout, cfg.MaxParallel*2, cfg.PerHostParallel)
+}
+
+// newRecordingTransportWith returns a recording transport that connects
+// through d, verifies servers against roots (nil: the system's) and keeps
+// at most idle idle connections, perHost of them to one host.
+func newRecordingTransportWith(d *guardedDialer, limits *hostLimiter, roots *x509.CertPool, timeout time.Duration, idle, perHost int) *recordingTransport {
 	t := &recordingTransport{
 		limits:  limits,
-		dialer:  newGuardedDialer(g, &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}),
-		tlsConf: &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}, RootCAs: cfg.RootCAs},
+		dialer:  d,
+		tlsConf: &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}, RootCAs: roots},
 	}
 	protocols := new(http.Protocols)
 	protocols.SetHTTP1(true)
@@ -150,10 +158,10 @@ func newRecordingTransport(cfg Config, g *guard, limits *hostLimiter) *recording
 		DialTLSContext:         t.dialTLS,
 		Protocols:              protocols,
 		DisableCompression:     true,
-		MaxIdleConns:           cfg.MaxParallel * 2,
-		MaxIdleConnsPerHost:    cfg.PerHostParallel,
+		MaxIdleConns:           idle,
+		MaxIdleConnsPerHost:    perHost,
 		IdleConnTimeout:        90 * time.Second,
-		ResponseHeaderTimeout:  cfg.Timeout,
+		ResponseHeaderTimeout:  timeout,
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: maxHeaderBytes,
 	}

@@ -58,6 +58,12 @@ func startWireServer(t *testing.T, responses map[string]string) *wireServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startWireServerOn(t, ln, responses)
+}
+
+// startWireServerOn serves responses on ln (a TLS listener, say).
+func startWireServerOn(t *testing.T, ln net.Listener, responses map[string]string) *wireServer {
+	t.Helper()
 	s := &wireServer{ln: ln, responses: responses}
 	var wg sync.WaitGroup
 	// Kept-alive connections end when the Fetcher, made after the server,
