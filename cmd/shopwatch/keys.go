@@ -178,17 +178,9 @@ func keysRotate(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("the old key must seal the ledger before it is retired: %w", lerr)
 	}
 	if lerr == nil {
-		nt, err := a.notary()
-		if err != nil {
+		if err := a.sealLedger(ctx, "rotating"); err != nil {
 			return err
 		}
-		if _, err := nt.Ledger.Checkpoint(ctx); err != nil && !errors.Is(err, ledger.ErrEmpty) {
-			return fmt.Errorf("seal the ledger with the old key before rotating it: %w", err)
-		}
-		if err := nt.Ledger.Close(); err != nil {
-			return err
-		}
-		a.notaryOnce = nil
 	}
 	old, sg, err := evidence.RotateSigner(keys)
 	if err != nil {
@@ -271,5 +263,23 @@ func keysEncrypt(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "%s\nthe plain key file is removed; keep the passphrase apart from the data directory\n", detail)
+	return nil
+}
+
+// sealLedger makes a checkpoint with the key the node signs with now, so
+// that the ledger is sealed by it before it is retired (when, for the
+// error message), and closes the ledger for the next key to open.
+func (a *app) sealLedger(ctx context.Context, when string) error {
+	nt, err := a.notary()
+	if err != nil {
+		return err
+	}
+	if _, err := nt.Ledger.Checkpoint(ctx); err != nil && !errors.Is(err, ledger.ErrEmpty) {
+		return fmt.Errorf("seal the ledger with the old key before %s it: %w", when, err)
+	}
+	if err := nt.Ledger.Close(); err != nil {
+		return err
+	}
+	a.notaryOnce = nil
 	return nil
 }

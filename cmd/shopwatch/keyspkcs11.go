@@ -11,7 +11,6 @@ import (
 
 	"shopwatch/evidence"
 	"shopwatch/evidence/hsm"
-	"shopwatch/evidence/ledger"
 )
 
 func init() {
@@ -217,17 +216,9 @@ func keysPKCS11Init(ctx context.Context, a *app, args []string) error {
 	if lerr == nil && !old.PublicKey().Equal(sg.PublicKey()) {
 		// The old key seals the ledger while it can still be read.
 		a.signerOnce = old
-		nt, err := a.notary()
-		if err != nil {
+		if err := a.sealLedger(ctx, "retiring"); err != nil {
 			return err
 		}
-		if _, err := nt.Ledger.Checkpoint(ctx); err != nil && !errors.Is(err, ledger.ErrEmpty) {
-			return fmt.Errorf("seal the ledger with the old key before retiring it: %w", err)
-		}
-		if err := nt.Ledger.Close(); err != nil {
-			return err
-		}
-		a.notaryOnce = nil
 	}
 	oldPub, err := evidence.AdoptSigner(keys, sg)
 	if err != nil {
