@@ -307,8 +307,9 @@ func (b *normBuf) run(text string) {
 }
 
 // joinSpaced drops the spaces of letter-spaced text (建 党 1 0 0 周 年,
-// z u i 佳, ８　０　年): a space goes when the word on one side of it is a
-// single ASCII letter or digit and the word on the other side is one too,
+// z u i 佳, ８　０　年, 9 9 % 以 上): a space goes when the word on one side
+// of it is a single ASCII letter, digit or percent sign and the word on the
+// other side is one too,
 // or ends (starts) with a CJK character there. Gaps between two CJK
 // characters are already gone, so what is left is the letters and digits
 // sellers space out to dodge filters; a space beside a longer word
@@ -349,8 +350,10 @@ func (b *normBuf) joinSpaced() {
 func (b *normBuf) spacedGap(k int) bool {
 	out := b.out
 	isWordEnd := func(i int) bool { return i < 0 || i >= len(out) || out[i] == ' ' || out[i] == '\n' }
-	leftSingle := isASCIIAlnum(out[k-1]) && isWordEnd(k-2)
-	rightSingle := isASCIIAlnum(out[k+1]) && isWordEnd(k+2)
+	// A percent sign counts as a letter here: 9 9 % 以 上 is 99%以上.
+	unit := func(c byte) bool { return isASCIIAlnum(c) || c == '%' }
+	leftSingle := unit(out[k-1]) && isWordEnd(k-2)
+	rightSingle := unit(out[k+1]) && isWordEnd(k+2)
 	if !leftSingle && !rightSingle {
 		return false
 	}

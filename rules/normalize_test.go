@@ -36,6 +36,8 @@ func TestNormalizeText(t *testing.T) {
 		{"letter-spaced digits join", "建 党 1 0 0 周 年", "建党100周年"},
 		{"letter-spaced full-width digits join", "８\u3000０\u3000年", "80年"},
 		{"letter-spaced latin joins", "z u i 佳", "zui佳"},
+		{"letter-spaced percentage joins", "脱 壳 率 9 9 % 以 上", "脱壳率99%以上"},
+		{"percent sign stays apart from a longer number", "增长 50 % 左右", "增长 50 %左右"},
 		{"single letter beside CJK joins", "维生素 C 有抗氧化作用", "维生素c有抗氧化作用"},
 		{"space beside a longer word stays", "iPhone 15 Pro 第 2 代", "iphone 15 pro 第2代"},
 		{"single letters between words stay", "I am a boy, 500 ml", "i am a boy, 500 ml"},
