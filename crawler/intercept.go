@@ -158,20 +158,7 @@ func isUpgrade(r *http.Request) bool {
 func (p *guardProxy) forwardRecorded(w http.ResponseWriter, r *http.Request, target string) {
 	rec := newRecorder(p.maxBody, nil)
 	out := r.WithContext(withRecorder(r.Context(), rec))
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			u := *pr.In.URL
-			if target != "" {
-				u.Scheme, u.Host = "https", target
-			}
-			pr.Out.URL = &u
-			pr.Out.Host = ""
-		},
-		Transport:     p.recording,
-		FlushInterval: -1,
-		ErrorHandler:  p.forwardFailed,
-	}
-	rp.ServeHTTP(w, out)
+	p.reverseProxy(target, p.recording).ServeHTTP(w, out)
 	p.wire.add(rec.exchanges())
 }
 
@@ -253,18 +240,26 @@ func (p *guardProxy) intercept(w http.ResponseWriter, r *http.Request) {
 // forwardPlain forwards r to target over TLS without recording (protocol
 // upgrades, whose bytes after the switch are not HTTP).
 func (p *guardProxy) forwardPlain(w http.ResponseWriter, r *http.Request, target string) {
-	rp := &httputil.ReverseProxy{
+	p.reverseProxy(target, p.rt).ServeHTTP(w, r)
+}
+
+// reverseProxy forwards requests through rt: to https://target when
+// target is set (requests inside an intercepted tunnel carry only a
+// path), else to the absolute URL the request names.
+func (p *guardProxy) reverseProxy(target string, rt http.RoundTripper) *httputil.ReverseProxy {
+	return &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			u := *pr.In.URL
-			u.Scheme, u.Host = "https", target
+			if target != "" {
+				u.Scheme, u.Host = "https", target
+			}
 			pr.Out.URL = &u
 			pr.Out.Host = ""
 		},
-		Transport:     p.rt,
+		Transport:     rt,
 		FlushInterval: -1,
 		ErrorHandler:  p.forwardFailed,
 	}
-	rp.ServeHTTP(w, r)
 }
 
 // oneConnListener hands out one connection, then blocks until closed.

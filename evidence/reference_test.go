@@ -3,8 +3,6 @@ package evidence_test
 import (
 	"bytes"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 
@@ -19,23 +17,6 @@ import (
 // the token's time against the bundle's own times and checks certificates
 // at the token's time, never at the current time, so it does not expire.
 const referenceBundle = "testdata/reference/bundle.zip"
-
-// TestWriteReferenceBundle writes the reference bundle. Run it only for a
-// deliberate format change, and say so in the commit:
-//
-//	SHOPWATCH_REFERENCE=1 go test -run TestWriteReferenceBundle ./evidence
-func TestWriteReferenceBundle(t *testing.T) {
-	if os.Getenv("SHOPWATCH_REFERENCE") == "" {
-		t.Skip("writes the reference bundle; set SHOPWATCH_REFERENCE=1 to regenerate it")
-	}
-	fx := newFixture(t)
-	if err := os.MkdirAll(filepath.Dir(referenceBundle), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(referenceBundle, readFile(t, fx.bundle), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // referenceEdit is a named damage of the reference bundle: a change of
 // its entries.

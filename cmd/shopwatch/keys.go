@@ -204,11 +204,7 @@ func keysRotate(ctx context.Context, a *app, args []string) error {
 		return fmt.Errorf("the new key %s is in place, but the ledger could not record the rotation "+
 			"(if the old public key is unknown, run keys rotate again with --old-public-key and the signer.pub of a bundle it signed): %w", sg.KeyID(), err)
 	}
-	leaf := fmt.Sprintf("key-rotation %s %s", time.Now().UTC().Format(time.RFC3339Nano), detail)
-	if _, err := nt.Ledger.Append(ctx, []byte(leaf)); err != nil {
-		return fmt.Errorf("the new key %s is in place, but the ledger could not record the rotation: %w", sg.KeyID(), err)
-	}
-	if _, err := nt.Ledger.Checkpoint(ctx); err != nil {
+	if err := recordKeyChange(ctx, nt, detail); err != nil {
 		return fmt.Errorf("the new key %s is in place, but the ledger could not record the rotation: %w", sg.KeyID(), err)
 	}
 	if err := a.custody(ctx, "keys.rotated", detail); err != nil {
@@ -282,4 +278,15 @@ func (a *app) sealLedger(ctx context.Context, when string) error {
 	}
 	a.notaryOnce = nil
 	return nil
+}
+
+// recordKeyChange enters a change of the signing key in the ledger and
+// seals it with a checkpoint signed by the new key.
+func recordKeyChange(ctx context.Context, nt *evidence.Notary, detail string) error {
+	leaf := fmt.Sprintf("key-rotation %s %s", time.Now().UTC().Format(time.RFC3339Nano), detail)
+	if _, err := nt.Ledger.Append(ctx, []byte(leaf)); err != nil {
+		return err
+	}
+	_, err := nt.Ledger.Checkpoint(ctx)
+	return err
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"shopwatch/evidence"
 	"shopwatch/evidence/hsm"
@@ -235,14 +234,10 @@ func keysPKCS11Init(ctx context.Context, a *app, args []string) error {
 	}
 	if retired {
 		nt, err := a.notary()
+		if err == nil {
+			err = recordKeyChange(ctx, nt, detail)
+		}
 		if err != nil {
-			return fmt.Errorf("the token key %s is in place, but the ledger could not record the change: %w", sg.KeyID(), err)
-		}
-		leaf := fmt.Sprintf("key-rotation %s %s", time.Now().UTC().Format(time.RFC3339Nano), detail)
-		if _, err := nt.Ledger.Append(ctx, []byte(leaf)); err != nil {
-			return fmt.Errorf("the token key %s is in place, but the ledger could not record the change: %w", sg.KeyID(), err)
-		}
-		if _, err := nt.Ledger.Checkpoint(ctx); err != nil {
 			return fmt.Errorf("the token key %s is in place, but the ledger could not record the change: %w", sg.KeyID(), err)
 		}
 	}
