@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -36,6 +37,10 @@ type WitnessServerConfig struct {
 	Dir     string   `yaml:"dir"`      // default <data>/witness
 	Listen  string   `yaml:"listen"`   // default 127.0.0.1:8455
 	LogKeys []string `yaml:"log_keys"` // PEM public keys (signer.pub) of the logs it co-signs
+	// TSARoots are PEM files of TSA roots; when set, every checkpoint
+	// must carry a token under them dated within MaxSkew of its time.
+	TSARoots []string      `yaml:"tsa_roots"`
+	MaxSkew  time.Duration `yaml:"max_skew"` // default 10m
 }
 
 func runWitness(ctx context.Context, a *app, args []string) error {
@@ -94,11 +99,14 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
 func witnessServe(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("witness serve", "witness serve [--listen 127.0.0.1:8455] [--dir DIR] --log-key FILE [--log-key FILE…]")
+	fs := a.newFlags("witness serve", "witness serve [--listen 127.0.0.1:8455] [--dir DIR] --log-key FILE [--log-key FILE…] [--tsa-root FILE…] [--max-skew 10m]")
 	listen := fs.String("listen", "", "address to listen on (default: witness.listen of the config, else 127.0.0.1:8455)")
 	dir := fs.String("dir", "", "the witness's folder (default: witness.dir of the config, else DATA/witness)")
 	var keyFiles stringList
 	fs.Var(&keyFiles, "log-key", "PEM public key (a capture node's keys/signer.pub) whose checkpoints it co-signs; repeatable")
+	var rootFiles stringList
+	fs.Var(&rootFiles, "tsa-root", "PEM file of TSA roots: co-sign only checkpoints whose timestamp token chains to them and is dated within --max-skew of the checkpoint; repeatable")
+	maxSkew := fs.Duration("max-skew", 0, "how far a checkpoint may be dated ahead of this clock, and from its token (default: witness.max_skew of the config, else 10m)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -138,7 +146,33 @@ func witnessServe(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	w, err := witness.Open(d, keys, witness.WithLogger(a.logger))
+	opts := []witness.Option{witness.WithLogger(a.logger)}
+	if len(rootFiles) == 0 {
+		rootFiles = c.Witness.TSARoots
+	}
+	if len(rootFiles) > 0 {
+		roots := x509.NewCertPool()
+		for _, f := range rootFiles {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return fmt.Errorf("witness TSA root: %w", err)
+			}
+			if !roots.AppendCertsFromPEM(b) {
+				return usagef("--tsa-root %s holds no PEM certificate", f)
+			}
+		}
+		opts = append(opts, witness.WithTSARoots(roots))
+	}
+	if *maxSkew == 0 {
+		*maxSkew = c.Witness.MaxSkew
+	}
+	if *maxSkew < 0 {
+		return usagef("--max-skew must not be negative")
+	}
+	if *maxSkew > 0 {
+		opts = append(opts, witness.WithMaxSkew(*maxSkew))
+	}
+	w, err := witness.Open(d, keys, opts...)
 	if err != nil {
 		return err
 	}

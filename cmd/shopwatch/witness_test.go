@@ -17,13 +17,15 @@ import (
 
 	"shopwatch/evidence"
 	"shopwatch/evidence/ledger"
+	"shopwatch/evidence/tsa"
 )
 
 // startWitnessProcess runs `shopwatch witness serve` as a child process
-// listening on addr and returns the URL it says it serves.
-func startWitnessProcess(t *testing.T, bin, dir, addr, logKey string) string {
+// listening on addr, with extra flags, and returns the URL it says it
+// serves.
+func startWitnessProcess(t *testing.T, bin, dir, addr, logKey string, extra ...string) string {
 	t.Helper()
-	cmd := exec.Command(bin, "witness", "serve", "--dir", dir, "--listen", addr, "--log-key", logKey)
+	cmd := exec.Command(bin, append([]string{"witness", "serve", "--dir", dir, "--listen", addr, "--log-key", logKey}, extra...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +111,10 @@ func TestWitnessServeAndAuditHead(t *testing.T) {
 	if code != exitOK || !strings.Contains(e, "witness did not co-sign") {
 		t.Fatalf("sweep with the witness down: exit %d, want 0 and a logged failed submission:\n%s", code, e)
 	}
-	url := startWitnessProcess(t, bin, wdir, addr, filepath.Join(data, "keys", evidence.SignerPubFile))
+	// The witness checks the checkpoints' tokens against the node's
+	// authority.
+	url := startWitnessProcess(t, bin, wdir, addr, filepath.Join(data, "keys", evidence.SignerPubFile),
+		"--tsa-root", filepath.Join(data, "tsa", tsa.RootCertFile), "--max-skew", "5m")
 	if url != "http://"+addr {
 		t.Fatalf("witness listens on %s, want %s", url, addr)
 	}

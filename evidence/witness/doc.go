@@ -44,9 +44,22 @@
 // checkpoint of a log it sees starts that log's history, and a log key
 // signs one log: a checkpoint of another log id under a key whose log the
 // witness already co-signed is refused, so that a capture node cannot
-// start its ledger afresh under a new log id. It answers 400 for
-// a body that does not parse, 403 for a log key it does not accept or a
-// signature that does not verify, 409 for a checkpoint inconsistent with
+// start its ledger afresh under a new log id.
+//
+// The witness also holds the checkpoint's time (the note's time line) to
+// its own clock: a checkpoint dated more than the accepted skew (10
+// minutes unless WithMaxSkew says otherwise) ahead of the witness's clock
+// is refused, and so is one dated before the last checkpoint of the log it
+// co-signed. An old checkpoint is accepted, since a node that could not
+// reach the witness submits its latest checkpoint late. Given TSA roots
+// (WithTSARoots; "witness serve --tsa-root FILE"), the witness requires
+// the checkpoint's RFC 3161 token to verify over the note under those
+// roots and its time to lie within the skew of the checkpoint's time, so
+// a checkpoint cannot be dated other than when a trusted authority saw
+// it. It answers 400 for
+// a body that does not parse, 403 for a log key it does not accept, a
+// signature that does not verify or a time it does not accept (the reason
+// names which), 409 for a checkpoint inconsistent with
 // what it saw (the answer then carries "witnessed_size"), and 413 for a
 // body too large. Every error answer is {"error": "<reason>"}.
 //

@@ -76,7 +76,7 @@ func (w *Witness) serveCosign(rw http.ResponseWriter, r *http.Request) {
 			return
 		case errors.Is(err, ErrMalformed):
 			status = http.StatusBadRequest
-		case errors.Is(err, ErrUnknownLog), errors.Is(err, ErrBadSignature):
+		case errors.Is(err, ErrUnknownLog), errors.Is(err, ErrBadSignature), errors.Is(err, ErrBadTime):
 			status = http.StatusForbidden
 		}
 		w.log.WarnContext(r.Context(), "witness refused a checkpoint", "status", status, "err", err)

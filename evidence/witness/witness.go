@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 
 	"shopwatch/evidence"
 	"shopwatch/evidence/ledger"
+	"shopwatch/evidence/tsa"
 )
 
 // KeyDir is the folder, inside a witness's folder, that holds its key.
@@ -46,7 +48,17 @@ var (
 	// witness co-signed of the same log: smaller, a different root at the
 	// same size, or a consistency proof that fails.
 	ErrInconsistent = errors.New("checkpoint is not consistent with the witnessed one")
+	// ErrBadTime: a checkpoint dated later than the witness's clock allows
+	// (beyond the accepted skew), or, when the witness checks timestamps,
+	// one without a token that verifies over its note under the
+	// witness's TSA roots with a time within the skew of the checkpoint's.
+	ErrBadTime = errors.New("checkpoint time not acceptable")
 )
+
+// DefaultMaxSkew is how far a checkpoint's time may lie ahead of the
+// witness's clock, and its timestamp token's time from the checkpoint's,
+// unless WithMaxSkew says otherwise.
+const DefaultMaxSkew = 10 * time.Minute
 
 // ConflictError is an ErrInconsistent refusal; it says which size the
 // witness holds, so that the submitter can prove consistency from it.
@@ -82,6 +94,8 @@ type Witness struct {
 	keys   map[string]ed25519.PublicKey
 	now    func() time.Time
 	log    *slog.Logger
+	skew   time.Duration
+	roots  *x509.CertPool // nil: timestamps are not checked
 
 	mu     sync.Mutex
 	latest map[string]*Witnessed // by logKey
@@ -95,6 +109,17 @@ func WithLogger(l *slog.Logger) Option { return func(w *Witness) { w.log = l } }
 
 // WithClock sets the clock co-signatures are dated with (default time.Now).
 func WithClock(now func() time.Time) Option { return func(w *Witness) { w.now = now } }
+
+// WithMaxSkew sets how far a checkpoint may be dated ahead of the
+// witness's clock, and its token's time from the checkpoint's (default
+// DefaultMaxSkew).
+func WithMaxSkew(d time.Duration) Option { return func(w *Witness) { w.skew = d } }
+
+// WithTSARoots makes the witness require of every checkpoint an RFC 3161
+// token over its note that chains to roots, with a time within the
+// accepted skew of the checkpoint's time: the capture node cannot then
+// date a checkpoint other than when a trusted authority saw it.
+func WithTSARoots(roots *x509.CertPool) Option { return func(w *Witness) { w.roots = roots } }
 
 // Init creates the witness's key in dir when it has none and returns the
 // signer (see KeyDir).
@@ -118,7 +143,7 @@ func Open(dir string, logKeys []ed25519.PublicKey, opts ...Option) (*Witness, er
 	if err != nil {
 		return nil, fmt.Errorf("open witness %s: %w (make the key with \"shopwatch witness init\")", dir, err)
 	}
-	w := &Witness{dir: dir, signer: s, keys: map[string]ed25519.PublicKey{}, now: time.Now, log: slog.Default(), latest: map[string]*Witnessed{}}
+	w := &Witness{dir: dir, signer: s, keys: map[string]ed25519.PublicKey{}, now: time.Now, log: slog.Default(), skew: DefaultMaxSkew, latest: map[string]*Witnessed{}}
 	for _, o := range opts {
 		o(w)
 	}
@@ -259,6 +284,9 @@ func (w *Witness) Cosign(ctx context.Context, req *Request) (*ledger.Cosignature
 		return fail(fmt.Errorf("%w: %w", ErrBadSignature, err))
 	}
 	cp.Consistency = nil
+	if err := w.checkTime(&cp); err != nil {
+		return fail(err)
+	}
 
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -278,6 +306,8 @@ func (w *Witness) Cosign(ctx context.Context, req *Request) (*ledger.Cosignature
 			return fail(&ConflictError{WitnessedSize: p.Size, Err: fmt.Errorf("%w: "+format, append([]any{ErrInconsistent}, args...)...)})
 		}
 		switch {
+		case cp.Time.Before(p.Time):
+			return conflict("time %s goes back from the witnessed checkpoint's %s", cp.Time.UTC().Format(time.RFC3339Nano), p.Time.UTC().Format(time.RFC3339Nano))
 		case cp.Size < p.Size:
 			return conflict("size %d goes back from the witnessed %d", cp.Size, p.Size)
 		case cp.Size == p.Size && !bytes.Equal(cp.Root, p.Root):
@@ -307,6 +337,31 @@ func (w *Witness) Cosign(ctx context.Context, req *Request) (*ledger.Cosignature
 	w.latest[k] = rec
 	w.log.InfoContext(ctx, "witness co-signed", "log", cp.LogID, "log_key", cp.KeyID, "size", cp.Size, "root", cp.Root.String())
 	return &cs, nil
+}
+
+// checkTime holds the checkpoint's time to the witness's clock and, when
+// the witness checks timestamps, to its token.
+func (w *Witness) checkTime(cp *ledger.Checkpoint) error {
+	now := w.now()
+	if ahead := cp.Time.Sub(now); ahead > w.skew {
+		return fmt.Errorf("%w: dated %s, %s ahead of the witness's clock (%s); at most %s is accepted",
+			ErrBadTime, cp.Time.UTC().Format(time.RFC3339), ahead.Round(time.Second), now.UTC().Format(time.RFC3339), w.skew)
+	}
+	if w.roots == nil {
+		return nil
+	}
+	if len(cp.Timestamp) == 0 {
+		return fmt.Errorf("%w: no timestamp token, and this witness requires one", ErrBadTime)
+	}
+	info, err := tsa.Verify(cp.Timestamp, []byte(cp.Note), w.roots)
+	if err != nil {
+		return fmt.Errorf("%w: the timestamp token does not verify over the note under the witness's TSA roots: %w", ErrBadTime, err)
+	}
+	if d := info.GenTime.Sub(cp.Time).Abs(); d > w.skew {
+		return fmt.Errorf("%w: dated %s, its token %s: %s apart; at most %s is accepted",
+			ErrBadTime, cp.Time.UTC().Format(time.RFC3339), info.GenTime.UTC().Format(time.RFC3339), d.Round(time.Second), w.skew)
+	}
+	return nil
 }
 
 // appendLine appends line to the file at path with one write and syncs it;

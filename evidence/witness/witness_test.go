@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"shopwatch/evidence"
 	"shopwatch/evidence/ledger"
@@ -316,5 +317,113 @@ func TestNodeKeepsCosignatures(t *testing.T) {
 	}
 	if _, err := witness.NewNode(lg, dir, []*witness.Client{{URL: srv.URL}}); err == nil {
 		t.Fatal("NewNode took a witness without a key id")
+	}
+}
+
+// openWitness opens a fresh witness folder with opts.
+func openWitness(t *testing.T, key ed25519.PublicKey, opts ...witness.Option) *witness.Witness {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := witness.Init(dir); err != nil {
+		t.Fatal(err)
+	}
+	w, err := witness.Open(dir, []ed25519.PublicKey{key}, append(opts, witness.WithLogger(quiet))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// clockLog opens a ledger whose checkpoints are dated by *clock while its
+// authority stamps them with the real time.
+func clockLog(t *testing.T, clock *time.Time) (*ledger.Log, *tsa.Authority, ed25519.PublicKey) {
+	t.Helper()
+	pub, key, _ := ed25519.GenerateKey(nil)
+	s, err := evidence.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	au, err := tsa.LoadOrCreateAuthority(filepath.Join(t.TempDir(), "tsa"), tsa.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, err := ledger.Open(filepath.Join(t.TempDir(), "ledger"), s, au, ledger.WithLogger(quiet),
+		ledger.WithClock(func() time.Time { return *clock }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lg.Close() })
+	return lg, au, pub
+}
+
+// A witness holds a checkpoint's time to its own clock, to the time of the
+// previous checkpoint it co-signed of the log, and, given TSA roots, to a
+// token over the note: a capture node cannot date its checkpoints ahead,
+// back, or other than a trusted authority saw them.
+func TestWitnessChecksCheckpointTime(t *testing.T) {
+	ctx := context.Background()
+	clock := time.Now()
+	lg, au, pub := clockLog(t, &clock)
+
+	// Dated an hour ahead: refused by any witness, with or without roots.
+	clock = time.Now().Add(time.Hour)
+	ahead := grow(t, lg, 2)
+	for name, w := range map[string]*witness.Witness{"clock": openWitness(t, pub), "roots": openWitness(t, pub, witness.WithTSARoots(au.Roots()))} {
+		if _, err := w.Cosign(ctx, &witness.Request{Checkpoint: *ahead}); !errors.Is(err, witness.ErrBadTime) {
+			t.Errorf("%s: checkpoint dated an hour ahead: err %v, want ErrBadTime", name, err)
+		}
+	}
+	_, srv := startWitness(t, pub)
+	if code, m := post(t, srv.URL, request(t, ahead, 0, nil)); code != http.StatusForbidden || !strings.Contains(fmt.Sprint(m["error"]), "ahead of the witness's clock") {
+		t.Errorf("HTTP: checkpoint dated ahead: %d %v, want 403 naming the clock", code, m)
+	}
+
+	// Dated an hour back, stamped now: a witness without roots accepts an
+	// old checkpoint (a node that was offline submits it late), one that
+	// checks tokens refuses it.
+	clock = time.Now().Add(-time.Hour)
+	back := grow(t, lg, 1)
+	if _, err := openWitness(t, pub).Cosign(ctx, &witness.Request{Checkpoint: *back}); err != nil {
+		t.Errorf("witness without roots refused an old checkpoint: %v", err)
+	}
+	_, err := openWitness(t, pub, witness.WithTSARoots(au.Roots())).Cosign(ctx, &witness.Request{Checkpoint: *back})
+	if !errors.Is(err, witness.ErrBadTime) || !strings.Contains(err.Error(), "apart") {
+		t.Errorf("checkpoint dated an hour before its token: err %v, want ErrBadTime naming the gap", err)
+	}
+
+	// Dated now: accepted under the authority's roots, refused under the
+	// roots of another authority.
+	clock = time.Now()
+	now := grow(t, lg, 1)
+	if _, err := openWitness(t, pub, witness.WithTSARoots(au.Roots())).Cosign(ctx, &witness.Request{Checkpoint: *now}); err != nil {
+		t.Errorf("checkpoint dated now with a valid token: %v", err)
+	}
+	other, err := tsa.LoadOrCreateAuthority(filepath.Join(t.TempDir(), "other"), tsa.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openWitness(t, pub, witness.WithTSARoots(other.Roots())).Cosign(ctx, &witness.Request{Checkpoint: *now}); !errors.Is(err, witness.ErrBadTime) {
+		t.Errorf("token of an authority the witness does not trust: err %v, want ErrBadTime", err)
+	}
+
+	// Time going back from the witnessed checkpoint: a conflict, even
+	// though the tree extends it.
+	w := openWitness(t, pub)
+	if _, err := w.Cosign(ctx, &witness.Request{Checkpoint: *now}); err != nil {
+		t.Fatal(err)
+	}
+	clock = now.Time.Add(-time.Minute)
+	earlier := grow(t, lg, 1)
+	proof, err := lg.ConsistencyProof(ctx, now.Size, earlier.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.Cosign(ctx, &witness.Request{Checkpoint: *earlier, FromSize: now.Size, Consistency: proof})
+	var ce *witness.ConflictError
+	if !errors.As(err, &ce) || !errors.Is(err, witness.ErrInconsistent) || !strings.Contains(err.Error(), "goes back") {
+		t.Errorf("checkpoint dated before the witnessed one: err %v, want a conflict naming the time", err)
+	}
+	if got, _ := w.Latest(now.LogID, now.KeyID); got.Checkpoint.Size != now.Size {
+		t.Errorf("after the refusal the witness holds size %d, want %d", got.Checkpoint.Size, now.Size)
 	}
 }
