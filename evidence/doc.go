@@ -270,7 +270,15 @@
 // pkeyutl, export-timestamp.tsr with openssl ts -verify -attime, the
 // capture_manifest digest, the SHA-256 and SM3 of every file
 // export-manifest.json lists, and that no file lies outside the two
-// manifests and the seal files. It stops at the first broken item. The ledger proof needs shopwatch.
+// manifests and the seal files; then recomputes the ledger inclusion
+// proof of ledger-proof.json (RFC 9162 leaf and node hashes with
+// sha256sum, the audit path walked from leaf_index to the checkpoint's
+// root), checks that the checkpoint's note names that size and root, its
+// Ed25519 signature with signer.pub and its token with openssl ts -verify;
+// and, under a trust file that lists witnesses, verifies each
+// co-signature by a listed witness with openssl pkeyutl (the text of
+// evidence/witness's package documentation) and fails unless one holds.
+// It stops at the first broken item.
 //
 // VerifyBundle does all of this offline, checks the ledger proof, the
 // CDXJ index, pages.jsonl and the reports' form, and reports each problem

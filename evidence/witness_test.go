@@ -10,12 +10,16 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"shopwatch"
 	"shopwatch/evidence"
 	"shopwatch/evidence/ledger"
 	"shopwatch/evidence/witness"
+	"shopwatch/internal/testparts"
 )
 
 // witnessNode is a witness serving on loopback from its own folder.
@@ -229,5 +233,120 @@ func TestWitnessDownDuringCapture(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(office.dir, "ledger", witness.CosignaturesFile))
 	if err != nil || strings.Count(string(b), "\n") != 2 {
 		t.Fatalf("%s holds %d lines (%v), want the 2 co-signatures", witness.CosignaturesFile, strings.Count(string(b), "\n"), err)
+	}
+}
+
+// The standard-tools script recomputes the ledger inclusion proof with
+// sha256sum and checks the checkpoint's signature and token with openssl;
+// under a trust file that lists witnesses it requires a listed witness's
+// co-signature, as VerifyBundle does. The capture exported is the third of
+// six, so its audit path has both left and right siblings. Each damage is
+// made on a bundle whose export is unsigned and whose hash lists are
+// rewritten, so that only the ledger step can catch it; VerifyBundle
+// agrees on every one.
+func TestStandardToolsScriptLedgerAndWitness(t *testing.T) {
+	bash := testparts.Tool(t, "bash")
+	openssl := testparts.Tool(t, "openssl")
+	script, err := filepath.Abs("testdata/verify-bundle.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	office := builtinNode(t)
+	wn := startWitness(t, t.TempDir(), "127.0.0.1:0", office.signer.PublicKey())
+	wid := wn.w.KeyID()
+	office.withWitness(t, wn.url(), wid)
+	var recs []*shopwatch.EvidenceRecord
+	for range 6 {
+		recs = append(recs, office.capture(t))
+	}
+	bundle := office.export(t, recs[2])
+	trustPath := func(tf *evidence.TrustFile) string {
+		p := filepath.Join(t.TempDir(), evidence.TrustFileName)
+		if err := os.WriteFile(p, tf.Marshal(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	tf := office.witnessTrust(t, wid, "witness-east")
+	withWitness := trustPath(tf)
+	otherWitness := trustPath(office.witnessTrust(t, "ed25519:0123456789abcdef", "someone-else"))
+	noWitness := trustPath(office.trustFile(t, office.notary.TSARoot, nil))
+	run := func(es []zipEntry, trust string) (string, int) {
+		t.Helper()
+		args := []string{script, unpack(t, es)}
+		if trust != "" {
+			args = append(args, trust)
+		}
+		return runBash(t, bash, openssl, args)
+	}
+
+	es := readZip(t, bundle)
+	var proof ledger.Proof
+	mustJSON(t, entry(t, es, evidence.LedgerProofFile), &proof)
+	if proof.LeafIndex != 2 || proof.TreeSize != 6 || len(proof.AuditPath) != 3 || len(proof.Cosignatures) != 1 {
+		t.Fatalf("proof of leaf %d of %d, path %d, %d co-signatures; want leaf 2 of 6, path 3, 1", proof.LeafIndex, proof.TreeSize, len(proof.AuditPath), len(proof.Cosignatures))
+	}
+	out, code := run(es, withWitness)
+	if code != 0 || !strings.Contains(out, "ok   ledger-proof.json: manifest.json is leaf 2 of 6, checkpoint signed by "+office.signer.KeyID()) ||
+		!strings.Contains(out, "ok   ledger-proof.json: the checkpoint is co-signed by witness witness-east ("+wid+")") ||
+		!strings.Contains(out, "TRUSTED under "+withWitness) || !strings.Contains(out, "co-signed by witness witness-east ("+wid+")\n") {
+		t.Fatalf("script on an honest witnessed bundle: exit %d\n%s", code, out)
+	}
+	if out, code := run(es, noWitness); code != 0 || !strings.Contains(out, "TRUSTED") || strings.Contains(out, "co-signed") {
+		t.Errorf("script under a trust file without witnesses: exit %d\n%s", code, out)
+	}
+	if out, code := run(es, otherWitness); code != 1 || !strings.Contains(out, "FAIL ledger-proof.json: the checkpoint carries no valid co-signature of a witness") {
+		t.Errorf("script under a trust file listing another witness: exit %d\n%s", code, out)
+	}
+
+	// Damage to the proof, in a bundle whose export is unsigned.
+	unsigned := func() []zipEntry {
+		return dropFiles(t, readZip(t, bundle), evidence.ExportManifestFile, evidence.ExportSignatureFile, evidence.ExportSignerPubFile,
+			evidence.ExportTimestampFile, evidence.ExportTSARootFile)
+	}
+	if out, code := run(reseal(t, unsigned()), withWitness); code != 0 || !strings.Contains(out, "TRUSTED") {
+		t.Fatalf("script on the unsigned export: exit %d\n%s", code, out)
+	}
+	edit := func(f func(p *ledger.Proof)) []zipEntry {
+		es := unsigned()
+		var p ledger.Proof
+		mustJSON(t, entry(t, es, evidence.LedgerProofFile), &p)
+		f(&p)
+		b, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		*entryRef(t, es, evidence.LedgerProofFile) = b
+		return reseal(t, es)
+	}
+	cases := []struct {
+		name  string
+		es    []zipEntry
+		trust string
+		fail  string
+	}{
+		{"audit path hash changed", edit(func(p *ledger.Proof) { p.AuditPath[1][0] ^= 1 }), "", "the audit path does not lead from manifest.json to root"},
+		{"audit path shortened", edit(func(p *ledger.Proof) { p.AuditPath = p.AuditPath[:2] }), "", "the audit path does not lead"},
+		{"leaf index moved", edit(func(p *ledger.Proof) { p.LeafIndex = 3 }), "", "the audit path does not lead"},
+		{"checkpoint signature of another note", edit(func(p *ledger.Proof) { p.Checkpoint.Signature[5] ^= 1 }), "", "the checkpoint's signature does not verify with signer.pub"},
+		{"checkpoint token flipped", edit(func(p *ledger.Proof) { p.Checkpoint.Timestamp[len(p.Checkpoint.Timestamp)-9] ^= 1 }), "", "checkpoint"},
+		{"co-signature flipped", edit(func(p *ledger.Proof) { p.Cosignatures[0].Signature[3] ^= 1 }), withWitness, "carries no valid co-signature"},
+		{"co-signature re-dated", edit(func(p *ledger.Proof) { p.Cosignatures[0].Time = p.Cosignatures[0].Time.Add(time.Second) }), withWitness, "carries no valid co-signature"},
+		{"co-signature dropped", edit(func(p *ledger.Proof) { p.Cosignatures = nil }), withWitness, "carries no valid co-signature"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out, code := run(c.es, c.trust)
+			if code != 1 || !strings.Contains(out, "FAIL ledger-proof.json: ") || !strings.Contains(out, c.fail) || strings.Contains(out, "VERIFIED") {
+				t.Errorf("script: exit %d, want 1 and FAIL ledger-proof.json: …%s…:\n%s", code, c.fail, out)
+			}
+			opts := []evidence.VerifyOption{}
+			if c.trust != "" {
+				opts = append(opts, evidence.WithTrust(tf))
+			}
+			if rep := verifyEntries(t, c.es, opts...); rep.OK() || !slices.Contains(rep.Items(), evidence.LedgerProofFile) {
+				t.Errorf("VerifyBundle disagrees with the script: %v", rep.Err())
+			}
+		})
 	}
 }

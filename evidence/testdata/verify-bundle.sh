@@ -11,7 +11,10 @@
 #
 # It prints one line per check and stops at the first failure with
 # "FAIL <item>: <reason>" and exit status 1. The ledger inclusion proof
-# (ledger-proof.json) needs "shopwatch evidence verify BUNDLE.zip".
+# (ledger-proof.json, RFC 9162 hashing) is recomputed with sha256sum, the
+# checkpoint's signature and timestamp checked with openssl; under a trust
+# file that lists witnesses, a listed witness must have co-signed the
+# checkpoint.
 # MAX_SKEW_SECONDS (default 300) is the largest gap accepted between
 # captured_at in manifest.json and the timestamp's time. With
 # REQUIRE_SIGNED_EXPORT=1 a bundle without export-manifest.json fails.
@@ -25,6 +28,14 @@ cd "$dir" || exit 2
 fail() { echo "FAIL $1: $2"; exit 1; }
 ok() { echo "ok   $1: $2"; }
 sha() { sha256sum "$1" | cut -c1-64; }
+tmp=$(mktemp -d) || exit 2
+trap 'rm -rf "$tmp"' EXIT
+# hexbin HEX: the bytes HEX spells; node L R: the RFC 9162 interior node hash.
+hexbin() { printf "$(printf '%s' "$1" | sed 's/../\\x&/g')"; }
+node() { { printf '\x01'; hexbin "$1"; hexbin "$2"; } | sha256sum | cut -c1-64; }
+# json NAME FILE: the string value of a field on a line of its own at the
+# indentation given in NAME ("    note" for a checkpoint field).
+json() { sed -n "s/^$1\": \"\(.*\)\",\{0,1\}\$/\1/p" "$2" | head -n 1; }
 
 # 1. Every file against SHA256SUMS (written at export).
 out=$(sha256sum -c SHA256SUMS 2>&1) || {
@@ -163,8 +174,52 @@ else
 	echo "note export-manifest.json: absent (exported before exports were signed): README.txt, report.html, report.pdf and the other derived files are NOT signed"
 fi
 
-# 10. Under the trust file: the signer key is listed and was valid at the
-#     timestamp's time, and the timestamp's root is pinned.
+# 10. The ledger proof: manifest.json is a leaf of the append-only ledger,
+#     under a checkpoint signed by signer.pub and timestamped over its note.
+if [ -e ledger-proof.json ]; then
+	p=ledger-proof.json
+	grep -qxF '  "format": "shopwatch-ledger-proof/1",' $p || fail $p "not a shopwatch-ledger-proof/1 file"
+	leaf="sha256:$(sha manifest.json)"
+	[ "$(json '  "leaf' $p)" = "$leaf" ] || fail $p "is the proof of another leaf than manifest.json ($leaf)"
+	lh=$({ printf '\x00'; printf '%s' "$leaf"; } | sha256sum | cut -c1-64)
+	[ "$(json '  "leaf_hash' $p)" = "$lh" ] || fail $p "leaf_hash is not the RFC 9162 hash of the leaf"
+	fn=$(sed -n 's/^  "leaf_index": \([0-9]*\),$/\1/p' $p)
+	size=$(sed -n 's/^  "tree_size": \([0-9]*\),$/\1/p' $p)
+	root=$(json '  "root' $p)
+	[ -n "$fn" ] && [ -n "$size" ] && [ "$fn" -lt "$size" ] || fail $p "leaf_index or tree_size missing or out of range"
+	sn=$((size - 1)) r=$lh
+	for h in $(sed -n '/^  "audit_path": \[\],$/q; /^  "audit_path": \[$/,/^  \],$/p' $p | grep -o '[0-9a-f]\{64\}'); do
+		[ "$sn" -gt 0 ] || fail $p "audit path longer than the tree allows"
+		if [ $((fn % 2)) = 1 ] || [ "$fn" = "$sn" ]; then
+			r=$(node "$h" "$r")
+			while [ $((fn % 2)) = 0 ] && [ "$fn" != 0 ]; do fn=$((fn >> 1)) sn=$((sn >> 1)); done
+		else
+			r=$(node "$r" "$h")
+		fi
+		fn=$((fn >> 1)) sn=$((sn >> 1))
+	done
+	[ "$sn" = 0 ] && [ "$r" = "$root" ] || fail $p "the audit path does not lead from manifest.json to root $root"
+	# The checkpoint: its note names this tree, signer.pub signed the note,
+	# and a token dates it.
+	json '    "note' $p | sed 's/\\n/\n/g' | head -c -1 >"$tmp/note"
+	[ "$(sed -n 's/^size //p' "$tmp/note")" = "$size" ] && [ "$(sed -n 's/^root //p' "$tmp/note")" = "$root" ] ||
+		fail $p "the checkpoint's note does not name size $size and root $root"
+	json '    "signature' $p | base64 -d >"$tmp/note.sig" 2>/dev/null || fail $p "checkpoint signature is not base64"
+	openssl pkeyutl -verify -pubin -inkey signer.pub -rawin -in "$tmp/note" -sigfile "$tmp/note.sig" >/dev/null 2>&1 ||
+		fail $p "the checkpoint's signature does not verify with signer.pub"
+	json '    "timestamp' $p | base64 -d >"$tmp/note.tsr" 2>/dev/null || fail $p "checkpoint timestamp is not base64"
+	cstamped=$(openssl ts -reply -in "$tmp/note.tsr" -text 2>/dev/null | sed -n 's/^Time stamp: //p')
+	cgentime=$(date -u -d "$cstamped" +%s 2>/dev/null) || fail $p "cannot read the checkpoint token's time"
+	openssl ts -verify -attime "$cgentime" -data "$tmp/note" -in "$tmp/note.tsr" -CAfile tsa-root.pem >/dev/null 2>&1 ||
+		fail $p "the checkpoint's token does not verify over its note against tsa-root.pem"
+	ok $p "manifest.json is leaf $(sed -n 's/^  "leaf_index": \([0-9]*\),$/\1/p' $p) of $size, checkpoint signed by $keyid, Time stamp: $cstamped"
+else
+	echo "note ledger-proof.json: absent, the capture is in no ledger this bundle proves"
+fi
+
+# 11. Under the trust file: the signer key is listed and was valid at the
+#     timestamp's time, the timestamp's root is pinned, and, when the office
+#     lists witnesses, one of them co-signed the ledger checkpoint.
 if [ -n "$trust" ]; then
 	entries() { sed -n "/^$1:/,/^[^ #]/p" "$trust" | grep '^  - {'; }
 	field() { sed -n "s/.*[{ ]$1: \"\([^\"]*\)\".*/\1/p"; }
@@ -188,7 +243,30 @@ if [ -n "$trust" ]; then
 	[ -z "$until" ] || [ "$gentime" -le "$(date -u -d "$until" +%s)" ] ||
 		fail signer.pub "$keyid is valid until $until, but the timestamp's time is $stamped"
 	ok signer.pub "$keyid is a signer key of $office, valid at the timestamp's time"
-	echo "TRUSTED under $trust ($office): VERIFIED with standard tools (ledger-proof.json: run shopwatch evidence verify)"
+	witnessed=""
+	if entries witness_keys | grep -q .; then
+		[ -e ledger-proof.json ] || fail ledger-proof.json "absent: $office lists witnesses, and no checkpoint here is co-signed"
+		# Each co-signature: the witness's raw key, its id, time, signature.
+		while read -r wid wkey wtime wsig; do
+			entries witness_keys | field id | grep -qxF "$wid" || continue
+			{ printf '\x30\x2a\x30\x05\x06\x03\x2b\x65\x70\x03\x21\x00'; base64 -d <<<"$wkey"; } >"$tmp/w.der" 2>/dev/null || continue
+			[ "ed25519:$(base64 -d <<<"$wkey" | sha256sum | cut -c1-16)" = "$wid" ] || continue
+			printf 'shopwatch-witness-cosignature/1\nwitness %s\ntime %s\n' "$wid" "$wtime" >"$tmp/cosigned"
+			cat "$tmp/note" >>"$tmp/cosigned"
+			base64 -d <<<"$wsig" >"$tmp/w.sig" 2>/dev/null || continue
+			openssl pkeyutl -verify -pubin -keyform DER -inkey "$tmp/w.der" -rawin -in "$tmp/cosigned" -sigfile "$tmp/w.sig" >/dev/null 2>&1 || continue
+			name=$(entries witness_keys | grep -F "id: \"$wid\"" | field name | head -n 1)
+			witnessed="$witnessed, $name ($wid)"
+			ok ledger-proof.json "the checkpoint is co-signed by witness $name ($wid) of $office at $wtime"
+		done < <(paste -d ' ' \
+			<(sed -n 's/^      "witness_key_id": "\(.*\)",$/\1/p' ledger-proof.json) \
+			<(sed -n 's/^      "witness_key": "\(.*\)",$/\1/p' ledger-proof.json) \
+			<(sed -n 's/^      "time": "\(.*\)",$/\1/p' ledger-proof.json) \
+			<(sed -n 's/^      "signature": "\(.*\)"$/\1/p' ledger-proof.json))
+		[ -n "$witnessed" ] || fail ledger-proof.json "the checkpoint carries no valid co-signature of a witness $office lists"
+		witnessed="; the ledger checkpoint is co-signed by witness ${witnessed#, }"
+	fi
+	echo "TRUSTED under $trust ($office): VERIFIED with standard tools$witnessed"
 else
-	echo "SELF-CONSISTENT ONLY: VERIFIED with standard tools, but against nothing from outside the bundle: anyone holding an Ed25519 key and a time-stamping authority could have made it; give the office's trust.yaml as second argument (ledger-proof.json: run shopwatch evidence verify)"
+	echo "SELF-CONSISTENT ONLY: VERIFIED with standard tools, but against nothing from outside the bundle: anyone holding an Ed25519 key and a time-stamping authority could have made it; give the office's trust.yaml as second argument"
 fi
