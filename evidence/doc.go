@@ -283,7 +283,11 @@
 // VerifyBundle does all of this offline, checks the ledger proof, the
 // CDXJ index, pages.jsonl and the reports' form, and reports each problem
 // as an *ItemError naming the damaged file, the first problem naming the
-// first broken item.
+// first broken item. Whether the capture itself holds is decided by the
+// same check export and the resume of a sweep apply to a stored capture
+// (CheckCapture, read through a read-only view of the bundle, with the
+// roots the seal is judged against); its verdict is Report.Capture, and
+// the other checks say which file is at fault.
 //
 // # Trust file
 //

@@ -239,6 +239,7 @@ func (v *verifier) verifySeal() {
 			roots = v.pinnedRoots(rootPEM, roots)
 		}
 	}
+	v.sealRoots = roots
 	if tsr != nil {
 		switch {
 		case roots == nil:

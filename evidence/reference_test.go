@@ -29,6 +29,9 @@ type referenceEdit struct {
 	err         error
 	// also are further problems, "item/check", the report must hold.
 	also []string
+	// capture is the kind of problem the capture check of export and
+	// resume (Report.Capture) finds, "" when the capture files pass.
+	capture evidence.ProblemKind
 }
 
 // editEntry applies f to the content of entry name; f returning nil
@@ -101,22 +104,22 @@ func rerecord(record, name string) func(*testing.T, []zipEntry) []zipEntry {
 var referenceEdits = []referenceEdit{
 	{name: "as exported", edit: func(_ *testing.T, es []zipEntry) []zipEntry { return es }},
 	{name: "artifact byte flipped", edit: editEntry(evidence.TextFile, flipByte),
-		item: evidence.TextFile, check: "sha256", err: evidence.ErrDigestMismatch},
+		item: evidence.TextFile, check: "sha256", err: evidence.ErrDigestMismatch, capture: evidence.ProblemDamaged},
 	{name: "artifact removed", edit: editEntry(evidence.PageFile, removeEntry),
-		item: evidence.PageFile, check: "present", err: evidence.ErrNotFound},
+		item: evidence.PageFile, check: "present", err: evidence.ErrNotFound, capture: evidence.ProblemDamaged},
 	{name: "file added", edit: func(_ *testing.T, es []zipEntry) []zipEntry {
 		return append(es, zipEntry{"extra.txt", []byte("added after export\n")})
 	}, item: "extra.txt", check: "listed", err: evidence.ErrUnlisted},
 	{name: "manifest.json entry for text.txt altered", edit: func(t *testing.T, es []zipEntry) []zipEntry {
 		h := entryHex(t, es, evidence.TextFile)
 		return editEntry(evidence.ManifestFile, func(b []byte) []byte { return bytes.Replace(b, []byte(h), []byte(otherHex(h)), 1) })(t, es)
-	}, item: evidence.ManifestFile, check: "recorded", err: evidence.ErrDigestMismatch},
+	}, item: evidence.ManifestFile, check: "recorded", err: evidence.ErrDigestMismatch, capture: evidence.ProblemSignature},
 	{name: "manifest.sig flipped", edit: editEntry(evidence.SignatureFile, flipByte),
-		item: evidence.SignatureFile, check: "recorded", err: evidence.ErrDigestMismatch},
+		item: evidence.SignatureFile, check: "recorded", err: evidence.ErrDigestMismatch, capture: evidence.ProblemSignature},
 	{name: "signer.pub removed", edit: editEntry(evidence.SignerPubFile, removeEntry),
-		item: evidence.SignerPubFile, check: "present", err: evidence.ErrNotFound},
+		item: evidence.SignerPubFile, check: "present", err: evidence.ErrNotFound, capture: evidence.ProblemDamaged},
 	{name: "timestamp token flipped", edit: editEntry(evidence.TimestampFile, flipByte),
-		item: evidence.TimestampFile, check: "timestamp", err: evidence.ErrBadTimestamp},
+		item: evidence.TimestampFile, check: "timestamp", err: evidence.ErrBadTimestamp, capture: evidence.ProblemTimestamp},
 	{name: "ledger proof removed", edit: editEntry(evidence.LedgerProofFile, removeEntry),
 		item: evidence.LedgerProofFile, check: "present", err: evidence.ErrNotFound},
 	// A derived file and its two records: the one of the three that
@@ -148,6 +151,9 @@ func TestReferenceBundle(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			es := tc.edit(t, append([]zipEntry(nil), base...))
 			rep := verifyEntries(t, es)
+			if got := evidence.ProblemOf(rep.Capture); got != tc.capture || (tc.capture != "") != (rep.Capture != nil) {
+				t.Errorf("the capture check says %q (%v), want %q", got, rep.Capture, tc.capture)
+			}
 			if tc.item == "" {
 				if !rep.OK() {
 					t.Fatalf("does not verify: %v", rep.Err())

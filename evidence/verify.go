@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"crypto/x509"
 	"encoding/hex"
@@ -103,6 +104,12 @@ type Report struct {
 	ExportKeyID string
 	ExportedBy  string
 	Derived     []string
+	// Capture is the verdict of the capture check that export and the
+	// resume of a sweep apply to a stored capture (CheckCapture), applied
+	// to the bundle's capture files: nil when they pass, else an error
+	// holding the *CaptureProblem. The rest of the report says which file
+	// is at fault and checks what the bundle adds.
+	Capture error
 }
 
 // OK reports whether every check passed.
@@ -278,6 +285,9 @@ type verifier struct {
 	// Under a trust file: whether the token's root is pinned and the
 	// signer key listed and valid at the capture time.
 	tsaPinned, keyValid bool
+	// sealRoots are the roots the capture's token was judged against
+	// (pinned ones under a trust file); nil when there were none.
+	sealRoots *x509.CertPool
 	// witnessChecked: the trust file lists witnesses and the ledger proof
 	// was judged against them; witnessed: a listed witness co-signed.
 	witnessChecked, witnessed bool
@@ -311,6 +321,7 @@ func (v *verifier) run(zr *zip.Reader) {
 	v.fixedSumsAuthentic()
 	v.fixedDatapackageAuthentic()
 	v.verifySeal()
+	v.capture()
 	v.artifacts()
 	v.environment()
 	v.exportSigned()
@@ -323,6 +334,7 @@ func (v *verifier) run(zr *zip.Reader) {
 	}
 	v.trustKey()
 	v.trustWitnessPresent()
+	v.captureVerdict()
 	v.noteTrust()
 }
 
@@ -718,6 +730,53 @@ func (v *verifier) artifacts() {
 	}
 }
 
+// capture applies CheckCapture's rules to the bundle's capture files, read
+// through bundleStore, with the roots the seal was judged against: the
+// one check behind export and resume decides whether the signed set and
+// the seal hold, so the three cannot drift apart. The artifacts are
+// hashed once, by artifacts(), against the same manifest entries with the
+// same rule (size, SHA-256 and SM3), and a mismatch there makes the
+// capture damaged. Its verdict is Report.Capture; the other checks
+// localise the damage.
+func (v *verifier) capture() {
+	if v.m == nil {
+		return // reported: no capture to check
+	}
+	src := &storeSource{ctx: context.Background(), store: bundleStore(v.files), key: func(name string) string { return name }}
+	_, err := check(context.Background(), src, v.m.EvidenceID, CaptureCheck{Sealed: !v.cfg.allowUnsealed, TSARoots: v.sealRoots})
+	v.rep.Capture = err
+}
+
+// artifactDamaged makes the capture damaged by artifact name, unless the
+// capture check already failed.
+func (v *verifier) artifactDamaged(name string, err error) {
+	if v.m != nil && v.rep.Capture == nil {
+		v.rep.Capture = &CaptureProblem{Kind: ProblemDamaged, Key: name, Err: fmt.Errorf("artifact %q: %w", name, err)}
+	}
+}
+
+// captureVerdict reports the capture check: a pass, or, should it have
+// found a problem no other check reported, that problem as the "capture"
+// check (run last, so that the other checks come first).
+func (v *verifier) captureVerdict() {
+	if v.m == nil {
+		return
+	}
+	err := v.rep.Capture
+	if err == nil {
+		v.rep.pass("capture", ManifestFile, "the capture check of export and resume passes: signed, sealed, %d artifacts intact", len(v.m.Artifacts))
+		return
+	}
+	if v.rep.OK() {
+		item := ManifestFile
+		var p *CaptureProblem
+		if errors.As(err, &p) && p.Key != "" {
+			item = p.Key
+		}
+		v.rep.fail("capture", item, err)
+	}
+}
+
 // environment reports a capture whose recorded capture-environment check
 // (environment.json, an artifact under the signature) failed. A capture
 // without the record is not judged here.
@@ -758,13 +817,19 @@ func (v *verifier) artifact(e ManifestEntry) {
 	defer v.artifactRecords(e, trusted)
 	f, ok := v.files[e.Name]
 	if !ok {
-		v.rep.fail("present", e.Name, fmt.Errorf("%w: listed in manifest.json but not in the bundle", ErrNotFound))
+		err := fmt.Errorf("%w: listed in manifest.json but not in the bundle", ErrNotFound)
+		v.artifactDamaged(e.Name, err)
+		v.rep.fail("present", e.Name, err)
 		return
 	}
 	got, err := sumZipFile(f, e.Size)
 	if err != nil {
+		v.artifactDamaged(e.Name, err)
 		v.rep.fail("read", e.Name, err)
 		return
+	}
+	if merr := got.Mismatch(Sums{Size: e.Size, SHA256: e.SHA256, SM3: e.SM3}); merr != nil {
+		v.artifactDamaged(e.Name, merr)
 	}
 	if got.Size <= e.Size {
 		v.digests[e.Name] = fileDigest{size: got.Size, hex: got.SHA256.Hex()}

@@ -24,12 +24,14 @@ func init() {
 	register(command{name: "audit", summary: "list and verify the hash-chained audit log (chain of custody)", run: runAudit})
 	verbSummaries["audit list"] = "list audit log entries"
 	verbSummaries["audit verify"] = "check the audit log's hash chain; exit 1 when broken"
+	verbSummaries["audit seal"] = "seal the audit log's newest entries with a signed, timestamped ledger checkpoint"
 }
 
 func runAudit(ctx context.Context, a *app, args []string) error {
 	return subcommands(ctx, a, "audit", args, map[string]func(context.Context, *app, []string) error{
 		"list":   auditList,
 		"verify": auditVerify,
+		"seal":   auditSealCmd,
 	})
 }
 
@@ -76,7 +78,8 @@ func auditVerify(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	verr := d.VerifyAudit(ctx)
-	if herr := a.checkAuditHead(ctx, d); errors.Is(herr, db.ErrAuditTruncated) {
+	seal, herr := a.checkAuditHead(ctx, d)
+	if errors.Is(herr, db.ErrAuditTruncated) {
 		verr = errors.Join(verr, herr)
 	} else if herr != nil {
 		a.logger.Warn("the audit log's head was not compared with the ledger's checkpoints", "err", herr)
@@ -85,12 +88,19 @@ func auditVerify(ctx context.Context, a *app, args []string) error {
 	if err != nil && verr == nil {
 		return err
 	}
+	var sealed uint64
+	if seal != nil {
+		sealed = seal.Size
+	}
+	unsealed := uint64(len(es)) - min(sealed, uint64(len(es)))
 	if *asJSON {
 		out := struct {
-			OK      bool   `json:"ok"`
-			Entries int    `json:"entries"`
-			Error   string `json:"error,omitempty"`
-		}{OK: verr == nil, Entries: len(es)}
+			OK       bool   `json:"ok"`
+			Entries  int    `json:"entries"`
+			Sealed   uint64 `json:"sealed"`   // entries 1..sealed are sealed by a ledger checkpoint
+			Unsealed uint64 `json:"unsealed"` // later entries, not yet sealed
+			Error    string `json:"error,omitempty"`
+		}{OK: verr == nil, Entries: len(es), Sealed: sealed, Unsealed: unsealed}
 		if verr != nil {
 			out.Error = verr.Error()
 		}
@@ -103,7 +113,66 @@ func auditVerify(ctx context.Context, a *app, args []string) error {
 	}
 	if !*asJSON {
 		fmt.Fprintf(a.stdout, "audit log intact: %d entries, hash chain unbroken\n", len(es))
+		switch {
+		case seal != nil:
+			fmt.Fprintf(a.stdout, "sealed: entries 1 to %d by ledger checkpoint %d of %s\n", seal.Size, seal.Seq, a.localTime(seal.Time))
+		case herr == nil:
+			fmt.Fprintln(a.stdout, "sealed: no ledger checkpoint records the audit log's head yet")
+		}
+		if unsealed > 0 {
+			fmt.Fprintf(a.stdout, "not yet sealed: %d later entries; cutting them off would go unnoticed until \"shopwatch audit seal\" (or the next sweep or export) seals them\n", unsealed)
+		}
 	}
+	return nil
+}
+
+// auditSealCmd makes a ledger checkpoint that records the audit log's head
+// now, timestamped and submitted to the configured witnesses, so that no
+// entry made so far can be cut off unnoticed.
+func auditSealCmd(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("audit seal", "audit seal")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return usagef("audit seal takes no arguments (got %q)", pos[0])
+	}
+	d, err := a.openDB()
+	if err != nil {
+		return err
+	}
+	nt, err := a.notary()
+	if err != nil {
+		return err
+	}
+	if nt == nil || nt.Ledger == nil {
+		return errors.New("audit seal: this node keeps no ledger")
+	}
+	cp, err := nt.Ledger.Checkpoint(ctx)
+	if errors.Is(err, ledger.ErrEmpty) {
+		return &errExit{code: exitFailed, err: errors.New("audit seal: the ledger holds no record yet; the first capture starts it")}
+	}
+	if err != nil {
+		return fmt.Errorf("audit seal: %w", err)
+	}
+	size, _, err := d.AuditHead(ctx)
+	if err != nil {
+		return err
+	}
+	witnessed := ""
+	if nt.Witnesses != nil {
+		if err := nt.Witnesses.Submit(ctx); err != nil {
+			a.logger.Warn("a witness did not co-sign the sealing checkpoint", "err", err)
+		}
+		if n := len(nt.Witnesses.Cosignatures(cp)); n > 0 {
+			witnessed = fmt.Sprintf(", co-signed by %d witness(es)", n)
+		}
+	}
+	if cp.Audit == nil || cp.Audit.Size < size {
+		return fmt.Errorf("audit seal: the checkpoint records audit head %v, the log holds %d entries", cp.Audit, size)
+	}
+	fmt.Fprintf(a.stdout, "audit log sealed: entries 1 to %d by ledger checkpoint %d of %s%s\n", cp.Audit.Size, cp.Seq, a.localTime(cp.Time), witnessed)
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"shopwatch"
+	"shopwatch/evidence"
 )
 
 // Every command refuses arguments it does not take, with its usage line
@@ -281,9 +282,10 @@ func TestJSONConvention(t *testing.T) {
 			Item  string `json:"item"`
 			Error string `json:"error"`
 		} `json:"problems"`
+		CaptureProblem string `json:"capture_problem"`
 	}
 	if err := json.Unmarshal([]byte(o), &rep); err != nil || code != exitFailed || rep.OK || len(rep.Problems) == 0 ||
-		rep.Problems[0].Error == "" || !strings.Contains(o, "page.html") {
+		rep.Problems[0].Error == "" || !strings.Contains(o, "page.html") || rep.CaptureProblem != string(evidence.ProblemDamaged) {
 		t.Errorf("verify --json of a tampered bundle: exit %d, %v, %+v", code, err, rep)
 	}
 }

@@ -69,7 +69,7 @@ func dbCheck(ctx context.Context, a *app, args []string) error {
 		return err
 	default:
 		cerr := d.Check(ctx)
-		if herr := a.checkAuditHead(ctx, d); errors.Is(herr, db.ErrAuditTruncated) {
+		if _, herr := a.checkAuditHead(ctx, d); errors.Is(herr, db.ErrAuditTruncated) {
 			rep.Problems = append(rep.Problems, herr.Error())
 		} else if herr != nil {
 			a.logger.Warn("the audit log's head was not compared with the ledger's checkpoints", "err", herr)

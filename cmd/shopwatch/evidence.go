@@ -453,6 +453,9 @@ type verifyJSON struct {
 	Manifest      *evidence.Manifest `json:"manifest"`
 	Checks        []verifyCheckJSON  `json:"checks"`
 	Problems      []itemProblemJSON  `json:"problems"`
+	// CaptureProblem is the kind of problem the capture check of export
+	// and resume finds in the bundle's capture files ("" when they pass).
+	CaptureProblem string `json:"capture_problem"`
 }
 
 type verifyCheckJSON struct {
@@ -471,7 +474,10 @@ type itemProblemJSON struct {
 func verifyView(rep *evidence.Report) verifyJSON {
 	v := verifyJSON{Bundle: rep.Bundle, OK: rep.OK(), Verdict: rep.Verdict(), Trust: rep.Trust, Witnesses: rep.Witnesses, EvidenceID: rep.EvidenceID, KeyID: rep.KeyID,
 		TSARootSHA256: rep.TSARootSHA256, TimestampTime: rep.TimestampTime, Manifest: rep.Manifest,
-		Checks: []verifyCheckJSON{}, Problems: []itemProblemJSON{}}
+		Checks: []verifyCheckJSON{}, Problems: []itemProblemJSON{}, CaptureProblem: string(evidence.ProblemOf(rep.Capture))}
+	if rep.Capture != nil && v.CaptureProblem == "" {
+		v.CaptureProblem = "unreadable"
+	}
 	for _, c := range rep.Checks {
 		v.Checks = append(v.Checks, verifyCheckJSON{Name: c.Name, Item: c.Item, OK: c.OK, Detail: c.Detail})
 	}

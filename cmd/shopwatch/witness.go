@@ -239,38 +239,44 @@ func auditHeadOf(d *db.DB) func(context.Context) (ledger.AuditHead, error) {
 	}
 }
 
-// checkAuditHead checks that the audit log of d still reaches the head the
-// latest ledger checkpoint recorded. It returns nil when there is no
-// ledger or no checkpoint with an audit head, an error wrapping
-// db.ErrAuditTruncated when entries were cut off or rewritten, and
-// another error when the ledger could not be read (the ledger's own
-// verification reports why).
-func (a *app) checkAuditHead(ctx context.Context, d *db.DB) error {
+// auditSeal is the latest ledger checkpoint that recorded the audit
+// log's head: entries 1 to Size of the audit log are sealed by it.
+type auditSeal struct {
+	Seq, Size uint64
+	Time      time.Time
+}
+
+// checkAuditHead compares the audit log with the head the latest ledger
+// checkpoint recorded and returns that checkpoint (nil when none records
+// one, or the data directory has no ledger); the error wraps
+// db.ErrAuditTruncated when entries the checkpoint sealed are gone or
+// rewritten.
+func (a *app) checkAuditHead(ctx context.Context, d *db.DB) (*auditSeal, error) {
 	dir, err := a.dataDir()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ldir := filepath.Join(dir, "ledger")
 	if _, err := os.Stat(filepath.Join(ldir, ledger.HeaderFile)); err != nil {
-		return nil
+		return nil, nil
 	}
 	pub, retired, roots, err := a.verifyKeys(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	lg, err := ledger.OpenReadOnly(ldir, pub, roots, retired...)
 	if err != nil {
-		return fmt.Errorf("audit log head: %w", err)
+		return nil, fmt.Errorf("audit log head: %w", err)
 	}
 	defer lg.Close()
 	cps := lg.Checkpoints()
 	for i := len(cps) - 1; i >= 0; i-- {
 		if h := cps[i].Audit; h != nil {
 			if err := d.VerifyAuditHead(ctx, h.Size, h.Hash); err != nil {
-				return fmt.Errorf("ledger checkpoint %d (size %d): %w", cps[i].Seq, cps[i].Size, err)
+				return nil, fmt.Errorf("ledger checkpoint %d (size %d): %w", cps[i].Seq, cps[i].Size, err)
 			}
-			return nil
+			return &auditSeal{Seq: cps[i].Seq, Size: h.Size, Time: cps[i].Time}, nil
 		}
 	}
-	return nil
+	return nil, nil
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,7 +143,22 @@ func TestWitnessServeAndAuditHead(t *testing.T) {
 	}
 
 	// The audit log is intact and reaches the checkpoint's head.
-	mustSW(t, "--data", data, "audit", "verify")
+	// The export's own custody entry came after the checkpoint: verify
+	// says it is not sealed yet; audit seal seals it, co-signed.
+	if o := mustSW(t, "--data", data, "audit", "verify"); !strings.Contains(o, "not yet sealed: ") {
+		t.Errorf("audit verify after the export does not name the entries not yet sealed:\n%s", o)
+	}
+	o := mustSW(t, "--config", cfg, "--data", data, "audit", "seal")
+	m := regexp.MustCompile(`^audit log sealed: entries 1 to (\d+) by ledger checkpoint \d+ of .*, co-signed by 1 witness\(es\)\n$`).FindStringSubmatch(o)
+	if m == nil {
+		t.Fatalf("audit seal said %q", o)
+	}
+	if o := mustSW(t, "--data", data, "audit", "verify"); !strings.Contains(o, "sealed: entries 1 to "+m[1]+" by ledger checkpoint") || strings.Contains(o, "not yet sealed") {
+		t.Errorf("audit verify after audit seal:\n%s", o)
+	}
+	if o, e, code := sw(t, "--data", t.TempDir(), "audit", "seal"); code == exitOK {
+		t.Errorf("audit seal of a node without records: exit 0\n%s%s", o, e)
+	}
 	var head *ledger.AuditHead
 	b, err := os.ReadFile(filepath.Join(data, "ledger", ledger.CheckpointsFile))
 	if err != nil {
@@ -160,8 +176,12 @@ func TestWitnessServeAndAuditHead(t *testing.T) {
 	if head == nil || head.Size < 2 {
 		t.Fatalf("no checkpoint records an audit head of 2 entries or more: %+v", head)
 	}
+	if strconv.FormatUint(head.Size, 10) != m[1] {
+		t.Fatalf("the latest checkpoint records audit head %d, audit seal said %s", head.Size, m[1])
+	}
 	// Cut the log back to head.Size-2 entries, as an intruder with the
-	// file would, keeping the chain itself whole.
+	// file would, keeping the chain itself whole: the last of them was
+	// sealed only by audit seal.
 	bdb, err := bolt.Open(filepath.Join(data, "shopwatch.db"), 0o600, &bolt.Options{Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +204,7 @@ func TestWitnessServeAndAuditHead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o, e, code := sw(t, "--data", data, "audit", "verify")
+	o, e, code = sw(t, "--data", data, "audit", "verify")
 	if code != exitFailed || !strings.Contains(o+e, "audit log truncated") || !strings.Contains(o+e, "gone") {
 		t.Errorf("audit verify of a cut log: exit %d\n%s%s", code, o, e)
 	}

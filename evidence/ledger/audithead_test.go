@@ -1,6 +1,7 @@
 package ledger_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
@@ -68,4 +69,59 @@ func TestAuditHeadLine(t *testing.T) {
 		t.Fatal("an edited audit head verified")
 	}
 	wantCheckpoint(t, rep, 1, ledger.ErrMalformed, "note does not state")
+}
+
+// Audit entries recorded after the last capture are sealed too: with no
+// new leaf, Checkpoint makes a checkpoint of the same size and root when
+// the audit log grew, and none when it did not; the log with such
+// checkpoints verifies, and an inclusion proof against that size uses the
+// latest of them.
+func TestAuditOnlyCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	dir := filepath.Join(t.TempDir(), "log")
+	head := ledger.AuditHead{Size: 3, Hash: "sha256:" + strings.Repeat("a", 64)}
+	l, err := ledger.Open(dir, e.signer, e.tsa, ledger.WithLogger(quiet), ledger.WithAuditHead(func(context.Context) (ledger.AuditHead, error) {
+		return head, nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	appendN(t, l, 0, 2)
+	first := checkpoint(t, l)
+	if again := checkpoint(t, l); again.Seq != first.Seq {
+		t.Fatalf("audit log unchanged, no new leaf: checkpoint %d made after %d", again.Seq, first.Seq)
+	}
+	head = ledger.AuditHead{Size: 5, Hash: "sha256:" + strings.Repeat("b", 64)}
+	sealed := checkpoint(t, l)
+	if sealed.Seq != first.Seq+1 || sealed.Size != first.Size || !bytes.Equal(sealed.Root, first.Root) || sealed.Audit == nil || *sealed.Audit != head {
+		t.Fatalf("audit log grew to 5: checkpoint %+v, want seq %d, size %d, same root, audit head 5", sealed, first.Seq+1, first.Size)
+	}
+	if len(sealed.Consistency) != 0 {
+		t.Errorf("a checkpoint of the same tree carries a consistency proof %v", sealed.Consistency)
+	}
+	// A head that went back (entries cut) makes no checkpoint over it.
+	head = ledger.AuditHead{Size: 4, Hash: "sha256:" + strings.Repeat("c", 64)}
+	if cp := checkpoint(t, l); cp.Seq != sealed.Seq {
+		t.Fatalf("audit head went back: checkpoint %d made", cp.Seq)
+	}
+	p, err := l.InclusionProof(ctx, 1, first.Size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Checkpoint.Seq != sealed.Seq {
+		t.Errorf("proof against size %d uses checkpoint %d, want the latest, %d", first.Size, p.Checkpoint.Seq, sealed.Seq)
+	}
+	appendN(t, l, 2, 3)
+	if cp := checkpoint(t, l); cp.Seq != sealed.Seq+1 || cp.Size != 3 {
+		t.Fatalf("after a new leaf: checkpoint %d of size %d", cp.Seq, cp.Size)
+	}
+	if rep, err := l.VerifyLog(ctx); err != nil {
+		t.Fatalf("log with an audit-only checkpoint: %v\n%s", err, problemList(rep))
+	}
+	l.Close()
+	if rep, err := ledger.VerifyDir(ctx, dir, e.signer.PublicKey(), e.tsa.Roots()); err != nil {
+		t.Fatalf("VerifyDir: %v\n%s", err, problemList(rep))
+	}
 }

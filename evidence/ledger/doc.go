@@ -60,7 +60,10 @@
 //	audit <entries, decimal> <hash of the last entry>
 //
 // Checkpoints without the line stay valid. The "audit" field of the JSON
-// repeats it ({"size": n, "hash": "…"}).
+// repeats it ({"size": n, "hash": "…"}). Each checkpoint's size exceeds
+// the previous one's, except that a checkpoint of the same size and root
+// may follow when its audit line names more entries than the previous
+// one's: it seals audit entries made since the last leaf.
 //
 // A line of checkpoints.jsonl, and the "checkpoint" of a proof, is:
 //

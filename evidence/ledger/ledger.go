@@ -162,6 +162,16 @@ type AuditHead struct {
 	Hash string `json:"hash"`
 }
 
+// auditGrew reports whether the audit head now lies beyond the one of a
+// checkpoint: more entries than it recorded (a head that went back is
+// left for verification to report).
+func auditGrew(then, now *AuditHead) bool {
+	if now == nil {
+		return false
+	}
+	return then == nil || now.Size > then.Size
+}
+
 // check reports whether the head can be written on a note line.
 func (h *AuditHead) check() error {
 	switch {
@@ -600,7 +610,9 @@ func (l *Log) write(f *os.File, size int64, line []byte) error {
 
 // Checkpoint signs and timestamps the current tree and stores the
 // checkpoint. When no leaf was appended since the latest checkpoint it
-// returns that one and stores nothing. It returns an error wrapping
+// returns that one and stores nothing, unless the log records the audit
+// head (WithAuditHead) and the audit log grew since: then it stores a
+// checkpoint of the same size and root that seals the new audit entries. It returns an error wrapping
 // ErrEmpty for a log without leaves. The timestamp token is verified
 // against the TSA roots before the checkpoint is stored, so a checkpoint
 // is never stored unsigned or untimestamped. Appends go on while the
@@ -633,7 +645,7 @@ func (l *Log) checkpointLocked(ctx context.Context) (*Checkpoint, error) {
 		l.mu.Unlock()
 		return fail(ErrEmpty)
 	}
-	if prev != nil && prev.Size == size {
+	if prev != nil && prev.Size == size && l.auditHead == nil {
 		c := prev.clone()
 		l.mu.Unlock()
 		return c, nil
@@ -641,7 +653,7 @@ func (l *Log) checkpointLocked(ctx context.Context) (*Checkpoint, error) {
 	root := l.tree.root(size)
 	var cons [][]byte
 	var err error
-	if prev != nil {
+	if prev != nil && prev.Size < size {
 		cons, err = l.tree.consistency(prev.Size, size)
 	}
 	l.mu.Unlock()
@@ -659,6 +671,13 @@ func (l *Log) checkpointLocked(ctx context.Context) (*Checkpoint, error) {
 			return fail(fmt.Errorf("audit log head: %w", err))
 		}
 		audit = &h
+	}
+	// No leaf since the latest checkpoint: a new one only when the audit
+	// log grew, so that its new entries are sealed too.
+	if prev != nil && prev.Size == size && !auditGrew(prev.Audit, audit) {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.checkpoints[len(l.checkpoints)-1].clone(), nil
 	}
 	t := l.now().UTC()
 	note := makeNote(l.logID, size, root, t, audit)
@@ -774,7 +793,7 @@ func (l *Log) InclusionProof(ctx context.Context, index, checkpointSize uint64) 
 			cp = l.checkpoints[n-1].clone()
 		}
 	} else {
-		for i := range l.checkpoints {
+		for i := len(l.checkpoints) - 1; i >= 0; i-- { // the latest of that size
 			if l.checkpoints[i].Size == checkpointSize {
 				cp = l.checkpoints[i].clone()
 				break

@@ -265,7 +265,15 @@ func scan(ctx context.Context, dir string, hdr header, pub ed25519.PublicKey, ro
 				cpErr(cp.Size, "%w: differs from checkpoint %d as made (size %d, root %s)", ErrLeafChanged, seq, k.Size, k.Root)
 			}
 		}
-		if prev != nil && cp.Size <= prev.Size {
+		switch {
+		case prev == nil || cp.Size > prev.Size:
+		case cp.Size == prev.Size && auditGrew(prev.Audit, cp.Audit):
+			// A checkpoint that seals new audit entries only; the root
+			// check below holds it to the same tree.
+		case cp.Size == prev.Size:
+			cpErr(cp.Size, "%w: size %d does not exceed the previous checkpoint's %d, and its audit head does not either", ErrOrder, cp.Size, prev.Size)
+			ok = false
+		default:
 			cpErr(cp.Size, "%w: size %d does not exceed the previous checkpoint's %d", ErrOrder, cp.Size, prev.Size)
 			ok = false
 		}
