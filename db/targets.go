@@ -590,3 +590,59 @@ func (db *DB) checkNewTarget(t shopwatch.Target) (shopwatch.Target, string, erro
 	}
 	return t, norm, nil
 }
+
+// TargetPatch is a change to a target's settings: every field that is not
+// nil replaces the target's value; the others stay. It is how an edit
+// travels (target edit, the API's PATCH /targets/{id}); Apply makes it.
+type TargetPatch struct {
+	Kind         *shopwatch.Kind `json:"kind,omitempty"`
+	Platform     *string         `json:"platform,omitempty"`
+	Category     *string         `json:"category,omitempty"`
+	Tags         *[]string       `json:"tags,omitempty"`
+	Jurisdiction *string         `json:"jurisdiction,omitempty"`
+	Priority     *int            `json:"priority,omitempty"`
+	Schedule     *string         `json:"schedule,omitempty"`
+	Depth        *int            `json:"depth,omitempty"`
+	Browser      *bool           `json:"browser,omitempty"`
+	// Mobile set to true also sets Browser: a phone page is rendered.
+	Mobile *bool `json:"mobile,omitempty"`
+	Paused *bool `json:"paused,omitempty"`
+}
+
+// Empty reports whether the patch changes nothing.
+func (p TargetPatch) Empty() bool { return p == TargetPatch{} }
+
+// Apply makes the change on t.
+func (p TargetPatch) Apply(t *shopwatch.Target) {
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	if p.Kind != nil {
+		t.Kind = *p.Kind
+	}
+	set(&t.Platform, p.Platform)
+	set(&t.Category, p.Category)
+	set(&t.Jurisdiction, p.Jurisdiction)
+	set(&t.Schedule, p.Schedule)
+	if p.Tags != nil {
+		t.Tags = slices.Clone(*p.Tags)
+	}
+	if p.Priority != nil {
+		t.Priority = *p.Priority
+	}
+	if p.Depth != nil {
+		t.Depth = *p.Depth
+	}
+	if p.Browser != nil {
+		t.Browser = *p.Browser
+	}
+	if p.Mobile != nil {
+		t.Mobile = *p.Mobile
+		t.Browser = t.Browser || t.Mobile
+	}
+	if p.Paused != nil {
+		t.Paused = *p.Paused
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"shopwatch/evidence/spool"
 	"shopwatch/evidence/tsa"
 	"shopwatch/rules"
+	"shopwatch/server"
 )
 
 // Config is the shopwatch configuration file.
@@ -203,6 +204,9 @@ type app struct {
 	spool        *spool.Store
 	spoolDrained bool
 	closers      []func()
+	// client is the API of the server that owns the database, once a
+	// command found one running (workspace).
+	client *server.Client
 	// signerOnce is the signing key once a command opened it from a
 	// PKCS#11 token (or the old key keys pkcs11-init seals with).
 	signerOnce *evidence.Signer
@@ -284,6 +288,11 @@ func (a *app) openDBMode(readOnly bool) (*db.DB, error) {
 		opts = append(opts, db.ReadOnly())
 	}
 	d, err := db.Open(path, opts...)
+	if errors.Is(err, db.ErrLocked) {
+		if c, cerr := a.serverClient(context.Background()); cerr == nil && c != nil {
+			return nil, serverOwnsDB(c, err)
+		}
+	}
 	if errors.Is(err, db.ErrDamaged) {
 		return nil, fmt.Errorf("%w\n%s", err, damagedHint)
 	}

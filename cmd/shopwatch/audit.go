@@ -42,12 +42,13 @@ func auditList(ctx context.Context, a *app, args []string) error {
 			fs.StringVar(&since, "since", "", "only entries since then: 7d, 24h, a date (2006-01-02) or a time")
 			fs.StringVar(&actor, "actor", "", "only entries of this actor (operator or system user)")
 		},
-		func(d *db.DB) ([]db.AuditEntry, error) {
+		func() (workspace, error) { return a.workspace(ctx, true) },
+		func(w workspace) ([]db.AuditEntry, error) {
 			from, err := a.parseSince("since", since, time.Now())
 			if err != nil {
 				return nil, err
 			}
-			es, err := d.ListAudit(ctx, 0, 0)
+			es, err := w.ListAudit(ctx, 0, 0)
 			if err != nil {
 				return nil, err
 			}

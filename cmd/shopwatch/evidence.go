@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"shopwatch"
-	"shopwatch/db"
 	"shopwatch/evidence"
 	"shopwatch/evidence/pdf"
 	"shopwatch/evidence/tsa"
@@ -49,16 +48,17 @@ func evidenceList(ctx context.Context, a *app, args []string) error {
 			fs.StringVar(&since, "since", "", "only records captured since then: 7d, 24h, a date (2006-01-02) or a time")
 			fs.StringVar(&target, "target", "", "only records of this target (id or URL)")
 		},
-		func(d *db.DB) ([]shopwatch.EvidenceRecord, error) {
+		func() (workspace, error) { return a.workspace(ctx, true) },
+		func(w workspace) ([]shopwatch.EvidenceRecord, error) {
 			from, err := a.parseSince("since", since, time.Now())
 			if err != nil {
 				return nil, err
 			}
-			targetID, err := a.resolveTarget(ctx, d, target)
+			targetID, err := a.resolveTarget(ctx, w, target)
 			if err != nil {
 				return nil, err
 			}
-			recs, err := d.ListEvidence(ctx)
+			recs, err := w.ListEvidence(ctx)
 			if err != nil {
 				return nil, err
 			}

@@ -14,6 +14,7 @@ import (
 
 	"shopwatch"
 	"shopwatch/db"
+	"shopwatch/server"
 )
 
 func init() {
@@ -80,7 +81,7 @@ func runFindings(ctx context.Context, a *app, args []string) error {
 	f.Rules = splitList(*ruleList)
 	f.Category = strings.TrimSpace(*category)
 
-	d, err := a.openDBReadOnly()
+	d, err := a.workspace(ctx, true)
 	if err != nil {
 		return err
 	}
@@ -163,7 +164,7 @@ func localTime(t time.Time) string {
 
 // checkRuleFilter refuses rule ids and categories that neither the rule set
 // nor any stored finding knows: a typo would otherwise list nothing.
-func (a *app) checkRuleFilter(ctx context.Context, d *db.DB, ids []string, category string) error {
+func (a *app) checkRuleFilter(ctx context.Context, d workspace, ids []string, category string) error {
 	if len(ids) == 0 && category == "" {
 		return nil
 	}
@@ -210,12 +211,12 @@ func (a *app) checkRuleFilter(ctx context.Context, d *db.DB, ids []string, categ
 // and --jurisdiction select, or nil when none of them is set. A target that
 // does not exist, or a platform or jurisdiction no target has, is a usage
 // error naming it.
-func selectTargets(ctx context.Context, d *db.DB, target, platform, jurisdiction string) ([]string, error) {
+func selectTargets(ctx context.Context, d workspace, target, platform, jurisdiction string) ([]string, error) {
 	target, platform, jurisdiction = strings.TrimSpace(target), strings.TrimSpace(platform), strings.TrimSpace(jurisdiction)
 	if target == "" && platform == "" && jurisdiction == "" {
 		return nil, nil
 	}
-	ts, err := d.ListTargets(ctx)
+	ts, err := d.ListTargets(ctx, server.TargetQuery{State: "active"})
 	if err != nil {
 		return nil, err
 	}

@@ -91,12 +91,12 @@ func targetImport(ctx context.Context, a *app, args []string) error {
 			repeats = append(repeats, t)
 		}
 	}
-	d, err := a.openDB()
+	w, err := a.workspace(ctx, false)
 	if err != nil {
 		finish()
 		return err
 	}
-	existing, err := d.AddTargets(ctx, ts, func(done int) { set("write", done, len(ts)) })
+	existing, err := w.AddTargets(ctx, ts, func(done int) { set("write", done, len(ts)) })
 	finish()
 	if err != nil {
 		return fmt.Errorf("%s: nothing imported: %w", name, err)

@@ -3,14 +3,13 @@ package main
 import (
 	"flag"
 	"io"
-
-	"shopwatch/db"
 )
 
 // listing runs a listing command: it parses the command's flags (flags may
-// add its own), loads the items from the database and prints them as a JSON
-// array with --json (an empty array, never null) or as a table.
-func listing[T any](a *app, name string, args []string, flags func(*flag.FlagSet), load func(*db.DB) ([]T, error), table func(w io.Writer, items []T)) error {
+// add its own), opens its source (the database, or the workspace), loads
+// the items and prints them as a JSON array with --json (an empty array,
+// never null) or as a table.
+func listing[S, T any](a *app, name string, args []string, flags func(*flag.FlagSet), open func() (S, error), load func(S) ([]T, error), table func(w io.Writer, items []T)) error {
 	fs := a.newFlags(name, name+" [flags] [--json]")
 	if flags != nil {
 		flags(fs)
@@ -19,11 +18,11 @@ func listing[T any](a *app, name string, args []string, flags func(*flag.FlagSet
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	d, err := a.openDBReadOnly()
+	src, err := open()
 	if err != nil {
 		return err
 	}
-	items, err := load(d)
+	items, err := load(src)
 	if err != nil {
 		return err
 	}

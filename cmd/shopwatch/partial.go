@@ -70,6 +70,7 @@ func evidencePartialList(ctx context.Context, a *app, args []string) error {
 		func(fs *flag.FlagSet) {
 			fs.BoolVar(&objects, "objects", false, "also count the objects each left in the evidence store (reads the store)")
 		},
+		a.openDBReadOnly,
 		func(d *db.DB) ([]partialRow, error) {
 			caps, err := d.ListCaptures(ctx, db.CaptureAbandoned)
 			if err != nil {

@@ -6,10 +6,42 @@ import (
 	"time"
 
 	"shopwatch/db"
+	"shopwatch/server"
 )
 
 func init() {
-	register(command{name: "serve", summary: "run the scheduler: sweep due targets continuously", run: runServe})
+	register(command{name: "serve", summary: "run the scheduler and the API: sweep due targets continuously; other commands go through it", run: runServe})
+}
+
+// serveAPI serves the API on the data directory's socket while serve
+// runs, so that the commands that go through it (target, findings,
+// evidence list, audit list) work beside the scheduler. The returned stop
+// shuts it down, waiting for requests in flight.
+func (a *app) serveAPI(ctx context.Context, d *db.DB) (stop func(), err error) {
+	dir, err := a.dataDir()
+	if err != nil {
+		return nil, err
+	}
+	rs, err := a.ruleset()
+	if err != nil {
+		return nil, err
+	}
+	ln, err := server.Listen(dir)
+	if err != nil {
+		return nil, err
+	}
+	srv := server.New(d, server.Options{ValidateTarget: targetValidator(rs), Logger: a.logger})
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx, ln, 10*time.Second) }()
+	fmt.Fprintf(a.stdout, "API on unix socket %s\n", server.SocketPath(dir))
+	a.logger.Info("API serving", "socket", server.SocketPath(dir))
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			a.logger.Error("API stopped with an error", "err", err)
+		}
+	}, nil
 }
 
 // runServe checks the schedules every tick, sweeps the due targets, and
@@ -44,6 +76,11 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	stopAPI, err := a.serveAPI(ctx, d)
+	if err != nil {
+		return err
+	}
+	defer stopAPI()
 	r, err := a.runner(ctx, d)
 	if err != nil {
 		return err

@@ -328,6 +328,7 @@ type sweepRow struct {
 
 func runSweepList(ctx context.Context, a *app, args []string) error {
 	return listing(a, "sweep list", args, nil,
+		a.openDBReadOnly,
 		func(d *db.DB) ([]sweepRow, error) {
 			sweeps, err := d.ListSweeps(ctx)
 			if err != nil {

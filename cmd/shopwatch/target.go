@@ -11,6 +11,7 @@ import (
 
 	"shopwatch"
 	"shopwatch/db"
+	"shopwatch/server"
 	"shopwatch/sweep/schedule"
 )
 
@@ -74,11 +75,11 @@ func targetAdd(ctx context.Context, a *app, args []string) error {
 	if err := a.checkTargetCategory(&t); err != nil {
 		return err
 	}
-	d, err := a.openDB()
+	w, err := a.workspace(ctx, false)
 	if err != nil {
 		return err
 	}
-	if err := d.AddTarget(ctx, &t); err != nil {
+	if err := w.AddTarget(ctx, &t); err != nil {
 		return targetInputError(err)
 	}
 	fmt.Fprintln(a.stdout, t.ID)
@@ -121,11 +122,11 @@ func (a *app) checkTargetCategory(t *shopwatch.Target) error {
 
 // resolveTarget returns the id of the target ref names (an id or a URL),
 // "" for an empty ref; an unknown target is a usage error naming it.
-func (a *app) resolveTarget(ctx context.Context, d *db.DB, ref string) (string, error) {
+func (a *app) resolveTarget(ctx context.Context, w workspace, ref string) (string, error) {
 	if ref == "" {
 		return "", nil
 	}
-	t, err := d.FindTarget(ctx, ref)
+	t, err := w.FindTarget(ctx, ref)
 	if errors.Is(err, db.ErrNotFound) {
 		return "", usagef("unknown target %q (see shopwatch target list)", ref)
 	}
@@ -159,8 +160,8 @@ type targetRow struct {
 	LastVisit *db.TargetStatus `json:"last_visit,omitempty"`
 }
 
-func loadTargetRows(ctx context.Context, d *db.DB, ts []shopwatch.Target) ([]targetRow, error) {
-	st, err := d.TargetStatuses(ctx)
+func loadTargetRows(ctx context.Context, w workspace, ts []shopwatch.Target) ([]targetRow, error) {
+	st, err := w.TargetStatuses(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -175,13 +176,27 @@ func loadTargetRows(ctx context.Context, d *db.DB, ts []shopwatch.Target) ([]tar
 }
 
 func targetList(ctx context.Context, a *app, args []string) error {
-	return listing(a, "target list", args, nil,
-		func(d *db.DB) ([]targetRow, error) {
-			ts, err := d.ListAllTargets(ctx)
+	var q server.TargetQuery
+	return listing(a, "target list", args,
+		func(fs *flag.FlagSet) {
+			fs.StringVar(&q.Platform, "platform", "", "only targets of this platform")
+			fs.StringVar(&q.Jurisdiction, "jurisdiction", "", "only targets of this jurisdiction and those below it (上海市 takes in 上海市/杨浦区)")
+			fs.StringVar(&q.Tag, "tag", "", "only targets with this tag")
+			fs.StringVar(&q.Category, "category", "", "only targets of this category")
+			fs.StringVar(&q.State, "state", "", "only active or only paused targets")
+		},
+		func() (workspace, error) {
+			if q.State != "" && q.State != "active" && q.State != "paused" {
+				return nil, usagef("--state %q: want active or paused", q.State)
+			}
+			return a.workspace(ctx, true)
+		},
+		func(w workspace) ([]targetRow, error) {
+			ts, err := w.ListTargets(ctx, q)
 			if err != nil {
 				return nil, err
 			}
-			return loadTargetRows(ctx, d, ts)
+			return loadTargetRows(ctx, w, ts)
 		},
 		func(w io.Writer, rows []targetRow) {
 			fmt.Fprintf(w, "ID\tSTATE\tKIND\tPLATFORM\tJURISDICTION\tCATEGORY\tSCHEDULE\t%s\tLAST STATUS\tFAILED\tURL\n", a.timeHeader("LAST SWEPT"))
@@ -217,19 +232,18 @@ func targetShow(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := a.openDBReadOnly()
+	w, err := a.workspace(ctx, true)
 	if err != nil {
 		return err
 	}
-	id, err := a.resolveTarget(ctx, d, pos[0])
+	t, err := w.FindTarget(ctx, pos[0])
+	if errors.Is(err, db.ErrNotFound) {
+		return usagef("unknown target %q (see shopwatch target list)", pos[0])
+	}
 	if err != nil {
 		return err
 	}
-	t, err := d.GetTarget(ctx, id)
-	if err != nil {
-		return err
-	}
-	rows, err := loadTargetRows(ctx, d, []shopwatch.Target{*t})
+	rows, err := loadTargetRows(ctx, w, []shopwatch.Target{*t})
 	if err != nil {
 		return err
 	}
@@ -319,56 +333,51 @@ func targetEdit(ctx context.Context, a *app, args []string) error {
 		}
 		*category = c.Category
 	}
-	d, err := a.openDB()
+	var p db.TargetPatch
+	if set["kind"] {
+		p.Kind = &k
+	}
+	if set["platform"] {
+		p.Platform = platform
+	}
+	if set["category"] {
+		p.Category = category
+	}
+	if set["tags"] {
+		ts := splitTags(*tags)
+		if ts == nil {
+			ts = []string{}
+		}
+		p.Tags = &ts
+	}
+	if set["jurisdiction"] {
+		p.Jurisdiction = jur
+	}
+	if set["priority"] {
+		p.Priority = prio
+	}
+	if set["schedule"] {
+		p.Schedule = sched
+	}
+	if set["depth"] {
+		p.Depth = depth
+	}
+	if set["browser"] {
+		p.Browser = browser
+	}
+	if set["mobile"] {
+		p.Mobile = mobile
+	}
+	w, err := a.workspace(ctx, false)
 	if err != nil {
 		return err
 	}
-	id, err := a.resolveTarget(ctx, d, pos[0])
+	id, err := a.resolveTarget(ctx, w, pos[0])
 	if err != nil {
 		return err
 	}
-	t, err := d.UpdateTarget(ctx, id, "target.edited", func(t *shopwatch.Target) error {
-		if set["kind"] {
-			t.Kind = k
-		}
-		if set["platform"] {
-			t.Platform = *platform
-		}
-		if set["category"] {
-			t.Category = *category
-		}
-		if set["tags"] {
-			t.Tags = splitTags(*tags)
-		}
-		if set["jurisdiction"] {
-			t.Jurisdiction = *jur
-		}
-		if set["priority"] {
-			t.Priority = *prio
-		}
-		if set["schedule"] {
-			t.Schedule = *sched
-		}
-		if set["depth"] {
-			t.Depth = *depth
-		}
-		if set["browser"] {
-			t.Browser = *browser
-		}
-		if set["mobile"] {
-			t.Mobile = *mobile
-			t.Browser = t.Browser || t.Mobile
-		}
-		if err := schedule.Validate(*t); err != nil {
-			return usagef("%v", err)
-		}
-		return nil
-	})
+	t, err := w.EditTarget(ctx, id, "target.edited", p)
 	if err != nil {
-		var ue *usageError
-		if errors.As(err, &ue) {
-			return ue
-		}
 		return targetInputError(err)
 	}
 	fmt.Fprintf(a.stdout, "%s updated\n", t.ID)
@@ -386,18 +395,18 @@ func targetPause(ctx context.Context, a *app, args []string, pause bool) error {
 	if err != nil {
 		return err
 	}
-	d, err := a.openDB()
+	w, err := a.workspace(ctx, false)
 	if err != nil {
 		return err
 	}
 	ids := make([]string, len(pos))
 	for i, ref := range pos {
-		if ids[i], err = a.resolveTarget(ctx, d, ref); err != nil {
+		if ids[i], err = a.resolveTarget(ctx, w, ref); err != nil {
 			return err
 		}
 	}
 	for _, id := range ids {
-		if _, err := d.UpdateTarget(ctx, id, action, func(t *shopwatch.Target) error { t.Paused = pause; return nil }); err != nil {
+		if _, err := w.EditTarget(ctx, id, action, db.TargetPatch{Paused: &pause}); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "%s %sd\n", id, verb)
@@ -413,18 +422,18 @@ func targetRemove(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := a.openDB()
+	w, err := a.workspace(ctx, false)
 	if err != nil {
 		return err
 	}
 	ids := make([]string, len(pos))
 	for i, ref := range pos {
-		if ids[i], err = a.resolveTarget(ctx, d, ref); err != nil {
+		if ids[i], err = a.resolveTarget(ctx, w, ref); err != nil {
 			return err
 		}
 	}
 	for _, id := range ids {
-		if err := d.DeleteTarget(ctx, id); err != nil {
+		if err := w.DeleteTarget(ctx, id); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "%s removed (its findings and evidence are kept)\n", id)

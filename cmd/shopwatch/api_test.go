@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"shopwatch"
+	"shopwatch/db"
+	"shopwatch/server"
+)
+
+// While serve runs it owns the database, and the commands that go through
+// its API work beside it: targets are added, imported, listed with
+// filters, edited, paused and removed, findings, evidence and the audit log
+// are listed, all recorded under the caller's name; a command that does
+// not go through the API yet says so instead of waiting for the lock.
+// When serve stops, the socket goes and the same commands open the
+// database themselves and see what was done through the server.
+func TestServeOwnsTheDatabase(t *testing.T) {
+	_, base := market(t, 3)
+	data := t.TempDir()
+	mustSW(t, "--data", data, "target", "add", base+"/shop/1/", "--category", "food")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var so, se syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"--data", data, "--allow-private", "serve", "--tick", "1h"}, &so, &se)
+	}()
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(so.String(), "API on unix socket "+server.SocketPath(data)) {
+		select {
+		case c := <-done:
+			t.Fatalf("serve exited (%d) before serving the API\n%s%s", c, so.String(), se.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not announce its API within a minute\n%s%s", so.String(), se.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	id := strings.TrimSpace(mustSW(t, "--data", data, "target", "add", base+"/shop/2/", "--jurisdiction", "上海市/杨浦区", "--platform", "淘宝"))
+	if !strings.HasPrefix(id, "t-") {
+		t.Fatalf("target add through the server printed %q", id)
+	}
+	if _, e, code := sw(t, "--data", data, "target", "add", base+"/shop/2/?utm_source=x"); code != exitUsage || !strings.Contains(e, "already exists") {
+		t.Errorf("duplicate through the server: exit %d, %s", code, e)
+	}
+	if _, e, code := sw(t, "--data", data, "target", "add", base+"/shop/3/", "--category", "不存在的类"); code != exitUsage || !strings.Contains(e, "unknown category") {
+		t.Errorf("unknown category through the server: exit %d, %s", code, e)
+	}
+	var rows []struct {
+		ID       string `json:"id"`
+		Priority int    `json:"priority"`
+		Paused   bool   `json:"paused"`
+		Schedule string `json:"schedule"`
+	}
+	listJSON := func(args ...string) {
+		t.Helper()
+		rows = nil
+		if err := json.Unmarshal([]byte(mustSW(t, append([]string{"--data", data, "target", "list", "--json"}, args...)...)), &rows); err != nil {
+			t.Fatal(err)
+		}
+	}
+	listJSON("--jurisdiction", "上海市")
+	if len(rows) != 1 || rows[0].ID != id {
+		t.Fatalf("target list --jurisdiction 上海市 through the server: %+v, want %s", rows, id)
+	}
+	if _, e, code := sw(t, "--data", data, "target", "edit", id, "--schedule", "every tuesday"); code != exitUsage || !strings.Contains(e, "every tuesday") {
+		t.Errorf("edit with a bad schedule through the server: exit %d, %s", code, e)
+	}
+	mustSW(t, "--data", data, "target", "edit", id, "--priority", "5", "--schedule", "0 9 * * *")
+	mustSW(t, "--data", data, "target", "pause", id)
+	listJSON("--state", "paused")
+	if len(rows) != 1 || rows[0].ID != id || rows[0].Priority != 5 || rows[0].Schedule != "0 9 * * *" || !rows[0].Paused {
+		t.Fatalf("after edit and pause through the server: %+v", rows)
+	}
+	if o := mustSW(t, "--data", data, "target", "show", base+"/shop/2/"); !strings.Contains(o, id) || !strings.Contains(o, "paused") {
+		t.Errorf("target show by URL through the server:\n%s", o)
+	}
+	csv := filepath.Join(t.TempDir(), "targets.csv")
+	if err := os.WriteFile(csv, []byte("url,kind,platform\n"+base+"/shop/3/,storefront,京东\n"+base+"/shop/1/,storefront,\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if o := mustSW(t, "--data", data, "target", "import", csv); !strings.Contains(o, "imported 1 targets (1 already present") {
+		t.Errorf("target import through the server: %q", o)
+	}
+	for _, args := range [][]string{{"findings", "--json"}, {"evidence", "list", "--json"}, {"findings", "--platform", "京东"}} {
+		mustSW(t, append([]string{"--data", data}, args...)...)
+	}
+	if _, e, code := sw(t, "--data", data, "sweep", "list"); code != exitRuntime || !strings.Contains(e, "owns the database while it runs") {
+		t.Errorf("sweep list while the server runs: exit %d, %s", code, e)
+	}
+	mustSW(t, "--data", data, "target", "remove", id)
+
+	var entries []db.AuditEntry
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "audit", "list", "--json")), &entries); err != nil {
+		t.Fatal(err)
+	}
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		if strings.Contains(e.Detail, id) {
+			seen[e.Action] = true
+			if e.Actor != me.Username {
+				t.Errorf("audit %s %s: actor %q, want the caller %q", e.Action, id, e.Actor, me.Username)
+			}
+		}
+	}
+	for _, a := range []string{"target.added", "target.edited", "target.paused", "target.deleted"} {
+		if !seen[a] {
+			t.Errorf("audit log has no %s of %s: %v", a, id, seen)
+		}
+	}
+
+	cancel()
+	select {
+	case c := <-done:
+		if c != exitOK {
+			t.Fatalf("serve exited %d\n%s", c, se.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("serve did not stop within a minute")
+	}
+	if _, err := os.Stat(server.SocketPath(data)); !os.IsNotExist(err) {
+		t.Errorf("the socket outlived serve: %v", err)
+	}
+	// Without the server the commands open the database themselves.
+	var ts []shopwatch.Target
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "target", "list", "--json")), &ts); err != nil || len(ts) != 2 {
+		t.Errorf("target list after serve: %d targets (%v), want 2", len(ts), err)
+	}
+	mustSW(t, "--data", data, "sweep", "list")
+	mustSW(t, "--data", data, "audit", "verify")
+	mustSW(t, "--data", data, "db", "check")
+}

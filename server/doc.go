@@ -1,0 +1,34 @@
+// Package server is shopwatch's workspace server: while "shopwatch serve"
+// runs, it is the one process that owns the database, and everything else
+// (the command line, and later the web console and worker nodes) reaches
+// the data through its JSON API under /api/v1.
+//
+// # Finding the server
+//
+// The server listens on a unix socket in the data directory,
+// <data>/shopwatch.sock (SocketName), created with mode 0600 inside the
+// data directory: whoever may open the database file may use the socket,
+// and nobody else. A command that finds a server answering there talks to
+// it (Dial); one that finds none, or a socket left behind by a server that
+// died, opens the database itself. The server knows who calls it from the
+// socket's peer credentials (SO_PEERCRED): the audit log names the calling
+// system user, or the operator the caller's configuration names, with the
+// user in brackets.
+//
+// # The API
+//
+// JSON in, JSON out (UTF-8). Request bodies are at most MaxBody bytes and
+// must not carry unknown fields. Errors are
+//
+//	{"error": "<what is wrong, naming the field or id>", "code": "<code>"}
+//
+// with the HTTP status and code: 400 invalid (a field fails validation,
+// malformed JSON, unknown fields), 404 not_found (an unknown id), 409
+// exists (a target with the same URL), 413 too_large, 405
+// method_not_allowed, 500 internal. The routes and their shapes are in
+// openapi.json (OpenAPI 3.1), served at /api/v1/openapi.json; a test holds
+// it to the routes the server registers.
+//
+// /healthz answers 200 while the process runs; /readyz answers 200 once
+// the database is open and readable, 503 otherwise.
+package server

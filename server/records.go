@@ -1,0 +1,160 @@
+package server
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"shopwatch"
+	"shopwatch/db"
+)
+
+// FindingParams encodes a findings filter as the query parameters of GET
+// /api/v1/findings: sweep, target, targets (comma-separated; present but
+// empty means none), visit, rule, rules (comma-separated), category,
+// severity, state, url, since, until (RFC 3339) and limit.
+func FindingParams(f db.Filter) url.Values {
+	v := url.Values{}
+	set := func(k, val string) {
+		if val != "" {
+			v.Set(k, val)
+		}
+	}
+	set("sweep", f.Sweep)
+	set("target", f.TargetID)
+	if f.Targets != nil {
+		v.Set("targets", strings.Join(f.Targets, ","))
+	}
+	set("visit", f.VisitID)
+	set("rule", f.Rule)
+	if len(f.Rules) > 0 {
+		v.Set("rules", strings.Join(f.Rules, ","))
+	}
+	set("category", f.Category)
+	set("severity", string(f.Severity))
+	set("state", string(f.State))
+	set("url", f.URL)
+	if !f.Since.IsZero() {
+		v.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !f.Until.IsZero() {
+		v.Set("until", f.Until.UTC().Format(time.RFC3339Nano))
+	}
+	if f.Limit > 0 {
+		v.Set("limit", strconv.Itoa(f.Limit))
+	}
+	return v
+}
+
+// findingFilter reads FindingParams back.
+func findingFilter(r *http.Request) (db.Filter, error) {
+	v := r.URL.Query()
+	f := db.Filter{Sweep: v.Get("sweep"), TargetID: v.Get("target"), VisitID: v.Get("visit"), Rule: v.Get("rule"),
+		Category: v.Get("category"), Severity: shopwatch.Severity(v.Get("severity")), State: shopwatch.FindingState(v.Get("state")), URL: v.Get("url")}
+	list := func(s string) []string {
+		out := []string{}
+		for _, x := range strings.Split(s, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				out = append(out, x)
+			}
+		}
+		return out
+	}
+	if v.Has("targets") {
+		f.Targets = list(v.Get("targets"))
+	}
+	if v.Has("rules") {
+		f.Rules = list(v.Get("rules"))
+	}
+	for _, b := range []struct {
+		name string
+		t    *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if s := v.Get(b.name); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return f, badRequest("%s %q: want an RFC 3339 time", b.name, s)
+			}
+			*b.t = t
+		}
+	}
+	n, err := intParam(r, "limit")
+	if err != nil {
+		return f, err
+	}
+	f.Limit = n
+	return f, nil
+}
+
+func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
+	f, err := findingFilter(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	fs, err := s.db.ListFindings(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if fs == nil {
+		fs = []shopwatch.Finding{}
+	}
+	writeJSON(w, http.StatusOK, fs)
+}
+
+func (s *Server) getSweep(w http.ResponseWriter, r *http.Request) {
+	sw, err := s.db.GetSweep(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, sw)
+}
+
+func (s *Server) listEvidence(w http.ResponseWriter, r *http.Request) {
+	es, err := s.db.ListEvidence(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if es == nil {
+		es = []shopwatch.EvidenceRecord{}
+	}
+	writeJSON(w, http.StatusOK, es)
+}
+
+func (s *Server) getEvidence(w http.ResponseWriter, r *http.Request) {
+	ev, err := s.db.GetEvidence(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ev)
+}
+
+// listAudit answers audit entries after the sequence number "after" (0:
+// from the first), at most "limit" (0: all).
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
+	after, err := intParam(r, "after")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	limit, err := intParam(r, "limit")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	es, err := s.db.ListAudit(r.Context(), uint64(after), limit)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if es == nil {
+		es = []db.AuditEntry{}
+	}
+	writeJSON(w, http.StatusOK, es)
+}
