@@ -1,0 +1,94 @@
+package rules
+
+import (
+	"testing"
+
+	"shopwatch"
+)
+
+// claimForm is a claim in one of its productive forms: a short text the
+// rule must find (match, the original characters it reports) and a lawful
+// look-alike it must leave alone.
+type claimForm struct {
+	rule, category string
+	text, match    string
+	lawful         string
+}
+
+// claimForms are the claim forms read from the dev side of the real-case
+// corpus, each with the look-alike that keeps it from firing on lawful
+// copy (testdata/corpus/real/README.md).
+var claimForms = []claimForm{
+	// A range of weight lost within a time (食品安全法§73, 广告法§28).
+	{"ad.efficacy-guarantee", "food", "7天瘦5~10斤", "7天瘦5~10斤", "7天无理由退货，5~10斤装"},
+	{"ad.efficacy-guarantee", "food", "一个月瘦16~30斤", "一个月瘦16~30斤", "一个月内发货，每箱16~30斤"},
+	{"live.effect-testimonial", "food", "家人们，我瘦了5~8斤", "瘦了5~8斤", "宽松显瘦，100~150斤可穿"},
+	// Effortless weight loss, two promises in a row.
+	{"ad.efficacy-guarantee", "", "健康瘦身，不节食、不吃药、不手术", "不节食、不吃药", "术后不吃药会怎样？请遵医嘱"},
+	// Weight loss and gut flora in free wording, on ordinary food.
+	{"food.health-function-phrase", "food", "专门挑战各种减不下来的肥", "减不下来的肥", "营养成分表：脂肪 3.2克"},
+	{"food.health-function-phrase", "food", "饭前一杯，燃烧脂肪", "燃烧脂肪", "低脂肪配方，饱腹感强"},
+	{"food.health-function-phrase", "food", "保持肠内菌群平衡", "保持肠内菌群", "开封后请冷藏，保持口感"},
+	// A disease with an outcome told of patients (广告法§17).
+	{"ad.disease-claim", "food", "血栓瘫痪患者120天就可以生活自理了", "血栓", "为偏瘫老人提供生活自理能力训练"},
+	// Money promised by pun or whatever the buyer does (广告法§25).
+	{"ad.investment-guarantee", "finance", "投资升值钱景无限", "钱景", "市场前景广阔，投资须谨慎"},
+	{"ad.investment-guarantee", "finance", "投资自用皆是赚", "皆是赚", "这些钱都是赚来的血汗钱，投资须谨慎"},
+	// Figures to source (广告法§11).
+	{"ad.unsourced-data", "", "效果显著，一般增产25%-35%", "增产25%", "氮磷钾总养分≥45%，增产增收"},
+	{"ad.unsourced-data", "", "40公斤大于同等含量复合肥50-60公斤的肥效", "大于同等含量复合肥50-60公斤", "容量大于普通水杯，出门方便"},
+	// Endorsements, lineage and state projects to verify (广告法§28).
+	{"ad.unverifiable-credential", "", "德国驻广州总领事馆指定德语口腔服务机构", "领事馆指定", "签证须到领事馆办理，请提前预约"},
+	{"ad.unverifiable-credential", "", "WTO公布的好水标准", "WTO公布的好水标准", "世界卫生组织建议成人每日添加糖摄入不超过50克"},
+	{"ad.unverifiable-credential", "food", "御医传人", "御医传人", "清宫剧里的御医形象"},
+	{"ad.unverifiable-credential", "", "定期聘请世界知名音乐学院教授进行交流", "世界知名音乐学院教授", "世界知名景点 三日游"},
+	{"ad.unverifiable-credential", "food", "一带一路签约项目", "一带一路签约项目", "一带一路沿线国家进口红酒"},
+}
+
+func TestClaimForms(t *testing.T) {
+	rs := builtin(t)
+	for _, c := range claimForms {
+		fs := check(t, rs, Input{Kind: shopwatch.KindProduct, Category: c.category, Text: c.text})
+		found := false
+		for _, f := range fs {
+			if f.Rule == c.rule && f.Match == c.match {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s on %q (category %q): %v, want %q", c.rule, c.text, c.category, hits(fs), c.match)
+		}
+		for _, f := range check(t, rs, Input{Kind: shopwatch.KindProduct, Category: c.category, Text: c.lawful}) {
+			if f.Rule == c.rule {
+				t.Errorf("%s fires on the lawful %q: %q", c.rule, c.lawful, f.Match)
+			}
+		}
+	}
+}
+
+// Words that name a shop or flat make a page real estate even when 投资
+// stands beside them, so the real-estate rules judge it (广告法§26).
+func TestDetectRealEstateBesideInvestment(t *testing.T) {
+	for text, want := range map[string]string{
+		"疫情影响，投资商铺不靠谱，稳健投资、还看校园小房": "",
+		"临街旺铺，一铺养三代":               "realestate",
+		"基金理财，稳健投资":                "finance",
+	} {
+		if got := DetectCategory("", text, ""); got != want {
+			t.Errorf("DetectCategory(%q) = %q, want %q", text, got, want)
+		}
+	}
+	fs := check(t, builtin(t), Input{Kind: shopwatch.KindProduct, Text: "疫情影响，投资商铺不靠谱，稳健投资、还看校园小房"})
+	if !containsRule(fs, "ad.realestate-return") {
+		t.Errorf("投资商铺 … 稳健投资: %v, want ad.realestate-return", hits(fs))
+	}
+}
+
+func containsRule(fs []shopwatch.Finding, rule string) bool {
+	for _, f := range fs {
+		if f.Rule == rule {
+			return true
+		}
+	}
+	return false
+}
