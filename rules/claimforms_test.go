@@ -43,6 +43,20 @@ var claimForms = []claimForm{
 	{"ad.unverifiable-credential", "food", "御医传人", "御医传人", "清宫剧里的御医形象"},
 	{"ad.unverifiable-credential", "", "定期聘请世界知名音乐学院教授进行交流", "世界知名音乐学院教授", "世界知名景点 三日游"},
 	{"ad.unverifiable-credential", "food", "一带一路签约项目", "一带一路签约项目", "一带一路沿线国家进口红酒"},
+	{"ad.unverifiable-credential", "cosmetics", "《澳门风云3》(主演:刘德华) 携手助力品牌推广", "主演:刘德华) 携手助力", "电影《澳门风云3》主演：周润发、刘德华"},
+	// Beauty wording outside the health-food catalogue (广告法§18).
+	{"ad.health-food-function-wording", "healthfood", "美容养颜", "美容养颜", "保健功能：有助于改善黄褐斑"},
+	{"ad.health-food-function-wording", "healthfood", "胶原蛋白肽粉 抗糖化 口服美容液", "抗糖化", "本品不具有美容养颜功能"},
+	// Effect assertions in medical advertising (广告法§16).
+	{"ad.medical-assertion", "medical", "进口瘦咬肌克星", "克星", "医生面诊评估咬肌情况"},
+	{"ad.medical-assertion", "medical", "刺激胶原蛋白新生，退散色素", "刺激胶原蛋白新生", "医生面诊评估皮肤胶原蛋白流失情况"},
+	// A reduction stated as an amount (明码标价和禁止价格欺诈规定§16).
+	{"price.compared-price", "medical", "¥17940已优惠8060", "已优惠8060", "满300减30，优惠券可叠加"},
+	// A user's outcome after a stretch of use (广告法§28).
+	{"live.effect-testimonial", "cosmetics", "我用过，才去试了4套，现在头发是又密又黑", "试了4套，现在头发是又密又黑", "假发套又密又黑，戴上自然"},
+	// A disease name with a character masked (广告法§17).
+	{"ad.disease-masked", "", "关某炎", "关某炎", "当事人关某炎于2023年开设网店"},
+	{"ad.disease-masked", "", "家人们，前列x炎的看过来", "前列x炎", "相关炎症指标请遵医嘱复查"},
 }
 
 func TestClaimForms(t *testing.T) {
