@@ -39,7 +39,7 @@ var claimForms = []claimForm{
 	{"ad.unsourced-data", "", "40公斤大于同等含量复合肥50-60公斤的肥效", "大于同等含量复合肥50-60公斤", "容量大于普通水杯，出门方便"},
 	// Endorsements, lineage and state projects to verify (广告法§28).
 	{"ad.unverifiable-credential", "", "德国驻广州总领事馆指定德语口腔服务机构", "领事馆指定", "签证须到领事馆办理，请提前预约"},
-	{"ad.unverifiable-credential", "", "WTO公布的好水标准", "WTO公布的好水标准", "世界卫生组织建议成人每日添加糖摄入不超过50克"},
+	{"ad.unverifiable-credential", "", "WTO公布的好水标准", "WTO公布", "世界卫生组织建议成人每日添加糖摄入不超过50克"},
 	{"ad.unverifiable-credential", "food", "御医传人", "御医传人", "清宫剧里的御医形象"},
 	{"ad.unverifiable-credential", "", "定期聘请世界知名音乐学院教授进行交流", "世界知名音乐学院教授", "世界知名景点 三日游"},
 	{"ad.unverifiable-credential", "food", "一带一路签约项目", "一带一路签约项目", "一带一路沿线国家进口红酒"},
