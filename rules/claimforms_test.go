@@ -54,6 +54,13 @@ var claimForms = []claimForm{
 	{"price.compared-price", "medical", "¥17940已优惠8060", "已优惠8060", "满300减30，优惠券可叠加"},
 	// A user's outcome after a stretch of use (广告法§28).
 	{"live.effect-testimonial", "cosmetics", "我用过，才去试了4套，现在头发是又密又黑", "试了4套，现在头发是又密又黑", "假发套又密又黑，戴上自然"},
+	// Removal at the root, harm denied (广告法§17, 食品安全法§73).
+	{"ad.disease-claim", "food", "三个月根除幽门螺杆菌", "幽门螺杆菌", "幽门螺杆菌检测请到医院"},
+	{"ad.body-function-claim", "food", "低度微醺，不伤脾胃", "脾胃", "温和配方，不伤手"},
+	// Appetite and fat absorption, weight loss in other words, on food.
+	{"food.health-function-phrase", "food", "抑制食欲，轻松瘦", "抑制食欲", "开胃小菜，增进食欲"},
+	// A local official as endorser (广告法§9).
+	{"ad.state-organ-endorsement", "", "开着捷达跑，镇长都说好", "镇长都说好", "市长热线12345，投诉请拨打"},
 	// A disease name with a character masked (广告法§17).
 	{"ad.disease-masked", "", "关某炎", "关某炎", "当事人关某炎于2023年开设网店"},
 	{"ad.disease-masked", "", "家人们，前列x炎的看过来", "前列x炎", "相关炎症指标请遵医嘱复查"},
