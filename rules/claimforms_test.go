@@ -61,6 +61,13 @@ var claimForms = []claimForm{
 	{"food.health-function-phrase", "food", "抑制食欲，轻松瘦", "抑制食欲", "开胃小菜，增进食欲"},
 	// A local official as endorser (广告法§9).
 	{"ad.state-organ-endorsement", "", "开着捷达跑，镇长都说好", "镇长都说好", "市长热线12345，投诉请拨打"},
+	// Outcomes after a stretch of use (广告法§28).
+	{"live.effect-testimonial", "food", "我妈吃了三个月，血压稳定了", "吃了三个月，血压稳定了", "用了3年，质量稳定，没出过问题"},
+	// Events, space programmes, universities and test houses as endorsers (广告法§28, §11).
+	{"ad.unverifiable-credential", "", "奥运会指定产品", "奥运会指定", "北京冬奥会开幕式观后感"},
+	{"ad.unverifiable-credential", "", "哈佛大学研发", "大学研发", "大学生宿舍专用床帘"},
+	{"ad.unverifiable-credential", "", "通过SGS检测", "SGS检测", "检测报告见详情页第三张图"},
+	{"ad.unverifiable-credential", "", "医生都在用", "医生都在用", "请在医生指导下使用"},
 	// A disease name with a character masked (广告法§17).
 	{"ad.disease-masked", "", "关某炎", "关某炎", "当事人关某炎于2023年开设网店"},
 	{"ad.disease-masked", "", "家人们，前列x炎的看过来", "前列x炎", "相关炎症指标请遵医嘱复查"},
