@@ -68,6 +68,12 @@ var claimForms = []claimForm{
 	{"ad.unverifiable-credential", "", "哈佛大学研发", "大学研发", "大学生宿舍专用床帘"},
 	{"ad.unverifiable-credential", "", "通过SGS检测", "SGS检测", "检测报告见详情页第三张图"},
 	{"ad.unverifiable-credential", "", "医生都在用", "医生都在用", "请在医生指导下使用"},
+	// Readings held steady and effects asserted on a disease (广告法§17).
+	{"ad.body-function-claim", "", "磁疗床垫，调节血压", "血压", "血压计 测量稳定"},
+	{"ad.body-function-claim", "", "排湿气，祛寒除湿", "湿气", "湿气重的地区请注意防潮"},
+	{"ad.disease-claim", "", "对颈椎病有明显效果", "颈椎病", "颈椎病是常见病"},
+	{"ad.disease-claim", "cosmetics", "修复屏障，告别红血丝", "红血丝", "红血丝肌肤使用前请先做皮肤测试"},
+	{"food.health-function-phrase", "food", "控糖好帮手", "控糖好帮手", "0蔗糖，控糖人群可选"},
 	// A disease name with a character masked (广告法§17).
 	{"ad.disease-masked", "", "关某炎", "关某炎", "当事人关某炎于2023年开设网店"},
 	{"ad.disease-masked", "", "家人们，前列x炎的看过来", "前列x炎", "相关炎症指标请遵医嘱复查"},
