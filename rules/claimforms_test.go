@@ -74,6 +74,16 @@ var claimForms = []claimForm{
 	{"ad.disease-claim", "", "对颈椎病有明显效果", "颈椎病", "颈椎病是常见病"},
 	{"ad.disease-claim", "cosmetics", "修复屏障，告别红血丝", "红血丝", "红血丝肌肤使用前请先做皮肤测试"},
 	{"food.health-function-phrase", "food", "控糖好帮手", "控糖好帮手", "0蔗糖，控糖人群可选"},
+	// Rent promised to buyers (广告法§26), capital back within a time (§25).
+	{"ad.realestate-return", "", "十年包租，每年返还租金", "包租", "电影里的包租婆"},
+	{"ad.realestate-return", "", "首付5万，轻松当房东", "当房东", "房东直租，押一付三"},
+	{"ad.investment-return-figure", "finance", "加盟三个月回本", "三个月回本", "回本周期因经营情况而异"},
+	// Pass-or-refund classes and examiners teaching (广告法§24).
+	{"ad.education-guarantee", "education", "签约班，考不上全额退费", "签约班", "课程开课前7日内可申请退费"},
+	{"ad.education-result-claim", "education", "考不上全额退费", "考不上全额退费", "课程开课前7日内可申请退费"},
+	{"ad.education-result-claim", "education", "考官亲自授课", "考官亲自授课", "模拟面试，由老师扮演面试官"},
+	// Safety and permanence asserted in medical advertising (广告法§16).
+	{"ad.medical-assertion", "medical", "术后无疤痕，效果持久", "无疤痕", "术后请遵医嘱定期复查"},
 	// A disease name with a character masked (广告法§17).
 	{"ad.disease-masked", "", "关某炎", "关某炎", "当事人关某炎于2023年开设网店"},
 	{"ad.disease-masked", "", "家人们，前列x炎的看过来", "前列x炎", "相关炎症指标请遵医嘱复查"},
