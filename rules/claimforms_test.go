@@ -84,6 +84,11 @@ var claimForms = []claimForm{
 	{"ad.education-result-claim", "education", "考官亲自授课", "考官亲自授课", "模拟面试，由老师扮演面试官"},
 	// Safety and permanence asserted in medical advertising (广告法§16).
 	{"ad.medical-assertion", "medical", "术后无疤痕，效果持久", "无疤痕", "术后请遵医嘱定期复查"},
+	// Titles abolished or unverifiable (广告法§28).
+	{"ad.false-claim-marker", "", "国家免检产品", "国家免检", "进口商品须经海关检验检疫"},
+	{"ad.unverifiable-credential", "", "315诚信单位", "315诚信", "3月15日前下单包邮"},
+	// Efficacies a cosmetic may not claim without registration as special.
+	{"cosmetics.special-claim", "cosmetics", "溶脂瘦身霜", "溶脂", "身体乳 滋润不黏腻"},
 	// A disease name with a character masked (广告法§17).
 	{"ad.disease-masked", "", "关某炎", "关某炎", "当事人关某炎于2023年开设网店"},
 	{"ad.disease-masked", "", "家人们，前列x炎的看过来", "前列x炎", "相关炎症指标请遵医嘱复查"},
