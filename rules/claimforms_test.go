@@ -89,6 +89,9 @@ var claimForms = []claimForm{
 	{"ad.unverifiable-credential", "", "315诚信单位", "315诚信", "3月15日前下单包邮"},
 	// Efficacies a cosmetic may not claim without registration as special.
 	{"cosmetics.special-claim", "cosmetics", "溶脂瘦身霜", "溶脂", "身体乳 滋润不黏腻"},
+	{"ad.unverifiable-credential", "", "央视报道过的品牌", "央视报道", "今晚央视一套播放的电视剧同名小说"},
+	// Symptoms gone within a time (广告法§16, §28).
+	{"ad.efficacy-guarantee", "drug", "服用三天，症状全消", "三天，症状全消", "服用三天后请复诊"},
 	// A disease name with a character masked (广告法§17).
 	{"ad.disease-masked", "", "关某炎", "关某炎", "当事人关某炎于2023年开设网店"},
 	{"ad.disease-masked", "", "家人们，前列x炎的看过来", "前列x炎", "相关炎症指标请遵医嘱复查"},
