@@ -92,6 +92,12 @@ var claimForms = []claimForm{
 	{"ad.unverifiable-credential", "", "央视报道过的品牌", "央视报道", "今晚央视一套播放的电视剧同名小说"},
 	// Symptoms gone within a time (广告法§16, §28).
 	{"ad.efficacy-guarantee", "drug", "服用三天，症状全消", "三天，症状全消", "服用三天后请复诊"},
+	// Toxins, bowels, illness kept away and cleverness on food (食品安全法§71, §73).
+	{"food.health-function-phrase", "food", "这款酵素能清除体内垃圾", "清除体内垃圾", "膳食纤维有助于维持正常的肠道功能"},
+	{"food.health-function-phrase", "food", "每天一勺，全家不生病", "不生病", "我对甜食一向不感冒，这款却很喜欢"},
+	{"ad.disease-claim", "food", "天然植物精华，调理亚健康", "亚健康", "亚健康是一种状态"},
+	// Superstition as a selling point (广告法§9).
+	{"ad.superstition", "", "家中摆放可化煞旺运", "化煞", "旺季价格，运费另计"},
 	// A disease name with a character masked (广告法§17).
 	{"ad.disease-masked", "", "关某炎", "关某炎", "当事人关某炎于2023年开设网店"},
 	{"ad.disease-masked", "", "家人们，前列x炎的看过来", "前列x炎", "相关炎症指标请遵医嘱复查"},
