@@ -181,13 +181,13 @@ func TestRealCorpus(t *testing.T) {
 
 // Floors of the real corpus's figures, just under those last measured
 // (recall, violation on compliant text and any finding on compliant text:
-// dev 0.856, 0.000 and 0.003, test 0.544, 0.007 and 0.030): a change that
+// dev 0.898, 0.000 and 0.003, test 0.544, 0.007 and 0.030): a change that
 // lowers recall or raises violations or leads on compliant text fails.
 const (
-	realFloorDevRecall    = 0.84
+	realFloorDevRecall    = 0.89
 	realCeilDevViolation  = 0.005
 	realCeilDevLeads      = 0.01
-	realFloorTestRecall   = 0.52
+	realFloorTestRecall   = 0.54
 	realCeilTestViolation = 0.01
 	realCeilTestLeads     = 0.04
 )
