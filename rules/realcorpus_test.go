@@ -181,15 +181,19 @@ func TestRealCorpus(t *testing.T) {
 
 // Floors of the real corpus's figures, just under those last measured
 // (recall, violation on compliant text and any finding on compliant text:
-// dev 0.856, 0.000 and 0.003, test 0.544, 0.007 and 0.030): a change that
+// dev 0.857, 0.001 and 0.012, test 0.548, 0.007 and 0.043): a change that
 // lowers recall or raises violations or leads on compliant text fails.
+// The -h files moved them: their penalised rows are harder (old drug,
+// device and cosmetics notices), and their compliant rows are approved
+// health-food functions under names the catalogue has since changed,
+// which ad.health-food-function-wording sends for review by design.
 const (
-	realFloorDevRecall    = 0.84
+	realFloorDevRecall    = 0.85
 	realCeilDevViolation  = 0.005
-	realCeilDevLeads      = 0.01
-	realFloorTestRecall   = 0.52
+	realCeilDevLeads      = 0.015
+	realFloorTestRecall   = 0.54
 	realCeilTestViolation = 0.01
-	realCeilTestLeads     = 0.04
+	realCeilTestLeads     = 0.05
 )
 
 // evasions are the ways sellers dodge filters, applied to a text: a space
