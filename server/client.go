@@ -250,3 +250,9 @@ func (c *Client) ListAudit(ctx context.Context, after uint64, limit int) ([]db.A
 	err := c.do(ctx, http.MethodGet, "/api/v1/audit", v, nil, &es)
 	return es, err
 }
+
+// RecordAudit records a chain-of-custody event (one of CustodyActions)
+// under the caller's name.
+func (c *Client) RecordAudit(ctx context.Context, action, detail string) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/audit", nil, CustodyRequest{Action: action, Detail: detail}, nil)
+}

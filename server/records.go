@@ -3,6 +3,7 @@ package server
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -157,4 +158,37 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request) {
 		es = []db.AuditEntry{}
 	}
 	writeJSON(w, http.StatusOK, es)
+}
+
+// CustodyRequest is the body of POST /api/v1/audit: a chain-of-custody
+// event a caller did outside the server (an export, a verification),
+// recorded under the caller's name.
+type CustodyRequest struct {
+	Action string `json:"action"`
+	Detail string `json:"detail"`
+}
+
+// CustodyActions are the events POST /api/v1/audit records; every other
+// entry of the audit log is written by the change it records.
+var CustodyActions = []string{"evidence.exported", "evidence.verified"}
+
+func (s *Server) recordCustody(w http.ResponseWriter, r *http.Request) {
+	var req CustodyRequest
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if !slices.Contains(CustodyActions, req.Action) {
+		s.fail(w, r, badRequest("action %q: want one of %s", req.Action, strings.Join(CustodyActions, ", ")))
+		return
+	}
+	if strings.TrimSpace(req.Detail) == "" || len(req.Detail) > 4096 {
+		s.fail(w, r, badRequest("detail: between 1 and 4096 bytes"))
+		return
+	}
+	if err := s.db.RecordAudit(r.Context(), req.Action, req.Detail); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, req)
 }

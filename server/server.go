@@ -79,6 +79,7 @@ func New(d *db.DB, opts Options) *Server {
 	s.handle("GET /api/v1/evidence", s.listEvidence)
 	s.handle("GET /api/v1/evidence/{id}", s.getEvidence)
 	s.handle("GET /api/v1/audit", s.listAudit)
+	s.handle("POST /api/v1/audit", s.recordCustody)
 	return s
 }
 

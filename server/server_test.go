@@ -206,6 +206,9 @@ func TestTargetsThroughTheAPI(t *testing.T) {
 		t.Errorf("second removal: %v, want ErrNotFound", err)
 	}
 
+	if err := r.c.RecordAudit(ctx, "evidence.verified", "case.zip: ev-1 VERIFIED"); err != nil {
+		t.Fatal(err)
+	}
 	// Who did what: the system user for the first target, the operator
 	// with the system user for the rest.
 	es, err := r.c.ListAudit(ctx, 0, 0)
@@ -213,7 +216,8 @@ func TestTargetsThroughTheAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	me := currentUser(t)
-	want := map[string]string{"target.added " + a.ID: me, "target.added " + b.ID: "张三 [" + me + "]", "target.paused " + b.ID: "张三 [" + me + "]"}
+	want := map[string]string{"target.added " + a.ID: me, "target.added " + b.ID: "张三 [" + me + "]", "target.paused " + b.ID: "张三 [" + me + "]",
+		"evidence.verified case.zip": "张三 [" + me + "]"}
 	for _, e := range es {
 		for k, actor := range want {
 			action, id, _ := strings.Cut(k, " ")
@@ -296,6 +300,8 @@ func TestBadInput(t *testing.T) {
 		{"bad limit", "GET", "/api/v1/audit?limit=-1", nil, 400, server.CodeInvalid, "limit"},
 		{"bad since", "GET", "/api/v1/findings?since=yesterday", nil, 400, server.CodeInvalid, "since"},
 		{"bad state", "GET", "/api/v1/targets?state=gone", nil, 400, server.CodeInvalid, "state"},
+		{"custody of another kind", "POST", "/api/v1/audit", []byte(`{"action": "target.deleted", "detail": "t-x"}`), 400, server.CodeInvalid, "evidence.exported"},
+		{"custody without detail", "POST", "/api/v1/audit", []byte(`{"action": "evidence.verified", "detail": " "}`), 400, server.CodeInvalid, "detail"},
 		{"unknown route", "GET", "/api/v1/nothing", nil, 404, server.CodeNotFound, "/api/v1/nothing"},
 		{"traversal", "GET", "/api/v1/evidence/..%2F..%2Fetc%2Fpasswd", nil, 404, server.CodeNotFound, "not found"},
 	}

@@ -101,6 +101,29 @@ func TestServeOwnsTheDatabase(t *testing.T) {
 	}
 	mustSW(t, "--data", data, "target", "remove", id)
 
+	// The first cycle swept the first target: its evidence is exported
+	// and verified while the server runs, and both are recorded by it.
+	var evs []shopwatch.EvidenceRecord
+	for deadline := time.Now().Add(2 * time.Minute); len(evs) == 0; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no evidence within 2 minutes of serve's first cycle\n%s%s", so.String(), se.String())
+		}
+		if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "evidence", "list", "--json")), &evs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The sweep's checkpoint covers the capture once the sweep ends.
+	for deadline := time.Now().Add(2 * time.Minute); !strings.Contains(so.String(), "evidence records in"); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("serve's sweep did not end within 2 minutes\n%s%s", so.String(), se.String())
+		}
+	}
+	bundle := filepath.Join(t.TempDir(), "case.zip")
+	mustSW(t, "--data", data, "evidence", "export", evs[0].ID, "-o", bundle, "--no-pdf")
+	if o := mustSW(t, "--data", data, "evidence", "verify", bundle); !strings.Contains(o, "VERIFIED") {
+		t.Errorf("verify of the bundle exported through the server:\n%s", o)
+	}
+
 	var entries []db.AuditEntry
 	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "audit", "list", "--json")), &entries); err != nil {
 		t.Fatal(err)
@@ -122,6 +145,15 @@ func TestServeOwnsTheDatabase(t *testing.T) {
 		if !seen[a] {
 			t.Errorf("audit log has no %s of %s: %v", a, id, seen)
 		}
+	}
+	custody := map[string]bool{}
+	for _, e := range entries {
+		if (e.Action == "evidence.exported" && strings.Contains(e.Detail, evs[0].ID)) || (e.Action == "evidence.verified" && strings.Contains(e.Detail, bundle)) {
+			custody[e.Action] = e.Actor == me.Username
+		}
+	}
+	if !custody["evidence.exported"] || !custody["evidence.verified"] {
+		t.Errorf("the server did not record the export and the verification under %s: %v", me.Username, custody)
 	}
 
 	cancel()

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
@@ -177,24 +176,23 @@ func auditSealCmd(ctx context.Context, a *app, args []string) error {
 	return nil
 }
 
-// custody records a chain-of-custody event in the audit log: who (the
-// operator, else the system user), what, and from which host.
+// custody records a chain-of-custody event in the audit log: who (see
+// actor), what, and from which host; through the server when one owns the
+// database.
 func (a *app) custody(ctx context.Context, action, detail string) error {
+	host, _ := os.Hostname()
+	if c, err := a.serverClient(ctx); err != nil {
+		return err
+	} else if c != nil && a.db == nil {
+		// The server owns the database: it records the event under
+		// the caller's name.
+		return c.RecordAudit(ctx, action, detail+" on "+host)
+	}
 	d, err := a.openDB()
 	if err != nil {
 		return err
 	}
-	who := ""
-	if c, err := a.config(); err == nil {
-		who = c.Operator
-	}
-	if who == "" {
-		if u, err := user.Current(); err == nil {
-			who = u.Username
-		}
-	}
-	host, _ := os.Hostname()
-	return d.RecordAudit(db.WithActor(ctx, who), action, detail+" on "+host)
+	return d.RecordAudit(db.WithActor(ctx, a.actor()), action, detail+" on "+host)
 }
 
 // custodyIfData records a custody event only where a shopwatch data

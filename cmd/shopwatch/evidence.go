@@ -104,17 +104,32 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	}
 	// Exporting is recorded in the audit log. From an archived data
 	// directory without write access it still works, read-only, unrecorded.
-	d, err := a.openDB()
-	readOnly := errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS)
-	if readOnly {
-		if d, err = a.openDBReadOnly(); err == nil {
-			a.logger.Warn("the data directory is read-only: the export is not recorded in the audit log", "db", d.Path())
-		}
-	}
+	// While a server owns the database, the record and the target come
+	// through its API, the ledger is read as in a read-only directory
+	// (the proof is against its latest checkpoint) and the server records
+	// the export.
+	var w workspace
+	client, err := a.serverClient(ctx)
 	if err != nil {
 		return err
 	}
-	rec, err := d.GetEvidence(ctx, pos[0])
+	readOnly, recorded := client != nil, true
+	if client != nil {
+		w = apiWorkspace{client}
+	} else {
+		d, err := a.openDB()
+		if errors.Is(err, os.ErrPermission) || errors.Is(err, syscall.EROFS) {
+			readOnly, recorded = true, false
+			if d, err = a.openDBReadOnly(); err == nil {
+				a.logger.Warn("the data directory is read-only: the export is not recorded in the audit log", "db", d.Path())
+			}
+		}
+		if err != nil {
+			return err
+		}
+		w = &localWorkspace{d: d, actor: a.actor(), validate: a.validateTarget}
+	}
+	rec, err := w.GetEvidence(ctx, pos[0])
 	if err != nil {
 		return err
 	}
@@ -134,7 +149,7 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	if t, err := d.GetTarget(ctx, rec.TargetID); err == nil {
+	if t, err := w.FindTarget(ctx, rec.TargetID); err == nil {
 		record.Party.Platform = t.Platform
 	}
 	if readOnly {
@@ -178,7 +193,7 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	if record.ForCase() {
 		detail += " for case " + record.CaseNo
 	}
-	if !readOnly {
+	if recorded {
 		if err := a.custody(ctx, "evidence.exported", detail); err != nil {
 			return err
 		}
