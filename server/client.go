@@ -213,11 +213,34 @@ func (c *Client) ListFindings(ctx context.Context, f db.Filter) ([]shopwatch.Fin
 
 // GetSweep returns sweep id.
 func (c *Client) GetSweep(ctx context.Context, id string) (*db.Sweep, error) {
-	var s db.Sweep
+	st, err := c.SweepStatus(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &st.Sweep, nil
+}
+
+// SweepStatus returns sweep id with its counts and state.
+func (c *Client) SweepStatus(ctx context.Context, id string) (*SweepStatus, error) {
+	var s SweepStatus
 	if err := c.do(ctx, http.MethodGet, "/api/v1/sweeps/"+url.PathEscape(id), nil, nil, &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
+}
+
+// ListSweeps returns every sweep with its counts and state.
+func (c *Client) ListSweeps(ctx context.Context) ([]SweepStatus, error) {
+	var out []SweepStatus
+	err := c.do(ctx, http.MethodGet, "/api/v1/sweeps", nil, nil, &out)
+	return out, err
+}
+
+// StartSweep asks the server to plan and run a sweep.
+func (c *Client) StartSweep(ctx context.Context, req SweepRequest) (SweepStarted, error) {
+	var out SweepStarted
+	err := c.do(ctx, http.MethodPost, "/api/v1/sweeps", nil, req, &out)
+	return out, err
 }
 
 // ListEvidence returns every evidence record, oldest first.

@@ -25,7 +25,13 @@
 // with the HTTP status and code: 400 invalid (a field fails validation,
 // malformed JSON, unknown fields), 404 not_found (an unknown id), 409
 // exists (a target with the same URL), 413 too_large, 405
-// method_not_allowed, 500 internal. The routes and their shapes are in
+// method_not_allowed, 503 unavailable (a server that runs no sweeps asked
+// for one), 500 internal.
+//
+// Sweeps asked for through the API (POST /api/v1/sweeps) are planned at
+// once and run by the server's one runner in turn with its scheduled
+// sweeps; GET /api/v1/sweeps/{id} follows one (queued, running, finished,
+// failed, interrupted). The routes and their shapes are in
 // openapi.json (OpenAPI 3.1), served at /api/v1/openapi.json; a test holds
 // it to the routes the server registers.
 //

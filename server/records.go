@@ -106,15 +106,6 @@ func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, fs)
 }
 
-func (s *Server) getSweep(w http.ResponseWriter, r *http.Request) {
-	sw, err := s.db.GetSweep(r.Context(), r.PathValue("id"))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, sw)
-}
-
 func (s *Server) listEvidence(w http.ResponseWriter, r *http.Request) {
 	es, err := s.db.ListEvidence(r.Context())
 	if err != nil {

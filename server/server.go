@@ -25,6 +25,7 @@ const (
 	CodeExists           = "exists"
 	CodeTooLarge         = "too_large"
 	CodeMethodNotAllowed = "method_not_allowed"
+	CodeUnavailable      = "unavailable"
 	CodeInternal         = "internal"
 )
 
@@ -39,6 +40,9 @@ type Options struct {
 	// ValidateTarget checks a new or edited target beyond what the
 	// database checks (its schedule, its category); its error is a 400.
 	ValidateTarget func(*shopwatch.Target) error
+	// Sweeper plans and runs the sweeps POST /api/v1/sweeps asks for;
+	// without one that route answers 503.
+	Sweeper Sweeper
 	// Logger receives one line per request (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -75,6 +79,8 @@ func New(d *db.DB, opts Options) *Server {
 	s.handle("DELETE /api/v1/targets/{id}", s.deleteTarget)
 	s.handle("GET /api/v1/target-statuses", s.targetStatuses)
 	s.handle("GET /api/v1/findings", s.listFindings)
+	s.handle("GET /api/v1/sweeps", s.listSweeps)
+	s.handle("POST /api/v1/sweeps", s.startSweep)
 	s.handle("GET /api/v1/sweeps/{id}", s.getSweep)
 	s.handle("GET /api/v1/evidence", s.listEvidence)
 	s.handle("GET /api/v1/evidence/{id}", s.getEvidence)

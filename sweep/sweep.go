@@ -292,11 +292,19 @@ func (r *Runner) NewSweep(ctx context.Context, name string, targets []shopwatch.
 	if !ok {
 		return "", 0, fmt.Errorf("new sweep %q: the queue (%T) cannot plan a sweep in one transaction", name, r.Queue)
 	}
+	return Plan(ctx, p, name, targets, r.cfg().Now().UTC(), now)
+}
+
+// Plan is NewSweep without a runner: it plans the sweep in p, with its
+// visits queued at queued, so that a sweep can be planned while another
+// runs (the server plans what its API is asked for; its one runner runs
+// the sweeps in turn).
+func Plan(ctx context.Context, p Planner, name string, targets []shopwatch.Target, queued, swept time.Time) (string, int, error) {
 	ids := make([]string, len(targets))
 	for i, t := range targets {
 		ids[i] = t.ID
 	}
-	return p.PlanSweep(ctx, name, rootVisits("", targets, r.cfg().Now().UTC()), ids, now)
+	return p.PlanSweep(ctx, name, rootVisits("", targets, queued), ids, swept)
 }
 
 // rootVisits returns one pending visit per target for sweepID (empty: the

@@ -96,8 +96,35 @@ func TestServeOwnsTheDatabase(t *testing.T) {
 	for _, args := range [][]string{{"findings", "--json"}, {"evidence", "list", "--json"}, {"findings", "--platform", "京东"}} {
 		mustSW(t, append([]string{"--data", data}, args...)...)
 	}
-	if _, e, code := sw(t, "--data", data, "sweep", "list"); code != exitRuntime || !strings.Contains(e, "owns the database while it runs") {
-		t.Errorf("sweep list while the server runs: exit %d, %s", code, e)
+	if _, e, code := sw(t, "--data", data, "evidence", "partial", "list"); code != exitRuntime || !strings.Contains(e, "owns the database while it runs") {
+		t.Errorf("evidence partial list while the server runs: exit %d, %s", code, e)
+	}
+	// A sweep asked of the server: planned at once, run after the
+	// scheduled one, followed to its end.
+	var imported []shopwatch.Target
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "target", "list", "--json", "--platform", "京东")), &imported); err != nil || len(imported) != 1 {
+		t.Fatalf("the imported target: %+v, %v", imported, err)
+	}
+	o, e, code := sw(t, "--data", data, "sweep", imported[0].ID)
+	if code != exitOK || !strings.Contains(e, "queued on the server") || !strings.Contains(o, "pages done, 0 failed") {
+		t.Fatalf("sweep through the server: exit %d\n%s%s", code, o, e)
+	}
+	if _, e, code := sw(t, "--data", data, "sweep", "t-nosuch"); code != exitUsage || !strings.Contains(e, "t-nosuch") {
+		t.Errorf("sweep of an unknown target through the server: exit %d, %s", code, e)
+	}
+	if _, e, code := sw(t, "--data", data, "sweep", "--resume", "s-x"); code != exitUsage || !strings.Contains(e, "running server") {
+		t.Errorf("sweep --resume while the server runs: exit %d, %s", code, e)
+	}
+	var sweeps []struct {
+		Name  string `json:"name"`
+		State string `json:"state"`
+		Done  int    `json:"done"`
+	}
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "sweep", "list", "--json")), &sweeps); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sweeps); n < 2 || sweeps[n-1].Name != "manual" || sweeps[n-1].State != "finished" || sweeps[n-1].Done == 0 {
+		t.Errorf("sweep list through the server: %+v, want the manual sweep last, finished", sweeps)
 	}
 	mustSW(t, "--data", data, "target", "remove", id)
 

@@ -60,6 +60,11 @@ func dbCheck(ctx context.Context, a *app, args []string) error {
 	}
 	rep := dbCheckReport{File: path, Problems: []string{}}
 	d, err := db.Open(path, db.ReadOnly(), db.WithFullCheck(), db.WithLogger(a.logger))
+	if errors.Is(err, db.ErrLocked) {
+		if c, cerr := a.serverClient(ctx); cerr == nil && c != nil {
+			return serverOwnsDB(c, err)
+		}
+	}
 	var de *db.DamageError
 	switch {
 	case errors.As(err, &de):

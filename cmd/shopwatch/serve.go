@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
+	"shopwatch"
 	"shopwatch/db"
 	"shopwatch/server"
+	"shopwatch/sweep"
 )
 
 func init() {
@@ -17,7 +20,7 @@ func init() {
 // runs, so that the commands that go through it (target, findings,
 // evidence list, audit list) work beside the scheduler. The returned stop
 // shuts it down, waiting for requests in flight.
-func (a *app) serveAPI(ctx context.Context, d *db.DB) (stop func(), err error) {
+func (a *app) serveAPI(ctx context.Context, d *db.DB, sweeps server.Sweeper) (stop func(), err error) {
 	dir, err := a.dataDir()
 	if err != nil {
 		return nil, err
@@ -30,7 +33,7 @@ func (a *app) serveAPI(ctx context.Context, d *db.DB) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	srv := server.New(d, server.Options{ValidateTarget: targetValidator(rs), Logger: a.logger})
+	srv := server.New(d, server.Options{ValidateTarget: targetValidator(rs), Sweeper: sweeps, Logger: a.logger})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx, ln, 10*time.Second) }()
@@ -76,7 +79,8 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	stopAPI, err := a.serveAPI(ctx, d)
+	queue := &serveSweeps{a: a, d: d, states: map[string]*serveSweepState{}, queue: make(chan string, maxQueuedSweeps)}
+	stopAPI, err := a.serveAPI(ctx, d, queue)
 	if err != nil {
 		return err
 	}
@@ -107,15 +111,143 @@ func runServe(ctx context.Context, a *app, args []string) error {
 		if err := serveCycle(ctx, a, d, sw, every); err != nil {
 			return serveStopped(ctx, err)
 		}
+		if err := queue.runQueued(ctx, sw); err != nil {
+			return serveStopped(ctx, err)
+		}
 		if *cycles > 0 && n >= *cycles {
 			return nil
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
+		for waiting := true; waiting; {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				waiting = false
+			case id := <-queue.queue:
+				if err := queue.run(ctx, sw, id); err != nil {
+					return serveStopped(ctx, err)
+				}
+			}
 		}
 	}
+}
+
+// maxQueuedSweeps is how many sweeps the API may queue ahead.
+const maxQueuedSweeps = 256
+
+// serveSweeps plans the sweeps the API asks for and keeps them until
+// serve's loop runs them, in turn with its scheduled sweeps, on its one
+// runner.
+type serveSweeps struct {
+	a     *app
+	d     *db.DB
+	queue chan string
+
+	mu     sync.Mutex
+	states map[string]*serveSweepState
+}
+
+type serveSweepState struct{ state, err string }
+
+// Start plans the sweep: the targets named (ids or URLs), else those due
+// (every active target with All), as `shopwatch sweep` would.
+func (q *serveSweeps) Start(ctx context.Context, req server.SweepRequest) (server.SweepStarted, error) {
+	var ts []shopwatch.Target
+	if len(req.Targets) > 0 {
+		seen := map[string]bool{}
+		for _, ref := range req.Targets {
+			t, err := q.d.FindTarget(ctx, ref)
+			if err != nil {
+				return server.SweepStarted{}, fmt.Errorf("target %q: %w", ref, err)
+			}
+			if !seen[t.ID] {
+				seen[t.ID] = true
+				ts = append(ts, *t)
+			}
+		}
+	} else {
+		all, err := q.d.ListTargets(ctx)
+		if err != nil {
+			return server.SweepStarted{}, err
+		}
+		if ts, err = q.a.dueTargets(all, req.All, 0, time.Now()); err != nil {
+			return server.SweepStarted{}, err
+		}
+	}
+	if len(ts) == 0 {
+		return server.SweepStarted{}, nil
+	}
+	name := req.Name
+	if name == "" {
+		name = "requested"
+	}
+	if len(q.queue) == cap(q.queue) {
+		return server.SweepStarted{}, fmt.Errorf("%w: %d sweeps are queued already; wait for them", db.ErrInvalid, cap(q.queue))
+	}
+	now := time.Now()
+	id, _, err := sweep.Plan(ctx, q.d, name, ts, now.UTC(), now)
+	if err != nil {
+		return server.SweepStarted{}, err
+	}
+	q.set(id, server.SweepQueued, "")
+	select {
+	case q.queue <- id:
+	default: // filled meanwhile: the next serve start resumes it
+		q.set(id, server.SweepInterrupted, "the queue was full; it resumes when serve starts again")
+	}
+	return server.SweepStarted{ID: id, Targets: len(ts)}, nil
+}
+
+func (q *serveSweeps) set(id, state, msg string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.states[id] = &serveSweepState{state: state, err: msg}
+}
+
+// State says what became of a sweep the API queued.
+func (q *serveSweeps) State(id string) (string, string, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	st, ok := q.states[id]
+	if !ok {
+		return "", "", false
+	}
+	return st.state, st.err, true
+}
+
+// runQueued runs the sweeps queued meanwhile.
+func (q *serveSweeps) runQueued(ctx context.Context, sw *sweeper) error {
+	for {
+		select {
+		case id := <-q.queue:
+			if err := q.run(ctx, sw, id); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+}
+
+// run runs one queued sweep, with a capture-environment check of its
+// own. A sweep that fails is reported in its state and the server goes
+// on; a stop signal stops serve (the sweep resumes on the next start).
+func (q *serveSweeps) run(ctx context.Context, sw *sweeper, id string) error {
+	q.set(id, server.SweepRunning, "")
+	fmt.Fprintf(q.a.stdout, "%s sweep %s: requested through the API\n", time.Now().UTC().Format(time.RFC3339), id)
+	sw.r.Config.Environment = nil
+	err := sw.run(ctx, id)
+	switch {
+	case ctx.Err() != nil:
+		q.set(id, server.SweepInterrupted, "serve stopped; the sweep resumes when it starts again")
+		return ctx.Err()
+	case err != nil:
+		q.set(id, server.SweepFailed, err.Error())
+		q.a.logger.Error("requested sweep failed", "sweep", id, "err", err)
+	default:
+		q.set(id, server.SweepFinished, "")
+	}
+	return nil
 }
 
 // serveCycle plans the due targets into a new sweep, retries the captures

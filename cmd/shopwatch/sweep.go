@@ -15,6 +15,7 @@ import (
 	"shopwatch/configs"
 	"shopwatch/crawler"
 	"shopwatch/db"
+	"shopwatch/server"
 	"shopwatch/sweep"
 	"shopwatch/sweep/schedule"
 )
@@ -48,6 +49,14 @@ func runSweep(ctx context.Context, a *app, args []string) error {
 		return usagef("--resume takes no targets, --all or --new\nusage: shopwatch %s", sweepUsage)
 	case *all && len(ids) > 0:
 		return usagef("give --all or target ids, not both\nusage: shopwatch %s", sweepUsage)
+	}
+	if c, err := a.serverClient(ctx); err != nil {
+		return err
+	} else if c != nil {
+		if *resume != "" || *fresh || *workers > 0 {
+			return usagef("--resume, --new and --workers do not go through the running server: serve resumes interrupted sweeps itself and sets the workers (stop it to use them)")
+		}
+		return a.sweepThroughServer(ctx, c, ids, *all, *asJSON)
 	}
 	d, err := a.openDB()
 	if err != nil {
@@ -328,32 +337,19 @@ type sweepRow struct {
 
 func runSweepList(ctx context.Context, a *app, args []string) error {
 	return listing(a, "sweep list", args, nil,
-		a.openDBReadOnly,
-		func(d *db.DB) ([]sweepRow, error) {
-			sweeps, err := d.ListSweeps(ctx)
+		func() (func() ([]sweepRow, error), error) {
+			if c, err := a.serverClient(ctx); err != nil {
+				return nil, err
+			} else if c != nil {
+				return func() ([]sweepRow, error) { return serverSweepRows(ctx, c) }, nil
+			}
+			d, err := a.openDBReadOnly()
 			if err != nil {
 				return nil, err
 			}
-			rows := make([]sweepRow, 0, len(sweeps))
-			for _, s := range sweeps {
-				st, err := d.SweepStats(ctx, s.ID)
-				if err != nil && !errors.Is(err, db.ErrNotFound) {
-					return nil, err
-				}
-				row := sweepRow{ID: s.ID, Name: s.Name, Started: s.Started, Finished: s.Finished, Pages: st.Visits(),
-					Done: st.Done, Failed: st.Failed, Pending: st.Pending, Leased: st.Leased, Findings: st.Findings}
-				switch {
-				case st.Pending+st.Leased > 0 || st.Visits() == 0:
-					row.State, row.Finished = "interrupted", time.Time{}
-				case st.Failed > 0:
-					row.State = "finished with failures"
-				default:
-					row.State = "finished"
-				}
-				rows = append(rows, row)
-			}
-			return rows, nil
+			return func() ([]sweepRow, error) { return dbSweepRows(ctx, d) }, nil
 		},
+		func(load func() ([]sweepRow, error)) ([]sweepRow, error) { return load() },
 		func(w io.Writer, rows []sweepRow) {
 			fmt.Fprintln(w, "ID\tSTARTED\tENDED\tPAGES\tDONE\tFAILED\tFINDINGS\tSTATE")
 			for _, r := range rows {
@@ -377,11 +373,22 @@ func runSweepList(ctx context.Context, a *app, args []string) error {
 // without one (serve's sweep.default_interval); zero makes them due on
 // every call.
 func (a *app) planDue(ctx context.Context, d *db.DB, r *sweep.Runner, ts []shopwatch.Target, name string, all bool, every time.Duration) (string, int, error) {
-	cal, err := a.calendar()
-	if err != nil {
+	now := time.Now()
+	due, err := a.dueTargets(ts, all, every, now)
+	if err != nil || len(due) == 0 {
 		return "", 0, err
 	}
-	now := time.Now()
+	return a.planSweep(ctx, d, r, due, name, now)
+}
+
+// dueTargets returns the targets of ts that are due at now (all: every
+// one), with the priority their schedule or a festival window gives; a
+// target without a schedule is due every "every" (0: always).
+func (a *app) dueTargets(ts []shopwatch.Target, all bool, every time.Duration, now time.Time) ([]shopwatch.Target, error) {
+	cal, err := a.calendar()
+	if err != nil {
+		return nil, err
+	}
 	var due []shopwatch.Target
 	for _, t := range ts {
 		if all {
@@ -403,14 +410,14 @@ func (a *app) planDue(ctx context.Context, d *db.DB, r *sweep.Runner, ts []shopw
 		}
 	}
 	if len(due) == 0 {
-		return "", 0, nil
+		return nil, nil
 	}
 	if ws := cal.Active(now); len(ws) > 0 {
 		for _, w := range ws {
 			fmt.Fprintf(a.stderr, "festival window active: %s\n", w.Name())
 		}
 	}
-	return a.planSweep(ctx, d, r, due, name, now)
+	return due, nil
 }
 
 // planSweep creates a sweep of the targets and records them as swept at
@@ -535,5 +542,111 @@ func printCounts(w io.Writer, title string, m map[string]int) {
 	fmt.Fprintf(w, "  %s:\n", title)
 	for _, k := range keys {
 		fmt.Fprintf(w, "    %-34s %d\n", k, m[k])
+	}
+}
+
+// dbSweepRows is the sweep list read from the database.
+func dbSweepRows(ctx context.Context, d *db.DB) ([]sweepRow, error) {
+	sweeps, err := d.ListSweeps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]sweepRow, 0, len(sweeps))
+	for _, s := range sweeps {
+		st, err := d.SweepStats(ctx, s.ID)
+		if err != nil && !errors.Is(err, db.ErrNotFound) {
+			return nil, err
+		}
+		row := sweepRow{ID: s.ID, Name: s.Name, Started: s.Started, Finished: s.Finished, Pages: st.Visits(),
+			Done: st.Done, Failed: st.Failed, Pending: st.Pending, Leased: st.Leased, Findings: st.Findings}
+		switch {
+		case st.Pending+st.Leased > 0 || st.Visits() == 0:
+			row.State, row.Finished = "interrupted", time.Time{}
+		case st.Failed > 0:
+			row.State = "finished with failures"
+		default:
+			row.State = "finished"
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// serverSweepRows is the sweep list from the running server.
+func serverSweepRows(ctx context.Context, c *server.Client) ([]sweepRow, error) {
+	sts, err := c.ListSweeps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows := make([]sweepRow, 0, len(sts))
+	for _, st := range sts {
+		row := sweepRow{ID: st.ID, Name: st.Name, Started: st.Started, Finished: st.Finished, Pages: st.Stats.Visits(),
+			Done: st.Stats.Done, Failed: st.Stats.Failed, Pending: st.Stats.Pending, Leased: st.Stats.Leased, Findings: st.Stats.Findings, State: st.State}
+		switch {
+		case st.State == server.SweepFinished && st.Stats.Failed > 0:
+			row.State = "finished with failures"
+		case st.State != server.SweepFinished:
+			row.Finished = time.Time{}
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
+}
+
+// sweepThroughServer asks the running server for the sweep and follows it
+// to its end: the server plans it at once and runs it after the sweep it
+// is running, if any. Ctrl-C stops following, not the sweep.
+func (a *app) sweepThroughServer(ctx context.Context, c *server.Client, ids []string, all, asJSON bool) error {
+	started, err := c.StartSweep(ctx, server.SweepRequest{Targets: ids, All: all, Name: "manual"})
+	if errors.Is(err, db.ErrNotFound) {
+		return usagef("%v (see `shopwatch target list`)", err)
+	}
+	if err != nil {
+		return err
+	}
+	if started.ID == "" {
+		fmt.Fprintln(a.stdout, "no target is due (use --all to visit every target now)")
+		return nil
+	}
+	fmt.Fprintf(a.stderr, "sweep %s of %d targets queued on the server (%s)\n", started.ID, started.Targets, c.Socket())
+	var last string
+	for {
+		st, err := c.SweepStatus(ctx, started.ID)
+		if ctx.Err() != nil {
+			fmt.Fprintf(a.stderr, "stopped following; sweep %s goes on in the server (shopwatch sweep list)\n", started.ID)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		line := fmt.Sprintf("sweep %s %s: %d/%d pages, %d failed, %d findings", st.ID, st.State, st.Stats.Done+st.Stats.Failed, st.Stats.Visits(), st.Stats.Failed, st.Stats.Findings)
+		if line != last {
+			fmt.Fprintln(a.stderr, line)
+			last = line
+		}
+		switch st.State {
+		case server.SweepQueued, server.SweepRunning:
+			select {
+			case <-ctx.Done():
+			case <-time.After(300 * time.Millisecond):
+			}
+			continue
+		}
+		if asJSON {
+			if err := a.printJSON(st); err != nil {
+				return err
+			}
+		} else {
+			fmt.Fprintf(a.stdout, "sweep %s: %d pages done, %d failed, %d findings\n", st.ID, st.Stats.Done, st.Stats.Failed, st.Stats.Findings)
+		}
+		switch {
+		case st.State == server.SweepFailed:
+			return fmt.Errorf("sweep %s: %s", st.ID, st.Error)
+		case st.State == server.SweepInterrupted:
+			return fmt.Errorf("sweep %s was interrupted: %s", st.ID, st.Error)
+		case st.Stats.Failed > 0:
+			return &errExit{code: exitRuntime, err: fmt.Errorf("%d pages failed; `shopwatch findings --sweep %s` and the server's log say more", st.Stats.Failed, st.ID)}
+		}
+		return nil
 	}
 }

@@ -141,7 +141,7 @@ func targetValidator(rs *rules.RuleSet) func(*shopwatch.Target) error {
 // serverOwnsDB is the error of a command that needs the database itself
 // while a server owns it.
 func serverOwnsDB(c *server.Client, err error) error {
-	return fmt.Errorf("%w\nthe shopwatch server (socket %s) owns the database while it runs; this command does not go through its API yet: run it when the server is stopped (target, findings, evidence list, export and verify, and audit list go through the server)", err, c.Socket())
+	return fmt.Errorf("%w\nthe shopwatch server (socket %s) owns the database while it runs; this command does not go through its API yet: run it when the server is stopped (target, findings, evidence list, export and verify, sweep, sweep list and audit list go through the server)", err, c.Socket())
 }
 
 // localWorkspace is the database itself.
