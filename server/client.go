@@ -17,6 +17,10 @@ import (
 	"shopwatch/db"
 )
 
+// ErrDenied: the server refused the call (no valid token, or a role or
+// jurisdiction that does not allow it).
+var ErrDenied = errors.New("not allowed")
+
 // ErrNoServer: no server answers on the data directory's socket.
 var ErrNoServer = errors.New("no shopwatch server runs on this data directory")
 
@@ -79,6 +83,10 @@ func (e *APIError) Unwrap() error {
 		return db.ErrInvalid
 	case CodeExists:
 		return db.ErrTargetExists
+	case CodeUserExists:
+		return db.ErrUserExists
+	case CodeUnauthorized, CodeForbidden:
+		return ErrDenied
 	}
 	return nil
 }
@@ -278,4 +286,46 @@ func (c *Client) ListAudit(ctx context.Context, after uint64, limit int) ([]db.A
 // under the caller's name.
 func (c *Client) RecordAudit(ctx context.Context, action, detail string) error {
 	return c.do(ctx, http.MethodPost, "/api/v1/audit", nil, CustodyRequest{Action: action, Detail: detail}, nil)
+}
+
+// AddUser adds a person.
+func (c *Client) AddUser(ctx context.Context, u *db.User) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/users", nil, UserRequest{Name: u.Name, Role: u.Role, Jurisdiction: u.Jurisdiction}, u)
+}
+
+// ListUsers returns the people.
+func (c *Client) ListUsers(ctx context.Context) ([]db.User, error) {
+	var out []db.User
+	err := c.do(ctx, http.MethodGet, "/api/v1/users", nil, nil, &out)
+	return out, err
+}
+
+// SetUserDisabled disables or enables a person.
+func (c *Client) SetUserDisabled(ctx context.Context, name string, disabled bool) error {
+	return c.do(ctx, http.MethodPatch, "/api/v1/users/"+url.PathEscape(name), nil, UserPatch{Disabled: &disabled}, nil)
+}
+
+// AddToken makes an API token for a person and returns its secret.
+func (c *Client) AddToken(ctx context.Context, user, label string, ttl time.Duration) (string, *db.Token, error) {
+	var nt NewToken
+	if err := c.do(ctx, http.MethodPost, "/api/v1/users/"+url.PathEscape(user)+"/tokens", nil, TokenRequest{Label: label, TTL: ttl.String()}, &nt); err != nil {
+		return "", nil, err
+	}
+	return nt.Secret, &nt.Token, nil
+}
+
+// ListTokens returns the tokens of user ("" for everyone's).
+func (c *Client) ListTokens(ctx context.Context, user string) ([]db.Token, error) {
+	v := url.Values{}
+	if user != "" {
+		v.Set("user", user)
+	}
+	var out []db.Token
+	err := c.do(ctx, http.MethodGet, "/api/v1/tokens", v, nil, &out)
+	return out, err
+}
+
+// RevokeToken revokes the token whose id is id.
+func (c *Client) RevokeToken(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(id), nil, nil, nil)
 }

@@ -15,6 +15,18 @@
 // system user, or the operator the caller's configuration names, with the
 // user in brackets.
 //
+// Over TCP (Serve on any other listener; "serve --listen") every route but
+// /healthz, /readyz and the OpenAPI document needs an API token,
+// "Authorization: Bearer swt_…", of a person (db.User) who is not
+// disabled; the token's SHA-256 is all the database keeps. A person's role
+// decides the routes (Route.Permission: read for every role; targets and
+// sweeps for inspectors; custody for case handlers; admin for the audit
+// log and people) and their jurisdiction what they see: targets of it and
+// of the areas below it, the findings and evidence of those targets; a
+// target outside it is not found, a new target without one gets theirs,
+// and one in another area is refused (403). Over the socket the caller is
+// the data directory's owner, an admin of every area.
+//
 // # The API
 //
 // JSON in, JSON out (UTF-8). Request bodies are at most MaxBody bytes and
@@ -23,8 +35,11 @@
 //	{"error": "<what is wrong, naming the field or id>", "code": "<code>"}
 //
 // with the HTTP status and code: 400 invalid (a field fails validation,
-// malformed JSON, unknown fields), 404 not_found (an unknown id), 409
-// exists (a target with the same URL), 413 too_large, 405
+// malformed JSON, unknown fields), 401 unauthorized (no valid token), 403
+// forbidden (a role or jurisdiction that does not allow it), 404
+// not_found (an unknown id, or one outside the caller's jurisdiction),
+// 409 exists (a target with the same URL) or user_exists, 413 too_large,
+// 405
 // method_not_allowed, 503 unavailable (a server that runs no sweeps asked
 // for one), 500 internal.
 //

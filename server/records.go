@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -95,6 +96,21 @@ func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	ids, err := s.coveredTargets(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if ids != nil {
+		if f.Targets == nil {
+			f.Targets = ids
+		} else {
+			f.Targets = slices.DeleteFunc(f.Targets, func(id string) bool { return !slices.Contains(ids, id) })
+		}
+		if f.TargetID != "" && !slices.Contains(ids, f.TargetID) {
+			f.Targets = []string{}
+		}
+	}
 	fs, err := s.db.ListFindings(r.Context(), f)
 	if err != nil {
 		s.fail(w, r, err)
@@ -112,16 +128,33 @@ func (s *Server) listEvidence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if es == nil {
-		es = []shopwatch.EvidenceRecord{}
+	ids, err := s.coveredTargets(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
 	}
-	writeJSON(w, http.StatusOK, es)
+	out := []shopwatch.EvidenceRecord{}
+	for _, e := range es {
+		if ids == nil || slices.Contains(ids, e.TargetID) {
+			out = append(out, e)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) getEvidence(w http.ResponseWriter, r *http.Request) {
 	ev, err := s.db.GetEvidence(r.Context(), r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	ids, err := s.coveredTargets(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if ids != nil && !slices.Contains(ids, ev.TargetID) {
+		s.fail(w, r, fmt.Errorf("evidence %s: %w", ev.ID, db.ErrNotFound))
 		return
 	}
 	writeJSON(w, http.StatusOK, ev)

@@ -23,6 +23,7 @@ const (
 	CodeInvalid          = "invalid"
 	CodeNotFound         = "not_found"
 	CodeExists           = "exists"
+	CodeUserExists       = "user_exists"
 	CodeTooLarge         = "too_large"
 	CodeMethodNotAllowed = "method_not_allowed"
 	CodeUnavailable      = "unavailable"
@@ -33,6 +34,9 @@ const (
 // net/http.ServeMux and OpenAPI write it, e.g. /api/v1/targets/{id}).
 type Route struct {
 	Method, Path string
+	// Permission names who may call it: open, read (every role),
+	// targets and sweeps (inspectors), custody (case handlers), admin.
+	Permission string
 }
 
 // Options configure a Server.
@@ -68,32 +72,38 @@ func New(d *db.DB, opts Options) *Server {
 		s.opts.ValidateTarget = func(*shopwatch.Target) error { return nil }
 	}
 	s.ready.Store(d != nil)
-	s.handle("GET /healthz", s.healthz)
-	s.handle("GET /readyz", s.readyz)
-	s.handle("GET /api/v1/openapi.json", serveOpenAPI)
-	s.handle("GET /api/v1/targets", s.listTargets)
-	s.handle("POST /api/v1/targets", s.addTarget)
-	s.handle("POST /api/v1/targets/batch", s.addTargets)
-	s.handle("GET /api/v1/targets/{ref}", s.getTarget)
-	s.handle("PATCH /api/v1/targets/{id}", s.editTarget)
-	s.handle("DELETE /api/v1/targets/{id}", s.deleteTarget)
-	s.handle("GET /api/v1/target-statuses", s.targetStatuses)
-	s.handle("GET /api/v1/findings", s.listFindings)
-	s.handle("GET /api/v1/sweeps", s.listSweeps)
-	s.handle("POST /api/v1/sweeps", s.startSweep)
-	s.handle("GET /api/v1/sweeps/{id}", s.getSweep)
-	s.handle("GET /api/v1/evidence", s.listEvidence)
-	s.handle("GET /api/v1/evidence/{id}", s.getEvidence)
-	s.handle("GET /api/v1/audit", s.listAudit)
-	s.handle("POST /api/v1/audit", s.recordCustody)
+	s.handle("GET /healthz", permOpen, s.healthz)
+	s.handle("GET /readyz", permOpen, s.readyz)
+	s.handle("GET /api/v1/openapi.json", permOpen, serveOpenAPI)
+	s.handle("GET /api/v1/targets", permRead, s.listTargets)
+	s.handle("POST /api/v1/targets", permTargets, s.addTarget)
+	s.handle("POST /api/v1/targets/batch", permTargets, s.addTargets)
+	s.handle("GET /api/v1/targets/{ref}", permRead, s.getTarget)
+	s.handle("PATCH /api/v1/targets/{id}", permTargets, s.editTarget)
+	s.handle("DELETE /api/v1/targets/{id}", permTargets, s.deleteTarget)
+	s.handle("GET /api/v1/target-statuses", permRead, s.targetStatuses)
+	s.handle("GET /api/v1/findings", permRead, s.listFindings)
+	s.handle("GET /api/v1/sweeps", permRead, s.listSweeps)
+	s.handle("POST /api/v1/sweeps", permSweeps, s.startSweep)
+	s.handle("GET /api/v1/sweeps/{id}", permRead, s.getSweep)
+	s.handle("GET /api/v1/evidence", permRead, s.listEvidence)
+	s.handle("GET /api/v1/evidence/{id}", permRead, s.getEvidence)
+	s.handle("GET /api/v1/audit", permAdmin, s.listAudit)
+	s.handle("POST /api/v1/audit", permCustody, s.recordCustody)
+	s.handle("GET /api/v1/users", permAdmin, s.listUsers)
+	s.handle("POST /api/v1/users", permAdmin, s.addUser)
+	s.handle("PATCH /api/v1/users/{name}", permAdmin, s.editUser)
+	s.handle("POST /api/v1/users/{name}/tokens", permAdmin, s.addToken)
+	s.handle("GET /api/v1/tokens", permAdmin, s.listTokens)
+	s.handle("DELETE /api/v1/tokens/{id}", permAdmin, s.revokeToken)
 	return s
 }
 
-// handle registers a route and keeps it for Routes.
-func (s *Server) handle(pattern string, h http.HandlerFunc) {
+// handle registers a route with who may call it and keeps it for Routes.
+func (s *Server) handle(pattern string, perm permission, h http.HandlerFunc) {
 	method, path, _ := strings.Cut(pattern, " ")
-	s.routes = append(s.routes, Route{Method: method, Path: path})
-	s.mux.HandleFunc(pattern, h)
+	s.routes = append(s.routes, Route{Method: method, Path: path, Permission: perm.name})
+	s.mux.HandleFunc(pattern, s.guard(perm, h))
 }
 
 // Routes lists the routes the server serves, in the order registered.
@@ -234,11 +244,16 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 // fail answers err with the status and code its kind calls for.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var mbe *http.MaxBytesError
+	var fe *forbiddenError
 	switch {
+	case errors.As(err, &fe):
+		writeError(w, http.StatusForbidden, CodeForbidden, err.Error())
 	case errors.As(err, &mbe):
 		writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge, fmt.Sprintf("request body larger than %d bytes", mbe.Limit))
 	case errors.Is(err, db.ErrNotFound):
 		writeError(w, http.StatusNotFound, CodeNotFound, err.Error())
+	case errors.Is(err, db.ErrUserExists):
+		writeError(w, http.StatusConflict, CodeUserExists, err.Error())
 	case errors.Is(err, db.ErrTargetExists):
 		writeError(w, http.StatusConflict, CodeExists, err.Error())
 	case errors.Is(err, db.ErrInvalid), errors.Is(err, errBadRequest):

@@ -15,6 +15,9 @@ type SweepRequest struct {
 	Targets []string `json:"targets,omitempty"`
 	All     bool     `json:"all,omitempty"`
 	Name    string   `json:"name,omitempty"`
+	// Jurisdiction, set by the server for a caller who works for one,
+	// keeps the due targets to that area and those below it.
+	Jurisdiction string `json:"-"`
 }
 
 // SweepStarted answers it: the sweep planned ("" when no target was due)
@@ -69,6 +72,15 @@ func (s *Server) startSweep(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Sweeper == nil {
 		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, errUnavailable.Error())
 		return
+	}
+	for _, ref := range req.Targets {
+		if _, err := s.visibleTarget(r, ref); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
+	if p := PrincipalOf(r.Context()); p != nil {
+		req.Jurisdiction = p.Jurisdiction
 	}
 	started, err := s.opts.Sweeper.Start(r.Context(), req)
 	if err != nil {

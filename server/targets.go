@@ -1,6 +1,7 @@
 package server
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -59,7 +60,7 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []shopwatch.Target{}
 	for i := range ts {
-		if q.Match(&ts[i]) {
+		if q.Match(&ts[i]) && covers(r, ts[i].Jurisdiction) {
 			out = append(out, ts[i])
 		}
 	}
@@ -69,6 +70,10 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) {
 func (s *Server) addTarget(w http.ResponseWriter, r *http.Request) {
 	var t shopwatch.Target
 	if err := decode(w, r, &t); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if err := claimTarget(r, &t); err != nil {
 		s.fail(w, r, err)
 		return
 	}
@@ -118,6 +123,10 @@ func (s *Server) addTargets(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for i := range req.Targets {
+		if err := claimTarget(r, &req.Targets[i]); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		if err := s.checkTarget(&req.Targets[i]); err != nil {
 			s.fail(w, r, badRequest("targets[%d]: %v", i, err))
 			return
@@ -143,7 +152,7 @@ func (s *Server) addTargets(w http.ResponseWriter, r *http.Request) {
 // getTarget answers a target by id, or by URL (the ref escaped in the
 // path).
 func (s *Server) getTarget(w http.ResponseWriter, r *http.Request) {
-	t, err := s.db.FindTarget(r.Context(), r.PathValue("ref"))
+	t, err := s.visibleTarget(r, r.PathValue("ref"))
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -178,8 +187,15 @@ func (s *Server) editTarget(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, badRequest("patch: nothing to change"))
 		return
 	}
+	if _, err := s.visibleTarget(r, r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	t, err := s.db.UpdateTarget(r.Context(), r.PathValue("id"), req.Action, func(t *shopwatch.Target) error {
 		req.Patch.Apply(t)
+		if err := claimTarget(r, t); err != nil {
+			return err
+		}
 		if err := s.opts.ValidateTarget(t); err != nil {
 			return badRequest("%v", err)
 		}
@@ -194,6 +210,10 @@ func (s *Server) editTarget(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) deleteTarget(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	if _, err := s.visibleTarget(r, id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if err := s.db.DeleteTarget(r.Context(), id); err != nil {
 		s.fail(w, r, err)
 		return
@@ -210,6 +230,18 @@ func (s *Server) targetStatuses(w http.ResponseWriter, r *http.Request) {
 	if st == nil {
 		st = map[string]db.TargetStatus{}
 	}
+	ids, err := s.coveredTargets(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if ids != nil {
+		for id := range st {
+			if !slices.Contains(ids, id) {
+				delete(st, id)
+			}
+		}
+	}
 	writeJSON(w, http.StatusOK, st)
 }
 
@@ -224,4 +256,18 @@ func intParam(r *http.Request, name string) (int, error) {
 		return 0, badRequest("%s %q: want a non-negative integer", name, v)
 	}
 	return n, nil
+}
+
+// visibleTarget returns the target ref names (an id or a URL) when the
+// caller's jurisdiction covers it; one outside it is not found, as if it
+// did not exist.
+func (s *Server) visibleTarget(r *http.Request, ref string) (*shopwatch.Target, error) {
+	t, err := s.db.FindTarget(r.Context(), ref)
+	if err != nil {
+		return nil, err
+	}
+	if !covers(r, t.Jurisdiction) {
+		return nil, fmt.Errorf("target %s: %w", ref, db.ErrNotFound)
+	}
+	return t, nil
 }

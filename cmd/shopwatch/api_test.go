@@ -2,10 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
 	"os"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -32,10 +44,10 @@ func TestServeOwnsTheDatabase(t *testing.T) {
 	var so, se syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Run(ctx, []string{"--data", data, "--allow-private", "serve", "--tick", "1h"}, &so, &se)
+		done <- Run(ctx, []string{"--data", data, "--allow-private", "serve", "--tick", "1h", "--listen", "127.0.0.1:0"}, &so, &se)
 	}()
 	deadline := time.Now().Add(time.Minute)
-	for !strings.Contains(so.String(), "API on unix socket "+server.SocketPath(data)) {
+	for !strings.Contains(so.String(), "API on unix socket "+server.SocketPath(data)) || !strings.Contains(so.String(), "API on http://") {
 		select {
 		case c := <-done:
 			t.Fatalf("serve exited (%d) before serving the API\n%s%s", c, so.String(), se.String())
@@ -126,6 +138,42 @@ func TestServeOwnsTheDatabase(t *testing.T) {
 	if n := len(sweeps); n < 2 || sweeps[n-1].Name != "manual" || sweeps[n-1].State != "finished" || sweeps[n-1].Done == 0 {
 		t.Errorf("sweep list through the server: %+v, want the manual sweep last, finished", sweeps)
 	}
+	// A person with a token, over TCP, sees and adds only in their
+	// jurisdiction.
+	mustSW(t, "--data", data, "user", "add", "王明", "--role", "inspector", "--jurisdiction", "上海市/杨浦区")
+	if _, e, code := sw(t, "--data", data, "user", "add", "王明", "--role", "viewer"); code != exitUsage || !strings.Contains(e, "already exists") {
+		t.Errorf("second user add through the server: exit %d, %s", code, e)
+	}
+	secret := strings.TrimSpace(mustSW(t, "--data", data, "user", "token", "王明", "--label", "test"))
+	addr := regexp.MustCompile(`API on (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(so.String())[1]
+	get := func(token, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", addr+path, nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, b := get("", "/api/v1/targets"); code != http.StatusUnauthorized {
+		t.Errorf("targets over TCP without a token: %d %s", code, b)
+	}
+	if code, b := get(secret, "/api/v1/targets"); code != http.StatusOK || !strings.Contains(b, id) || strings.Contains(b, "/shop/1/") {
+		t.Errorf("targets over TCP as 王明 of 杨浦区: %d %s, want only %s", code, b, id)
+	}
+	if code, b := get(secret, "/api/v1/audit"); code != http.StatusForbidden {
+		t.Errorf("audit over TCP as an inspector: %d %s, want 403", code, b)
+	}
+	mustSW(t, "--data", data, "user", "disable", "王明")
+	if code, _ := get(secret, "/api/v1/targets"); code != http.StatusUnauthorized {
+		t.Errorf("a disabled person's token: %d, want 401", code)
+	}
+
 	mustSW(t, "--data", data, "target", "remove", id)
 
 	// The first cycle swept the first target: its evidence is exported
@@ -203,4 +251,71 @@ func TestServeOwnsTheDatabase(t *testing.T) {
 	mustSW(t, "--data", data, "sweep", "list")
 	mustSW(t, "--data", data, "audit", "verify")
 	mustSW(t, "--data", data, "db", "check")
+}
+
+// --listen serves HTTPS with the given certificate; plain HTTP is refused
+// on anything but a loopback address.
+func TestServeListenTLS(t *testing.T) {
+	data := t.TempDir()
+	if _, e, code := sw(t, "--data", data, "serve", "--listen", "0.0.0.0:0"); code != exitUsage || !strings.Contains(e, "loopback") {
+		t.Errorf("plain HTTP on every address: exit %d, %s", code, e)
+	}
+	if _, e, code := sw(t, "--data", data, "serve", "--tls-cert", "x.pem"); code != exitUsage || !strings.Contains(e, "--listen") {
+		t.Errorf("--tls-cert without --listen: exit %d, %s", code, e)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "shopwatch test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalPKCS8PrivateKey(key)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var so, se syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"--data", data, "serve", "--tick", "1h", "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile}, &so, &se)
+	}()
+	re := regexp.MustCompile(`API on https://(127\.0\.0\.1:\d+)`)
+	var m []string
+	for deadline := time.Now().Add(time.Minute); m == nil; time.Sleep(20 * time.Millisecond) {
+		if m = re.FindStringSubmatch(so.String()); m == nil && time.Now().After(deadline) {
+			t.Fatalf("serve did not announce its HTTPS API\n%s%s", so.String(), se.String())
+		}
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(mustParse(t, der))
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := hc.Get("https://" + m[1] + "/healthz")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /healthz over HTTPS: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if resp, err := http.Get("http://" + m[1] + "/healthz"); err == nil && resp.StatusCode == http.StatusOK {
+		resp.Body.Close()
+		t.Error("plain HTTP answered on the HTTPS port")
+	}
+	cancel()
+	if c := <-done; c != exitOK {
+		t.Errorf("serve exited %d\n%s", c, se.String())
+	}
+}
+
+func mustParse(t *testing.T, der []byte) *x509.Certificate {
+	t.Helper()
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

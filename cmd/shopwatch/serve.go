@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,7 +23,41 @@ func init() {
 // runs, so that the commands that go through it (target, findings,
 // evidence list, audit list) work beside the scheduler. The returned stop
 // shuts it down, waiting for requests in flight.
-func (a *app) serveAPI(ctx context.Context, d *db.DB, sweeps server.Sweeper) (stop func(), err error) {
+// apiListener is the TCP listener of --listen and its scheme: HTTPS with
+// a certificate, plain HTTP only on a loopback address.
+func apiListener(addr, certFile, keyFile string) (ln net.Listener, scheme string, err error) {
+	if addr == "" {
+		if certFile != "" || keyFile != "" {
+			return nil, "", usagef("--tls-cert and --tls-key go with --listen")
+		}
+		return nil, "", nil
+	}
+	if (certFile == "") != (keyFile == "") {
+		return nil, "", usagef("give --tls-cert and --tls-key together")
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, "", usagef("--listen %q: %v", addr, err)
+	}
+	if ip := net.ParseIP(host); certFile == "" && (ip == nil || !ip.IsLoopback()) {
+		return nil, "", usagef("--listen %s: plain HTTP only on a loopback address; give --tls-cert and --tls-key to serve the API on the network", addr)
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if certFile == "" {
+		return ln, "http", nil
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		ln.Close()
+		return nil, "", fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
+	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), "https", nil
+}
+
+func (a *app) serveAPI(ctx context.Context, d *db.DB, sweeps server.Sweeper, tcp net.Listener, scheme string) (stop func(), err error) {
 	dir, err := a.dataDir()
 	if err != nil {
 		return nil, err
@@ -35,14 +72,23 @@ func (a *app) serveAPI(ctx context.Context, d *db.DB, sweeps server.Sweeper) (st
 	}
 	srv := server.New(d, server.Options{ValidateTarget: targetValidator(rs), Sweeper: sweeps, Logger: a.logger})
 	sctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
+	done := make(chan error, 2)
 	go func() { done <- srv.Serve(sctx, ln, 10*time.Second) }()
 	fmt.Fprintf(a.stdout, "API on unix socket %s\n", server.SocketPath(dir))
 	a.logger.Info("API serving", "socket", server.SocketPath(dir))
+	n := 1
+	if tcp != nil {
+		n++
+		go func() { done <- srv.Serve(sctx, tcp, 10*time.Second) }()
+		fmt.Fprintf(a.stdout, "API on %s://%s (API tokens: shopwatch user token NAME)\n", scheme, tcp.Addr())
+		a.logger.Info("API serving", "addr", tcp.Addr().String(), "scheme", scheme)
+	}
 	return func() {
 		cancel()
-		if err := <-done; err != nil {
-			a.logger.Error("API stopped with an error", "err", err)
+		for range n {
+			if err := <-done; err != nil {
+				a.logger.Error("API stopped with an error", "err", err)
+			}
 		}
 	}, nil
 }
@@ -53,7 +99,10 @@ func (a *app) serveAPI(ctx context.Context, d *db.DB, sweeps server.Sweeper) (st
 // default). It stops on SIGINT/SIGTERM; a sweep cut short resumes on the
 // next start.
 func runServe(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("serve", "serve [--tick 1m] [--workers N] [--cycles N]")
+	fs := a.newFlags("serve", "serve [--tick 1m] [--workers N] [--cycles N] [--listen 127.0.0.1:8460 [--tls-cert FILE --tls-key FILE]]")
+	listen := fs.String("listen", "", "also serve the API over TCP on this address, for people with API tokens (loopback unless --tls-cert is given)")
+	tlsCert := fs.String("tls-cert", "", "PEM certificate (chain) for --listen: HTTPS")
+	tlsKey := fs.String("tls-key", "", "PEM private key of --tls-cert")
 	tick := fs.Duration("tick", time.Minute, "how often to check the schedules")
 	workers := fs.Int("workers", 0, "concurrent visits (default from config)")
 	cycles := fs.Int("cycles", 0, "stop after this many checks (0: run until stopped)")
@@ -80,8 +129,15 @@ func runServe(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	queue := &serveSweeps{a: a, d: d, states: map[string]*serveSweepState{}, queue: make(chan string, maxQueuedSweeps)}
-	stopAPI, err := a.serveAPI(ctx, d, queue)
+	tcp, scheme, err := apiListener(*listen, *tlsCert, *tlsKey)
 	if err != nil {
+		return err
+	}
+	stopAPI, err := a.serveAPI(ctx, d, queue, tcp, scheme)
+	if err != nil {
+		if tcp != nil {
+			tcp.Close()
+		}
 		return err
 	}
 	defer stopAPI()
@@ -169,6 +225,9 @@ func (q *serveSweeps) Start(ctx context.Context, req server.SweepRequest) (serve
 		all, err := q.d.ListTargets(ctx)
 		if err != nil {
 			return server.SweepStarted{}, err
+		}
+		if req.Jurisdiction != "" {
+			all = slices.DeleteFunc(all, func(t shopwatch.Target) bool { return !db.InJurisdiction(t.Jurisdiction, req.Jurisdiction) })
 		}
 		if ts, err = q.a.dueTargets(all, req.All, 0, time.Now()); err != nil {
 			return server.SweepStarted{}, err
