@@ -391,6 +391,63 @@ type Finding struct {
 	GoneAt time.Time    `json:"gone_at,omitzero"`
 	// History records each change of State, oldest first.
 	History []FindingChange `json:"history,omitempty"`
+
+	// Stage is where the finding stands in the office's handling (new
+	// until someone reviews it); Lead, CaseNo and Basis are set by the
+	// steps that give them, and Reviews records every step with who and
+	// when, oldest first.
+	Stage   Stage        `json:"stage,omitempty"`
+	Lead    *Lead        `json:"lead,omitempty"`
+	CaseNo  string       `json:"case_no,omitempty"`
+	Basis   string       `json:"basis,omitempty"`
+	Reviews []ReviewStep `json:"reviews,omitempty"`
+}
+
+// Stage is a step of a finding's handling: new → confirmed or dismissed →
+// lead (交办: assigned to a jurisdiction and person, with a due date) → a
+// decision (立案 with a case number, 不予立案, 首违不罚 with its legal basis,
+// 责令整改) → closed (归档).
+type Stage string
+
+// The stages.
+const (
+	StageNew           Stage = "new"
+	StageConfirmed     Stage = "confirmed"
+	StageDismissed     Stage = "dismissed"
+	StageLead          Stage = "lead"
+	StageCase          Stage = "case"          // 立案
+	StageNotFiled      Stage = "not-filed"     // 不予立案
+	StageFirstOffence  Stage = "first-offence" // 首违不罚
+	StageRectification Stage = "rectification" // 责令整改
+	StageClosed        Stage = "closed"        // 归档
+)
+
+// Lead is a finding handed to a jurisdiction and a person to act on by a
+// date (线索交办).
+type Lead struct {
+	Jurisdiction string    `json:"jurisdiction"`
+	Assignee     string    `json:"assignee"`
+	Due          time.Time `json:"due"`
+}
+
+// ReviewStep is one step of a finding's handling.
+type ReviewStep struct {
+	At     time.Time `json:"at"`
+	By     string    `json:"by"`
+	From   Stage     `json:"from"`
+	To     Stage     `json:"to"`
+	Reason string    `json:"reason,omitempty"` // of a dismissal: one of DismissReasons
+	Note   string    `json:"note,omitempty"`
+}
+
+// DismissReasons are the reasons a finding may be dismissed for.
+var DismissReasons = []string{
+	"not-seller-copy", // 非经营者宣传（评论、新闻、游戏界面等）
+	"lawful-use",      // 合法使用（如“最佳食用温度”、法定警示语）
+	"wrong-match",     // 误报（匹配错误）
+	"duplicate",       // 重复线索
+	"out-of-area",     // 非本辖区
+	"other",           // 其他（须说明）
 }
 
 // FindingState is whether a stored finding is still on its page.

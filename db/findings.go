@@ -39,6 +39,7 @@ type Filter struct {
 	Category string   // rule category: licence, advertising …
 	Severity shopwatch.Severity
 	State    shopwatch.FindingState
+	Stage    shopwatch.Stage // where its handling stands; "new" matches the unreviewed
 	URL      string
 	// Since and Until keep the findings whose span from first to last
 	// seen overlaps [Since, Until]; a zero bound is open.
@@ -55,6 +56,7 @@ func (f Filter) match(r *findingRec) bool {
 		(len(f.Rules) == 0 || slices.Contains(f.Rules, r.Rule)) &&
 		(f.Category == "" || r.Category == f.Category) &&
 		(f.Severity == "" || r.Severity == f.Severity) &&
+		(f.Stage == "" || r.Stage == f.Stage || f.Stage == shopwatch.StageNew && r.Stage == "") &&
 		(f.State == "" || r.State == f.State) &&
 		(f.URL == "" || r.URL == f.URL) &&
 		(f.Since.IsZero() || !r.LastSeen.Before(f.Since)) &&

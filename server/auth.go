@@ -24,7 +24,10 @@ var (
 	permTargets = permission{"targets", []db.Role{db.RoleInspector, db.RoleAdmin}}
 	permSweeps  = permission{"sweeps", []db.Role{db.RoleInspector, db.RoleAdmin}}
 	permCustody = permission{"custody", []db.Role{db.RoleCaseHandler, db.RoleAdmin}}
-	permAdmin   = permission{"admin", []db.Role{db.RoleAdmin}}
+	// permReview: inspectors confirm, dismiss and hand over findings;
+	// case handlers decide leads (the handler checks which step).
+	permReview = permission{"review", []db.Role{db.RoleInspector, db.RoleCaseHandler, db.RoleAdmin}}
+	permAdmin  = permission{"admin", []db.Role{db.RoleAdmin}}
 )
 
 // Principal is who calls: a person by token, or the data directory's

@@ -89,22 +89,26 @@ func TestEveryRoleOnEveryRoute(t *testing.T) {
 		"GET /healthz": nil, "GET /readyz": nil, "GET /api/v1/openapi.json": nil,
 		"GET /api/v1/targets": all, "POST /api/v1/targets": inspectors, "POST /api/v1/targets/batch": inspectors,
 		"GET /api/v1/targets/{ref}": all, "PATCH /api/v1/targets/{id}": inspectors, "DELETE /api/v1/targets/{id}": inspectors,
-		"GET /api/v1/target-statuses": all, "GET /api/v1/findings": all,
-		"GET /api/v1/sweeps": all, "POST /api/v1/sweeps": inspectors, "GET /api/v1/sweeps/{id}": all,
+		"GET /api/v1/target-statuses": all, "GET /api/v1/findings": all, "GET /api/v1/findings/{id}": all,
+		// Confirming is an inspector's step (deciding a lead, below, a
+		// case handler's).
+		"POST /api/v1/findings/{id}/review": inspectors,
+		"GET /api/v1/sweeps":                all, "POST /api/v1/sweeps": inspectors, "GET /api/v1/sweeps/{id}": all,
 		"GET /api/v1/evidence": all, "GET /api/v1/evidence/{id}": all,
 		"GET /api/v1/audit": {db.RoleAdmin}, "POST /api/v1/audit": {db.RoleCaseHandler, db.RoleAdmin},
 		"GET /api/v1/users": {db.RoleAdmin}, "POST /api/v1/users": {db.RoleAdmin}, "PATCH /api/v1/users/{name}": {db.RoleAdmin},
 		"POST /api/v1/users/{name}/tokens": {db.RoleAdmin}, "GET /api/v1/tokens": {db.RoleAdmin}, "DELETE /api/v1/tokens/{id}": {db.RoleAdmin},
 	}
 	bodies := map[string]any{
-		"POST /api/v1/targets":             map[string]any{"url": "http://127.0.0.1:9/x"},
-		"POST /api/v1/targets/batch":       map[string]any{"targets": []any{}},
-		"PATCH /api/v1/targets/{id}":       map[string]any{"patch": map[string]any{"priority": 1}},
-		"POST /api/v1/sweeps":              map[string]any{"all": true},
-		"POST /api/v1/audit":               map[string]any{"action": "evidence.verified", "detail": "x"},
-		"POST /api/v1/users":               map[string]any{"name": "new", "role": "viewer"},
-		"PATCH /api/v1/users/{name}":       map[string]any{"disabled": false},
-		"POST /api/v1/users/{name}/tokens": map[string]any{"label": "x"},
+		"POST /api/v1/targets":              map[string]any{"url": "http://127.0.0.1:9/x"},
+		"POST /api/v1/targets/batch":        map[string]any{"targets": []any{}},
+		"PATCH /api/v1/targets/{id}":        map[string]any{"patch": map[string]any{"priority": 1}},
+		"POST /api/v1/sweeps":               map[string]any{"all": true},
+		"POST /api/v1/findings/{id}/review": map[string]any{"to": "confirmed"},
+		"POST /api/v1/audit":                map[string]any{"action": "evidence.verified", "detail": "x"},
+		"POST /api/v1/users":                map[string]any{"name": "new", "role": "viewer"},
+		"PATCH /api/v1/users/{name}":        map[string]any{"disabled": false},
+		"POST /api/v1/users/{name}/tokens":  map[string]any{"label": "x"},
 	}
 	fill := strings.NewReplacer("{ref}", "t-x", "{id}", "x-000000000000", "{name}", "u-viewer")
 	routes := r.srv.Routes()
@@ -142,6 +146,13 @@ func TestEveryRoleOnEveryRoute(t *testing.T) {
 			case may && (code == http.StatusForbidden || code == http.StatusUnauthorized):
 				t.Errorf("%s as %s: %d %s, want it allowed", key, role, code, b)
 			}
+		}
+	}
+	// Deciding a lead is a case handler's step, not an inspector's.
+	decide := map[string]any{"to": "case", "case_no": "X"}
+	for role, wantCode := range map[db.Role]int{db.RoleCaseHandler: http.StatusNotFound, db.RoleAdmin: http.StatusNotFound, db.RoleInspector: http.StatusForbidden, db.RoleViewer: http.StatusForbidden} {
+		if code, b := call(t, base, tokens[role], "POST", "/api/v1/findings/f-x/review", decide); code != wantCode {
+			t.Errorf("deciding a lead as %s: %d %s, want %d", role, code, b, wantCode)
 		}
 	}
 	// Over the socket the owner may do everything.

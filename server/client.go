@@ -329,3 +329,21 @@ func (c *Client) ListTokens(ctx context.Context, user string) ([]db.Token, error
 func (c *Client) RevokeToken(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/api/v1/tokens/"+url.PathEscape(id), nil, nil, nil)
 }
+
+// GetFinding returns finding id.
+func (c *Client) GetFinding(ctx context.Context, id string) (*shopwatch.Finding, error) {
+	var f shopwatch.Finding
+	if err := c.do(ctx, http.MethodGet, "/api/v1/findings/"+url.PathEscape(id), nil, nil, &f); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
+// ReviewFinding moves finding id one step in its handling.
+func (c *Client) ReviewFinding(ctx context.Context, id string, r db.Review) (*shopwatch.Finding, error) {
+	var f shopwatch.Finding
+	if err := c.do(ctx, http.MethodPost, "/api/v1/findings/"+url.PathEscape(id)+"/review", nil, r, &f); err != nil {
+		return nil, err
+	}
+	return &f, nil
+}

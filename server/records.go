@@ -16,7 +16,7 @@ import (
 // FindingParams encodes a findings filter as the query parameters of GET
 // /api/v1/findings: sweep, target, targets (comma-separated; present but
 // empty means none), visit, rule, rules (comma-separated), category,
-// severity, state, url, since, until (RFC 3339) and limit.
+// severity, state, stage, url, since, until (RFC 3339) and limit.
 func FindingParams(f db.Filter) url.Values {
 	v := url.Values{}
 	set := func(k, val string) {
@@ -37,6 +37,7 @@ func FindingParams(f db.Filter) url.Values {
 	set("category", f.Category)
 	set("severity", string(f.Severity))
 	set("state", string(f.State))
+	set("stage", string(f.Stage))
 	set("url", f.URL)
 	if !f.Since.IsZero() {
 		v.Set("since", f.Since.UTC().Format(time.RFC3339Nano))
@@ -54,7 +55,8 @@ func FindingParams(f db.Filter) url.Values {
 func findingFilter(r *http.Request) (db.Filter, error) {
 	v := r.URL.Query()
 	f := db.Filter{Sweep: v.Get("sweep"), TargetID: v.Get("target"), VisitID: v.Get("visit"), Rule: v.Get("rule"),
-		Category: v.Get("category"), Severity: shopwatch.Severity(v.Get("severity")), State: shopwatch.FindingState(v.Get("state")), URL: v.Get("url")}
+		Category: v.Get("category"), Severity: shopwatch.Severity(v.Get("severity")), State: shopwatch.FindingState(v.Get("state")),
+		Stage: shopwatch.Stage(v.Get("stage")), URL: v.Get("url")}
 	list := func(s string) []string {
 		out := []string{}
 		for _, x := range strings.Split(s, ",") {
@@ -215,4 +217,66 @@ func (s *Server) recordCustody(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, req)
+}
+
+// visibleFinding returns finding id when the caller's jurisdiction covers
+// its target.
+func (s *Server) visibleFinding(r *http.Request, id string) (*shopwatch.Finding, error) {
+	f, err := s.db.GetFinding(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := s.coveredTargets(r)
+	if err != nil {
+		return nil, err
+	}
+	if ids != nil && !slices.Contains(ids, f.TargetID) {
+		return nil, fmt.Errorf("finding %s: %w", id, db.ErrNotFound)
+	}
+	return f, nil
+}
+
+func (s *Server) getFinding(w http.ResponseWriter, r *http.Request) {
+	f, err := s.visibleFinding(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
+}
+
+// decisionStages are the steps that decide a lead (case handlers'); the
+// others (confirm, dismiss, hand over as a lead, reopen) are inspectors'.
+var decisionStages = []shopwatch.Stage{shopwatch.StageCase, shopwatch.StageNotFiled, shopwatch.StageFirstOffence, shopwatch.StageRectification, shopwatch.StageClosed}
+
+// reviewFinding moves a finding one step in its handling (POST
+// /api/v1/findings/{id}/review, body db.Review).
+func (s *Server) reviewFinding(w http.ResponseWriter, r *http.Request) {
+	var req db.Review
+	if err := decode(w, r, &req); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if p := PrincipalOf(r.Context()); p != nil {
+		deciding := slices.Contains(decisionStages, req.To)
+		ok := p.Role == db.RoleAdmin || deciding && p.Role == db.RoleCaseHandler || !deciding && p.Role == db.RoleInspector
+		if !ok {
+			s.fail(w, r, &forbiddenError{fmt.Sprintf("the role %s of %s may not move a finding to %s", p.Role, p.Name, req.To)})
+			return
+		}
+		if req.To == shopwatch.StageLead && !p.Covers(req.Jurisdiction) {
+			s.fail(w, r, &forbiddenError{fmt.Sprintf("a lead handed to %s lies outside %s, the jurisdiction of %s", req.Jurisdiction, p.Jurisdiction, p.Name)})
+			return
+		}
+	}
+	if _, err := s.visibleFinding(r, r.PathValue("id")); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	f, err := s.db.ReviewFinding(r.Context(), r.PathValue("id"), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, f)
 }

@@ -83,6 +83,8 @@ func New(d *db.DB, opts Options) *Server {
 	s.handle("DELETE /api/v1/targets/{id}", permTargets, s.deleteTarget)
 	s.handle("GET /api/v1/target-statuses", permRead, s.targetStatuses)
 	s.handle("GET /api/v1/findings", permRead, s.listFindings)
+	s.handle("GET /api/v1/findings/{id}", permRead, s.getFinding)
+	s.handle("POST /api/v1/findings/{id}/review", permReview, s.reviewFinding)
 	s.handle("GET /api/v1/sweeps", permRead, s.listSweeps)
 	s.handle("POST /api/v1/sweeps", permSweeps, s.startSweep)
 	s.handle("GET /api/v1/sweeps/{id}", permRead, s.getSweep)

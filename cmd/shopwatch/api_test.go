@@ -193,6 +193,24 @@ func TestServeOwnsTheDatabase(t *testing.T) {
 			t.Fatalf("serve's sweep did not end within 2 minutes\n%s%s", so.String(), se.String())
 		}
 	}
+	// Review a finding through the server: confirm it, refuse a step out
+	// of order, hand it over as a lead.
+	var fs []shopwatch.Finding
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "findings", "--json", "--stage", "new")), &fs); err != nil || len(fs) == 0 {
+		t.Fatalf("new findings through the server: %d (%v)", len(fs), err)
+	}
+	fid := fs[0].ID
+	if o := mustSW(t, "--data", data, "review", fid, "confirm", "--note", "标题含绝对化用语"); !strings.Contains(o, fid+" is confirmed") {
+		t.Errorf("review confirm: %q", o)
+	}
+	if _, e, code := sw(t, "--data", data, "review", fid, "case", "--case-no", "X"); code != exitUsage || !strings.Contains(e, "can become lead or dismissed") {
+		t.Errorf("a case before a lead: exit %d, %s", code, e)
+	}
+	mustSW(t, "--data", data, "review", fid, "lead", "--to-jurisdiction", "上海市/杨浦区", "--assignee", "李四", "--due", "2026-12-31")
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "findings", "--json", "--stage", "lead")), &fs); err != nil || len(fs) != 1 || fs[0].ID != fid || fs[0].Lead == nil || fs[0].Lead.Assignee != "李四" {
+		t.Errorf("findings at stage lead: %+v (%v)", fs, err)
+	}
+
 	bundle := filepath.Join(t.TempDir(), "case.zip")
 	mustSW(t, "--data", data, "evidence", "export", evs[0].ID, "-o", bundle, "--no-pdf")
 	if o := mustSW(t, "--data", data, "evidence", "verify", bundle); !strings.Contains(o, "VERIFIED") {
@@ -249,6 +267,9 @@ func TestServeOwnsTheDatabase(t *testing.T) {
 		t.Errorf("target list after serve: %d targets (%v), want 2", len(ts), err)
 	}
 	mustSW(t, "--data", data, "sweep", "list")
+	if o := mustSW(t, "--data", data, "review", fid, "case", "--case-no", "沪市监杨处〔2026〕1号"); !strings.Contains(o, "case 沪市监杨处〔2026〕1号") {
+		t.Errorf("review case without the server: %q", o)
+	}
 	mustSW(t, "--data", data, "audit", "verify")
 	mustSW(t, "--data", data, "db", "check")
 }

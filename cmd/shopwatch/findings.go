@@ -22,7 +22,7 @@ func init() {
 }
 
 const findingsUsage = `findings [--rule ID,ID] [--severity S] [--category C] [--platform P] [--jurisdiction J]
-       [--target ID|URL] [--since WHEN] [--until WHEN] [--state open|gone] [--sweep ID] [--json] [--exit-code]
+       [--target ID|URL] [--since WHEN] [--until WHEN] [--state open|gone] [--stage STAGE] [--sweep ID] [--json] [--exit-code]
 
 Each problem is listed once: the latest evidence id can be passed to
 "shopwatch evidence export". WHEN is a duration back from now (7d, 24h, 90m),
@@ -42,6 +42,7 @@ func runFindings(ctx context.Context, a *app, args []string) error {
 	since := fs.String("since", "", "only findings last seen at or after WHEN")
 	until := fs.String("until", "", "only findings first seen at or before WHEN")
 	state := fs.String("state", "", "only findings in this state: open or gone")
+	stage := fs.String("stage", "", "only findings at this stage of their handling: new, confirmed, dismissed, lead, case, not-filed, first-offence, rectification, closed")
 	asJSON := fs.Bool("json", false, "print JSON: every field, snake_case keys, RFC 3339 times")
 	exitCode := fs.Bool("exit-code", false, "exit 1 when any finding is listed")
 	pos, err := parse(fs, args)
@@ -64,6 +65,13 @@ func runFindings(ctx context.Context, a *app, args []string) error {
 		f.State = s
 	default:
 		return usagef("unknown state %q (want open or gone)", *state)
+	}
+	switch st := shopwatch.Stage(*stage); st {
+	case "", shopwatch.StageNew, shopwatch.StageConfirmed, shopwatch.StageDismissed, shopwatch.StageLead, shopwatch.StageCase,
+		shopwatch.StageNotFiled, shopwatch.StageFirstOffence, shopwatch.StageRectification, shopwatch.StageClosed:
+		f.Stage = st
+	default:
+		return usagef("unknown stage %q (want new, confirmed, dismissed, lead, case, not-filed, first-offence, rectification or closed)", *stage)
 	}
 	if *since != "" {
 		if f.Since, err = parseWhen(*since, now, false); err != nil {

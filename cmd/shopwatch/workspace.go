@@ -31,6 +31,8 @@ type workspace interface {
 	DeleteTarget(ctx context.Context, id string) error
 	TargetStatuses(ctx context.Context) (map[string]db.TargetStatus, error)
 	ListFindings(ctx context.Context, f db.Filter) ([]shopwatch.Finding, error)
+	GetFinding(ctx context.Context, id string) (*shopwatch.Finding, error)
+	ReviewFinding(ctx context.Context, id string, r db.Review) (*shopwatch.Finding, error)
 	GetSweep(ctx context.Context, id string) (*db.Sweep, error)
 	ListEvidence(ctx context.Context) ([]shopwatch.EvidenceRecord, error)
 	GetEvidence(ctx context.Context, id string) (*shopwatch.EvidenceRecord, error)
@@ -199,6 +201,14 @@ func (l *localWorkspace) TargetStatuses(ctx context.Context) (map[string]db.Targ
 
 func (l *localWorkspace) ListFindings(ctx context.Context, f db.Filter) ([]shopwatch.Finding, error) {
 	return l.d.ListFindings(ctx, f)
+}
+
+func (l *localWorkspace) GetFinding(ctx context.Context, id string) (*shopwatch.Finding, error) {
+	return l.d.GetFinding(ctx, id)
+}
+
+func (l *localWorkspace) ReviewFinding(ctx context.Context, id string, r db.Review) (*shopwatch.Finding, error) {
+	return l.d.ReviewFinding(l.ctx(ctx), id, r)
 }
 
 func (l *localWorkspace) GetSweep(ctx context.Context, id string) (*db.Sweep, error) {
