@@ -94,7 +94,7 @@ func TestEveryRoleOnEveryRoute(t *testing.T) {
 		// case handler's).
 		"POST /api/v1/findings/{id}/review": inspectors,
 		"GET /api/v1/sweeps":                all, "POST /api/v1/sweeps": inspectors, "GET /api/v1/sweeps/{id}": all,
-		"GET /api/v1/evidence": all, "GET /api/v1/evidence/{id}": all,
+		"GET /api/v1/evidence": all, "GET /api/v1/evidence/{id}": all, "POST /api/v1/evidence/{id}/export": {db.RoleCaseHandler, db.RoleAdmin},
 		"GET /api/v1/audit": {db.RoleAdmin}, "POST /api/v1/audit": {db.RoleCaseHandler, db.RoleAdmin},
 		"GET /api/v1/users": {db.RoleAdmin}, "POST /api/v1/users": {db.RoleAdmin}, "PATCH /api/v1/users/{name}": {db.RoleAdmin},
 		"POST /api/v1/users/{name}/tokens": {db.RoleAdmin}, "GET /api/v1/tokens": {db.RoleAdmin}, "DELETE /api/v1/tokens/{id}": {db.RoleAdmin},
@@ -105,6 +105,7 @@ func TestEveryRoleOnEveryRoute(t *testing.T) {
 		"PATCH /api/v1/targets/{id}":        map[string]any{"patch": map[string]any{"priority": 1}},
 		"POST /api/v1/sweeps":               map[string]any{"all": true},
 		"POST /api/v1/findings/{id}/review": map[string]any{"to": "confirmed"},
+		"POST /api/v1/evidence/{id}/export": map[string]any{"no_pdf": true},
 		"POST /api/v1/audit":                map[string]any{"action": "evidence.verified", "detail": "x"},
 		"POST /api/v1/users":                map[string]any{"name": "new", "role": "viewer"},
 		"PATCH /api/v1/users/{name}":        map[string]any{"disabled": false},

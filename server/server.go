@@ -44,6 +44,9 @@ type Options struct {
 	// ValidateTarget checks a new or edited target beyond what the
 	// database checks (its schedule, its category); its error is a 400.
 	ValidateTarget func(*shopwatch.Target) error
+	// Export makes the bundles POST /api/v1/evidence/{id}/export asks
+	// for; without it that route answers 503.
+	Export Exporter
 	// Sweeper plans and runs the sweeps POST /api/v1/sweeps asks for;
 	// without one that route answers 503.
 	Sweeper Sweeper
@@ -90,6 +93,7 @@ func New(d *db.DB, opts Options) *Server {
 	s.handle("GET /api/v1/sweeps/{id}", permRead, s.getSweep)
 	s.handle("GET /api/v1/evidence", permRead, s.listEvidence)
 	s.handle("GET /api/v1/evidence/{id}", permRead, s.getEvidence)
+	s.handle("POST /api/v1/evidence/{id}/export", permCustody, s.exportEvidence)
 	s.handle("GET /api/v1/audit", permAdmin, s.listAudit)
 	s.handle("POST /api/v1/audit", permCustody, s.recordCustody)
 	s.handle("GET /api/v1/users", permAdmin, s.listUsers)

@@ -129,15 +129,43 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 		}
 		w = &localWorkspace{d: d, actor: a.actor(), validate: a.validateTarget}
 	}
-	rec, err := w.GetEvidence(ctx, pos[0])
-	if err != nil {
-		return err
-	}
 	st, err := a.store(ctx)
 	if err != nil {
 		return err
 	}
-	path := *out
+	path, detail, err := a.exportEvidence(ctx, w, st, pos[0], exportOptions{Path: *out, NoPDF: *noPDF, Record: record, By: *by, KeyDir: *keyDir}, readOnly)
+	if err != nil {
+		return err
+	}
+	if recorded {
+		if err := a.custody(ctx, "evidence.exported", detail); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(a.stdout, path)
+	return nil
+}
+
+// exportOptions are what an export asks for beyond the capture.
+type exportOptions struct {
+	Path   string // the bundle file; default ID.zip
+	NoPDF  bool
+	Record *evidence.CaseRecord
+	By     string // the person named in export-manifest.json
+	KeyDir string // the folder of the person's signer.key; default the node's key
+}
+
+// exportEvidence exports evidence record id, read through w, from st to
+// o.Path, and returns the path and the audit log's detail of the export
+// (the caller records it). readOnly reads the ledger as in a read-only
+// data directory (its latest checkpoint) and timestamps without writing.
+func (a *app) exportEvidence(ctx context.Context, w workspace, st evidence.Store, id string, o exportOptions, readOnly bool) (path, detail string, err error) {
+	record := o.Record
+	rec, err := w.GetEvidence(ctx, id)
+	if err != nil {
+		return "", "", err
+	}
+	path = o.Path
 	if path == "" {
 		path = rec.ID + ".zip"
 	}
@@ -147,7 +175,7 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 	}
 	nt, err := notary()
 	if err != nil {
-		return err
+		return "", "", err
 	}
 	if t, err := w.FindTarget(ctx, rec.TargetID); err == nil {
 		record.Party.Platform = t.Platform
@@ -156,50 +184,44 @@ func evidenceExport(ctx context.Context, a *app, args []string) error {
 		// The read-only notary has the ledger only; the export manifest
 		// is still timestamped.
 		if nt.TSA, nt.TSARoot, err = a.readOnlyTimestamper(); err != nil {
-			return err
+			return "", "", err
 		}
 	}
 	// The files derived at export (README.txt, the reports, the script)
 	// are signed in export-manifest.json: by the node's key unless a
 	// person's key is given.
 	var sg *evidence.Signer
-	if *keyDir != "" {
-		sg, err = evidence.LoadSigner(*keyDir, a.keyPassphrase())
+	if o.KeyDir != "" {
+		sg, err = evidence.LoadSigner(o.KeyDir, a.keyPassphrase())
 	} else {
 		sg, err = a.signer()
 	}
 	if err != nil {
-		return fmt.Errorf("export signer: %w", err)
+		return "", "", fmt.Errorf("export signer: %w", err)
 	}
-	x := &evidence.Exporter{Notary: nt, Record: record, Signer: sg, SignedBy: *by}
+	x := &evidence.Exporter{Notary: nt, Record: record, Signer: sg, SignedBy: o.By}
 	if x.TrustedTSARoots, err = a.trustedTSARoots(); err != nil {
-		return err
+		return "", "", err
 	}
-	if !*noPDF {
+	if !o.NoPDF {
 		if x.PDF, err = a.pdfPrinter(); err != nil {
-			return err
+			return "", "", err
 		}
 	}
 	if err := exportBundleWith(ctx, st, rec, path, x); err != nil {
 		if x.PDF != nil && errors.Is(err, errPDF) {
-			return fmt.Errorf("%w (report.pdf needs Chromium: set browser.exec_path, or export with --no-pdf to leave report.pdf out)", err)
+			return "", "", fmt.Errorf("%w (report.pdf needs Chromium: set browser.exec_path, or export with --no-pdf to leave report.pdf out)", err)
 		}
-		return err
+		return "", "", err
 	}
-	detail := fmt.Sprintf("%s (manifest %s) to %s, export signed by %s", rec.ID, rec.ManifestDigest, path, sg.KeyID())
+	detail = fmt.Sprintf("%s (manifest %s) to %s, export signed by %s", rec.ID, rec.ManifestDigest, path, sg.KeyID())
 	if x.PDF == nil {
 		detail += " without report.pdf"
 	}
 	if record.ForCase() {
 		detail += " for case " + record.CaseNo
 	}
-	if recorded {
-		if err := a.custody(ctx, "evidence.exported", detail); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintln(a.stdout, path)
-	return nil
+	return path, detail, nil
 }
 
 // extractionRecord is what the report's extraction record states beyond

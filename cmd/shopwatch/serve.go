@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"time"
 
 	"shopwatch"
 	"shopwatch/db"
+	"shopwatch/evidence"
 	"shopwatch/server"
 	"shopwatch/sweep"
 )
@@ -57,7 +60,7 @@ func apiListener(addr, certFile, keyFile string) (ln net.Listener, scheme string
 	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), "https", nil
 }
 
-func (a *app) serveAPI(ctx context.Context, d *db.DB, sweeps server.Sweeper, tcp net.Listener, scheme string) (stop func(), err error) {
+func (a *app) serveAPI(ctx context.Context, d *db.DB, sweeps server.Sweeper, export server.Exporter, tcp net.Listener, scheme string) (stop func(), err error) {
 	dir, err := a.dataDir()
 	if err != nil {
 		return nil, err
@@ -70,7 +73,7 @@ func (a *app) serveAPI(ctx context.Context, d *db.DB, sweeps server.Sweeper, tcp
 	if err != nil {
 		return nil, err
 	}
-	srv := server.New(d, server.Options{ValidateTarget: targetValidator(rs), Sweeper: sweeps, Logger: a.logger})
+	srv := server.New(d, server.Options{ValidateTarget: targetValidator(rs), Sweeper: sweeps, Export: export, Logger: a.logger})
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 2)
 	go func() { done <- srv.Serve(sctx, ln, 10*time.Second) }()
@@ -129,18 +132,6 @@ func runServe(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	queue := &serveSweeps{a: a, d: d, states: map[string]*serveSweepState{}, queue: make(chan string, maxQueuedSweeps)}
-	tcp, scheme, err := apiListener(*listen, *tlsCert, *tlsKey)
-	if err != nil {
-		return err
-	}
-	stopAPI, err := a.serveAPI(ctx, d, queue, tcp, scheme)
-	if err != nil {
-		if tcp != nil {
-			tcp.Close()
-		}
-		return err
-	}
-	defer stopAPI()
 	r, err := a.runner(ctx, d)
 	if err != nil {
 		return err
@@ -150,6 +141,20 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	}
 	a.clearStoreLeftovers(ctx, r.Store)
 	sw := &sweeper{a: a, d: d, r: r}
+	// The API comes up once the runner holds the keys, the ledger and the
+	// store that exports through it share.
+	tcp, scheme, err := apiListener(*listen, *tlsCert, *tlsKey)
+	if err != nil {
+		return err
+	}
+	stopAPI, err := a.serveAPI(ctx, d, queue, a.serverExporter(d, r.Store), tcp, scheme)
+	if err != nil {
+		if tcp != nil {
+			tcp.Close()
+		}
+		return err
+	}
+	defer stopAPI()
 
 	// Finish what an earlier run left.
 	interrupted, err := interruptedSweeps(ctx, d)
@@ -185,6 +190,40 @@ func runServe(ctx context.Context, a *app, args []string) error {
 				}
 			}
 		}
+	}
+}
+
+// serverExporter makes the bundles the API asks for, with serve's keys,
+// ledger (a new checkpoint and the witnesses' co-signatures, as a local
+// export makes) and store, and records each export under the caller.
+func (a *app) serverExporter(d *db.DB, st evidence.Store) server.Exporter {
+	var mu sync.Mutex // one export at a time: each prints its PDF with its own Chromium
+	return func(ctx context.Context, id string, req server.ExportRequest, path string) error {
+		var officers []evidence.Officer
+		for _, s := range req.Officers {
+			o, err := evidence.ParseOfficer(s)
+			if err != nil {
+				return fmt.Errorf("%w: officer %q: %v", db.ErrInvalid, s, err)
+			}
+			officers = append(officers, o)
+		}
+		record, err := a.extractionRecord(req.CaseNo, req.Cause, officers, req.Party, req.USCC)
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return fmt.Errorf("%w: %v", db.ErrInvalid, err)
+		}
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		w := &localWorkspace{d: d, validate: func(*shopwatch.Target) error { return nil }}
+		_, detail, err := a.exportEvidence(ctx, w, st, id, exportOptions{Path: path, NoPDF: req.NoPDF, Record: record, By: req.By}, false)
+		if err != nil {
+			return err
+		}
+		host, _ := os.Hostname()
+		return d.RecordAudit(ctx, "evidence.exported", detail+" through the API on "+host)
 	}
 }
 
