@@ -305,3 +305,29 @@ func (db *DB) ListTokens(ctx context.Context, user string) ([]Token, error) {
 	})
 	return out, err
 }
+
+// Counts is how many rows the main tables hold.
+type Counts struct {
+	Targets  int `json:"targets"`
+	Findings int `json:"findings"`
+	Evidence int `json:"evidence"`
+	Audit    int `json:"audit"`
+	Users    int `json:"users"`
+}
+
+// Count counts the rows of the main tables from bbolt's page statistics,
+// without reading the rows.
+func (db *DB) Count(ctx context.Context) (Counts, error) {
+	var c Counts
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		n := func(name []byte) int {
+			if b := tx.Bucket(name); b != nil {
+				return b.Stats().KeyN
+			}
+			return 0
+		}
+		c = Counts{Targets: n(bTargets), Findings: n(bFindings), Evidence: n(bEvidence), Audit: n(bAudit), Users: n(bUsers)}
+		return nil
+	})
+	return c, err
+}

@@ -86,7 +86,7 @@ func TestEveryRoleOnEveryRoute(t *testing.T) {
 	all := []db.Role{db.RoleViewer, db.RoleInspector, db.RoleCaseHandler, db.RoleAdmin}
 	inspectors := []db.Role{db.RoleInspector, db.RoleAdmin}
 	want := map[string][]db.Role{
-		"GET /healthz": nil, "GET /readyz": nil, "GET /api/v1/openapi.json": nil,
+		"GET /healthz": nil, "GET /readyz": nil, "GET /api/v1/openapi.json": nil, "GET /metrics": all,
 		"GET /api/v1/targets": all, "POST /api/v1/targets": inspectors, "POST /api/v1/targets/batch": inspectors,
 		"GET /api/v1/targets/{ref}": all, "PATCH /api/v1/targets/{id}": inspectors, "DELETE /api/v1/targets/{id}": inspectors,
 		"GET /api/v1/target-statuses": all, "GET /api/v1/findings": all, "GET /api/v1/findings/{id}": all,

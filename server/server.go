@@ -50,6 +50,8 @@ type Options struct {
 	// Sweeper plans and runs the sweeps POST /api/v1/sweeps asks for;
 	// without one that route answers 503.
 	Sweeper Sweeper
+	// Spool, when set, reports the local spool (GET /metrics).
+	Spool SpoolState
 	// Logger receives one line per request (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -61,8 +63,9 @@ type Server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	routes []Route
-	ready  atomic.Bool
-	seq    atomic.Uint64
+	ready   atomic.Bool
+	seq     atomic.Uint64
+	metrics *metrics
 }
 
 // New returns a server over d, which it uses and never closes.
@@ -75,8 +78,10 @@ func New(d *db.DB, opts Options) *Server {
 		s.opts.ValidateTarget = func(*shopwatch.Target) error { return nil }
 	}
 	s.ready.Store(d != nil)
+	s.metrics = newMetrics(s)
 	s.handle("GET /healthz", permOpen, s.healthz)
 	s.handle("GET /readyz", permOpen, s.readyz)
+	s.handle("GET /metrics", permRead, s.serveMetrics)
 	s.handle("GET /api/v1/openapi.json", permOpen, serveOpenAPI)
 	s.handle("GET /api/v1/targets", permRead, s.listTargets)
 	s.handle("POST /api/v1/targets", permTargets, s.addTarget)
@@ -128,7 +133,9 @@ func (s *Server) Handler() http.Handler {
 			ctx = db.WithActor(ctx, actor)
 		}
 		var h http.Handler = s.mux
-		if _, pattern := s.mux.Handler(r); pattern == "" {
+		_, pattern := s.mux.Handler(r)
+		defer func() { s.metrics.observe(pattern, rw.status, time.Since(start)) }()
+		if pattern == "" {
 			// Not a route of ours: an unknown path (404) or a method
 			// the path does not take (405) answers in the API's JSON
 			// form too.

@@ -449,3 +449,37 @@ func TestSocket(t *testing.T) {
 		}
 	}
 }
+
+// GET /metrics answers in the Prometheus text format: the requests
+// answered by route and code, the rows of the main tables, the queue.
+func TestMetrics(t *testing.T) {
+	ctx := context.Background()
+	r := start(t, server.Options{})
+	for i := range 3 {
+		tg := shopwatch.Target{URL: fmt.Sprintf("http://127.0.0.1:9/m/%d", i), Kind: shopwatch.KindProduct}
+		if err := r.c.AddTarget(ctx, &tg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := r.c.FindTarget(ctx, "t-nosuch"); err == nil {
+		t.Fatal("unknown target found")
+	}
+	status, _, b := r.raw(t, "GET", "/metrics", nil)
+	if status != 200 {
+		t.Fatalf("GET /metrics: %d %s", status, b)
+	}
+	text := string(b)
+	for _, want := range []string{
+		`shopwatch_api_requests_total{code="Created",route="POST /api/v1/targets"} 3`,
+		`shopwatch_api_requests_total{code="Not Found",route="GET /api/v1/targets/{ref}"} 1`,
+		`shopwatch_rows{table="targets"} 3`,
+		`shopwatch_rows{table="audit"} 3`,
+		`shopwatch_visits{state="pending"} 0`,
+		`shopwatch_state_up 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}

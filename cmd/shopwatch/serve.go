@@ -14,6 +14,7 @@ import (
 	"shopwatch"
 	"shopwatch/db"
 	"shopwatch/evidence"
+	"shopwatch/evidence/spool"
 	"shopwatch/server"
 	"shopwatch/sweep"
 )
@@ -73,7 +74,16 @@ func (a *app) serveAPI(ctx context.Context, d *db.DB, sweeps server.Sweeper, exp
 	if err != nil {
 		return nil, err
 	}
-	srv := server.New(d, server.Options{ValidateTarget: targetValidator(rs), Sweeper: sweeps, Export: export, Logger: a.logger})
+	opts := server.Options{ValidateTarget: targetValidator(rs), Sweeper: sweeps, Export: export, Logger: a.logger}
+	if a.spool != nil {
+		if sdir, err := a.spoolDir(); err == nil {
+			opts.Spool = func() (int, int64, error) {
+				st, err := spool.Inspect(sdir)
+				return st.Objects, st.Bytes, err
+			}
+		}
+	}
+	srv := server.New(d, opts)
 	sctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 2)
 	go func() { done <- srv.Serve(sctx, ln, 10*time.Second) }()
