@@ -384,3 +384,33 @@ func mustParse(t *testing.T, der []byte) *x509.Certificate {
 	}
 	return c
 }
+
+// SHOPWATCH_LOG_FORMAT=json makes every log line a JSON object.
+func TestJSONLogs(t *testing.T) {
+	_, base := market(t, 1)
+	data := t.TempDir()
+	mustSW(t, "--data", data, "target", "add", base+"/shop/1/")
+	t.Setenv(LogFormatEnv, "json")
+	_, e, code := sw(t, "--data", data, "--allow-private", "sweep")
+	if code != exitOK {
+		t.Fatalf("sweep: exit %d %s", code, e)
+	}
+	records := 0
+	for _, l := range strings.Split(e, "\n") {
+		switch {
+		case strings.HasPrefix(l, "time="):
+			t.Errorf("a text log line with %s=json: %q", LogFormatEnv, l)
+		case strings.HasPrefix(l, "{"):
+			var m map[string]any
+			if err := json.Unmarshal([]byte(l), &m); err != nil || m["level"] == nil || m["msg"] == nil {
+				t.Errorf("log line is not a JSON record: %q", l)
+			}
+			if strings.Contains(l, "capture environment") {
+				records++
+			}
+		}
+	}
+	if records == 0 {
+		t.Errorf("no JSON record of the capture-environment warning among:\n%s", e)
+	}
+}

@@ -94,7 +94,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		printHelp(stderr)
 		return exitUsage
 	}
-	a.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: a.logLevel()}))
+	a.logger = slog.New(logHandler(stderr, a.logLevel()))
 	prev := slog.Default()
 	slog.SetDefault(a.logger)
 	defer slog.SetDefault(prev)
@@ -189,6 +189,20 @@ func verbHelp(group string, verbs map[string]func(context.Context, *app, []strin
 	}
 	fmt.Fprintf(&b, "\nRun \"shopwatch %s VERB -h\" for a verb's flags.\n", group)
 	return b.String()
+}
+
+// LogFormatEnv names the environment variable that switches the logs to
+// JSON lines ("json"), for log collectors; the default is text.
+const LogFormatEnv = "SHOPWATCH_LOG_FORMAT"
+
+// logHandler writes logs to w as text, or as JSON lines when
+// SHOPWATCH_LOG_FORMAT=json.
+func logHandler(w io.Writer, level slog.Level) slog.Handler {
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(os.Getenv(LogFormatEnv), "json") {
+		return slog.NewJSONHandler(w, opts)
+	}
+	return slog.NewTextHandler(w, opts)
 }
 
 // stdin is where "-" arguments read from.
