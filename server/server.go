@@ -58,11 +58,11 @@ type Options struct {
 
 // Server serves the API over the database it owns.
 type Server struct {
-	db     *db.DB
-	opts   Options
-	log    *slog.Logger
-	mux    *http.ServeMux
-	routes []Route
+	db      *db.DB
+	opts    Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+	routes  []Route
 	ready   atomic.Bool
 	seq     atomic.Uint64
 	metrics *metrics
@@ -99,6 +99,8 @@ func New(d *db.DB, opts Options) *Server {
 	s.handle("GET /api/v1/evidence", permRead, s.listEvidence)
 	s.handle("GET /api/v1/evidence/{id}", permRead, s.getEvidence)
 	s.handle("POST /api/v1/evidence/{id}/export", permCustody, s.exportEvidence)
+	s.handle("GET /api/v1/reports/ledger", permRead, s.ledger)
+	s.handle("GET /api/v1/reports/stats", permRead, s.stats)
 	s.handle("GET /api/v1/audit", permAdmin, s.listAudit)
 	s.handle("POST /api/v1/audit", permCustody, s.recordCustody)
 	s.handle("GET /api/v1/users", permAdmin, s.listUsers)

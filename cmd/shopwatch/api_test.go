@@ -211,6 +211,24 @@ func TestServeOwnsTheDatabase(t *testing.T) {
 		t.Errorf("findings at stage lead: %+v (%v)", fs, err)
 	}
 
+	// Reports through the server: the ledger holds the finding at its
+	// stage, the statistics count the lead.
+	ledgerFile := filepath.Join(t.TempDir(), "台账.csv")
+	mustSW(t, "--data", data, "report", "ledger", "-o", ledgerFile)
+	if b, err := os.ReadFile(ledgerFile); err != nil || !strings.HasPrefix(string(b), "\ufeff序号,发现编号") || !strings.Contains(string(b), fid) || !strings.Contains(string(b), "李四") {
+		t.Errorf("report ledger through the server: %v\n%s", err, b)
+	}
+	var stats []struct {
+		Group string `json:"group"`
+		Leads int    `json:"leads"`
+	}
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "report", "stats", "--json")), &stats); err != nil || len(stats) != 1 || stats[0].Leads != 1 {
+		t.Errorf("report stats through the server: %+v (%v)", stats, err)
+	}
+	if _, e, code := sw(t, "--data", data, "report", "stats", "--by", "colour"); code != exitUsage {
+		t.Errorf("report stats --by colour: exit %d %s", code, e)
+	}
+
 	bundle := filepath.Join(t.TempDir(), "case.zip")
 	mustSW(t, "--data", data, "evidence", "export", evs[0].ID, "-o", bundle, "--no-pdf")
 	if o := mustSW(t, "--data", data, "evidence", "verify", bundle); !strings.Contains(o, "VERIFIED") {
