@@ -96,6 +96,8 @@ func TestEveryRoleOnEveryRoute(t *testing.T) {
 		"GET /api/v1/sweeps":                all, "POST /api/v1/sweeps": inspectors, "GET /api/v1/sweeps/{id}": all,
 		"GET /api/v1/evidence": all, "GET /api/v1/evidence/{id}": all, "POST /api/v1/evidence/{id}/export": {db.RoleCaseHandler, db.RoleAdmin},
 		"GET /api/v1/reports/ledger": all, "GET /api/v1/reports/stats": all,
+		"GET /api/v1/tasks": all, "POST /api/v1/tasks": inspectors, "GET /api/v1/tasks/{id}": all,
+		"POST /api/v1/tasks/{id}/run": inspectors, "GET /api/v1/tasks/{id}/stats": all,
 		"GET /api/v1/audit": {db.RoleAdmin}, "POST /api/v1/audit": {db.RoleCaseHandler, db.RoleAdmin},
 		"GET /api/v1/users": {db.RoleAdmin}, "POST /api/v1/users": {db.RoleAdmin}, "PATCH /api/v1/users/{name}": {db.RoleAdmin},
 		"POST /api/v1/users/{name}/tokens": {db.RoleAdmin}, "GET /api/v1/tokens": {db.RoleAdmin}, "DELETE /api/v1/tokens/{id}": {db.RoleAdmin},

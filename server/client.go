@@ -15,6 +15,7 @@ import (
 
 	"shopwatch"
 	"shopwatch/db"
+	"shopwatch/server/report"
 )
 
 // ErrDenied: the server refused the call (no valid token, or a role or
@@ -346,4 +347,36 @@ func (c *Client) ReviewFinding(ctx context.Context, id string, r db.Review) (*sh
 		return nil, err
 	}
 	return &f, nil
+}
+
+// AddTask adds a monitoring task and fills in its id.
+func (c *Client) AddTask(ctx context.Context, t *db.Task) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/tasks", nil, t, t)
+}
+
+// ListTasks returns the monitoring tasks, newest first.
+func (c *Client) ListTasks(ctx context.Context) ([]db.Task, error) {
+	var out []db.Task
+	err := c.do(ctx, http.MethodGet, "/api/v1/tasks", nil, nil, &out)
+	return out, err
+}
+
+// GetTask returns monitoring task id.
+func (c *Client) GetTask(ctx context.Context, id string) (*db.Task, error) {
+	var t db.Task
+	if err := c.do(ctx, http.MethodGet, "/api/v1/tasks/"+url.PathEscape(id), nil, nil, &t); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// TaskStats returns a task's statistics grouped by by.
+func (c *Client) TaskStats(ctx context.Context, id, by string) ([]report.Stats, error) {
+	v := url.Values{}
+	if by != "" {
+		v.Set("by", by)
+	}
+	var out []report.Stats
+	err := c.do(ctx, http.MethodGet, "/api/v1/tasks/"+url.PathEscape(id)+"/stats", v, nil, &out)
+	return out, err
 }

@@ -127,6 +127,37 @@ func TestServeOwnsTheDatabase(t *testing.T) {
 	if _, e, code := sw(t, "--data", data, "sweep", "--resume", "s-x"); code != exitUsage || !strings.Contains(e, "running server") {
 		t.Errorf("sweep --resume while the server runs: exit %d, %s", code, e)
 	}
+	// A monitoring task over the 京东 targets: run through the server,
+	// its statistics agree with the findings of its scope and rule.
+	today := time.Now().Format(time.DateOnly)
+	if _, e, code := sw(t, "--data", data, "task", "add", "坏任务", "--from", today, "--rules", "no.such-rule"); code != exitUsage || !strings.Contains(e, "no.such-rule") {
+		t.Errorf("task with an unknown rule: exit %d %s", code, e)
+	}
+	taskID := strings.TrimSpace(mustSW(t, "--data", data, "task", "add", "双十二京东集中监测", "--from", today, "--platform", "京东", "--rules", "ad.absolute-term", "--owner", "张三"))
+	if _, e, code := sw(t, "--data", data, "task", "run", taskID); code != exitOK || !strings.Contains(e, "queued on the server") {
+		t.Errorf("task run through the server: exit %d %s", code, e)
+	}
+	var shown struct {
+		Task  db.Task `json:"task"`
+		Stats []struct {
+			Findings int `json:"findings"`
+		} `json:"stats"`
+	}
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "task", "show", taskID, "--json")), &shown); err != nil || shown.Task.ID != taskID || shown.Task.Owner != "张三" {
+		t.Fatalf("task show: %+v (%v)", shown, err)
+	}
+	var scoped []shopwatch.Finding
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "findings", "--json", "--platform", "京东", "--rule", "ad.absolute-term", "--since", today)), &scoped); err != nil {
+		t.Fatal(err)
+	}
+	counted := 0
+	for _, g := range shown.Stats {
+		counted += g.Findings
+	}
+	if counted == 0 || counted != len(scoped) {
+		t.Errorf("task statistics count %d findings, the findings of its scope and rule are %d", counted, len(scoped))
+	}
+
 	var sweeps []struct {
 		Name  string `json:"name"`
 		State string `json:"state"`
@@ -135,8 +166,8 @@ func TestServeOwnsTheDatabase(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "sweep", "list", "--json")), &sweeps); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(sweeps); n < 2 || sweeps[n-1].Name != "manual" || sweeps[n-1].State != "finished" || sweeps[n-1].Done == 0 {
-		t.Errorf("sweep list through the server: %+v, want the manual sweep last, finished", sweeps)
+	if n := len(sweeps); n < 3 || sweeps[n-1].Name != "manual" || sweeps[n-1].State != "finished" || sweeps[n-1].Done == 0 {
+		t.Errorf("sweep list through the server: %+v, want the manual sweeps last, finished", sweeps)
 	}
 	// A person with a token, over TCP, sees and adds only in their
 	// jurisdiction.
