@@ -331,3 +331,51 @@ func (db *DB) Count(ctx context.Context) (Counts, error) {
 	})
 	return c, err
 }
+
+// bPasswords holds people's password hashes (PHC strings), apart from
+// their records so that no listing carries them.
+var bPasswords = []byte("passwords")
+
+// SetPasswordHash stores the password hash (a PHC string made by the
+// caller, e.g. $argon2id$…) of person name.
+func (db *DB) SetPasswordHash(ctx context.Context, name, hash string) error {
+	if !strings.HasPrefix(hash, "$") {
+		return fmt.Errorf("%w: not a PHC password hash", ErrInvalid)
+	}
+	return db.update(ctx, actorFrom(ctx, ""), func(x *txn) error {
+		users := x.tx.Bucket(bUsers)
+		if users == nil || users.Get([]byte(name)) == nil {
+			return fmt.Errorf("user %s: %w", name, ErrNotFound)
+		}
+		b, err := x.tx.CreateBucketIfNotExists(bPasswords)
+		if err != nil {
+			return err
+		}
+		if err := b.Put([]byte(name), []byte(hash)); err != nil {
+			return err
+		}
+		return x.audit("user.password", "password of user "+name+" set")
+	})
+}
+
+// PasswordHash returns the stored password hash of person name, or
+// ErrNotFound when they have none.
+func (db *DB) PasswordHash(ctx context.Context, name string) (string, error) {
+	var h string
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bPasswords)
+		if b == nil {
+			return ErrNotFound
+		}
+		v := b.Get([]byte(name))
+		if v == nil {
+			return ErrNotFound
+		}
+		h = string(v)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("password of %s: %w", name, err)
+	}
+	return h, nil
+}

@@ -66,6 +66,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request) *Principal
 	}
 	secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok {
+		if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+			secret, ok = c.Value, true
+		}
+	}
+	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="shopwatch"`)
 		writeError(w, http.StatusUnauthorized, CodeUnauthorized, "an API token is needed: Authorization: Bearer <token> (shopwatch user token NAME)")
 		return nil

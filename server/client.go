@@ -380,3 +380,8 @@ func (c *Client) TaskStats(ctx context.Context, id, by string) ([]report.Stats, 
 	err := c.do(ctx, http.MethodGet, "/api/v1/tasks/"+url.PathEscape(id)+"/stats", v, nil, &out)
 	return out, err
 }
+
+// SetPassword sets a person's password.
+func (c *Client) SetPassword(ctx context.Context, name, password string) error {
+	return c.do(ctx, http.MethodPut, "/api/v1/users/"+url.PathEscape(name)+"/password", nil, PasswordRequest{Password: password}, nil)
+}

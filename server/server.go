@@ -66,6 +66,7 @@ type Server struct {
 	ready   atomic.Bool
 	seq     atomic.Uint64
 	metrics *metrics
+	limiter *loginLimiter
 }
 
 // New returns a server over d, which it uses and never closes.
@@ -79,9 +80,12 @@ func New(d *db.DB, opts Options) *Server {
 	}
 	s.ready.Store(d != nil)
 	s.metrics = newMetrics(s)
+	s.limiter = &loginLimiter{failures: map[string][]time.Time{}, now: time.Now}
 	s.handle("GET /healthz", permOpen, s.healthz)
 	s.handle("GET /readyz", permOpen, s.readyz)
 	s.handle("GET /metrics", permRead, s.serveMetrics)
+	s.handle("POST /api/v1/login", permOpen, s.login)
+	s.handle("POST /api/v1/logout", permOpen, s.logout)
 	s.handle("GET /api/v1/openapi.json", permOpen, serveOpenAPI)
 	s.handle("GET /api/v1/targets", permRead, s.listTargets)
 	s.handle("POST /api/v1/targets", permTargets, s.addTarget)
@@ -111,6 +115,7 @@ func New(d *db.DB, opts Options) *Server {
 	s.handle("GET /api/v1/users", permAdmin, s.listUsers)
 	s.handle("POST /api/v1/users", permAdmin, s.addUser)
 	s.handle("PATCH /api/v1/users/{name}", permAdmin, s.editUser)
+	s.handle("PUT /api/v1/users/{name}/password", permAdmin, s.setPassword)
 	s.handle("POST /api/v1/users/{name}/tokens", permAdmin, s.addToken)
 	s.handle("GET /api/v1/tokens", permAdmin, s.listTokens)
 	s.handle("DELETE /api/v1/tokens/{id}", permAdmin, s.revokeToken)
@@ -131,7 +136,15 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routes...) }
 // identity put in the request's context (see Actor) and a log line per
 // request.
 func (s *Server) Handler() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// Cross-site requests that change state (a form another site posts
+	// with the console's session cookie) are refused: Go's
+	// CrossOriginProtection judges Sec-Fetch-Site and Origin; API clients
+	// and the command line send neither and pass.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusForbidden, CodeForbidden, "cross-origin request refused")
+	}))
+	return cop.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := s.seq.Add(1)
 		rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
@@ -153,7 +166,7 @@ func (s *Server) Handler() http.Handler {
 		h.ServeHTTP(rw, r.WithContext(ctx))
 		s.log.LogAttrs(ctx, slog.LevelInfo, "api request", slog.Uint64("request", id), slog.String("method", r.Method),
 			slog.String("path", r.URL.Path), slog.Int("status", rw.status), slog.Duration("took", time.Since(start)))
-	})
+	}))
 }
 
 // OperatorHeader carries the operator the caller's configuration names;

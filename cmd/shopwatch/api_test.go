@@ -292,6 +292,15 @@ func TestServeOwnsTheDatabase(t *testing.T) {
 	// its keys and ledger, verified here, recorded under their name.
 	mustSW(t, "--data", data, "user", "add", "赵六", "--role", "case-handler")
 	handler := strings.TrimSpace(mustSW(t, "--data", data, "user", "token", "赵六"))
+	old := stdin
+	stdin = strings.NewReader("赵六的口令 correct horse\n")
+	mustSW(t, "--data", data, "user", "password", "赵六")
+	stdin = old
+	if resp, err := http.Post(addr+"/api/v1/login", "application/json", strings.NewReader(`{"name": "赵六", "password": "赵六的口令 correct horse"}`)); err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("login with the password set through the server: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	post := func(token, path, body string) (*http.Response, []byte) {
 		t.Helper()
 		req, _ := http.NewRequest("POST", addr+path, strings.NewReader(body))

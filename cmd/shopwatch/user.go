@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"shopwatch/db"
@@ -19,6 +21,7 @@ func init() {
 	verbSummaries["user token"] = "make an API token for a person (shown once)"
 	verbSummaries["user tokens"] = "list API tokens (never their secrets)"
 	verbSummaries["user revoke"] = "revoke an API token by its id"
+	verbSummaries["user password"] = "set a person's password for the console login, read from standard input"
 	verbSummaries["user disable"] = "disable a person: their tokens stop working"
 	verbSummaries["user enable"] = "enable a disabled person again"
 }
@@ -32,6 +35,7 @@ type people interface {
 	AddToken(ctx context.Context, user, label string, ttl time.Duration) (string, *db.Token, error)
 	ListTokens(ctx context.Context, user string) ([]db.Token, error)
 	RevokeToken(ctx context.Context, id string) error
+	SetPassword(ctx context.Context, name, password string) error
 }
 
 // people returns the server's API when one runs, else the database.
@@ -80,15 +84,24 @@ func (l localPeople) RevokeToken(ctx context.Context, id string) error {
 	return l.d.RevokeToken(l.ctx(ctx), id)
 }
 
+func (l localPeople) SetPassword(ctx context.Context, name, password string) error {
+	hash, err := server.HashPassword(password)
+	if err != nil {
+		return err
+	}
+	return l.d.SetPasswordHash(l.ctx(ctx), name, hash)
+}
+
 func runUser(ctx context.Context, a *app, args []string) error {
 	return subcommands(ctx, a, "user", args, map[string]func(context.Context, *app, []string) error{
-		"add":     userAdd,
-		"list":    userList,
-		"token":   userToken,
-		"tokens":  userTokens,
-		"revoke":  userRevoke,
-		"disable": func(ctx context.Context, a *app, args []string) error { return userDisable(ctx, a, args, true) },
-		"enable":  func(ctx context.Context, a *app, args []string) error { return userDisable(ctx, a, args, false) },
+		"add":      userAdd,
+		"list":     userList,
+		"token":    userToken,
+		"tokens":   userTokens,
+		"revoke":   userRevoke,
+		"password": userPassword,
+		"disable":  func(ctx context.Context, a *app, args []string) error { return userDisable(ctx, a, args, true) },
+		"enable":   func(ctx context.Context, a *app, args []string) error { return userDisable(ctx, a, args, false) },
 	})
 }
 
@@ -218,5 +231,32 @@ func userDisable(ctx context.Context, a *app, args []string, disable bool) error
 		return peopleError(err)
 	}
 	fmt.Fprintf(a.stdout, "%s %sd\n", pos[0], verb)
+	return nil
+}
+
+// userPassword sets a person's password from the first line of standard
+// input (never from the command line, where other users could read it).
+func userPassword(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("user password", "user password NAME < password-file")
+	pos, err := parseArgs(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if password == "" {
+		return usagef("user password reads the password from standard input; it was empty")
+	}
+	p, err := a.people(ctx, false)
+	if err != nil {
+		return err
+	}
+	if err := p.SetPassword(ctx, pos[0], password); err != nil {
+		return peopleError(err)
+	}
+	fmt.Fprintf(a.stdout, "password of %s set\n", pos[0])
 	return nil
 }
