@@ -141,38 +141,53 @@ type LoginAnswer struct {
 // CodeTooMany answers a login refused for too many failures (429).
 const CodeTooMany = "too_many"
 
+// authenticatePassword checks a login and, when it holds, makes the
+// session: the person, the session's secret and its end. Otherwise it
+// says with which status and message to refuse (429 when locked out).
+func (s *Server) authenticatePassword(r *http.Request, name, password string) (u *db.User, secret string, expires time.Time, status int, msg string) {
+	key := s.limiter.key(r, name)
+	if blocked, until := s.limiter.blocked(key); blocked {
+		return nil, "", time.Time{}, http.StatusTooManyRequests, fmt.Sprintf("too many failed logins for %s; try again after %s", name, until.UTC().Format(time.RFC3339))
+	}
+	u, err := s.db.GetUser(r.Context(), name)
+	hash, herr := s.db.PasswordHash(r.Context(), name)
+	if err != nil || herr != nil || u.Disabled || !CheckPassword(hash, password) {
+		if err != nil && !errors.Is(err, db.ErrNotFound) {
+			return nil, "", time.Time{}, http.StatusInternalServerError, err.Error()
+		}
+		s.limiter.fail(key)
+		return nil, "", time.Time{}, http.StatusUnauthorized, "wrong name or password, or a disabled user"
+	}
+	s.limiter.clear(key)
+	secret, t, err := s.db.AddToken(db.WithActor(r.Context(), u.Name), u.Name, "session", SessionTTL)
+	if err != nil {
+		return nil, "", time.Time{}, http.StatusInternalServerError, err.Error()
+	}
+	return u, secret, t.Expires, 0, ""
+}
+
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	var req LoginRequest
 	if err := decode(w, r, &req); err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	key := s.limiter.key(r, req.Name)
-	if blocked, until := s.limiter.blocked(key); blocked {
-		w.Header().Set("Retry-After", fmt.Sprint(int(time.Until(until).Seconds())+1))
-		writeError(w, http.StatusTooManyRequests, CodeTooMany, fmt.Sprintf("too many failed logins for %s; try again after %s", req.Name, until.UTC().Format(time.RFC3339)))
-		return
-	}
-	u, err := s.db.GetUser(r.Context(), req.Name)
-	hash, herr := s.db.PasswordHash(r.Context(), req.Name)
-	if err != nil || herr != nil || u.Disabled || !CheckPassword(hash, req.Password) {
-		if err != nil && !errors.Is(err, db.ErrNotFound) {
-			s.fail(w, r, err)
-			return
+	u, secret, expires, status, msg := s.authenticatePassword(r, req.Name, req.Password)
+	if u == nil {
+		code := CodeUnauthorized
+		switch status {
+		case http.StatusTooManyRequests:
+			code = CodeTooMany
+			w.Header().Set("Retry-After", fmt.Sprint(int(failureWindow.Seconds())))
+		case http.StatusInternalServerError:
+			code = CodeInternal
 		}
-		s.limiter.fail(key)
-		writeError(w, http.StatusUnauthorized, CodeUnauthorized, "wrong name or password, or a disabled user")
+		writeError(w, status, code, msg)
 		return
 	}
-	s.limiter.clear(key)
-	secret, t, err := s.db.AddToken(db.WithActor(r.Context(), u.Name), u.Name, "session", SessionTTL)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: secret, Path: "/", Expires: t.Expires, HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: secret, Path: "/", Expires: expires, HttpOnly: true,
 		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
-	writeJSON(w, http.StatusOK, LoginAnswer{User: *u, Expires: t.Expires})
+	writeJSON(w, http.StatusOK, LoginAnswer{User: *u, Expires: expires})
 }
 
 // logout ends the session of the cookie.

@@ -257,13 +257,11 @@ func (s *Server) reviewFinding(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	if err := checkReviewRole(PrincipalOf(r.Context()), req.To); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	if p := PrincipalOf(r.Context()); p != nil {
-		deciding := slices.Contains(decisionStages, req.To)
-		ok := p.Role == db.RoleAdmin || deciding && p.Role == db.RoleCaseHandler || !deciding && p.Role == db.RoleInspector
-		if !ok {
-			s.fail(w, r, &forbiddenError{fmt.Sprintf("the role %s of %s may not move a finding to %s", p.Role, p.Name, req.To)})
-			return
-		}
 		if req.To == shopwatch.StageLead && !p.Covers(req.Jurisdiction) {
 			s.fail(w, r, &forbiddenError{fmt.Sprintf("a lead handed to %s lies outside %s, the jurisdiction of %s", req.Jurisdiction, p.Jurisdiction, p.Name)})
 			return

@@ -81,6 +81,7 @@ func New(d *db.DB, opts Options) *Server {
 	s.ready.Store(d != nil)
 	s.metrics = newMetrics(s)
 	s.limiter = &loginLimiter{failures: map[string][]time.Time{}, now: time.Now}
+	s.consoleRoutes()
 	s.handle("GET /healthz", permOpen, s.healthz)
 	s.handle("GET /readyz", permOpen, s.readyz)
 	s.handle("GET /metrics", permRead, s.serveMetrics)
