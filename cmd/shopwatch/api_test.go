@@ -10,15 +10,18 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -471,4 +474,80 @@ func TestJSONLogs(t *testing.T) {
 	if records == 0 {
 		t.Errorf("no JSON record of the capture-environment warning among:\n%s", e)
 	}
+}
+
+// serve tells the configured webhooks of the new violations of its sweeps
+// and, once, of a lead past its due date.
+func TestServeNotifies(t *testing.T) {
+	var mu sync.Mutex
+	var got []map[string]any
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&m); err == nil {
+			mu.Lock()
+			got = append(got, m)
+			mu.Unlock()
+		}
+	}))
+	t.Cleanup(hook.Close)
+	kinds := func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		k := map[string]int{}
+		for _, m := range got {
+			k[fmt.Sprint(m["kind"])]++
+		}
+		return k
+	}
+	_, base := market(t, 2)
+	data := t.TempDir()
+	cfg := filepath.Join(t.TempDir(), "shopwatch.yaml")
+	if err := os.WriteFile(cfg, []byte("notify:\n  webhooks:\n    - {url: \""+hook.URL+"/robot?key=secret\", format: json}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, e, code := sw(t, "--config", writeConfig(t, "notify:\n  webhooks:\n    - {url: \"ftp://x\"}\n"), "--data", data, "target", "list"); code != exitUsage || !strings.Contains(e, "notify.webhooks") {
+		t.Errorf("a webhook that is no http(s) URL: exit %d %s", code, e)
+	}
+	mustSW(t, "--data", data, "target", "add", base+"/shop/1/", "--category", "food")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var so, se syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, []string{"--config", cfg, "--data", data, "--allow-private", "serve", "--tick", "1s"}, &so, &se)
+	}()
+	wait := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(2 * time.Minute); !ok(); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s within 2 minutes; hook got %v\n%s%s", what, kinds(), so.String(), se.String())
+			}
+		}
+	}
+	wait("no new-violations message", func() bool { return kinds()["new-violations"] == 1 })
+	var fs []shopwatch.Finding
+	if err := json.Unmarshal([]byte(mustSW(t, "--config", cfg, "--data", data, "findings", "--json", "--severity", "violation")), &fs); err != nil || len(fs) == 0 {
+		t.Fatalf("violations: %v %v", fs, err)
+	}
+	yesterday := time.Now().AddDate(0, 0, -2).Format(time.DateOnly)
+	mustSW(t, "--config", cfg, "--data", data, "review", fs[0].ID, "confirm")
+	mustSW(t, "--config", cfg, "--data", data, "review", fs[0].ID, "lead", "--to-jurisdiction", "上海市/杨浦区", "--assignee", "李四", "--due", yesterday)
+	wait("no leads-past-due message", func() bool { return kinds()["leads-past-due"] == 1 })
+	time.Sleep(2500 * time.Millisecond) // two more ticks: announced once only
+	if k := kinds(); k["leads-past-due"] != 1 || k["new-violations"] != 1 {
+		t.Errorf("messages by kind %v, want one of each", k)
+	}
+	cancel()
+	if c := <-done; c != exitOK {
+		t.Errorf("serve exited %d\n%s", c, se.String())
+	}
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "shopwatch.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -27,6 +27,7 @@ import (
 	"shopwatch/evidence/tsa"
 	"shopwatch/rules"
 	"shopwatch/server"
+	"shopwatch/server/notify"
 )
 
 // Config is the shopwatch configuration file.
@@ -100,6 +101,11 @@ type Config struct {
 	} `yaml:"keys"`
 	// Witnesses co-sign the ledger's checkpoints (witness.go).
 	Witnesses []WitnessEndpoint `yaml:"witnesses"`
+	// Notify lists the webhooks told of new violations after each sweep
+	// and of leads past their due date (企业微信 and 钉钉 robots, or JSON).
+	Notify struct {
+		Webhooks []notify.Hook `yaml:"webhooks"`
+	} `yaml:"notify"`
 	// Witness configures this node as a witness (witness serve).
 	Witness WitnessServerConfig `yaml:"witness"`
 	Browser struct {

@@ -16,6 +16,7 @@ import (
 
 	"shopwatch/crawler"
 	"shopwatch/evidence"
+	"shopwatch/server/notify"
 )
 
 // startup loads and checks the configuration once, before the command
@@ -223,6 +224,9 @@ func (c *Config) Validate() error {
 		if !witnessKeyID.MatchString(w.KeyID) {
 			bad(fmt.Sprintf("witnesses[%d].key_id", i), "%q is not ed25519:<16 lowercase hex>, as witness init prints it", w.KeyID)
 		}
+	}
+	if err := notify.Check(c.Notify.Webhooks); err != nil {
+		bad("notify.webhooks", "%v", err)
 	}
 	k := c.Crawler
 	cc := crawler.Config{UserAgent: k.UserAgent, Timeout: k.Timeout, MaxBodySize: k.MaxBodySize, MaxRedirects: k.MaxRedirects,

@@ -150,7 +150,7 @@ func runServe(ctx context.Context, a *app, args []string) error {
 		r.Config.Workers = *workers
 	}
 	a.clearStoreLeftovers(ctx, r.Store)
-	sw := &sweeper{a: a, d: d, r: r}
+	sw := &sweeper{a: a, d: d, r: r, notify: a.notifier()}
 	// The API comes up once the runner holds the keys, the ledger and the
 	// store that exports through it share.
 	tcp, scheme, err := apiListener(*listen, *tlsCert, *tlsKey)
@@ -181,6 +181,11 @@ func runServe(ctx context.Context, a *app, args []string) error {
 	for n := 1; ; n++ {
 		if err := serveCycle(ctx, a, d, sw, every); err != nil {
 			return serveStopped(ctx, err)
+		}
+		if sw.notify != nil {
+			if leads, err := d.ListFindings(ctx, db.Filter{Stage: shopwatch.StageLead}); err == nil {
+				_ = sw.notify.LeadsPastDue(ctx, leads, time.Now()) // logged by the notifier
+			}
 		}
 		if err := queue.runQueued(ctx, sw); err != nil {
 			return serveStopped(ctx, err)

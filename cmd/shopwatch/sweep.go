@@ -16,6 +16,7 @@ import (
 	"shopwatch/crawler"
 	"shopwatch/db"
 	"shopwatch/server"
+	"shopwatch/server/notify"
 	"shopwatch/sweep"
 	"shopwatch/sweep/schedule"
 )
@@ -83,7 +84,7 @@ func runSweep(ctx context.Context, a *app, args []string) error {
 		r.Config.Workers = *workers
 	}
 	a.clearStoreLeftovers(ctx, r.Store)
-	sw := &sweeper{a: a, d: d, r: r, json: *asJSON}
+	sw := &sweeper{a: a, d: d, r: r, json: *asJSON, notify: a.notifier()}
 
 	if *resume != "" {
 		if err := a.checkEnvironment(ctx, r, nil); err != nil {
@@ -155,6 +156,8 @@ type sweeper struct {
 	d    *db.DB
 	r    *sweep.Runner
 	json bool
+	// notify, when set, is told of the new violations of each sweep.
+	notify *notify.Notifier
 
 	runs          int
 	failedPages   int
@@ -225,6 +228,11 @@ func (s *sweeper) run(ctx context.Context, id string) error {
 	sum, err := s.r.Run(ctx, id)
 	finish()
 	s.runs++
+	if s.notify != nil && sum != nil {
+		if fs, ferr := s.d.ListFindings(ctx, db.Filter{Sweep: id}); ferr == nil {
+			_ = s.notify.NewViolations(ctx, id, fs) // logged by the notifier
+		}
+	}
 	if sum != nil {
 		if s.json {
 			if jerr := s.a.printJSON(sum); jerr != nil {
@@ -649,4 +657,14 @@ func (a *app) sweepThroughServer(ctx context.Context, c *server.Client, ids []st
 		}
 		return nil
 	}
+}
+
+// notifier returns what tells the configured webhooks of new violations
+// and leads past due, or nil when none is configured.
+func (a *app) notifier() *notify.Notifier {
+	c, err := a.config()
+	if err != nil || len(c.Notify.Webhooks) == 0 {
+		return nil
+	}
+	return &notify.Notifier{Hooks: c.Notify.Webhooks, Log: a.logger}
 }
