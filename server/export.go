@@ -91,3 +91,47 @@ func (s *Server) exportEvidence(w http.ResponseWriter, r *http.Request) {
 		s.log.WarnContext(r.Context(), "bundle not delivered whole", "evidence", ev.ID, "err", err)
 	}
 }
+
+// MaxVerifyUpload is the largest bundle POST /api/v1/evidence/verify takes.
+const MaxVerifyUpload = 2 << 30
+
+// Verifier checks an uploaded bundle (r, size bytes) and returns the
+// report to answer (JSON) and a one-line summary for the audit log;
+// "shopwatch serve" gives one, judging under the office's own trust file.
+type Verifier func(ctx context.Context, r io.ReaderAt, size int64) (report any, summary string, err error)
+
+// verifyUpload answers POST /api/v1/evidence/verify: the body is a bundle
+// (application/zip); the answer the verification report. The
+// verification is recorded under the caller.
+func (s *Server) verifyUpload(w http.ResponseWriter, r *http.Request) {
+	if s.opts.Verify == nil {
+		writeError(w, http.StatusServiceUnavailable, CodeUnavailable, "this server does not verify bundles")
+		return
+	}
+	f, err := os.CreateTemp("", "shopwatch-verify-*.zip")
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	n, err := io.Copy(f, http.MaxBytesReader(w, r.Body, MaxVerifyUpload))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if n == 0 {
+		s.fail(w, r, badRequest("the body holds no bundle"))
+		return
+	}
+	rep, summary, err := s.opts.Verify(r.Context(), f, n)
+	if err != nil {
+		s.fail(w, r, badRequest("not a bundle: %v", err))
+		return
+	}
+	if err := s.db.RecordAudit(r.Context(), "evidence.verified", "uploaded bundle of "+fmt.Sprint(n)+" bytes: "+summary+" through the API"); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
+}

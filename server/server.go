@@ -47,6 +47,9 @@ type Options struct {
 	// Export makes the bundles POST /api/v1/evidence/{id}/export asks
 	// for; without it that route answers 503.
 	Export Exporter
+	// Verify checks the bundles POST /api/v1/evidence/verify uploads;
+	// without it that route answers 503.
+	Verify Verifier
 	// Sweeper plans and runs the sweeps POST /api/v1/sweeps asks for;
 	// without one that route answers 503.
 	Sweeper Sweeper
@@ -104,6 +107,7 @@ func New(d *db.DB, opts Options) *Server {
 	s.handle("GET /api/v1/evidence", permRead, s.listEvidence)
 	s.handle("GET /api/v1/evidence/{id}", permRead, s.getEvidence)
 	s.handle("POST /api/v1/evidence/{id}/export", permCustody, s.exportEvidence)
+	s.handle("POST /api/v1/evidence/verify", permRead, s.verifyUpload)
 	s.handle("GET /api/v1/tasks", permRead, s.listTasks)
 	s.handle("POST /api/v1/tasks", permTargets, s.addTask)
 	s.handle("GET /api/v1/tasks/{id}", permRead, s.getTask)

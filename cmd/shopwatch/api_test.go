@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -332,6 +333,34 @@ func TestServeOwnsTheDatabase(t *testing.T) {
 	}
 	if o := mustSW(t, "evidence", "verify", downloaded); !strings.Contains(o, "VERIFIED") {
 		t.Errorf("verify of the bundle downloaded over the API:\n%s", o)
+	}
+	// Uploaded for verification: TRUSTED under the office's own keys; a
+	// byte changed fails, naming the file.
+	upload := func(b []byte) (int, map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", addr+"/api/v1/evidence/verify", bytes.NewReader(b))
+		req.Header.Set("Authorization", "Bearer "+handler)
+		req.Header.Set("Content-Type", "application/zip")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		json.NewDecoder(resp.Body).Decode(&m)
+		return resp.StatusCode, m
+	}
+	if code, m := upload(zipped); code != http.StatusOK || m["ok"] != true || m["verdict"] != "TRUSTED" {
+		t.Errorf("verify upload: %d ok=%v verdict=%v", code, m["ok"], m["verdict"])
+	}
+	damaged := filepath.Join(t.TempDir(), "damaged.zip")
+	flipByte(t, downloaded, damaged, "page.html")
+	db2, _ := os.ReadFile(damaged)
+	if code, m := upload(db2); code != http.StatusOK || m["ok"] != false || !strings.Contains(fmt.Sprint(m["problems"]), "page.html") {
+		t.Errorf("verify upload of a damaged bundle: %d ok=%v problems=%v", code, m["ok"], m["problems"])
+	}
+	if code, m := upload([]byte("not a zip")); code != http.StatusBadRequest {
+		t.Errorf("verify upload of no zip: %d %v", code, m)
 	}
 	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "audit", "list", "--json")), &entries); err != nil {
 		t.Fatal(err)

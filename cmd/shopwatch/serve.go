@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"slices"
@@ -74,7 +76,7 @@ func (a *app) serveAPI(ctx context.Context, d *db.DB, sweeps server.Sweeper, exp
 	if err != nil {
 		return nil, err
 	}
-	opts := server.Options{ValidateTarget: targetValidator(rs), Sweeper: sweeps, Export: export, Logger: a.logger}
+	opts := server.Options{ValidateTarget: targetValidator(rs), Sweeper: sweeps, Export: export, Verify: a.serverVerifier(), Logger: a.logger}
 	if a.spool != nil {
 		if sdir, err := a.spoolDir(); err == nil {
 			opts.Spool = func() (int, int64, error) {
@@ -239,6 +241,30 @@ func (a *app) serverExporter(d *db.DB, st evidence.Store) server.Exporter {
 		}
 		host, _ := os.Hostname()
 		return d.RecordAudit(ctx, "evidence.exported", detail+" through the API on "+host)
+	}
+}
+
+// serverVerifier checks uploaded bundles under this node's own trust
+// file: TRUSTED when the node made the bundle and nothing changed.
+func (a *app) serverVerifier() server.Verifier {
+	return func(ctx context.Context, r io.ReaderAt, size int64) (any, string, error) {
+		c, err := a.config()
+		if err != nil {
+			return nil, "", err
+		}
+		opts := []evidence.VerifyOption{evidence.WithMaxTimestampSkew(c.TSA.MaxSkew)}
+		if tf, err := a.officeTrust(cmp.Or(c.Office.Name, "this node")); err == nil {
+			opts = append(opts, evidence.WithTrust(tf))
+		}
+		rep, err := evidence.VerifyBundleReader(r, size, opts...)
+		if err != nil {
+			return nil, "", err
+		}
+		summary := rep.EvidenceID + " verified: " + rep.Verdict()
+		if !rep.OK() {
+			summary = fmt.Sprintf("%s failed (%d problems)", rep.EvidenceID, len(rep.Problems))
+		}
+		return verifyView(rep), summary, nil
 	}
 }
 

@@ -39,38 +39,9 @@ func trustExport(_ context.Context, a *app, args []string) error {
 	if *office == "" {
 		return usagef("trust export needs --office NAME, the office that publishes the file")
 	}
-	c, err := a.config()
+	tf, err := a.officeTrust(*office)
 	if err != nil {
 		return err
-	}
-	dir, err := a.dataDir()
-	if err != nil {
-		return err
-	}
-	if err := a.needData(dir); err != nil {
-		return err
-	}
-	keys, err := evidence.TrustedKeysOf(filepath.Join(dir, "keys"))
-	if err != nil {
-		return err
-	}
-	rootFile := c.TSA.RootFile
-	if c.TSA.URL == "" {
-		rootFile = filepath.Join(dir, "tsa", tsa.RootCertFile)
-		a.logger.Warn("the trust file pins the built-in authority's root: its tokens are self-issued by the capture node, " +
-			"so they date nothing that node's keys could not re-date; configure an external authority (tsa.url)")
-	}
-	rootPEM, err := os.ReadFile(rootFile)
-	if err != nil {
-		return fmt.Errorf("trust export: TSA root: %w", err)
-	}
-	roots, err := evidence.TrustedRootsOf(rootPEM)
-	if err != nil {
-		return fmt.Errorf("trust export: %s: %w", rootFile, err)
-	}
-	tf := &evidence.TrustFile{Version: evidence.TrustFileVersion, Office: *office, SignerKeys: keys, TSARoots: roots}
-	for _, w := range c.Witnesses {
-		tf.WitnessKeys = append(tf.WitnessKeys, evidence.TrustedWitness{ID: w.KeyID, Name: cmp.Or(w.Name, w.URL)})
 	}
 	b := tf.Marshal()
 	if _, err := evidence.ParseTrustFile(b); err != nil {
@@ -85,4 +56,43 @@ func trustExport(_ context.Context, a *app, args []string) error {
 	}
 	fmt.Fprintln(a.stdout, *out)
 	return nil
+}
+
+// officeTrust is the trust file of this node for office: its signer keys
+// with their periods, its authority's root and its witnesses.
+func (a *app) officeTrust(office string) (*evidence.TrustFile, error) {
+	c, err := a.config()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := a.dataDir()
+	if err != nil {
+		return nil, err
+	}
+	if err := a.needData(dir); err != nil {
+		return nil, err
+	}
+	keys, err := evidence.TrustedKeysOf(filepath.Join(dir, "keys"))
+	if err != nil {
+		return nil, err
+	}
+	rootFile := c.TSA.RootFile
+	if c.TSA.URL == "" {
+		rootFile = filepath.Join(dir, "tsa", tsa.RootCertFile)
+		a.logger.Warn("the trust file pins the built-in authority's root: its tokens are self-issued by the capture node, " +
+			"so they date nothing that node's keys could not re-date; configure an external authority (tsa.url)")
+	}
+	rootPEM, err := os.ReadFile(rootFile)
+	if err != nil {
+		return nil, fmt.Errorf("trust export: TSA root: %w", err)
+	}
+	roots, err := evidence.TrustedRootsOf(rootPEM)
+	if err != nil {
+		return nil, fmt.Errorf("trust export: %s: %w", rootFile, err)
+	}
+	tf := &evidence.TrustFile{Version: evidence.TrustFileVersion, Office: office, SignerKeys: keys, TSARoots: roots}
+	for _, w := range c.Witnesses {
+		tf.WitnessKeys = append(tf.WitnessKeys, evidence.TrustedWitness{ID: w.KeyID, Name: cmp.Or(w.Name, w.URL)})
+	}
+	return tf, nil
 }
