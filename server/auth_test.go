@@ -90,7 +90,7 @@ func TestEveryRoleOnEveryRoute(t *testing.T) {
 		"POST /api/v1/login": nil, "POST /api/v1/logout": nil, "PUT /api/v1/users/{name}/password": {db.RoleAdmin},
 		"GET /api/v1/targets": all, "POST /api/v1/targets": inspectors, "POST /api/v1/targets/batch": inspectors,
 		"GET /api/v1/targets/{ref}": all, "PATCH /api/v1/targets/{id}": inspectors, "DELETE /api/v1/targets/{id}": inspectors,
-		"GET /api/v1/target-statuses": all, "GET /api/v1/findings": all, "GET /api/v1/findings/{id}": all,
+		"GET /api/v1/target-statuses": all, "GET /api/v1/findings": all, "GET /api/v1/findings/{id}": all, "GET /api/v1/findings/{id}/notice": all,
 		// Confirming is an inspector's step (deciding a lead, below, a
 		// case handler's).
 		"POST /api/v1/findings/{id}/review": inspectors,

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"errors"
 	"net/http"
 	"time"
 
@@ -101,4 +103,34 @@ func (s *Server) stats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// notice answers GET /api/v1/findings/{id}/notice: the lead assignment
+// notice (线索交办通知书) of a finding handed over as a lead, as HTML to
+// print. The office's name and address come from Options.Office.
+func (s *Server) notice(w http.ResponseWriter, r *http.Request) {
+	f, err := s.visibleFinding(r, r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	loc, err := zone(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	d := report.NoticeData{Office: s.opts.Office.Name, Address: s.opts.Office.Address, Finding: *f, Loc: loc}
+	if t, err := s.db.GetTarget(r.Context(), f.TargetID); err == nil {
+		d.Target = *t
+	}
+	var b bytes.Buffer
+	if err := report.WriteNotice(&b, d); errors.Is(err, report.ErrNoLead) {
+		s.fail(w, r, badRequest("%s: %v", f.ID, err))
+		return
+	} else if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Write(b.Bytes())
 }

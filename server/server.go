@@ -53,6 +53,8 @@ type Options struct {
 	// Sweeper plans and runs the sweeps POST /api/v1/sweeps asks for;
 	// without one that route answers 503.
 	Sweeper Sweeper
+	// Office names the office on the notices the server writes.
+	Office struct{ Name, Address string }
 	// Spool, when set, reports the local spool (GET /metrics).
 	Spool SpoolState
 	// Logger receives one line per request (default slog.Default()).
@@ -101,6 +103,7 @@ func New(d *db.DB, opts Options) *Server {
 	s.handle("GET /api/v1/findings", permRead, s.listFindings)
 	s.handle("GET /api/v1/findings/{id}", permRead, s.getFinding)
 	s.handle("POST /api/v1/findings/{id}/review", permReview, s.reviewFinding)
+	s.handle("GET /api/v1/findings/{id}/notice", permRead, s.notice)
 	s.handle("GET /api/v1/sweeps", permRead, s.listSweeps)
 	s.handle("POST /api/v1/sweeps", permSweeps, s.startSweep)
 	s.handle("GET /api/v1/sweeps/{id}", permRead, s.getSweep)

@@ -245,6 +245,16 @@ func TestServeOwnsTheDatabase(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "findings", "--json", "--stage", "lead")), &fs); err != nil || len(fs) != 1 || fs[0].ID != fid || fs[0].Lead == nil || fs[0].Lead.Assignee != "李四" {
 		t.Errorf("findings at stage lead: %+v (%v)", fs, err)
 	}
+	// The lead assignment notice, as HTML and printed to PDF.
+	notice := filepath.Join(t.TempDir(), "通知书.html")
+	mustSW(t, "--data", data, "review", "notice", fid, "-o", notice)
+	if b, err := os.ReadFile(notice); err != nil || !strings.Contains(string(b), "线索交办通知书") || !strings.Contains(string(b), "李四") || !strings.Contains(string(b), "2026年12月31日") {
+		t.Errorf("the notice: %v\n%s", err, b)
+	}
+	mustSW(t, "--data", data, "review", "notice", fid, "-o", notice+".pdf")
+	if b, err := os.ReadFile(notice + ".pdf"); err != nil || !bytes.HasPrefix(b, []byte("%PDF-")) {
+		t.Errorf("the notice as PDF: %v, %d bytes", err, len(b))
+	}
 
 	// Reports through the server: the ledger holds the finding at its
 	// stage, the statistics count the lead.

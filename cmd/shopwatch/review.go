@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
 	"shopwatch"
 	"shopwatch/db"
+	ledger "shopwatch/server/report"
 )
 
 func init() {
@@ -27,7 +32,9 @@ Steps (each from the stage before it):
   not-filed      lead → not-filed (不予立案)            --note WHY
   first-offence  lead → first-offence (首违不罚)        --basis BASIS [--note]
   rectification  lead → rectification (责令整改)       [--note]
-  close          a decided finding → closed (归档)      --note WHAT`
+  close          a decided finding → closed (归档)      --note WHAT
+
+review notice FINDING-ID -o FILE.html|FILE.pdf   the lead assignment notice (线索交办通知书) of a lead`
 
 // reviewSteps maps the command's step names to stages.
 var reviewSteps = map[string]shopwatch.Stage{
@@ -37,6 +44,9 @@ var reviewSteps = map[string]shopwatch.Stage{
 }
 
 func runReview(ctx context.Context, a *app, args []string) error {
+	if len(args) > 0 && args[0] == "notice" {
+		return reviewNotice(ctx, a, args[1:])
+	}
 	usage := fmt.Sprintf(reviewUsage, strings.Join(shopwatch.DismissReasons, ", "))
 	fs := a.newFlags("review", usage)
 	note := fs.String("note", "", "what the reviewer says (needed to dismiss for reason other, to not file and to close)")
@@ -97,5 +107,60 @@ func runReview(ctx context.Context, a *app, args []string) error {
 		line += " (next: " + strings.Join(names, ", ") + ")"
 	}
 	fmt.Fprintln(a.stdout, line)
+	return nil
+}
+
+// reviewNotice writes the lead assignment notice (线索交办通知书) of a
+// finding handed over as a lead, as HTML or as PDF (printed by Chromium).
+func reviewNotice(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("review notice", "review notice FINDING-ID -o FILE.html|FILE.pdf")
+	out := fs.String("o", "", "the file: .html, or .pdf printed with Chromium")
+	pos, err := parseArgs(fs, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	ext := strings.ToLower(filepath.Ext(*out))
+	if ext != ".html" && ext != ".pdf" {
+		return usagef("review notice needs -o FILE.html or -o FILE.pdf")
+	}
+	w, err := a.workspace(ctx, true)
+	if err != nil {
+		return err
+	}
+	f, err := w.GetFinding(ctx, pos[0])
+	if errors.Is(err, db.ErrNotFound) {
+		return usagef("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	c, err := a.config()
+	if err != nil {
+		return err
+	}
+	d := ledger.NoticeData{Office: cmp.Or(c.Office.Name, "（交办单位）"), Address: c.Office.Address, Finding: *f, Loc: a.location()}
+	if t, err := w.FindTarget(ctx, f.TargetID); err == nil {
+		d.Target = *t
+	}
+	var b bytes.Buffer
+	if err := ledger.WriteNotice(&b, d); errors.Is(err, ledger.ErrNoLead) {
+		return usagef("%s: %v (review %s lead … first)", f.ID, err, f.ID)
+	} else if err != nil {
+		return err
+	}
+	body := b.Bytes()
+	if ext == ".pdf" {
+		p, err := a.pdfPrinter()
+		if err != nil {
+			return err
+		}
+		if body, err = p.PrintHTML(ctx, body); err != nil {
+			return fmt.Errorf("print the notice: %w", err)
+		}
+	}
+	if err := os.WriteFile(*out, body, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout, *out)
 	return nil
 }

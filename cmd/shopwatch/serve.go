@@ -77,6 +77,9 @@ func (a *app) serveAPI(ctx context.Context, d *db.DB, sweeps server.Sweeper, exp
 		return nil, err
 	}
 	opts := server.Options{ValidateTarget: targetValidator(rs), Sweeper: sweeps, Export: export, Verify: a.serverVerifier(), Logger: a.logger}
+	if c, err := a.config(); err == nil {
+		opts.Office.Name, opts.Office.Address = c.Office.Name, c.Office.Address
+	}
 	if a.spool != nil {
 		if sdir, err := a.spoolDir(); err == nil {
 			opts.Spool = func() (int, int64, error) {

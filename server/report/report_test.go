@@ -114,3 +114,32 @@ func cellOr(row []string, j int) string {
 	}
 	return ""
 }
+
+// The lead assignment notice states the lead, the finding and its legal
+// basis, escapes what the page said, and is refused for a finding never
+// handed over.
+func TestNotice(t *testing.T) {
+	fs, targets := fixtures()
+	f := fs[1] // f-1, a lead
+	f.Reviews = append(f.Reviews, shopwatch.ReviewStep{At: time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC), By: "张三", To: shopwatch.StageLead})
+	f.Snippet = "<script>alert(1)</script>最佳"
+	f.Law, f.Article, f.Title, f.EvidenceIDs = "《广告法》", "第九条第三项", "使用绝对化用语", []string{"ev-1"}
+	shanghai, _ := time.LoadLocation("Asia/Shanghai")
+	var b bytes.Buffer
+	if err := report.WriteNotice(&b, report.NoticeData{Office: "某区市场监督管理局", Finding: f, Target: targets[f.TargetID], Loc: shanghai}); err != nil {
+		t.Fatal(err)
+	}
+	html := b.String()
+	for _, want := range []string{"线索交办通知书", "编号：f-1-20261201", "上海市/杨浦区 李四", "2026年12月31日", "《广告法》第九条第三项", "使用绝对化用语", "ev-1",
+		"交办单位：某区市场监督管理局", "交办人：张三", "&lt;script&gt;"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the notice lacks %q", want)
+		}
+	}
+	if strings.Contains(html, "<script>") {
+		t.Error("the notice carries the page's script unescaped")
+	}
+	if err := report.WriteNotice(&b, report.NoticeData{Finding: fs[2]}); err != report.ErrNoLead {
+		t.Errorf("notice of a finding never handed over: %v", err)
+	}
+}
