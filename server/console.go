@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -56,6 +57,7 @@ func (s *Server) consoleRoutes() {
 	s.mux.HandleFunc("GET /console/findings", s.consoleOnly(s.consoleFindings))
 	s.mux.HandleFunc("POST /console/findings/{id}/review", s.consoleOnly(s.consoleReview))
 	s.mux.HandleFunc("GET /console/targets", s.consoleOnly(s.consoleTargets))
+	s.mux.HandleFunc("POST /console/evidence/{id}/export", s.consoleOnly(s.consoleExport))
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
@@ -178,11 +180,13 @@ type findingRow struct {
 }
 
 type findingsData struct {
-	Stage     string
-	Stages    []string
-	Rows      []findingRow
-	CanReview bool
-	Reasons   []string
+	Stage        string
+	Stages       []string
+	Rows         []findingRow
+	CanInspect   bool // confirm, dismiss, hand over, reopen
+	CanDecide    bool // decide leads, close, export evidence
+	Reasons      []string
+	Jurisdiction string // the person's, to hand leads over within
 }
 
 var consoleStages = []string{"new", "confirmed", "dismissed", "lead", "case", "not-filed", "first-offence", "rectification", "closed"}
@@ -209,7 +213,11 @@ func (s *Server) consoleFindings(w http.ResponseWriter, r *http.Request) {
 	}
 	p := PrincipalOf(r.Context())
 	d := findingsData{Stage: stage, Stages: consoleStages, Reasons: shopwatch.DismissReasons,
-		CanReview: p != nil && (p.Role == db.RoleInspector || p.Role == db.RoleAdmin)}
+		CanInspect: p != nil && (p.Role == db.RoleInspector || p.Role == db.RoleAdmin),
+		CanDecide:  p != nil && (p.Role == db.RoleCaseHandler || p.Role == db.RoleAdmin)}
+	if p != nil {
+		d.Jurisdiction = p.Jurisdiction
+	}
 	for _, f := range fs {
 		row := findingRow{Finding: f, Post: f.Snippet}
 		if i := strings.Index(f.Snippet, f.Match); f.Match != "" && i >= 0 {
@@ -254,7 +262,17 @@ func (s *Server) consoleReview(w http.ResponseWriter, r *http.Request) {
 		back += "?stage=new"
 	}
 	id := r.PathValue("id")
-	req := db.Review{To: shopwatch.Stage(r.PostForm.Get("to")), Reason: r.PostForm.Get("reason"), Note: r.PostForm.Get("note")}
+	form := r.PostForm
+	req := db.Review{To: shopwatch.Stage(form.Get("to")), Reason: form.Get("reason"), Note: form.Get("note"),
+		Jurisdiction: form.Get("jurisdiction"), Assignee: form.Get("assignee"), CaseNo: form.Get("case_no"), Basis: form.Get("basis")}
+	if due := form.Get("due"); due != "" {
+		d, err := time.ParseInLocation(time.DateOnly, due, consoleZone)
+		if err != nil {
+			http.Redirect(w, r, back+"&err="+url.QueryEscape("期限格式错误 (due: want 2006-01-02)"), http.StatusSeeOther)
+			return
+		}
+		req.Due = d.AddDate(0, 0, 1).Add(-time.Second)
+	}
 	fail := func(err error) {
 		var fe *forbiddenError
 		msg := err.Error()
@@ -265,6 +283,10 @@ func (s *Server) consoleReview(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := checkReviewRole(PrincipalOf(r.Context()), req.To); err != nil {
 		fail(err)
+		return
+	}
+	if p := PrincipalOf(r.Context()); p != nil && req.To == shopwatch.StageLead && !p.Covers(req.Jurisdiction) {
+		fail(&forbiddenError{fmt.Sprintf("a lead handed to %s lies outside %s", req.Jurisdiction, p.Jurisdiction)})
 		return
 	}
 	if _, err := s.visibleFinding(r, id); err != nil {
@@ -297,4 +319,18 @@ func (s *Server) consoleTargets(w http.ResponseWriter, r *http.Request) {
 func (s *Server) consoleFail(w http.ResponseWriter, r *http.Request, err error) {
 	s.log.ErrorContext(r.Context(), "console", "path", r.URL.Path, "err", err)
 	s.render(w, r, http.StatusInternalServerError, "targets.html", page{Title: "错误", Err: err.Error(), Data: []shopwatch.Target{}})
+}
+
+// consoleExport downloads an evidence bundle from the console (case
+// handlers and admins), as POST /api/v1/evidence/{id}/export does.
+func (s *Server) consoleExport(w http.ResponseWriter, r *http.Request) {
+	if p := PrincipalOf(r.Context()); p == nil || p.Role != db.RoleCaseHandler && p.Role != db.RoleAdmin {
+		http.Redirect(w, r, "/console/findings?err="+url.QueryEscape("无权导出证据 (not allowed to export evidence)"), http.StatusSeeOther)
+		return
+	}
+	r.Body = http.NoBody
+	r.ContentLength = 0
+	r2 := r.Clone(r.Context())
+	r2.Body = io.NopCloser(strings.NewReader(`{}`))
+	s.exportEvidence(w, r2)
 }

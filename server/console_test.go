@@ -60,7 +60,7 @@ func TestConsoleInChromium(t *testing.T) {
 	for _, p := range []struct {
 		name string
 		role db.Role
-	}{{"检查员", db.RoleInspector}, {"查看员", db.RoleViewer}} {
+	}{{"检查员", db.RoleInspector}, {"查看员", db.RoleViewer}, {"办案员", db.RoleCaseHandler}} {
 		if err := r.db.AddUser(ctx, &db.User{Name: p.name, Role: p.role, Jurisdiction: "上海市/杨浦区"}); err != nil {
 			t.Fatal(err)
 		}
@@ -151,12 +151,40 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 	})
 
-	t.Run("viewer may not", func(t *testing.T) {
-		tctx := session(t, "查看员", "口令 查看员 123")
+	t.Run("inspector hands over, case handler files a case", func(t *testing.T) {
+		tctx := session(t, "检查员", "口令 检查员 123")
+		fill := `(() => { const r = document.querySelector("#row-` + mine + `"); r.querySelector("input[name=assignee]").value = "办案员";
+			r.querySelector("input[name=due]").value = "2026-12-31"; return r.querySelector("input[name=jurisdiction]").value; })()`
 		if err := chromedp.Do(tctx, chromedp.Navigate(base+"/console/findings?stage=confirmed"), chromedp.WaitVisible(chromedp.CSS("#row-"+mine))); err != nil {
 			t.Fatal(err)
 		}
-		buttons, err := chromedp.Run(tctx, chromedp.Evaluate[int](`document.querySelectorAll("button.confirm, button.dismiss").length`))
+		if j, err := chromedp.Run(tctx, chromedp.Evaluate[string](fill)); err != nil || j != "上海市/杨浦区" {
+			t.Fatalf("the hand-over form's jurisdiction is %q (%v), want the inspector's", j, err)
+		}
+		if err := chromedp.Do(tctx, chromedp.Click(chromedp.CSS("#row-"+mine+" button.lead")), chromedp.WaitVisible(chromedp.CSS("#msg"))); err != nil {
+			t.Fatal(err)
+		}
+		if got := text(t, tctx, "#msg"); !strings.Contains(got, mine+" → lead") {
+			t.Fatalf("after hand-over the page says %q", got)
+		}
+		handler := session(t, "办案员", "口令 办案员 123")
+		if err := chromedp.Do(handler, chromedp.Navigate(base+"/console/findings?stage=lead"), chromedp.WaitVisible(chromedp.CSS("#row-"+mine)),
+			chromedp.SendKeys(chromedp.CSS("#row-"+mine+" input[name=case_no]"), "沪市监杨处〔2026〕9号"),
+			chromedp.Click(chromedp.CSS("#row-"+mine+" button.case")), chromedp.WaitVisible(chromedp.CSS("#msg"))); err != nil {
+			t.Fatal(err)
+		}
+		f, err := r.db.GetFinding(ctx, mine)
+		if err != nil || f.Stage != shopwatch.StageCase || f.CaseNo != "沪市监杨处〔2026〕9号" || f.Lead == nil || f.Lead.Assignee != "办案员" {
+			t.Errorf("finding after hand-over and filing: %+v %v", f, err)
+		}
+	})
+
+	t.Run("viewer may not", func(t *testing.T) {
+		tctx := session(t, "查看员", "口令 查看员 123")
+		if err := chromedp.Do(tctx, chromedp.Navigate(base+"/console/findings?stage=case"), chromedp.WaitVisible(chromedp.CSS("#row-"+mine))); err != nil {
+			t.Fatal(err)
+		}
+		buttons, err := chromedp.Run(tctx, chromedp.Evaluate[int](`document.querySelectorAll("td form button").length`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -165,7 +193,7 @@ func TestConsoleInChromium(t *testing.T) {
 		}
 		// The form posted anyway, from the console's own page.
 		post := `(() => { const f = document.createElement("form"); f.method = "post"; f.action = "/console/findings/` + mine + `/review";
-			for (const [k, v] of [["to", "dismissed"], ["reason", "wrong-match"], ["back", "confirmed"]]) { const i = document.createElement("input"); i.name = k; i.value = v; f.appendChild(i); }
+			for (const [k, v] of [["to", "closed"], ["note", "x"], ["back", "case"]]) { const i = document.createElement("input"); i.name = k; i.value = v; f.appendChild(i); }
 			document.body.appendChild(f); f.submit(); return true; })()`
 		if _, err := chromedp.Run(tctx, chromedp.Evaluate[bool](post)); err != nil {
 			t.Fatal(err)
@@ -176,7 +204,7 @@ func TestConsoleInChromium(t *testing.T) {
 		if got := text(t, tctx, "#err"); !strings.Contains(got, "not allowed") {
 			t.Errorf("a viewer's review says %q", got)
 		}
-		if f, _ := r.db.GetFinding(ctx, mine); f.Stage != shopwatch.StageConfirmed {
+		if f, _ := r.db.GetFinding(ctx, mine); f.Stage != shopwatch.StageCase {
 			t.Errorf("a viewer moved the finding to %s", f.Stage)
 		}
 	})
