@@ -6,9 +6,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"slices"
-
-	"shopwatch/db"
 )
 
 // ExportRequest is the body of POST /api/v1/evidence/{id}/export: what
@@ -40,18 +37,9 @@ func (s *Server) exportEvidence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	ev, err := s.db.GetEvidence(r.Context(), r.PathValue("id"))
+	ev, err := s.visibleEvidence(r, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
-		return
-	}
-	ids, err := s.coveredTargets(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if ids != nil && !slices.Contains(ids, ev.TargetID) {
-		s.fail(w, r, fmt.Errorf("evidence %s: %w", ev.ID, db.ErrNotFound))
 		return
 	}
 	if s.opts.Export == nil {

@@ -145,21 +145,29 @@ func (s *Server) listEvidence(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getEvidence(w http.ResponseWriter, r *http.Request) {
-	ev, err := s.db.GetEvidence(r.Context(), r.PathValue("id"))
+	ev, err := s.visibleEvidence(r, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)
-		return
-	}
-	ids, err := s.coveredTargets(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if ids != nil && !slices.Contains(ids, ev.TargetID) {
-		s.fail(w, r, fmt.Errorf("evidence %s: %w", ev.ID, db.ErrNotFound))
 		return
 	}
 	writeJSON(w, http.StatusOK, ev)
+}
+
+// visibleEvidence returns evidence record id when the caller's
+// jurisdiction covers its target.
+func (s *Server) visibleEvidence(r *http.Request, id string) (*shopwatch.EvidenceRecord, error) {
+	ev, err := s.db.GetEvidence(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := s.coveredTargets(r)
+	if err != nil {
+		return nil, err
+	}
+	if ids != nil && !slices.Contains(ids, ev.TargetID) {
+		return nil, fmt.Errorf("evidence %s: %w", ev.ID, db.ErrNotFound)
+	}
+	return ev, nil
 }
 
 // listAudit answers audit entries after the sequence number "after" (0:

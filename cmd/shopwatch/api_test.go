@@ -411,6 +411,13 @@ func TestServeOwnsTheDatabase(t *testing.T) {
 		t.Errorf("target list after serve: %d targets (%v), want 2", len(ts), err)
 	}
 	mustSW(t, "--data", data, "sweep", "list")
+	var users []db.User
+	if err := json.Unmarshal([]byte(mustSW(t, "--data", data, "user", "list", "--json")), &users); err != nil || len(users) != 2 {
+		t.Errorf("user list without the server: %+v (%v)", users, err)
+	}
+	if o := mustSW(t, "--data", data, "task", "show", taskID); !strings.Contains(o, "双十二京东集中监测") {
+		t.Errorf("task show without the server:\n%s", o)
+	}
 	if o := mustSW(t, "--data", data, "review", fid, "case", "--case-no", "沪市监杨处〔2026〕1号"); !strings.Contains(o, "case 沪市监杨处〔2026〕1号") {
 		t.Errorf("review case without the server: %q", o)
 	}

@@ -40,36 +40,24 @@ type tasks interface {
 }
 
 func (a *app) tasks(ctx context.Context, readOnly bool) (tasks, error) {
-	c, err := a.serverClient(ctx)
-	if err != nil {
-		return nil, err
+	c, l, err := a.dataAPI(ctx, readOnly)
+	if c != nil || err != nil {
+		return c, err
 	}
-	if c != nil {
-		return c, nil
-	}
-	d, err := a.openDBMode(readOnly)
-	if err != nil {
-		return nil, err
-	}
-	return localTasks{d: d, actor: a.actor()}, nil
+	return l, nil
 }
 
-type localTasks struct {
-	d     *db.DB
-	actor string
+func (l localData) AddTask(ctx context.Context, t *db.Task) error {
+	return l.d.AddTask(l.ctx(ctx), t)
 }
 
-func (l localTasks) AddTask(ctx context.Context, t *db.Task) error {
-	return l.d.AddTask(db.WithActor(ctx, l.actor), t)
-}
+func (l localData) ListTasks(ctx context.Context) ([]db.Task, error) { return l.d.ListTasks(ctx) }
 
-func (l localTasks) ListTasks(ctx context.Context) ([]db.Task, error) { return l.d.ListTasks(ctx) }
-
-func (l localTasks) GetTask(ctx context.Context, id string) (*db.Task, error) {
+func (l localData) GetTask(ctx context.Context, id string) (*db.Task, error) {
 	return l.d.GetTask(ctx, id)
 }
 
-func (l localTasks) TaskStats(ctx context.Context, id, by string) ([]ledger.Stats, error) {
+func (l localData) TaskStats(ctx context.Context, id, by string) ([]ledger.Stats, error) {
 	t, err := l.d.GetTask(ctx, id)
 	if err != nil {
 		return nil, err

@@ -40,51 +40,60 @@ type people interface {
 
 // people returns the server's API when one runs, else the database.
 func (a *app) people(ctx context.Context, readOnly bool) (people, error) {
-	c, err := a.serverClient(ctx)
-	if err != nil {
-		return nil, err
+	c, l, err := a.dataAPI(ctx, readOnly)
+	if c != nil || err != nil {
+		return c, err
 	}
-	if c != nil {
-		return c, nil
+	return l, nil
+}
+
+// dataAPI returns the client of the server that owns the database when
+// one runs, else the database itself with the caller named in the audit
+// log (localData).
+func (a *app) dataAPI(ctx context.Context, readOnly bool) (*server.Client, localData, error) {
+	c, err := a.serverClient(ctx)
+	if err != nil || c != nil {
+		return c, localData{}, err
 	}
 	d, err := a.openDBMode(readOnly)
 	if err != nil {
-		return nil, err
+		return nil, localData{}, err
 	}
-	return localPeople{d: d, actor: a.actor()}, nil
+	return nil, localData{d: d, actor: a.actor()}, nil
 }
 
-// localPeople is the database, with the caller named in the audit log.
-type localPeople struct {
+// localData is the database, with the caller named in the audit log: the
+// people and tasks of the commands that run without a server.
+type localData struct {
 	d     *db.DB
 	actor string
 }
 
-func (l localPeople) ctx(ctx context.Context) context.Context { return db.WithActor(ctx, l.actor) }
+func (l localData) ctx(ctx context.Context) context.Context { return db.WithActor(ctx, l.actor) }
 
-func (l localPeople) AddUser(ctx context.Context, u *db.User) error {
+func (l localData) AddUser(ctx context.Context, u *db.User) error {
 	return l.d.AddUser(l.ctx(ctx), u)
 }
 
-func (l localPeople) ListUsers(ctx context.Context) ([]db.User, error) { return l.d.ListUsers(ctx) }
+func (l localData) ListUsers(ctx context.Context) ([]db.User, error) { return l.d.ListUsers(ctx) }
 
-func (l localPeople) SetUserDisabled(ctx context.Context, name string, disabled bool) error {
+func (l localData) SetUserDisabled(ctx context.Context, name string, disabled bool) error {
 	return l.d.SetUserDisabled(l.ctx(ctx), name, disabled)
 }
 
-func (l localPeople) AddToken(ctx context.Context, user, label string, ttl time.Duration) (string, *db.Token, error) {
+func (l localData) AddToken(ctx context.Context, user, label string, ttl time.Duration) (string, *db.Token, error) {
 	return l.d.AddToken(l.ctx(ctx), user, label, ttl)
 }
 
-func (l localPeople) ListTokens(ctx context.Context, user string) ([]db.Token, error) {
+func (l localData) ListTokens(ctx context.Context, user string) ([]db.Token, error) {
 	return l.d.ListTokens(ctx, user)
 }
 
-func (l localPeople) RevokeToken(ctx context.Context, id string) error {
+func (l localData) RevokeToken(ctx context.Context, id string) error {
 	return l.d.RevokeToken(l.ctx(ctx), id)
 }
 
-func (l localPeople) SetPassword(ctx context.Context, name, password string) error {
+func (l localData) SetPassword(ctx context.Context, name, password string) error {
 	hash, err := server.HashPassword(password)
 	if err != nil {
 		return err
