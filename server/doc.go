@@ -44,9 +44,10 @@
 // for one), 500 internal.
 //
 // Sweeps asked for through the API (POST /api/v1/sweeps) are planned at
-// once and run by the server's one runner in turn with its scheduled
-// sweeps; GET /api/v1/sweeps/{id} follows one (queued, running, finished,
-// failed, interrupted). The routes and their shapes are in
+// once: their pages join the one visit queue, which the server's runner
+// works through by priority, so a sweep already running may visit them;
+// GET /api/v1/sweeps/{id} follows one (queued, running, finished, failed,
+// interrupted). The routes and their shapes are in
 // openapi.json (OpenAPI 3.1), served at /api/v1/openapi.json; a test holds
 // it to the routes the server registers.
 //
