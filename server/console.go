@@ -15,6 +15,7 @@ import (
 
 	"shopwatch"
 	"shopwatch/db"
+	"shopwatch/server/report"
 )
 
 // The web console: server-rendered pages (html/template, no script) for
@@ -27,6 +28,7 @@ var consoleFiles embed.FS
 
 var consolePages = template.Must(template.New("").Funcs(template.FuncMap{
 	"fmtDate": func(t time.Time) string { return t.In(consoleZone).Format(time.DateOnly) },
+	"fmtTime": func(t time.Time) string { return t.In(consoleZone).Format(time.DateTime) },
 }).ParseFS(consoleFiles, "console/*.html"))
 
 // consoleZone is the time zone the console shows dates in.
@@ -58,6 +60,8 @@ func (s *Server) consoleRoutes() {
 	s.mux.HandleFunc("POST /console/findings/{id}/review", s.consoleOnly(s.consoleReview))
 	s.mux.HandleFunc("GET /console/targets", s.consoleOnly(s.consoleTargets))
 	s.mux.HandleFunc("POST /console/evidence/{id}/export", s.consoleOnly(s.consoleExport))
+	s.mux.HandleFunc("GET /console/tasks", s.consoleOnly(s.consoleTasks))
+	s.mux.HandleFunc("GET /console/audit", s.consoleOnly(s.consoleAudit))
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
@@ -333,4 +337,86 @@ func (s *Server) consoleExport(w http.ResponseWriter, r *http.Request) {
 	r2 := r.Clone(r.Context())
 	r2.Body = io.NopCloser(strings.NewReader(`{}`))
 	s.exportEvidence(w, r2)
+}
+
+type taskRow struct {
+	Task  db.Task
+	Scope string
+	Stats report.Stats
+	Loop  float64 // closed-loop rate, percent
+}
+
+// consoleTasks lists the monitoring tasks of the person's jurisdiction
+// with their totals.
+func (s *Server) consoleTasks(w http.ResponseWriter, r *http.Request) {
+	tasks, err := s.db.ListTasks(r.Context())
+	if err != nil {
+		s.consoleFail(w, r, err)
+		return
+	}
+	ts, err := s.db.ListAllTargets(r.Context())
+	if err != nil {
+		s.consoleFail(w, r, err)
+		return
+	}
+	targets := make(map[string]shopwatch.Target, len(ts))
+	for _, t := range ts {
+		targets[t.ID] = t
+	}
+	rows := []taskRow{}
+	for _, t := range tasks {
+		if !covers(r, t.Scope.Jurisdiction) {
+			continue
+		}
+		fs, err := s.db.TaskFindings(r.Context(), &t, ts)
+		if err != nil {
+			s.consoleFail(w, r, err)
+			return
+		}
+		st, _ := report.Summarise(fs, targets, "")
+		row := taskRow{Task: t, Scope: scopeText(t.Scope)}
+		if len(st) > 0 {
+			row.Stats, row.Loop = st[0], 100*st[0].ClosedLoop
+		}
+		rows = append(rows, row)
+	}
+	s.render(w, r, http.StatusOK, "tasks.html", page{Title: "监测任务", Page: "tasks", Data: rows})
+}
+
+func scopeText(sc db.TaskScope) string {
+	var parts []string
+	if sc.Jurisdiction != "" {
+		parts = append(parts, sc.Jurisdiction)
+	}
+	if len(sc.Platforms) > 0 {
+		parts = append(parts, strings.Join(sc.Platforms, "/"))
+	}
+	if len(sc.Tags) > 0 {
+		parts = append(parts, "#"+strings.Join(sc.Tags, " #"))
+	}
+	if len(sc.Targets) > 0 {
+		parts = append(parts, fmt.Sprintf("%d 个对象 targets", len(sc.Targets)))
+	}
+	if len(parts) == 0 {
+		return "全部 all"
+	}
+	return strings.Join(parts, " · ")
+}
+
+// consoleAudit shows the newest audit entries to admins.
+func (s *Server) consoleAudit(w http.ResponseWriter, r *http.Request) {
+	if p := PrincipalOf(r.Context()); p == nil || p.Role != db.RoleAdmin {
+		s.render(w, r, http.StatusForbidden, "audit.html", page{Title: "审计日志", Page: "audit", Err: "仅管理员可查看 (admins only)", Data: []db.AuditEntry{}})
+		return
+	}
+	es, err := s.db.ListAudit(r.Context(), 0, 0)
+	if err != nil {
+		s.consoleFail(w, r, err)
+		return
+	}
+	slices.Reverse(es)
+	if len(es) > 500 {
+		es = es[:500]
+	}
+	s.render(w, r, http.StatusOK, "audit.html", page{Title: "审计日志", Page: "audit", Data: es})
 }

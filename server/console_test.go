@@ -2,6 +2,10 @@ package server_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -208,4 +212,73 @@ func TestConsoleInChromium(t *testing.T) {
 			t.Errorf("a viewer moved the finding to %s", f.Stage)
 		}
 	})
+}
+
+// The tasks page lists the tasks of the person's jurisdiction with their
+// totals; the audit page is for admins only, and only they see its link.
+func TestConsoleTasksAndAudit(t *testing.T) {
+	ctx := context.Background()
+	r := start(t, server.Options{})
+	base := r.tcp(t)
+	seedFinding(t, r.db, "上海市/杨浦区")
+	for _, p := range []struct {
+		name string
+		role db.Role
+		j    string
+	}{{"检查员", db.RoleInspector, "上海市/杨浦区"}, {"管理员", db.RoleAdmin, ""}} {
+		if err := r.db.AddUser(ctx, &db.User{Name: p.name, Role: p.role, Jurisdiction: p.j}); err != nil {
+			t.Fatal(err)
+		}
+		hash, _ := server.HashPassword("口令 " + p.name + " 123")
+		if err := r.db.SetPasswordHash(ctx, p.name, hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mine := &db.Task{Name: "杨浦双十二监测", From: time.Now().Add(-time.Hour), Scope: db.TaskScope{Jurisdiction: "上海市/杨浦区"}}
+	theirs := &db.Task{Name: "黄浦专项", From: time.Now().Add(-time.Hour), Scope: db.TaskScope{Jurisdiction: "上海市/黄浦区"}}
+	for _, tk := range []*db.Task{mine, theirs} {
+		if err := r.db.AddTask(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	login := func(name string) *http.Client {
+		t.Helper()
+		jar, _ := cookiejar.New(nil)
+		c := &http.Client{Jar: jar}
+		resp, err := c.PostForm(base+"/console/login", url.Values{"name": {name}, "password": {"口令 " + name + " 123"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return c
+	}
+	get := func(c *http.Client, path string) (int, string) {
+		t.Helper()
+		resp, err := c.Get(base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	inspector := login("检查员")
+	code, page := get(inspector, "/console/tasks")
+	if code != http.StatusOK || !strings.Contains(page, "杨浦双十二监测") || strings.Contains(page, "黄浦专项") || !strings.Contains(page, `id="task-`+mine.ID+`"><td>`+mine.ID+`</td><td>杨浦双十二监测</td><td></td>`) {
+		t.Errorf("the inspector's tasks page: %d\n%s", code, page)
+	}
+	if strings.Contains(page, `href="/console/audit"`) {
+		t.Error("an inspector sees the audit link")
+	}
+	if code, page := get(inspector, "/console/audit"); code != http.StatusForbidden || strings.Contains(page, "target.added") {
+		t.Errorf("the audit page for an inspector: %d", code)
+	}
+	admin := login("管理员")
+	code, page = get(admin, "/console/audit")
+	if code != http.StatusOK || !strings.Contains(page, "task.added") || !strings.Contains(page, "target.added") || !strings.Contains(page, `href="/console/audit"`) {
+		t.Errorf("the audit page for an admin: %d\n%s", code, page)
+	}
+	if i, j := strings.Index(page, "task.added"), strings.Index(page, "target.added"); i > j {
+		t.Error("the audit page is not newest first")
+	}
 }
