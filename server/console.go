@@ -3,12 +3,14 @@ package server
 import (
 	"context"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html/template"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -62,6 +64,8 @@ func (s *Server) consoleRoutes() {
 	s.mux.HandleFunc("POST /console/evidence/{id}/export", s.consoleOnly(s.consoleExport))
 	s.mux.HandleFunc("GET /console/tasks", s.consoleOnly(s.consoleTasks))
 	s.mux.HandleFunc("GET /console/audit", s.consoleOnly(s.consoleAudit))
+	s.mux.HandleFunc("GET /console/verify", s.consoleOnly(s.consoleVerifyPage))
+	s.mux.HandleFunc("POST /console/verify", s.consoleOnly(s.consoleVerify))
 }
 
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, p page) {
@@ -419,4 +423,70 @@ func (s *Server) consoleAudit(w http.ResponseWriter, r *http.Request) {
 		es = es[:500]
 	}
 	s.render(w, r, http.StatusOK, "audit.html", page{Title: "审计日志", Page: "audit", Data: es})
+}
+
+// verifyResult is what the verify page shows of a report.
+type verifyResult struct {
+	OK         bool   `json:"ok"`
+	Verdict    string `json:"verdict"`
+	EvidenceID string `json:"evidence_id"`
+	Problems   []struct {
+		Item  string `json:"item"`
+		Check string `json:"check"`
+		Error string `json:"error"`
+	} `json:"problems"`
+}
+
+func (s *Server) consoleVerifyPage(w http.ResponseWriter, r *http.Request) {
+	s.render(w, r, http.StatusOK, "verify.html", page{Title: "证据包核验", Page: "verify", Data: verifyResult{}})
+}
+
+// consoleVerify verifies an uploaded bundle as POST /api/v1/evidence/verify
+// does, and shows the verdict and the problems.
+func (s *Server) consoleVerify(w http.ResponseWriter, r *http.Request) {
+	fail := func(status int, msg string) {
+		s.render(w, r, status, "verify.html", page{Title: "证据包核验", Page: "verify", Err: msg, Data: verifyResult{}})
+	}
+	if s.opts.Verify == nil {
+		fail(http.StatusServiceUnavailable, "本服务器不核验证据包 (this server does not verify bundles)")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, MaxVerifyUpload)
+	file, _, err := r.FormFile("bundle")
+	if err != nil {
+		fail(http.StatusBadRequest, "请选择证据包文件 (choose a bundle): "+err.Error())
+		return
+	}
+	defer file.Close()
+	tmp, err := os.CreateTemp("", "shopwatch-verify-*.zip")
+	if err != nil {
+		fail(http.StatusInternalServerError, err.Error())
+		return
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	n, err := io.Copy(tmp, file)
+	if err != nil {
+		fail(http.StatusBadRequest, err.Error())
+		return
+	}
+	rep, summary, err := s.opts.Verify(r.Context(), tmp, n)
+	if err != nil {
+		fail(http.StatusBadRequest, "不是证据包 (not a bundle): "+err.Error())
+		return
+	}
+	var res verifyResult
+	b, err := json.Marshal(rep)
+	if err == nil {
+		err = json.Unmarshal(b, &res)
+	}
+	if err != nil {
+		fail(http.StatusInternalServerError, err.Error())
+		return
+	}
+	if err := s.db.RecordAudit(r.Context(), "evidence.verified", fmt.Sprintf("uploaded bundle of %d bytes: %s through the console", n, summary)); err != nil {
+		fail(http.StatusInternalServerError, err.Error())
+		return
+	}
+	s.render(w, r, http.StatusOK, "verify.html", page{Title: "证据包核验", Page: "verify", Data: res})
 }

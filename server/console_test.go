@@ -1,12 +1,15 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +18,7 @@ import (
 
 	"shopwatch"
 	"shopwatch/db"
+	"shopwatch/evidence"
 	"shopwatch/internal/sandbox"
 	"shopwatch/internal/testparts"
 	"shopwatch/server"
@@ -280,5 +284,87 @@ func TestConsoleTasksAndAudit(t *testing.T) {
 	}
 	if i, j := strings.Index(page, "task.added"), strings.Index(page, "target.added"); i > j {
 		t.Error("the audit page is not newest first")
+	}
+}
+
+// A bundle uploaded on the verify page is judged by the server's verifier
+// and its verdict shown; a damaged one shows its problems; the
+// verification is recorded under the person.
+func TestConsoleVerify(t *testing.T) {
+	ctx := context.Background()
+	type problem struct {
+		Item  string `json:"item"`
+		Check string `json:"check"`
+		Error string `json:"error"`
+	}
+	type view struct {
+		OK         bool      `json:"ok"`
+		Verdict    string    `json:"verdict"`
+		EvidenceID string    `json:"evidence_id"`
+		Problems   []problem `json:"problems"`
+	}
+	verify := func(_ context.Context, r io.ReaderAt, size int64) (any, string, error) {
+		rep, err := evidence.VerifyBundleReader(r, size)
+		if err != nil {
+			return nil, "", err
+		}
+		v := view{OK: rep.OK(), Verdict: rep.Verdict(), EvidenceID: rep.EvidenceID, Problems: []problem{}}
+		for _, p := range rep.Problems {
+			v.Problems = append(v.Problems, problem{Item: p.Item, Check: p.Check, Error: p.Err.Error()})
+		}
+		return v, rep.EvidenceID + " " + rep.Verdict(), nil
+	}
+	r := start(t, server.Options{Verify: verify})
+	base := r.tcp(t)
+	if err := r.db.AddUser(ctx, &db.User{Name: "查看员", Role: db.RoleViewer}); err != nil {
+		t.Fatal(err)
+	}
+	hash, _ := server.HashPassword("口令 查看员 123")
+	if err := r.db.SetPasswordHash(ctx, "查看员", hash); err != nil {
+		t.Fatal(err)
+	}
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar}
+	resp, err := c.PostForm(base+"/console/login", url.Values{"name": {"查看员"}, "password": {"口令 查看员 123"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	bundle, err := os.ReadFile(filepath.Join("..", "evidence", "testdata", "reference", "bundle.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	upload := func(b []byte) (int, string) {
+		t.Helper()
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		fw, _ := mw.CreateFormFile("bundle", "case.zip")
+		fw.Write(b)
+		mw.Close()
+		resp, err := c.Post(base+"/console/verify", mw.FormDataContentType(), &body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		page, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(page)
+	}
+	code, page := upload(bundle)
+	if code != http.StatusOK || !strings.Contains(page, `<h2 id="verdict">SELF-CONSISTENT ONLY</h2>`) || strings.Contains(page, `id="problems"`) {
+		t.Errorf("verify page of the reference bundle: %d\n%s", code, page)
+	}
+	damaged := bytes.Clone(bundle)
+	i := bytes.LastIndex(damaged, []byte("report.html")) // its name in the zip's central directory
+	damaged[i] ^= 1
+	if code, page := upload(damaged); code == http.StatusOK && !strings.Contains(page, "NOT VERIFIED") || code != http.StatusOK && !strings.Contains(page, "not a bundle") {
+		t.Errorf("verify page of a damaged bundle: %d\n%s", code, page)
+	}
+	es, _ := r.db.ListAudit(ctx, 0, 0)
+	found := false
+	for _, e := range es {
+		found = found || e.Action == "evidence.verified" && e.Actor == "查看员" && strings.Contains(e.Detail, "through the console")
+	}
+	if !found {
+		t.Error("the verification is not in the audit log under 查看员")
 	}
 }
