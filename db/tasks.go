@@ -54,6 +54,27 @@ func (s *TaskScope) Selects(t *shopwatch.Target) bool {
 		(len(s.Tags) == 0 || slices.ContainsFunc(t.Tags, func(tag string) bool { return slices.Contains(s.Tags, tag) }))
 }
 
+// Text says in a line which targets the scope selects.
+func (s TaskScope) Text() string {
+	var parts []string
+	if s.Jurisdiction != "" {
+		parts = append(parts, s.Jurisdiction)
+	}
+	if len(s.Platforms) > 0 {
+		parts = append(parts, "platform "+strings.Join(s.Platforms, "/"))
+	}
+	if len(s.Tags) > 0 {
+		parts = append(parts, "tags "+strings.Join(s.Tags, "/"))
+	}
+	if len(s.Targets) > 0 {
+		parts = append(parts, fmt.Sprintf("%d targets", len(s.Targets)))
+	}
+	if len(parts) == 0 {
+		return "every target"
+	}
+	return strings.Join(parts, ", ")
+}
+
 // Active reports whether the task runs at now.
 func (t *Task) Active(now time.Time) bool {
 	return !now.Before(t.From) && (t.Until.IsZero() || !now.After(t.Until))

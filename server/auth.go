@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -110,6 +111,24 @@ func (s *Server) guard(perm permission, h http.HandlerFunc) http.HandlerFunc {
 func covers(r *http.Request, j string) bool {
 	p := PrincipalOf(r.Context())
 	return p == nil || p.Covers(j)
+}
+
+// targetCovered reports whether the caller may see what belongs to target
+// id (its findings, its evidence): one lookup, not a scan of every target.
+// What belongs to a removed target only callers of every area see.
+func (s *Server) targetCovered(r *http.Request, id string) (bool, error) {
+	p := PrincipalOf(r.Context())
+	if p == nil || p.Jurisdiction == "" {
+		return true, nil
+	}
+	t, err := s.db.GetTarget(r.Context(), id)
+	if errors.Is(err, db.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return p.Covers(t.Jurisdiction), nil
 }
 
 // coveredTargets returns the ids of the targets the caller may see, or

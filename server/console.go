@@ -336,11 +336,7 @@ func (s *Server) consoleExport(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/console/findings?err="+url.QueryEscape("无权导出证据 (not allowed to export evidence)"), http.StatusSeeOther)
 		return
 	}
-	r.Body = http.NoBody
-	r.ContentLength = 0
-	r2 := r.Clone(r.Context())
-	r2.Body = io.NopCloser(strings.NewReader(`{}`))
-	s.exportEvidence(w, r2)
+	s.serveBundle(w, r, ExportRequest{})
 }
 
 type taskRow struct {
@@ -378,33 +374,13 @@ func (s *Server) consoleTasks(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		st, _ := report.Summarise(fs, targets, "")
-		row := taskRow{Task: t, Scope: scopeText(t.Scope)}
+		row := taskRow{Task: t, Scope: t.Scope.Text()}
 		if len(st) > 0 {
 			row.Stats, row.Loop = st[0], 100*st[0].ClosedLoop
 		}
 		rows = append(rows, row)
 	}
 	s.render(w, r, http.StatusOK, "tasks.html", page{Title: "监测任务", Page: "tasks", Data: rows})
-}
-
-func scopeText(sc db.TaskScope) string {
-	var parts []string
-	if sc.Jurisdiction != "" {
-		parts = append(parts, sc.Jurisdiction)
-	}
-	if len(sc.Platforms) > 0 {
-		parts = append(parts, strings.Join(sc.Platforms, "/"))
-	}
-	if len(sc.Tags) > 0 {
-		parts = append(parts, "#"+strings.Join(sc.Tags, " #"))
-	}
-	if len(sc.Targets) > 0 {
-		parts = append(parts, fmt.Sprintf("%d 个对象 targets", len(sc.Targets)))
-	}
-	if len(parts) == 0 {
-		return "全部 all"
-	}
-	return strings.Join(parts, " · ")
 }
 
 // consoleAudit shows the newest audit entries to admins.

@@ -37,6 +37,12 @@ func (s *Server) exportEvidence(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.serveBundle(w, r, req)
+}
+
+// serveBundle makes the bundle of the evidence record the path names, as
+// req asks, and answers it (the API's route and the console's).
+func (s *Server) serveBundle(w http.ResponseWriter, r *http.Request, req ExportRequest) {
 	ev, err := s.visibleEvidence(r, r.PathValue("id"))
 	if err != nil {
 		s.fail(w, r, err)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -160,12 +161,8 @@ func (s *Server) visibleEvidence(r *http.Request, id string) (*shopwatch.Evidenc
 	if err != nil {
 		return nil, err
 	}
-	ids, err := s.coveredTargets(r)
-	if err != nil {
-		return nil, err
-	}
-	if ids != nil && !slices.Contains(ids, ev.TargetID) {
-		return nil, fmt.Errorf("evidence %s: %w", ev.ID, db.ErrNotFound)
+	if ok, err := s.targetCovered(r, ev.TargetID); err != nil || !ok {
+		return nil, cmp.Or(err, fmt.Errorf("evidence %s: %w", ev.ID, db.ErrNotFound))
 	}
 	return ev, nil
 }
@@ -234,12 +231,8 @@ func (s *Server) visibleFinding(r *http.Request, id string) (*shopwatch.Finding,
 	if err != nil {
 		return nil, err
 	}
-	ids, err := s.coveredTargets(r)
-	if err != nil {
-		return nil, err
-	}
-	if ids != nil && !slices.Contains(ids, f.TargetID) {
-		return nil, fmt.Errorf("finding %s: %w", id, db.ErrNotFound)
+	if ok, err := s.targetCovered(r, f.TargetID); err != nil || !ok {
+		return nil, cmp.Or(err, fmt.Errorf("finding %s: %w", id, db.ErrNotFound))
 	}
 	return f, nil
 }

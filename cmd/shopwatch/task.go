@@ -168,29 +168,9 @@ func taskList(ctx context.Context, a *app, args []string) error {
 				if !t.Until.IsZero() {
 					until = t.Until.In(a.location()).Format(time.DateOnly)
 				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, cell(t.Owner), t.From.In(a.location()).Format(time.DateOnly), until, state, scopeText(t.Scope))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, cell(t.Owner), t.From.In(a.location()).Format(time.DateOnly), until, state, t.Scope.Text())
 			}
 		})
-}
-
-func scopeText(s db.TaskScope) string {
-	var parts []string
-	if s.Jurisdiction != "" {
-		parts = append(parts, s.Jurisdiction)
-	}
-	if len(s.Platforms) > 0 {
-		parts = append(parts, "platform "+strings.Join(s.Platforms, "/"))
-	}
-	if len(s.Tags) > 0 {
-		parts = append(parts, "tags "+strings.Join(s.Tags, "/"))
-	}
-	if len(s.Targets) > 0 {
-		parts = append(parts, fmt.Sprintf("%d targets", len(s.Targets)))
-	}
-	if len(parts) == 0 {
-		return "every target"
-	}
-	return strings.Join(parts, ", ")
 }
 
 func taskShow(ctx context.Context, a *app, args []string) error {
@@ -220,7 +200,7 @@ func taskShow(ctx context.Context, a *app, args []string) error {
 		}{t, st})
 	}
 	fmt.Fprintf(a.stdout, "%s %s (owner %s): %s to %s, %s; rules %s\n", t.ID, t.Name, cell(t.Owner), t.From.In(a.location()).Format(time.DateOnly),
-		map[bool]string{true: "open", false: t.Until.In(a.location()).Format(time.DateOnly)}[t.Until.IsZero()], scopeText(t.Scope),
+		map[bool]string{true: "open", false: t.Until.In(a.location()).Format(time.DateOnly)}[t.Until.IsZero()], t.Scope.Text(),
 		map[bool]string{true: "all", false: strings.Join(t.Rules, ", ")}[len(t.Rules) == 0])
 	tw := newTable(a.stdout)
 	fmt.Fprintln(tw, "GROUP\tTARGETS\tFINDINGS\tVIOLATIONS\tCONFIRMED\tDISMISSED\tLEADS\tCASES\tCLOSED\tCLOSED-LOOP")
